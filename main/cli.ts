@@ -1,0 +1,44 @@
+// `qr-login` command line: dispatches to one module per command (main/commands/*).
+// Each command module exports `run(args: string[]): Promise<number>` returning the exit code.
+import { UsageError } from "./commands/args.js";
+
+type CommandModule = { run(args: string[]): Promise<number>; summary: string };
+
+const commands: Record<string, () => Promise<CommandModule>> = {
+};
+
+function usage(): string {
+  const lines = Object.keys(commands).sort().map((name) => `  qr-login ${name}`);
+  return ["usage: qr-login <command> [options]", "", "commands:", ...lines, "", "Run `qr-login <command> --help` for a command's options."].join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    console.error(`qr-login: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const command = await load();
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`qr-login ${name}: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    console.error(`qr-login: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);
