@@ -1,0 +1,28 @@
+// Contracts between the two halves of the development homeserver: the OAuth 2.0 authorization server
+// (server/devhome/oauth/) issues and verifies tokens; the Client-Server API (server/devhome/cs/) owns
+// devices and keys. Neither half imports the other's internals, only these interfaces.
+
+/** What a verified access token grants. `scopes` are the token's scopes as issued (stable or unstable form). */
+export interface TokenInfo {
+  userId: string;
+  deviceId: string;
+  scopes: string[];
+}
+
+/** Implemented by the OAuth half; used by the CS API to authenticate every request. */
+export interface DevhomeAuth {
+  /** The token's owner and device, or null for an unknown, expired, revoked or non-device token. */
+  verifyAccessToken(token: string): Promise<TokenInfo | null>;
+  /** Issues a device-scoped token without any browser step (seeding and tests). Creates the device. */
+  issueDeviceToken(o: { userId: string; deviceId: string; clientName?: string }): Promise<{
+    access_token: string;
+    refresh_token?: string;
+    expires_in?: number;
+  }>;
+}
+
+/** Implemented by the CS half. The OAuth half calls it whenever it issues a token for a device scope,
+ *  so the device exists as soon as its token does (MAS upserts the device synchronously too). */
+export interface DeviceRegistry {
+  ensureDevice(userId: string, deviceId: string, displayName?: string): Promise<void>;
+}
