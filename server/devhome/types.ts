@@ -19,6 +19,8 @@ export interface DevhomeAuth {
     refresh_token?: string;
     expires_in?: number;
   }>;
+  /** Revokes every access and refresh token of that device (the CS API calls it on DELETE /devices/{id}). */
+  revokeDeviceTokens(userId: string, deviceId: string): Promise<void>;
 }
 
 /** Implemented by the CS half. The OAuth half calls it whenever it issues a token for a device scope,
