@@ -1,0 +1,30 @@
+// Wire constants of the MSC4388 insecure rendezvous session, as this server serves them.
+// Both prefixes are served; they differ only in the errcode of a compare-and-swap conflict
+// (MSC4388 "Unstable prefix" section).
+
+export const RENDEZVOUS_PATH_V1 = "/_matrix/client/v1/rendezvous";
+export const RENDEZVOUS_PATH_UNSTABLE = "/_matrix/client/unstable/io.element.msc4388/rendezvous";
+
+export interface RendezvousPrefix {
+  readonly path: string;
+  readonly concurrentWriteErrcode: string;
+}
+
+export const RENDEZVOUS_PREFIXES: readonly RendezvousPrefix[] = [
+  { path: RENDEZVOUS_PATH_V1, concurrentWriteErrcode: "M_CONCURRENT_WRITE" },
+  { path: RENDEZVOUS_PATH_UNSTABLE, concurrentWriteErrcode: "IO_ELEMENT_MSC4388_CONCURRENT_WRITE" },
+];
+
+/** MSC4388 "Maximum payload size": the server MUST enforce 4096 bytes (UTF-8) on `data`. */
+export const MAX_DATA_BYTES = 4096;
+
+/** MSC4388 "Maximum duration": minimum SHOULD be 120 s, maximum SHOULD be 300 s. */
+export const MIN_TTL_MS = 120_000;
+export const MAX_TTL_MS = 300_000;
+export const DEFAULT_TTL_MS = 180_000;
+
+/** Our ids: 16 random bytes as base64url = 22 characters (a shorter id makes a less dense QR). */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+
+/** Opaque identifier grammar of the Matrix spec (ids and sequence tokens must comply). */
+export const OPAQUE_ID_PATTERN = /^[0-9A-Za-z._~-]{1,255}$/;
