@@ -1,0 +1,38 @@
+// Prometheus text exposition of the rendezvous server's counters. Kept in-process and tiny:
+// requests by route template and status, rate-limited and cap-refused counts; live sessions are
+// read from the store at scrape time.
+
+export class RendezvousMetrics {
+  private readonly requests = new Map<string, number>();
+  rateLimited = 0;
+  capRefused = 0;
+
+  countRequest(method: string, route: string, status: number): void {
+    const key = `${method}\u0000${route}\u0000${status}`;
+    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+  }
+
+  render(liveSessions: number | null): string {
+    const lines: string[] = [];
+    lines.push("# HELP rendezvous_live_sessions Live (unexpired) rendezvous sessions in the store.");
+    lines.push("# TYPE rendezvous_live_sessions gauge");
+    if (liveSessions !== null) lines.push(`rendezvous_live_sessions ${liveSessions}`);
+    lines.push("# HELP rendezvous_requests_total HTTP requests by route and status.");
+    lines.push("# TYPE rendezvous_requests_total counter");
+    for (const [key, n] of [...this.requests].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const [method, route, status] = key.split("\u0000") as [string, string, string];
+      lines.push(`rendezvous_requests_total{method="${label(method)}",route="${label(route)}",status="${status}"} ${n}`);
+    }
+    lines.push("# HELP rendezvous_rate_limited_total Requests refused with 429 by the per-IP rate limits.");
+    lines.push("# TYPE rendezvous_rate_limited_total counter");
+    lines.push(`rendezvous_rate_limited_total ${this.rateLimited}`);
+    lines.push("# HELP rendezvous_capacity_refused_total Session creations refused by a live-session cap.");
+    lines.push("# TYPE rendezvous_capacity_refused_total counter");
+    lines.push(`rendezvous_capacity_refused_total ${this.capRefused}`);
+    return lines.join("\n") + "\n";
+  }
+}
+
+function label(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
