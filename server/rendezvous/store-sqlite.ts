@@ -1,0 +1,125 @@
+// SQLite store (better-sqlite3): sessions survive a restart of `qr-login server`. Expiry is an
+// indexed column, so purging deletes just the expired rows and counting live sessions is an
+// index range. Creates and compare-and-swaps run in IMMEDIATE transactions, so they stay atomic
+// even if two processes open the same file.
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import type { CreateParams, CreateResult, RendezvousStore, StoredSession, UpdateResult } from "./store.js";
+import { newSessionId, sequenceToken } from "./store.js";
+
+interface Row {
+  data: string;
+  token: string;
+  counter: number;
+  expires_at: number;
+}
+
+export class SqliteStore implements RendezvousStore {
+  readonly kind = "sqlite" as const;
+  private readonly db: Database.Database;
+  private readonly stmt;
+  private readonly createTx;
+  private readonly updateTx;
+
+  constructor(file: string) {
+    if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS rendezvous_sessions (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        token TEXT NOT NULL,
+        counter INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        owner TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS rendezvous_sessions_expiry ON rendezvous_sessions (expires_at);
+      CREATE INDEX IF NOT EXISTS rendezvous_sessions_owner ON rendezvous_sessions (owner, expires_at);
+    `);
+    const db = this.db;
+    this.stmt = {
+      get: db.prepare<[string, number], Row>(
+        "SELECT data, token, counter, expires_at FROM rendezvous_sessions WHERE id = ? AND expires_at > ?"),
+      insert: db.prepare<[string, string, string, number, string]>(
+        "INSERT INTO rendezvous_sessions (id, data, token, counter, expires_at, owner) VALUES (?, ?, ?, 0, ?, ?)"),
+      write: db.prepare<[string, string, number, string]>(
+        "UPDATE rendezvous_sessions SET data = ?, token = ?, counter = ? WHERE id = ?"),
+      delete: db.prepare<[string, number]>("DELETE FROM rendezvous_sessions WHERE id = ? AND expires_at > ?"),
+      deleteAny: db.prepare<[string]>("DELETE FROM rendezvous_sessions WHERE id = ?"),
+      purge: db.prepare<[number]>("DELETE FROM rendezvous_sessions WHERE expires_at <= ?"),
+      count: db.prepare<[number], { n: number; oldest: number | null }>(
+        "SELECT COUNT(*) AS n, MIN(expires_at) AS oldest FROM rendezvous_sessions WHERE expires_at > ?"),
+      countOwner: db.prepare<[string, number], { n: number; oldest: number | null }>(
+        "SELECT COUNT(*) AS n, MIN(expires_at) AS oldest FROM rendezvous_sessions WHERE owner = ? AND expires_at > ?"),
+      exists: db.prepare<[string], { one: number }>("SELECT 1 AS one FROM rendezvous_sessions WHERE id = ?"),
+    };
+    this.createTx = db.transaction((p: CreateParams): CreateResult => {
+      this.stmt.purge.run(p.now);
+      if (p.maxSessions > 0) {
+        const total = this.stmt.count.get(p.now)!;
+        if (total.n >= p.maxSessions) {
+          return { ok: false, reason: "total", retryAfterMs: Math.max(1, (total.oldest ?? p.now + 1000) - p.now) };
+        }
+      }
+      if (p.maxSessionsPerOwner > 0) {
+        const mine = this.stmt.countOwner.get(p.owner, p.now)!;
+        if (mine.n >= p.maxSessionsPerOwner) {
+          return { ok: false, reason: "per_owner", retryAfterMs: Math.max(1, (mine.oldest ?? p.now + 1000) - p.now) };
+        }
+      }
+      let id = newSessionId();
+      while (this.stmt.exists.get(id)) id = newSessionId();
+      const token = sequenceToken(id, 0, p.data);
+      const expiresAt = p.now + p.ttlMs;
+      this.stmt.insert.run(id, p.data, token, expiresAt, p.owner);
+      return { ok: true, id, sequenceToken: token, expiresAt };
+    });
+    this.updateTx = db.transaction((id: string, token: string, data: string, now: number): UpdateResult => {
+      const row = this.stmt.get.get(id, now);
+      if (!row) return { kind: "not_found" };
+      if (row.token === token) {
+        const counter = row.counter + 1;
+        const next = sequenceToken(id, counter, data);
+        this.stmt.write.run(data, next, counter, id);
+        return { kind: "written", sequenceToken: next };
+      }
+      if (row.data === data) return { kind: "unchanged", sequenceToken: row.token };
+      return { kind: "conflict" };
+    });
+  }
+
+  async create(p: CreateParams): Promise<CreateResult> {
+    return this.createTx.immediate(p);
+  }
+
+  async get(id: string, now: number): Promise<StoredSession | null> {
+    const row = this.stmt.get.get(id, now);
+    return row ? { data: row.data, sequenceToken: row.token, expiresAt: row.expires_at } : null;
+  }
+
+  async update(id: string, token: string, data: string, now: number): Promise<UpdateResult> {
+    return this.updateTx.immediate(id, token, data, now);
+  }
+
+  async delete(id: string, now: number): Promise<boolean> {
+    if (this.stmt.delete.run(id, now).changes > 0) return true;
+    this.stmt.deleteAny.run(id); // an expired row: gone either way, still a 404
+    return false;
+  }
+
+  async liveCount(now: number): Promise<number> {
+    return this.stmt.count.get(now)!.n;
+  }
+
+  async purgeExpired(now: number): Promise<number> {
+    return this.stmt.purge.run(now).changes;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
