@@ -1,0 +1,15 @@
+// Public API of the reference MSC4388 rendezvous server.
+export type { Limits, RendezvousMode, RendezvousOptions } from "./plugin.js";
+export { DEFAULT_LIMITS, MatrixHttpError, parseMode, rendezvousPlugin } from "./plugin.js";
+export type { AccessTokenVerifier, RemoteVerifierOptions } from "./verifier.js";
+export { remoteWhoamiVerifier, VerifierUnavailableError } from "./verifier.js";
+export type { CreateParams, CreateResult, RendezvousStore, StoredSession, UpdateResult } from "./store.js";
+export { sequenceToken } from "./store.js";
+export { MemoryStore } from "./store-memory.js";
+export { SqliteStore } from "./store-sqlite.js";
+export { RedisStore } from "./store-redis.js";
+export { openStore } from "./open-store.js";
+export { RendezvousMetrics } from "./metrics.js";
+export type { RendezvousServerConfig, RunningRendezvousServer } from "./standalone.js";
+export { startRendezvousServer } from "./standalone.js";
+export * from "./protocol.js";

@@ -1,0 +1,146 @@
+// Redis store: several server processes share sessions. A session is a hash with a Redis expiry
+// (so Redis itself drops it), plus sorted sets of live ids by expiry — one global, one per owner —
+// which give the caps in O(log n) and are trimmed with ZREMRANGEBYSCORE, touching expired members
+// only. Create, compare-and-swap and delete are Lua scripts, so each is atomic across processes.
+import { Redis } from "ioredis";
+import type { CreateParams, CreateResult, RendezvousStore, StoredSession, UpdateResult } from "./store.js";
+import { newSessionId, nextTokenFor, sequenceToken } from "./store.js";
+
+// KEYS: session, all-live zset, owner zset. ARGV: id, data, token, expiresAt, now, owner, maxTotal, maxOwner.
+// Returns {0} created, {1, oldestExpiry} total cap, {2, oldestExpiry} owner cap, {3} id collision.
+const CREATE_LUA = `
+local now = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local maxTotal = tonumber(ARGV[7])
+if maxTotal > 0 and redis.call('ZCARD', KEYS[2]) >= maxTotal then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  return {1, oldest[2] or '0'}
+end
+local maxOwner = tonumber(ARGV[8])
+if maxOwner > 0 and redis.call('ZCARD', KEYS[3]) >= maxOwner then
+  local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  return {2, oldest[2] or '0'}
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {3} end
+redis.call('HSET', KEYS[1], 'd', ARGV[2], 't', ARGV[3], 'c', 0, 'e', ARGV[4], 'o', ARGV[6])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('PEXPIREAT', KEYS[3], ARGV[4])
+return {0}
+`;
+
+// KEYS: session. ARGV: presented token, data, candidate next token ('' if the presented token is
+// not one of ours), now. Returns {1, token} written, {2, token} idempotent replay, {3} conflict, {0} not found.
+const UPDATE_LUA = `
+local s = redis.call('HMGET', KEYS[1], 't', 'd', 'e')
+if not s[1] or tonumber(s[3]) <= tonumber(ARGV[4]) then return {0} end
+if s[1] == ARGV[1] and ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 't', ARGV[3], 'd', ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'c', 1)
+  return {1, ARGV[3]}
+end
+if s[2] == ARGV[2] then return {2, s[1]} end
+return {3}
+`;
+
+// KEYS: session, all-live zset. ARGV: id, now, owner-key prefix. Returns 1 if a live session was deleted.
+const DELETE_LUA = `
+local s = redis.call('HMGET', KEYS[1], 'e', 'o')
+if not s[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', ARGV[3] .. s[2], ARGV[1])
+if tonumber(s[1]) <= tonumber(ARGV[2]) then return 0 end
+return 1
+`;
+
+type ScriptReply = [number, string?];
+
+interface ScriptedRedis extends Redis {
+  rzCreate(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<ScriptReply>;
+  rzUpdate(k1: string, ...argv: (string | number)[]): Promise<ScriptReply>;
+  rzDelete(k1: string, k2: string, ...argv: (string | number)[]): Promise<number>;
+}
+
+export class RedisStore implements RendezvousStore {
+  readonly kind = "redis" as const;
+  readonly redis: Redis;
+  private readonly r: ScriptedRedis;
+  private readonly liveKey: string;
+
+  /** `prefix` namespaces every key, so one Redis can hold several independent deployments. */
+  constructor(url: string, private readonly prefix = "qrl:rz:") {
+    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    this.redis.defineCommand("rzCreate", { numberOfKeys: 3, lua: CREATE_LUA });
+    this.redis.defineCommand("rzUpdate", { numberOfKeys: 1, lua: UPDATE_LUA });
+    this.redis.defineCommand("rzDelete", { numberOfKeys: 2, lua: DELETE_LUA });
+    this.r = this.redis as ScriptedRedis;
+    this.liveKey = `${prefix}live`;
+  }
+
+  /** Resolves once connected (and fails fast with a clear error if Redis is unreachable). */
+  async ready(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  private sessionKey(id: string): string {
+    return `${this.prefix}s:${id}`;
+  }
+
+  private ownerKey(owner: string): string {
+    return `${this.prefix}o:${owner}`;
+  }
+
+  async create(p: CreateParams): Promise<CreateResult> {
+    const expiresAt = p.now + p.ttlMs;
+    for (;;) {
+      const id = newSessionId();
+      const token = sequenceToken(id, 0, p.data);
+      const [code, oldest] = await this.r.rzCreate(this.sessionKey(id), this.liveKey, this.ownerKey(p.owner),
+        id, p.data, token, expiresAt, p.now, p.owner, p.maxSessions, p.maxSessionsPerOwner);
+      if (code === 0) return { ok: true, id, sequenceToken: token, expiresAt };
+      if (code === 1 || code === 2) {
+        const retryAfterMs = Math.max(1, Number(oldest ?? 0) - p.now || 1000);
+        return { ok: false, reason: code === 1 ? "total" : "per_owner", retryAfterMs };
+      }
+      // code 3: id collision (128 random bits: practically never); draw again.
+    }
+  }
+
+  async get(id: string, now: number): Promise<StoredSession | null> {
+    const [data, token, expires] = await this.redis.hmget(this.sessionKey(id), "d", "t", "e");
+    if (typeof data !== "string" || typeof token !== "string" || typeof expires !== "string") return null;
+    const expiresAt = Number(expires);
+    return expiresAt > now ? { data, sequenceToken: token, expiresAt } : null;
+  }
+
+  async update(id: string, token: string, data: string, now: number): Promise<UpdateResult> {
+    const candidate = nextTokenFor(id, token, data) ?? "";
+    const [code, current] = await this.r.rzUpdate(this.sessionKey(id), token, data, candidate, now);
+    switch (code) {
+      case 1: return { kind: "written", sequenceToken: current! };
+      case 2: return { kind: "unchanged", sequenceToken: current! };
+      case 3: return { kind: "conflict" };
+      default: return { kind: "not_found" };
+    }
+  }
+
+  async delete(id: string, now: number): Promise<boolean> {
+    return (await this.r.rzDelete(this.sessionKey(id), this.liveKey, id, now, `${this.prefix}o:`)) === 1;
+  }
+
+  async liveCount(now: number): Promise<number> {
+    return this.redis.zcount(this.liveKey, `(${now}`, "+inf");
+  }
+
+  async purgeExpired(now: number): Promise<number> {
+    // Session hashes expire in Redis by themselves; this trims the index of live ids.
+    return this.redis.zremrangebyscore(this.liveKey, "-inf", now);
+  }
+
+  async close(): Promise<void> {
+    if (this.redis.status !== "end") await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
