@@ -5,6 +5,7 @@ import { UsageError } from "./commands/args.js";
 type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 
 const commands: Record<string, () => Promise<CommandModule>> = {
+  server: () => import("./commands/server.js"),
 };
 
 function usage(): string {

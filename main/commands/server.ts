@@ -1,0 +1,70 @@
+// `qr-login server`: the reference MSC4388 rendezvous server, standalone.
+import type { ConfigLayer } from "../../server/rendezvous/config.js";
+import { ConfigError, envLayer, readConfigFile, resolveConfig } from "../../server/rendezvous/config.js";
+import { startRendezvousServer } from "../../server/rendezvous/standalone.js";
+import { parseArgs, UsageError } from "./args.js";
+
+export const summary = "run the MSC4388 rendezvous server (default 127.0.0.1:8090, SQLite store)";
+
+const HELP = `usage: qr-login server [options]
+
+Runs the MSC4388 rendezvous server on /_matrix/client/v1/rendezvous and
+/_matrix/client/unstable/io.element.msc4388/rendezvous, plus /health and /metrics.
+
+options (flags win over QR_LOGIN_RENDEZVOUS_* environment variables, which win over the config file):
+  --config FILE            YAML or JSON file with the settings below (snake_case keys)
+  --listen HOST:PORT       default 127.0.0.1:8090                      (listen)
+  --mode MODE              open | authenticated | off (public = open)  (mode, default open)
+  --store STORE            memory | sqlite:PATH | redis://HOST:PORT    (store, default
+                           sqlite:$XDG_DATA_HOME/qr-login/rendezvous.sqlite, or ~/.local/share/...)
+  --ttl SECONDS            session lifetime, 120..300, default 180     (ttl)
+  --homeserver URL         verifies access tokens via /account/whoami in authenticated mode (homeserver)
+  --trust-proxy VALUE      true | hop count | comma-separated proxy addresses (trust_proxy)
+  --max-sessions N         live sessions in total (max_sessions, default 100000; 0 = no cap)
+  --max-sessions-per-ip N  live sessions per client IP (max_sessions_per_ip, default 50)
+  --create-per-minute N    creates per IP per minute (create_per_minute, default 30; 0 = off)
+  --requests-per-minute N  other requests per IP per minute (requests_per_minute, default 3000)
+  --redis-prefix PREFIX    key prefix in Redis (redis_prefix, default qrl:rz:)
+  --log-level LEVEL        pino level or silent (log_level, default info)`;
+
+const FLAGS = ["config", "listen", "mode", "store", "ttl", "homeserver", "trust-proxy", "max-sessions",
+  "max-sessions-per-ip", "create-per-minute", "requests-per-minute", "redis-prefix", "log-level"] as const;
+
+export async function run(args: string[]): Promise<number> {
+  const parsed = parseArgs(args, { values: FLAGS, booleans: ["help"] });
+  if (parsed.booleans.has("help")) {
+    console.log(HELP);
+    return 0;
+  }
+  if (parsed.positional.length > 0) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
+  const flags: ConfigLayer = {};
+  for (const name of FLAGS) {
+    const v = parsed.values.get(name);
+    if (v !== undefined && name !== "config") (flags as Record<string, string>)[name.replace(/-/g, "_")] = v;
+  }
+  const configFile = parsed.values.get("config") ?? process.env.QR_LOGIN_RENDEZVOUS_CONFIG;
+  let config;
+  try {
+    config = resolveConfig([configFile ? readConfigFile(configFile) : {}, envLayer(process.env), flags]);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+  const server = await startRendezvousServer(config);
+  const storeText = config.store.startsWith("redis") ? "redis" : config.store;
+  console.log(`rendezvous server (${config.mode}, store ${storeText}, ttl ${(config.ttlMs ?? 0) / 1000} s) listening on ${server.url}`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      console.log(`${signal}: shutting down`);
+      server.close().then(resolve, (err: unknown) => {
+        console.error(`shutdown failed: ${(err as Error).message}`);
+        resolve();
+      });
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+  return 0;
+}

@@ -1,0 +1,134 @@
+// Configuration of the standalone server: built-in defaults < config file (YAML or JSON) <
+// environment (QR_LOGIN_RENDEZVOUS_*) < command-line flags.
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import YAML from "yaml";
+import type { Limits, RendezvousMode } from "./plugin.js";
+import { parseMode } from "./plugin.js";
+import { DEFAULT_TTL_MS, MAX_TTL_MS, MIN_TTL_MS } from "./protocol.js";
+import type { RendezvousServerConfig } from "./standalone.js";
+
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_PORT = 8090;
+
+/** Default store of `qr-login server`: SQLite under $XDG_DATA_HOME (or ~/.local/share)/qr-login/. */
+export function defaultSqlitePath(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_DATA_HOME && path.isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : path.join(os.homedir(), ".local", "share");
+  return path.join(base, "qr-login", "rendezvous.sqlite");
+}
+
+/** Settings as strings/numbers from any one source; undefined = not set there. */
+export interface ConfigLayer {
+  listen?: string;
+  mode?: string;
+  store?: string;
+  ttl?: string | number;
+  homeserver?: string;
+  trust_proxy?: string | number | boolean | string[];
+  log_level?: string;
+  max_sessions?: string | number;
+  max_sessions_per_ip?: string | number;
+  create_per_minute?: string | number;
+  requests_per_minute?: string | number;
+  redis_prefix?: string;
+}
+
+const KEYS: readonly (keyof ConfigLayer)[] = [
+  "listen", "mode", "store", "ttl", "homeserver", "trust_proxy", "log_level", "max_sessions",
+  "max_sessions_per_ip", "create_per_minute", "requests_per_minute", "redis_prefix",
+];
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+export function readConfigFile(file: string): ConfigLayer {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    // YAML 1.2 (a superset of JSON): an unquoted `mode: off` stays the string "off".
+    parsed = /\.json$/i.test(file) ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid ${/\.json$/i.test(file) ? "JSON" : "YAML"}: ${(err as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== "object" || Array.isArray(parsed)) throw new ConfigError(`config file ${file} must hold a mapping`);
+  const layer: ConfigLayer = {};
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    const key = k.replace(/-/g, "_") as keyof ConfigLayer;
+    if (!KEYS.includes(key)) throw new ConfigError(`config file ${file}: unknown setting "${k}"`);
+    // A YAML 1.1 habit: `mode: false` meaning off.
+    (layer as Record<string, unknown>)[key] = key === "mode" && v === false ? "off" : v;
+  }
+  return layer;
+}
+
+export function envLayer(env: NodeJS.ProcessEnv): ConfigLayer {
+  const layer: ConfigLayer = {};
+  for (const key of KEYS) {
+    const v = env[`QR_LOGIN_RENDEZVOUS_${key.toUpperCase()}`];
+    if (v !== undefined && v !== "") (layer as Record<string, unknown>)[key] = v;
+  }
+  return layer;
+}
+
+function int(name: string, v: string | number, min: number): number {
+  const n = typeof v === "number" ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(`${name} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value) ?? /^()()(\d+)$/.exec(value);
+  if (!m) throw new ConfigError(`listen must be HOST:PORT (or PORT), got "${value}"`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new ConfigError(`listen port out of range: ${port}`);
+  return { host: m[1] || m[2] || DEFAULT_HOST, port };
+}
+
+function trustProxy(v: NonNullable<ConfigLayer["trust_proxy"]>): boolean | number | string | string[] {
+  if (typeof v === "boolean" || typeof v === "number" || Array.isArray(v)) return v;
+  if (v === "true") return true;
+  if (v === "false" || v === "") return false;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+/** Merges the layers (later wins) into a server config. */
+export function resolveConfig(layers: readonly ConfigLayer[], env: NodeJS.ProcessEnv = process.env): RendezvousServerConfig {
+  const c: ConfigLayer = Object.assign({}, ...layers);
+  const { host, port } = c.listen !== undefined ? parseListen(String(c.listen)) : { host: DEFAULT_HOST, port: DEFAULT_PORT };
+  let mode: RendezvousMode;
+  try {
+    mode = parseMode(String(c.mode ?? "open"));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const ttlMs = c.ttl !== undefined ? int("ttl (seconds)", c.ttl, 0) * 1000 : DEFAULT_TTL_MS;
+  if (ttlMs < MIN_TTL_MS || ttlMs > MAX_TTL_MS) {
+    throw new ConfigError(`ttl must be between ${MIN_TTL_MS / 1000} and ${MAX_TTL_MS / 1000} seconds (MSC4388), got ${ttlMs / 1000}`);
+  }
+  const limits: Partial<Limits> = {};
+  if (c.max_sessions !== undefined) limits.maxSessions = int("max_sessions", c.max_sessions, 0);
+  if (c.max_sessions_per_ip !== undefined) limits.maxSessionsPerIp = int("max_sessions_per_ip", c.max_sessions_per_ip, 0);
+  if (c.create_per_minute !== undefined) limits.createPerWindow = int("create_per_minute", c.create_per_minute, 0);
+  if (c.requests_per_minute !== undefined) limits.requestsPerWindow = int("requests_per_minute", c.requests_per_minute, 0);
+  if (c.create_per_minute !== undefined || c.requests_per_minute !== undefined) limits.windowMs = 60_000;
+  const store = c.store ?? `sqlite:${defaultSqlitePath(env)}`;
+  if (mode === "authenticated" && !c.homeserver) {
+    throw new ConfigError("mode authenticated needs homeserver (the base URL whose /account/whoami verifies access tokens)");
+  }
+  return {
+    host, port, mode, store, ttlMs, limits,
+    ...(c.homeserver ? { homeserver: c.homeserver } : {}),
+    ...(c.trust_proxy !== undefined ? { trustProxy: trustProxy(c.trust_proxy) } : {}),
+    ...(c.log_level ? { logLevel: c.log_level === "silent" ? false : c.log_level } : {}),
+    ...(c.redis_prefix ? { redisPrefix: c.redis_prefix } : {}),
+  };
+}
