@@ -1,0 +1,137 @@
+// Abuse limits of the rendezvous server: per-IP request and create rates (429 with retry_after_ms
+// and Retry-After), live-session caps that refuse new sessions and never evict live ones, the
+// trusted-proxy client address, and 10,000 live sessions in the memory store.
+import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
+import type { Limits, RunningRendezvousServer } from "../../server/rendezvous/index.js";
+import { MemoryStore, startRendezvousServer } from "../../server/rendezvous/index.js";
+import { closeHttpAgent, httpRequest } from "../support/http.js";
+
+const P = "/_matrix/client/unstable/io.element.msc4388/rendezvous";
+const H = { "Content-Type": "application/json" };
+const NONE: Partial<Limits> = { maxSessions: 0, maxSessionsPerIp: 0, createPerWindow: 0, requestsPerWindow: 0 };
+
+let server: RunningRendezvousServer | undefined;
+let offset = 0;
+async function start(limits: Partial<Limits>, extra: { trustProxy?: boolean } = {}): Promise<string> {
+  server = await startRendezvousServer({
+    host: "127.0.0.1", port: 0, mode: "open", store: "memory", limits: { ...NONE, ...limits }, logLevel: false,
+    now: () => Date.now() + offset, ...extra,
+  });
+  return server.url;
+}
+afterEach(async () => { await server?.close(); server = undefined; });
+afterAll(() => closeHttpAgent());
+
+async function create(base: string, data = "x", headers: Record<string, string> = {}) {
+  return httpRequest(base, "POST", P, { ...H, ...headers }, JSON.stringify({ data }));
+}
+
+describe("rate limits", () => {
+  test("polling beyond the per-IP request limit gets 429 M_LIMIT_EXCEEDED with retry_after_ms and Retry-After", async () => {
+    const base = await start({ requestsPerWindow: 10, windowMs: 30_000 });
+    const { id } = (await create(base)).json as { id: string };
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await httpRequest(base, "GET", `${P}/${id}`)).status);
+    expect(statuses).toEqual([...Array(10).fill(200), 429, 429]);
+    const limited = await httpRequest(base, "GET", `${P}/${id}`);
+    expect(limited.status).toBe(429);
+    expect(limited.json!.errcode).toBe("M_LIMIT_EXCEEDED");
+    const ms = limited.json!.retry_after_ms as number;
+    expect(Number.isInteger(ms)).toBe(true);
+    expect(ms).toBeGreaterThan(0);
+    expect(ms).toBeLessThanOrEqual(30_000);
+    expect(limited.headers.get("retry-after")).toBe(String(Math.ceil(ms / 1000)));
+    expect(limited.headers.get("access-control-allow-origin")).toBe("*");
+    // The create limit is a separate budget.
+    expect((await create(base)).status).toBe(200);
+    const metrics = await httpRequest(base, "GET", "/metrics");
+    expect(metrics.text).toMatch(/^rendezvous_rate_limited_total 3$/m);
+  });
+
+  test("creates beyond the per-IP create limit get 429 while polls continue", async () => {
+    const base = await start({ createPerWindow: 3, requestsPerWindow: 1000 });
+    const statuses: number[] = [];
+    let id = "";
+    for (let i = 0; i < 5; i++) {
+      const r = await create(base);
+      statuses.push(r.status);
+      if (r.status === 200) id = r.json!.id as string;
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect((await httpRequest(base, "GET", `${P}/${id}`)).status).toBe(200);
+  });
+});
+
+describe("live-session caps refuse new sessions and never evict", () => {
+  test("total cap: the next create is refused; existing sessions stay readable and writable", async () => {
+    const base = await start({ maxSessions: 5 });
+    const sessions: { id: string; sequence_token: string }[] = [];
+    for (let i = 0; i < 5; i++) sessions.push((await create(base, `s${i}`)).json as { id: string; sequence_token: string });
+    const refused = await create(base, "one too many");
+    expect(refused.status).toBe(429);
+    expect(refused.json!.errcode).toBe("M_LIMIT_EXCEEDED");
+    const retry = refused.json!.retry_after_ms as number;
+    expect(retry).toBeGreaterThan(170_000); // until the oldest session expires (TTL 180 s)
+    expect(retry).toBeLessThanOrEqual(180_000);
+    expect(Number(refused.headers.get("retry-after"))).toBe(Math.ceil(retry / 1000));
+    for (const [i, s] of sessions.entries()) {
+      const got = await httpRequest(base, "GET", `${P}/${s.id}`);
+      expect(got.json).toMatchObject({ data: `s${i}`, sequence_token: s.sequence_token });
+    }
+    expect((await httpRequest(base, "PUT", `${P}/${sessions[0]!.id}`, H, JSON.stringify({ sequence_token: sessions[0]!.sequence_token, data: "still mine" }))).status).toBe(200);
+    // A deleted session frees its slot at once; an expired one frees it at expiry.
+    expect((await httpRequest(base, "DELETE", `${P}/${sessions[1]!.id}`)).status).toBe(200);
+    expect((await create(base, "fits again")).status).toBe(200);
+    expect((await create(base, "full again")).status).toBe(429);
+    offset += 180_001;
+    expect((await create(base, "after expiry")).status).toBe(200);
+    expect((await httpRequest(base, "GET", `${P}/${sessions[0]!.id}`)).status).toBe(404);
+  });
+
+  test("per-IP cap counts the client address given by a trusted proxy", async () => {
+    const base = await start({ maxSessionsPerIp: 2 }, { trustProxy: true });
+    const from = (ip: string) => ({ "X-Forwarded-For": ip });
+    expect((await create(base, "a1", from("192.0.2.1"))).status).toBe(200);
+    expect((await create(base, "a2", from("192.0.2.1"))).status).toBe(200);
+    const refused = await create(base, "a3", from("192.0.2.1"));
+    expect(refused.status).toBe(429);
+    expect(refused.json!.error).toMatch(/from this address/);
+    expect((await create(base, "b1", from("198.51.100.7"))).status).toBe(200);
+  });
+
+  test("without trust in proxies, X-Forwarded-For is ignored", async () => {
+    const base = await start({ maxSessionsPerIp: 1 });
+    expect((await create(base, "a", { "X-Forwarded-For": "192.0.2.1" })).status).toBe(200);
+    expect((await create(base, "b", { "X-Forwarded-For": "198.51.100.7" })).status).toBe(429);
+  });
+});
+
+describe("scale", () => {
+  test("10,000 live sessions in the memory store, all readable", async () => {
+    const store = new MemoryStore();
+    server = await startRendezvousServer({
+      host: "127.0.0.1", port: 0, mode: "open", store: "memory", storeInstance: store, limits: NONE, logLevel: false,
+    });
+    const base = server.url;
+    const ids: string[] = [];
+    const N = 10_000;
+    const CONCURRENCY = 32;
+    let next = 0;
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      while (next < N) {
+        const i = next++;
+        const r = await create(base, `session ${i}`);
+        expect(r.status).toBe(200);
+        ids[i] = r.json!.id as string;
+      }
+    }));
+    expect(new Set(ids).size).toBe(N);
+    const health = await httpRequest(base, "GET", "/health");
+    expect(health.json!.live_sessions).toBe(N);
+    for (let k = 0; k < 200; k++) {
+      const i = Math.floor(Math.random() * N);
+      expect((await httpRequest(base, "GET", `${P}/${ids[i]}`)).json!.data).toBe(`session ${i}`);
+    }
+    await store.close();
+  }, 60_000);
+});
