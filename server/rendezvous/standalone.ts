@@ -68,6 +68,14 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
         .send(JSON.stringify({ errcode: "M_INVALID_PARAM", error: `Bad request: ${err.message}` }));
     },
     return503OnClosing: true,
+    // Requests Node's HTTP parser rejects (malformed framing, bad headers) get a Matrix error too.
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      if (process.env.RZ_DEBUG_CLIENT_ERRORS) console.error("clientError", err.code, err.message);
+      if (!socket.writable) return;
+      const body = JSON.stringify({ errcode: "M_INVALID_PARAM", error: `Malformed HTTP request (${err.code ?? "parse error"})` });
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Access-Control-Allow-Origin: *\r\nCache-Control: no-store, no-transform\r\nConnection: close\r\n\r\n${body}`);
+    },
   };
   const app: FastifyInstance = Fastify(options);
   let verifier = config.verifier;
