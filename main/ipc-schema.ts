@@ -1,0 +1,144 @@
+// Hand-written schemas for everything that crosses IPC. Requests from the renderer are untrusted input:
+// each is checked field by field and rebuilt, so nothing but the expected shape reaches a flow. Events
+// going out are rebuilt the same way from an allow-list of fields, which is what guarantees that a flow
+// object carrying a token or a secrets bundle can never leak it to the renderer by accident.
+import {
+  FLOW_ERROR_CODES,
+  FLOW_STATES,
+  MAX_QR_PAYLOAD,
+  MSC4108_REASONS,
+  SECRETS_STEPS,
+  type ChannelSide,
+  type DeviceRole,
+  type FlowError,
+  type ProgressEvent,
+  type StartOptions,
+  type StepStatus,
+} from "../preload/api.js";
+
+export class ValidationError extends Error {
+  override readonly name = "ValidationError";
+}
+
+type Rec = Record<string, unknown>;
+
+function isRecord(v: unknown): v is Rec {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+}
+
+function oneOf<T extends string>(list: readonly T[], v: unknown, what: string): T {
+  if (typeof v !== "string" || !(list as readonly string[]).includes(v)) throw new ValidationError(`${what}: not one of ${list.join(", ")}`);
+  return v as T;
+}
+
+function str(v: unknown, what: string, max = 2048): string {
+  if (typeof v !== "string" || v.length === 0 || v.length > max) throw new ValidationError(`${what}: expected a non-empty string ≤ ${max} chars`);
+  return v;
+}
+
+function onlyKeys(v: Rec, allowed: readonly string[], what: string): void {
+  for (const k of Object.keys(v)) if (!allowed.includes(k)) throw new ValidationError(`${what}: unexpected field "${k}"`);
+}
+
+/** Arguments of each request, after the IPC event. */
+export function parseStartOptions(args: readonly unknown[]): StartOptions {
+  if (args.length !== 1 || !isRecord(args[0])) throw new ValidationError("start: expected one options object");
+  const o = args[0];
+  onlyKeys(o, ["role", "side"], "start");
+  return {
+    role: oneOf<DeviceRole>(["new", "existing"], o.role, "start.role"),
+    side: oneOf<ChannelSide>(["show", "scan"], o.side, "start.side"),
+  };
+}
+
+/** A Uint8Array (structured clone keeps the type), 1..MAX_QR_PAYLOAD bytes. Copied, so main owns it. */
+export function parseQrPayload(args: readonly unknown[]): Uint8Array {
+  const v = args[0];
+  if (args.length !== 1 || !(v instanceof Uint8Array)) throw new ValidationError("submitQr: expected one Uint8Array");
+  if (v.length === 0 || v.length > MAX_QR_PAYLOAD) throw new ValidationError(`submitQr: payload must be 1..${MAX_QR_PAYLOAD} bytes`);
+  return new Uint8Array(v);
+}
+
+/** Exactly two ASCII digits (the MSC4388 check code is 10..99, the channel checks the range). */
+export function parseCheckCode(args: readonly unknown[]): string {
+  const v = args[0];
+  if (args.length !== 1 || typeof v !== "string" || !/^[0-9]{2}$/.test(v)) throw new ValidationError("submitCheckCode: expected two digits");
+  return v;
+}
+
+export function parseConfirm(args: readonly unknown[]): boolean {
+  if (args.length !== 1 || typeof args[0] !== "boolean") throw new ValidationError("confirmAccount: expected a boolean");
+  return args[0];
+}
+
+export function parseNoArgs(name: string, args: readonly unknown[]): void {
+  if (args.length !== 0) throw new ValidationError(`${name}: takes no arguments`);
+}
+
+const STEP_STATUSES: readonly StepStatus[] = ["pending", "active", "done", "failed"];
+
+export function sanitizeFlowError(v: unknown): FlowError {
+  if (!isRecord(v)) throw new ValidationError("error: not an object");
+  const out: FlowError = {
+    code: oneOf(FLOW_ERROR_CODES, v.code, "error.code"),
+    message: typeof v.message === "string" ? v.message.slice(0, 500) : "",
+  };
+  if (v.reason !== undefined) out.reason = oneOf(MSC4108_REASONS, v.reason, "error.reason");
+  return out;
+}
+
+function httpUrl(v: unknown, what: string): string {
+  const s = str(v, what);
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new ValidationError(`${what}: not a URL`);
+  }
+  if (u.protocol !== "https:" && u.protocol !== "http:") throw new ValidationError(`${what}: not http(s)`);
+  return s;
+}
+
+/**
+ * Rebuild an outgoing event from its allowed fields only. Throws ValidationError on a malformed
+ * event (a bug in a flow or its adapter): better to drop it than to send something unexpected.
+ */
+export function sanitizeEvent(e: unknown): ProgressEvent {
+  if (!isRecord(e)) throw new ValidationError("event: not an object");
+  const flowId = e.flowId;
+  if (typeof flowId !== "number" || !Number.isSafeInteger(flowId) || flowId < 1) throw new ValidationError("event.flowId: bad");
+  switch (e.type) {
+    case "state":
+      return { type: "state", flowId, state: oneOf(FLOW_STATES, e.state, "state") };
+    case "qr": {
+      if (!(e.payload instanceof Uint8Array) || e.payload.length === 0 || e.payload.length > MAX_QR_PAYLOAD) throw new ValidationError("qr.payload: bad");
+      if (typeof e.expiresAt !== "number" || !Number.isFinite(e.expiresAt)) throw new ValidationError("qr.expiresAt: bad");
+      return { type: "qr", flowId, payload: new Uint8Array(e.payload), expiresAt: e.expiresAt };
+    }
+    case "check_code":
+      if (typeof e.code !== "string" || !/^[0-9]{2}$/.test(e.code)) throw new ValidationError("check_code.code: bad");
+      return { type: "check_code", flowId, code: e.code };
+    case "check_code_prompt":
+      return { type: "check_code_prompt", flowId, mismatch: e.mismatch === true };
+    case "user_code":
+      return { type: "user_code", flowId, userCode: str(e.userCode, "user_code.userCode", 64), verificationUri: httpUrl(e.verificationUri, "user_code.verificationUri") };
+    case "open_browser":
+      return { type: "open_browser", flowId, verificationUri: httpUrl(e.verificationUri, "open_browser.verificationUri"), opened: e.opened === true };
+    case "waiting_for_consent":
+      return { type: "waiting_for_consent", flowId };
+    case "confirm_account": {
+      const out: ProgressEvent = { type: "confirm_account", flowId, userId: str(e.userId, "confirm_account.userId", 255), homeserver: str(e.homeserver, "confirm_account.homeserver", 255) };
+      if (e.deviceId !== undefined) out.deviceId = str(e.deviceId, "confirm_account.deviceId", 255);
+      return out;
+    }
+    case "secrets":
+      return { type: "secrets", flowId, step: oneOf(SECRETS_STEPS, e.step, "secrets.step"), status: oneOf(STEP_STATUSES, e.status, "secrets.status") };
+    case "success":
+      if (typeof e.verified !== "boolean") throw new ValidationError("success.verified: bad");
+      return { type: "success", flowId, userId: str(e.userId, "success.userId", 255), deviceId: str(e.deviceId, "success.deviceId", 255), verified: e.verified };
+    case "error":
+      return { type: "error", flowId, error: sanitizeFlowError(e.error) };
+    default:
+      throw new ValidationError(`event.type: unknown ${String(e.type)}`);
+  }
+}

@@ -1,0 +1,229 @@
+// The only IPC surface of the app. One `ipcMain.handle` per request of the preload API (no generic
+// "invoke anything" channel) and one event channel per role. Each request:
+//   1. comes from a window we registered, from its main frame, at our renderer origin — else refused;
+//   2. has its arguments validated and rebuilt (ipc-schema.ts);
+//   3. goes to that window's FlowController; a throw becomes a typed FlowError value (code + short
+//      message), never a stack trace.
+// Events from a flow are rebuilt from an allow-list of fields before webContents.send, so nothing a
+// flow holds (keys, tokens, the secrets bundle) can ride along.
+import { ipcMain } from "electron";
+import type { IpcMainInvokeEvent, WebContents } from "electron";
+import {
+  EVENT_CHANNELS,
+  FLOW_ERROR_CODES,
+  IPC,
+  type CallResult,
+  type DeviceRole,
+  type FlowError,
+  type FlowErrorCode,
+  type IpcRequest,
+  type ProgressEvent,
+  type StartOptions,
+  type StartResult,
+} from "../preload/api.js";
+import {
+  ValidationError,
+  parseCheckCode,
+  parseConfirm,
+  parseNoArgs,
+  parseQrPayload,
+  parseStartOptions,
+  sanitizeEvent,
+  sanitizeFlowError,
+} from "./ipc-schema.js";
+
+/** A progress event as a flow emits it; the IPC layer stamps the flow id. */
+export type ControllerEvent = ProgressEvent extends infer E ? (E extends ProgressEvent ? Omit<E, "flowId"> : never) : never;
+
+/**
+ * One run of one role in one window. main/login flows are wrapped into this (see flow-controller.ts);
+ * tests use a fake. Methods may throw: an error with a `flowError` (FlowError) or a `code` that is a
+ * FlowErrorCode is passed on as that code; anything else becomes "unknown".
+ */
+export interface FlowController {
+  /** Begin the flow; emit events until success, error or cancel. Resolves once started. */
+  start(options: StartOptions, emit: (event: ControllerEvent) => void): Promise<void>;
+  submitQr(payload: Uint8Array): Promise<void>;
+  submitCheckCode(code: string): Promise<void>;
+  confirmAccount(accept: boolean): Promise<void>;
+  openVerificationUri(): Promise<void>;
+  /** Stop, tell the peer where the protocol allows (user_cancelled), release the rendezvous session. */
+  cancel(): Promise<void>;
+}
+
+export type ControllerFactory = (role: DeviceRole, windowId: number) => FlowController;
+
+export interface IpcOptions {
+  createController: ControllerFactory;
+  /** Origin of our renderer pages (e.g. "app://qr-login"); frames elsewhere are refused. */
+  rendererOrigin: string;
+  /** Told about refused calls and dropped events (for the log); never sent to the renderer. */
+  onRejected?: (what: string, detail: string) => void;
+}
+
+interface WindowEntry {
+  webContents: WebContents;
+  /** Fixed by the command line (--role) or null: the renderer may choose. */
+  fixedRole: DeviceRole | null;
+  flow: { id: number; options: StartOptions; controller: FlowController } | null;
+}
+
+let nextFlowId = 1;
+
+export function toFlowError(err: unknown): FlowError {
+  if (err instanceof ValidationError) return { code: "invalid_request", message: err.message };
+  if (typeof err === "object" && err !== null) {
+    const e = err as { flowError?: unknown; code?: unknown; reason?: unknown; message?: unknown };
+    if (e.flowError !== undefined) {
+      try {
+        return sanitizeFlowError(e.flowError);
+      } catch {
+        /* fall through to the generic mapping */
+      }
+    }
+    if (typeof e.code === "string" && (FLOW_ERROR_CODES as readonly string[]).includes(e.code)) {
+      try {
+        return sanitizeFlowError({ code: e.code as FlowErrorCode, message: typeof e.message === "string" ? e.message : "", reason: e.reason });
+      } catch {
+        return { code: e.code as FlowErrorCode, message: typeof e.message === "string" ? e.message.slice(0, 500) : "" };
+      }
+    }
+  }
+  // Unknown throwables carry messages we have not vetted (paths, URLs with tokens): do not pass them on.
+  return { code: "unknown", message: "An unexpected error occurred." };
+}
+
+export class IpcSurface {
+  private readonly windows = new Map<number, WindowEntry>();
+  private readonly opts: IpcOptions;
+  private registered = false;
+
+  constructor(opts: IpcOptions) {
+    this.opts = opts;
+  }
+
+  /** Install the handlers (once). */
+  register(): void {
+    if (this.registered) return;
+    this.registered = true;
+    this.handle("start", async (w, args) => this.start(w, parseStartOptions(args)));
+    this.handle("retry", async (w, args) => {
+      parseNoArgs("retry", args);
+      if (!w.flow) throw new ValidationError("retry: nothing to retry");
+      return this.start(w, w.flow.options);
+    });
+    this.handle("submitQr", async (w, args) => this.call(w, (c) => c.submitQr(parseQrPayload(args))));
+    this.handle("submitCheckCode", async (w, args) => this.call(w, (c) => c.submitCheckCode(parseCheckCode(args))));
+    this.handle("confirmAccount", async (w, args) => this.call(w, (c) => c.confirmAccount(parseConfirm(args))));
+    this.handle("openVerificationUri", async (w, args) => {
+      parseNoArgs("openVerificationUri", args);
+      return this.call(w, (c) => c.openVerificationUri());
+    });
+    this.handle("cancel", async (w, args) => {
+      parseNoArgs("cancel", args);
+      const flow = w.flow;
+      if (!flow) return { ok: true };
+      // Keep the options for retry; id 0 drops the cancelled flow's late events and refuses further calls.
+      w.flow = { id: 0, options: flow.options, controller: flow.controller };
+      await flow.controller.cancel();
+      return { ok: true };
+    });
+  }
+
+  /** Remove the handlers (tests, shutdown). */
+  unregister(): void {
+    for (const ch of Object.values(IPC)) ipcMain.removeHandler(ch);
+    this.registered = false;
+  }
+
+  /** Allow IPC from this window's main frame; its flow is cancelled when it goes away. */
+  attachWindow(webContents: WebContents, fixedRole: DeviceRole | null): void {
+    const entry: WindowEntry = { webContents, fixedRole, flow: null };
+    this.windows.set(webContents.id, entry);
+    webContents.once("destroyed", () => {
+      this.windows.delete(webContents.id);
+      void entry.flow?.controller.cancel().catch(() => undefined);
+    });
+  }
+
+  /** Cancel every flow (app quit). */
+  async cancelAll(): Promise<void> {
+    await Promise.allSettled([...this.windows.values()].map((w) => w.flow?.controller.cancel()));
+  }
+
+  private reject(what: string, detail: string): void {
+    this.opts.onRejected?.(what, detail);
+  }
+
+  /** Our window, its main frame, our origin. */
+  private senderWindow(event: IpcMainInvokeEvent): WindowEntry | null {
+    const entry = this.windows.get(event.sender.id);
+    if (!entry || entry.webContents !== event.sender) return null;
+    const frame = event.senderFrame;
+    const main = event.sender.mainFrame;
+    if (!frame || !main || frame.processId !== main.processId || frame.routingId !== main.routingId) return null;
+    // URL.origin is "null" for non-special schemes such as app://, so compare scheme + host ourselves.
+    let origin: string;
+    try {
+      const u = new URL(frame.url);
+      origin = `${u.protocol}//${u.host}`;
+    } catch {
+      return null;
+    }
+    return origin === this.opts.rendererOrigin ? entry : null;
+  }
+
+  private handle(name: IpcRequest, fn: (w: WindowEntry, args: unknown[]) => Promise<CallResult | StartResult>): void {
+    ipcMain.handle(IPC[name], async (event: IpcMainInvokeEvent, ...args: unknown[]): Promise<CallResult | StartResult> => {
+      const w = this.senderWindow(event);
+      if (!w) {
+        this.reject(name, `untrusted sender (webContents ${event.sender.id})`);
+        return { ok: false, error: { code: "invalid_request", message: "Request refused." } };
+      }
+      try {
+        return await fn(w, args);
+      } catch (err) {
+        if (err instanceof ValidationError) this.reject(name, err.message);
+        return { ok: false, error: toFlowError(err) };
+      }
+    });
+  }
+
+  private async call(w: WindowEntry, fn: (c: FlowController) => Promise<void>): Promise<CallResult> {
+    if (!w.flow || w.flow.id <= 0) throw new ValidationError("no flow running");
+    await fn(w.flow.controller);
+    return { ok: true };
+  }
+
+  private async start(w: WindowEntry, options: StartOptions): Promise<StartResult> {
+    if (w.fixedRole !== null && options.role !== w.fixedRole) throw new ValidationError(`start: this window is the ${w.fixedRole} device`);
+    const old = w.flow;
+    if (old) {
+      w.flow = null;
+      await old.controller.cancel().catch(() => undefined);
+    }
+    const id = nextFlowId++;
+    const controller = this.opts.createController(options.role, w.webContents.id);
+    w.flow = { id, options, controller };
+    const channel = EVENT_CHANNELS[options.role];
+    const emit = (event: ControllerEvent): void => {
+      if (w.flow?.id !== id || w.webContents.isDestroyed()) return; // stale flow or closed window
+      let clean: ProgressEvent;
+      try {
+        clean = sanitizeEvent({ ...event, flowId: id });
+      } catch (err) {
+        this.reject(`event ${String((event as { type?: unknown }).type)}`, err instanceof Error ? err.message : "bad event");
+        return;
+      }
+      w.webContents.send(channel, clean);
+    };
+    try {
+      await controller.start(options, emit);
+    } catch (err) {
+      const error = toFlowError(err);
+      emit({ type: "error", error });
+      return { ok: false, error };
+    }
+    return { ok: true, flowId: id };
+  }
+}

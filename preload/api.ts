@@ -1,0 +1,153 @@
+// The one API the renderer gets (window.qrLogin), shared as types by preload/, main/ipc.ts and renderer/.
+// Everything here crosses the process boundary, so it is plain data: no functions except the API
+// methods themselves, no Node objects, and — by construction — no secret. The payloads carry only what a
+// screen shows: the QR bytes (already public: they are drawn on screen), the two-digit check code, the
+// OAuth user code and verification URI, account and device ids, step states and typed errors.
+//
+// This file must stay free of imports with run-time effects: the renderer imports it for types only
+// and the preload bundles the constants.
+
+/** Which device this window is. */
+export type DeviceRole = "new" | "existing";
+/** Which side of the secure channel it plays: shows the QR (G) or scans it (S). */
+export type ChannelSide = "show" | "scan";
+
+export interface StartOptions {
+  role: DeviceRole;
+  side: ChannelSide;
+}
+
+/** The secrets-transfer steps on the new device (import), in order. */
+export const SECRETS_STEPS = [
+  "cross_signing_keys", // cross-signing private keys received and imported
+  "backup_key", // key-backup decryption key received and imported
+  "device_signed", // our device signed with the self-signing key
+  "keys_uploaded", // device keys + that signature uploaded in one /keys/upload
+  "backup_connected", // key backup found and trusted
+] as const;
+export type SecretsStep = (typeof SECRETS_STEPS)[number];
+export type StepStatus = "pending" | "active" | "done" | "failed";
+
+/**
+ * Error codes the UI distinguishes (flow-ux.md §4.1/§4.2 screens). MSC4108 failure reasons map 1:1
+ * where one exists; transport and local problems get their own codes rather than "unknown".
+ */
+export const FLOW_ERROR_CODES = [
+  "expired", // rendezvous session or device authorization expired
+  "user_cancelled", // cancelled on the other device
+  "user_declined", // declined in the browser / m.login.declined
+  "unsupported_protocol", // other device not compatible
+  "homeserver_lacks_support", // no OAuth / rendezvous on this server
+  "insecure_channel_detected", // handshake or decryption failed
+  "check_code_mismatch", // the typed code was wrong (terminal; the inline retry is a separate event)
+  "other_device_already_signed_in",
+  "other_device_not_signed_in", // scanned a login QR with the new device, or vice versa
+  "device_already_exists",
+  "device_not_found",
+  "unexpected_message_received",
+  "unable_to_open_verification_uri",
+  "wrong_qr_code", // the scanned bytes are not a valid MSC4388 code
+  "rate_limited",
+  "network", // rendezvous / homeserver unreachable
+  "camera_denied", // local only: the renderer reports it to itself
+  "invalid_request", // main rejected a call (validation failed); never reaches the peer
+  "unknown",
+] as const;
+export type FlowErrorCode = (typeof FLOW_ERROR_CODES)[number];
+
+/** The MSC4108 m.login.failure reason, when the error came from (or was sent to) the peer. */
+export const MSC4108_REASONS = [
+  "authorization_expired",
+  "device_already_exists",
+  "device_not_found",
+  "unexpected_message_received",
+  "unsupported_protocol",
+  "user_cancelled",
+  "unable_to_open_verification_uri",
+] as const;
+export type Msc4108Reason = (typeof MSC4108_REASONS)[number];
+
+export interface FlowError {
+  code: FlowErrorCode;
+  /** Short human-readable detail (never a stack trace). */
+  message: string;
+  reason?: Msc4108Reason;
+}
+
+/** Coarse states, for the status line and screen-reader announcements. */
+export const FLOW_STATES = [
+  "starting", // creating the rendezvous session / opening the camera
+  "waiting_for_scan", // QR on screen (G)
+  "connecting", // establishing the secure channel
+  "waiting_for_other_device", // our part done, the peer is acting
+  "completing", // secrets import on the new device
+] as const;
+export type FlowState = (typeof FLOW_STATES)[number];
+
+/** One progress event. `flowId` tells events of a restarted flow from stale ones. */
+export type ProgressEvent =
+  | { type: "state"; flowId: number; state: FlowState }
+  /** G: the QR payload to draw, and when the rendezvous session expires (ms since epoch). */
+  | { type: "qr"; flowId: number; payload: Uint8Array; expiresAt: number }
+  /** S: the two-digit code to show; the user types it on the other device. */
+  | { type: "check_code"; flowId: number; code: string }
+  /** G: ask the user to type the code shown on the other device. `mismatch`: the last try was wrong. */
+  | { type: "check_code_prompt"; flowId: number; mismatch: boolean }
+  /** New device: the OAuth user code the consent page may show, and where consent happens. */
+  | { type: "user_code"; flowId: number; userCode: string; verificationUri: string }
+  /** Existing device: main is opening (opened: false) or has opened the browser for consent. */
+  | { type: "open_browser"; flowId: number; verificationUri: string; opened: boolean }
+  /** Waiting for the user to consent in the browser. */
+  | { type: "waiting_for_consent"; flowId: number }
+  /** Ask the user to confirm the account before continuing (new device: "sign in as …?"). */
+  | { type: "confirm_account"; flowId: number; userId: string; homeserver: string; deviceId?: string }
+  | { type: "secrets"; flowId: number; step: SecretsStep; status: StepStatus }
+  | { type: "success"; flowId: number; userId: string; deviceId: string; verified: boolean }
+  | { type: "error"; flowId: number; error: FlowError };
+
+export type ProgressEventType = ProgressEvent["type"];
+
+/** Result of a request: ok, or a typed error (never a thrown stack trace across IPC). */
+export type CallResult = { ok: true } | { ok: false; error: FlowError };
+export type StartResult = { ok: true; flowId: number } | { ok: false; error: FlowError };
+
+/** The object exposed as `window.qrLogin`. */
+export interface QrLoginApi {
+  /** Start (or restart) this window's flow. */
+  start(options: StartOptions): Promise<StartResult>;
+  /** S: the raw bytes decoded from a QR code (byte mode). Main parses them. */
+  submitQr(payload: Uint8Array): Promise<CallResult>;
+  /** G: the two digits the user typed. */
+  submitCheckCode(code: string): Promise<CallResult>;
+  /** Answer a confirm_account prompt. */
+  confirmAccount(accept: boolean): Promise<CallResult>;
+  /** Existing device: open the flow's verification URI in the system browser again (fallback button). */
+  openVerificationUri(): Promise<CallResult>;
+  cancel(): Promise<CallResult>;
+  /** Start again with the same options after an error. */
+  retry(): Promise<StartResult>;
+  /** Receive progress events; returns the unsubscribe function. */
+  onProgress(listener: (event: ProgressEvent) => void): () => void;
+  /** This window's configured role and side (from the command line), so the UI can skip "choose role". */
+  readonly initial: { role: DeviceRole | null; side: ChannelSide | null; label: string };
+}
+
+/** IPC channel names: one per request, one event channel per role (each window runs one flow). */
+export const IPC = {
+  start: "qr-login:start",
+  submitQr: "qr-login:submit-qr",
+  submitCheckCode: "qr-login:submit-check-code",
+  confirmAccount: "qr-login:confirm-account",
+  openVerificationUri: "qr-login:open-verification-uri",
+  cancel: "qr-login:cancel",
+  retry: "qr-login:retry",
+} as const;
+export type IpcRequest = keyof typeof IPC;
+
+export const EVENT_CHANNELS: Record<DeviceRole, string> = {
+  new: "qr-login:progress:new-device",
+  existing: "qr-login:progress:existing-device",
+};
+
+/** Largest QR payload main accepts (a version-40 QR in byte mode holds 2953 bytes). */
+export const MAX_QR_PAYLOAD = 2953;

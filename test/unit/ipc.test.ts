@@ -1,0 +1,346 @@
+// main/ipc.ts in plain Node: `electron` is mocked (the real module throws without its binary). Every
+// message that crosses — handler results and webContents.send — is recorded and searched for secrets.
+import { jest, describe, test, expect, beforeAll, beforeEach, afterEach } from "@jest/globals";
+import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/ipc.js";
+import type { DeviceRole, ProgressEvent, StartOptions } from "../../preload/api.js";
+
+type Handler = (event: unknown, ...args: unknown[]) => Promise<unknown>;
+const handlers = new Map<string, Handler>();
+
+jest.unstable_mockModule("electron", () => ({
+  ipcMain: {
+    handle: (ch: string, fn: Handler) => {
+      if (handlers.has(ch)) throw new Error(`second handler for ${ch}`);
+      handlers.set(ch, fn);
+    },
+    removeHandler: (ch: string) => handlers.delete(ch),
+  },
+}));
+
+const { IpcSurface, toFlowError } = await import("../../main/ipc.js");
+const { IPC, EVENT_CHANNELS } = await import("../../preload/api.js");
+
+const ORIGIN = "app://qr-login";
+const SECRETS = ["syt_SECRET_ACCESS_TOKEN", "PRIVATE_KEY_BYTES", "MEGOLM_BACKUP_KEY", "/home/user/secret/path.ts"];
+
+/** Everything that crossed to a renderer. */
+let wire: unknown[] = [];
+
+class FakeWebContents {
+  destroyed = false;
+  private destroyListeners: (() => void)[] = [];
+  mainFrame: { processId: number; routingId: number; url: string };
+  sent: { channel: string; data: unknown }[] = [];
+  constructor(
+    readonly id: number,
+    url = `${ORIGIN}/index.html`,
+  ) {
+    this.mainFrame = { processId: 10 + id, routingId: 1, url };
+  }
+  send(channel: string, data: unknown): void {
+    this.sent.push({ channel, data });
+    wire.push({ channel, data });
+  }
+  isDestroyed(): boolean {
+    return this.destroyed;
+  }
+  once(name: string, fn: () => void): void {
+    if (name === "destroyed") this.destroyListeners.push(fn);
+  }
+  destroy(): void {
+    this.destroyed = true;
+    for (const fn of this.destroyListeners) fn();
+  }
+}
+
+/** A scripted controller that also carries secrets, and tries to leak them through events and errors. */
+class FakeController implements FlowController {
+  emit: ((e: ControllerEvent) => void) | null = null;
+  calls: [string, unknown][] = [];
+  cancelled = 0;
+  constructor(readonly role: DeviceRole) {}
+  async start(options: StartOptions, emit: (e: ControllerEvent) => void): Promise<void> {
+    this.calls.push(["start", options]);
+    this.emit = emit;
+    emit({ type: "state", state: "starting" });
+    if (options.side === "show") {
+      emit({ type: "qr", payload: new Uint8Array([0x4d, 0x41, 0x54]), expiresAt: 1_900_000_000_000, privateKey: SECRETS[1] } as unknown as ControllerEvent);
+    }
+  }
+  async submitQr(payload: Uint8Array): Promise<void> {
+    this.calls.push(["submitQr", payload]);
+    this.emit?.({ type: "check_code", code: "42" });
+  }
+  async submitCheckCode(code: string): Promise<void> {
+    this.calls.push(["submitCheckCode", code]);
+    if (code === "13") throw new Error(`crash at ${SECRETS[3]}:12 with ${SECRETS[0]}`);
+    if (code === "99") throw Object.assign(new Error("wrong code"), { code: "check_code_mismatch" });
+    this.emit?.({ type: "user_code", userCode: "ABCD-EFGH", verificationUri: "http://127.0.0.1:9/device", accessToken: SECRETS[0] } as unknown as ControllerEvent);
+    this.emit?.({ type: "secrets", step: "backup_key", status: "done", secretsBundle: { backup: SECRETS[2] } } as unknown as ControllerEvent);
+    this.emit?.({ type: "success", userId: "@alice:localhost", deviceId: "NEWDEV", verified: true, tokens: { access: SECRETS[0] } } as unknown as ControllerEvent);
+  }
+  async confirmAccount(accept: boolean): Promise<void> {
+    this.calls.push(["confirmAccount", accept]);
+  }
+  async openVerificationUri(): Promise<void> {
+    this.calls.push(["openVerificationUri", null]);
+    throw Object.assign(new Error("blocked"), { flowError: { code: "unable_to_open_verification_uri", message: "browser refused", reason: "unable_to_open_verification_uri", stack: "at secret" } });
+  }
+  async cancel(): Promise<void> {
+    this.cancelled++;
+  }
+}
+
+let surface: IpcSurfaceT;
+let controllers: FakeController[];
+let rejected: string[];
+
+function frameEvent(wc: FakeWebContents, frame: { processId: number; routingId: number; url: string } | null = wc.mainFrame) {
+  return { sender: wc, senderFrame: frame };
+}
+
+async function invoke(wc: FakeWebContents, name: keyof typeof IPC, ...args: unknown[]): Promise<unknown> {
+  return invokeWith(frameEvent(wc), name, ...args);
+}
+
+async function invokeWith(event: unknown, name: keyof typeof IPC, ...args: unknown[]): Promise<unknown> {
+  const h = handlers.get(IPC[name]);
+  if (!h) throw new Error(`no handler for ${name}`);
+  const result = await h(event, ...args);
+  wire.push({ result });
+  return result;
+}
+
+beforeAll(() => {
+  surface = new IpcSurface({
+    rendererOrigin: ORIGIN,
+    createController: (role) => {
+      const c = new FakeController(role);
+      controllers.push(c);
+      return c;
+    },
+    onRejected: (what, detail) => rejected.push(`${what}: ${detail}`),
+  });
+  surface.register();
+});
+
+beforeEach(() => {
+  wire = [];
+  controllers = [];
+  rejected = [];
+});
+
+describe("handlers", () => {
+  test("one handler per request, no generic channel", () => {
+    expect([...handlers.keys()].sort()).toEqual(Object.values(IPC).sort());
+    expect([...handlers.keys()].every((c) => c.startsWith("qr-login:"))).toBe(true);
+  });
+
+  test("register twice does not double-register", () => {
+    expect(() => surface.register()).not.toThrow();
+  });
+});
+
+describe("sender checks", () => {
+  test("unregistered webContents is refused and nothing reaches a controller", async () => {
+    const stranger = new FakeWebContents(900);
+    const r = await invoke(stranger, "start", { role: "new", side: "show" });
+    expect(r).toEqual({ ok: false, error: { code: "invalid_request", message: "Request refused." } });
+    expect(controllers).toHaveLength(0);
+    expect(rejected[0]).toMatch(/untrusted sender/);
+  });
+
+  test("subframe, foreign origin and missing frame are refused", async () => {
+    const wc = new FakeWebContents(1);
+    surface.attachWindow(wc as never, "new");
+    const sub = { processId: wc.mainFrame.processId, routingId: 7, url: `${ORIGIN}/index.html` };
+    expect(await invokeWith(frameEvent(wc, sub), "start", { role: "new", side: "show" })).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    expect(await invokeWith(frameEvent(wc, null), "start", { role: "new", side: "show" })).toMatchObject({ ok: false });
+    wc.mainFrame.url = "https://evil.example/index.html";
+    expect(await invoke(wc, "start", { role: "new", side: "show" })).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    wc.mainFrame.url = "file:///tmp/index.html";
+    expect(await invoke(wc, "start", { role: "new", side: "show" })).toMatchObject({ ok: false });
+    expect(controllers).toHaveLength(0);
+    // our origin: accepted
+    wc.mainFrame.url = `${ORIGIN}/index.html#x`;
+    expect(await invoke(wc, "start", { role: "new", side: "show" })).toMatchObject({ ok: true });
+    wc.destroy();
+  });
+
+  test("a different webContents claiming a registered id is refused", async () => {
+    const wc = new FakeWebContents(2);
+    surface.attachWindow(wc as never, null);
+    const impostor = new FakeWebContents(2);
+    expect(await invoke(impostor, "start", { role: "new", side: "show" })).toMatchObject({ ok: false });
+    wc.destroy();
+  });
+});
+
+describe("validation", () => {
+  let wc: FakeWebContents;
+  beforeEach(() => {
+    wc = new FakeWebContents(3);
+    surface.attachWindow(wc as never, "existing");
+  });
+  afterEachDestroy(() => wc);
+
+  test.each([
+    [[]],
+    [[{ role: "existing" }]],
+    [[{ role: "existing", side: "sideways" }]],
+    [[{ role: "existing", side: "scan", extra: 1 }]],
+    [["existing"]],
+    [[{ role: "existing", side: "scan" }, 2]],
+  ])("start rejects %j", async (args) => {
+    expect(await invoke(wc, "start", ...args)).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    expect(controllers).toHaveLength(0);
+  });
+
+  test("a window fixed to a role cannot start the other role", async () => {
+    expect(await invoke(wc, "start", { role: "new", side: "scan" })).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+  });
+
+  test("requests without a running flow are refused", async () => {
+    expect(await invoke(wc, "submitCheckCode", "42")).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    expect(await invoke(wc, "retry")).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+  });
+
+  test("submitQr / submitCheckCode / confirmAccount argument checks", async () => {
+    await invoke(wc, "start", { role: "existing", side: "scan" });
+    const c = controllers[0]!;
+    for (const bad of [[], ["4d41"], [[1, 2, 3]], [new Uint8Array(0)], [new Uint8Array(2954)], [new Uint8Array(3), 1]]) {
+      expect(await invoke(wc, "submitQr", ...bad)).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    }
+    for (const bad of [[], ["4"], ["123"], ["4a"], [42], ["٤٢"], ["42", "43"]]) {
+      expect(await invoke(wc, "submitCheckCode", ...bad)).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    }
+    for (const bad of [[], ["yes"], [1], [true, true]]) {
+      expect(await invoke(wc, "confirmAccount", ...bad)).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    }
+    expect(await invoke(wc, "cancel", "now")).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    expect(c.calls.map(([n]) => n)).toEqual(["start"]);
+    // valid ones get through, with main's own copy of the bytes
+    const bytes = new Uint8Array([1, 2, 3]);
+    expect(await invoke(wc, "submitQr", bytes)).toEqual({ ok: true });
+    const got = c.calls[1]![1] as Uint8Array;
+    expect([...got]).toEqual([1, 2, 3]);
+    expect(got).not.toBe(bytes);
+    expect(await invoke(wc, "confirmAccount", false)).toEqual({ ok: true });
+  });
+});
+
+describe("events and errors", () => {
+  let wc: FakeWebContents;
+  beforeEach(() => {
+    wc = new FakeWebContents(4);
+    surface.attachWindow(wc as never, null);
+  });
+  afterEachDestroy(() => wc);
+
+  test("events go to the role's channel, stamped with the flow id, rebuilt from allowed fields", async () => {
+    const r = (await invoke(wc, "start", { role: "new", side: "show" })) as { ok: true; flowId: number };
+    expect(r.ok).toBe(true);
+    expect(wc.sent.map((s) => s.channel)).toEqual([EVENT_CHANNELS.new, EVENT_CHANNELS.new]);
+    const qr = wc.sent[1]!.data as ProgressEvent;
+    expect(qr).toEqual({ type: "qr", flowId: r.flowId, payload: new Uint8Array([0x4d, 0x41, 0x54]), expiresAt: 1_900_000_000_000 });
+    await invoke(wc, "submitCheckCode", "42");
+    const types = wc.sent.map((s) => (s.data as ProgressEvent).type);
+    expect(types).toEqual(["state", "qr", "user_code", "secrets", "success"]);
+    expect(wc.sent[4]!.data).toEqual({ type: "success", flowId: r.flowId, userId: "@alice:localhost", deviceId: "NEWDEV", verified: true });
+  });
+
+  test("a malformed event is dropped, not sent", async () => {
+    await invoke(wc, "start", { role: "existing", side: "scan" });
+    const c = controllers[0]!;
+    const before = wc.sent.length;
+    c.emit!({ type: "check_code", code: "4" });
+    c.emit!({ type: "user_code", userCode: "X", verificationUri: "javascript:alert(1)" });
+    c.emit!({ type: "nope" } as unknown as ControllerEvent);
+    expect(wc.sent.length).toBe(before);
+    expect(rejected.length).toBe(3);
+  });
+
+  test("retry cancels the old flow; its late events are dropped", async () => {
+    await invoke(wc, "start", { role: "existing", side: "scan" });
+    const first = controllers[0]!;
+    const r2 = (await invoke(wc, "retry")) as { ok: true; flowId: number };
+    expect(first.cancelled).toBe(1);
+    expect(controllers).toHaveLength(2);
+    expect(controllers[1]!.calls[0]).toEqual(["start", { role: "existing", side: "scan" }]);
+    const n = wc.sent.length;
+    first.emit!({ type: "check_code", code: "11" });
+    expect(wc.sent.length).toBe(n);
+    controllers[1]!.emit!({ type: "check_code", code: "12" });
+    expect(wc.sent.at(-1)!.data).toEqual({ type: "check_code", flowId: r2.flowId, code: "12" });
+  });
+
+  test("cancel stops forwarding and refuses further calls until retry", async () => {
+    await invoke(wc, "start", { role: "existing", side: "scan" });
+    const c = controllers[0]!;
+    expect(await invoke(wc, "cancel")).toEqual({ ok: true });
+    expect(c.cancelled).toBe(1);
+    const n = wc.sent.length;
+    c.emit!({ type: "check_code", code: "11" });
+    expect(wc.sent.length).toBe(n);
+    expect(await invoke(wc, "submitQr", new Uint8Array([1]))).toMatchObject({ ok: false });
+    expect(await invoke(wc, "retry")).toMatchObject({ ok: true });
+  });
+
+  test("thrown errors become typed values without stack or unvetted messages", async () => {
+    await invoke(wc, "start", { role: "new", side: "show" });
+    expect(await invoke(wc, "submitCheckCode", "13")).toEqual({ ok: false, error: { code: "unknown", message: "An unexpected error occurred." } });
+    expect(await invoke(wc, "submitCheckCode", "99")).toEqual({ ok: false, error: { code: "check_code_mismatch", message: "wrong code" } });
+    expect(await invoke(wc, "openVerificationUri")).toEqual({
+      ok: false,
+      error: { code: "unable_to_open_verification_uri", message: "browser refused", reason: "unable_to_open_verification_uri" },
+    });
+  });
+
+  test("a closed window cancels its flow and gets no more events", async () => {
+    await invoke(wc, "start", { role: "existing", side: "scan" });
+    const c = controllers[0]!;
+    wc.destroy();
+    expect(c.cancelled).toBe(1);
+    const n = wc.sent.length;
+    c.emit!({ type: "check_code", code: "11" });
+    expect(wc.sent.length).toBe(n);
+  });
+});
+
+describe("nothing secret crosses", () => {
+  test("a full scripted run records no secret in any IPC message", async () => {
+    const wc = new FakeWebContents(5);
+    surface.attachWindow(wc as never, null);
+    await invoke(wc, "start", { role: "new", side: "show" });
+    await invoke(wc, "submitQr", new Uint8Array([9, 9]));
+    await invoke(wc, "submitCheckCode", "42");
+    await invoke(wc, "submitCheckCode", "13");
+    await invoke(wc, "openVerificationUri");
+    await invoke(wc, "confirmAccount", true);
+    await invoke(wc, "cancel");
+    wc.destroy();
+    expect(wire.length).toBeGreaterThan(10);
+    const text = JSON.stringify(wire, (_k, v: unknown) => (v instanceof Uint8Array ? [...v] : v));
+    // the run did carry the non-secret data...
+    expect(text).toContain("ABCD-EFGH");
+    expect(text).toContain("@alice:localhost");
+    // ...and none of the secrets the fake controller tried to push through
+    for (const s of SECRETS) expect(text).not.toContain(s);
+    expect(text).not.toMatch(/accessToken|privateKey|secretsBundle|tokens|stack/);
+  });
+});
+
+test("toFlowError maps only known codes", () => {
+  expect(toFlowError({ code: "expired", message: "m" })).toEqual({ code: "expired", message: "m" });
+  expect(toFlowError({ code: "EACCES", message: "/etc/x" })).toEqual({ code: "unknown", message: "An unexpected error occurred." });
+  expect(toFlowError("string")).toEqual({ code: "unknown", message: "An unexpected error occurred." });
+  expect(toFlowError({ code: "user_cancelled", reason: "not_a_reason", message: "x" })).toEqual({ code: "user_cancelled", message: "x" });
+});
+
+function afterEachDestroy(get: () => FakeWebContents): void {
+  // jest hook helper: close the window after each test so flows do not leak between tests
+  afterEach(() => {
+    const wc = get();
+    if (!wc.destroyed) wc.destroy();
+  });
+}
