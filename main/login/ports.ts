@@ -1,0 +1,273 @@
+// Ports: what the MSC4108 flows need from the layers below them (secure channel, OAuth, Matrix) and
+// from the user interface, plus the one progress-event stream each flow emits.
+//
+// The flows (new-device.ts, existing-device.ts) depend only on these interfaces, so they run unchanged
+// against in-memory fakes in unit tests and against the real modules through main/login/adapters.ts.
+// Nothing that crosses into FlowEvent / FlowOutcome may carry a token or a secret: the renderer
+// subscribes to exactly these values.
+
+import type { FailureReason, SecretsBundle } from "./messages.js";
+
+// ---- secure channel (MSC4388) -------------------------------------------------------------------
+
+export type QrIntent = "login" | "reciprocate";
+
+/** The fields of a decoded QR the flows look at. */
+export interface DecodedQr {
+  intent: QrIntent;
+  /** The rendezvous server for intent login; the homeserver base URL for intent reciprocate. */
+  baseUrl: string;
+}
+
+/** A trusted, established secure channel. Messages are plain JSON objects; sealing is the port's job. */
+export interface SecureConversation {
+  send(message: object): Promise<void>;
+  receive(opts?: { signal?: AbortSignal }): Promise<object>;
+  /** Ends the rendezvous session (DELETE). Idempotent; never throws for an already gone session. */
+  close(): Promise<void>;
+}
+
+/** Generator side after the scanner's LoginInitiate arrived and LoginOk went out: not trusted yet. */
+export interface UnconfirmedChannel {
+  /** Compares the code typed by the user with the channel's check code. Throws ChannelError("check_code_mismatch"). */
+  confirm(code: string): Promise<SecureConversation>;
+  close(): Promise<void>;
+}
+
+export interface GeneratedChannel {
+  /** QR payload bytes to display. */
+  qr: Uint8Array;
+  /** Epoch ms at which the rendezvous session expires, if known. */
+  expiresAt?: number;
+  waitForScanner(opts?: { signal?: AbortSignal }): Promise<UnconfirmedChannel>;
+  close(): Promise<void>;
+}
+
+export interface ScannedChannel {
+  /** Two digits to show to the user, who types them on the generating device. */
+  checkCode: string;
+  conversation: SecureConversation;
+}
+
+export interface SecureChannelPort {
+  /** Pure: no network. Throws ChannelError("invalid_qr"). */
+  decodeQr(qr: Uint8Array): DecodedQr;
+  startGenerator(opts: { rendezvousUrl: string; intent: QrIntent; signal?: AbortSignal }): Promise<GeneratedChannel>;
+  connectScanner(qr: Uint8Array, opts: { signal?: AbortSignal }): Promise<ScannedChannel>;
+}
+
+/**
+ * Transport-level failures, as the adapter classifies the secure channel's errors.
+ * - `expired`: the rendezvous session's lifetime ran out (404 after expiry, or the local timer)
+ * - `closed`: the session is gone before its expiry (the peer sent DELETE)
+ * - `insecure_channel`: handshake or AEAD failure — possibly an attack
+ * - `check_code_mismatch`: the user typed the wrong check code on the generator
+ * - `invalid_qr`: not a QR code for this protocol
+ * - `rendezvous_unavailable`: the rendezvous server refused to create a session
+ * - `network`: anything else (HTTP errors, 413 too large, …)
+ */
+export type ChannelErrorKind =
+  | "expired"
+  | "closed"
+  | "insecure_channel"
+  | "check_code_mismatch"
+  | "invalid_qr"
+  | "rendezvous_unavailable"
+  | "network";
+
+export class ChannelError extends Error {
+  constructor(readonly kind: ChannelErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ChannelError";
+  }
+}
+
+// ---- OAuth 2.0 (new device; metadata check on the existing device) ------------------------------
+
+export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+
+/** The parts of the authorization server metadata the flows need. */
+export interface AuthMetadata {
+  issuer: string;
+  grant_types_supported?: string[];
+  device_authorization_endpoint?: string;
+  registration_endpoint?: string;
+  token_endpoint: string;
+  [key: string]: unknown;
+}
+
+export interface DeviceAuthorization {
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete?: string;
+  expires_in: number;
+  interval?: number;
+  /** Opaque to the flow: handed back to pollToken(). */
+  device_code: string;
+}
+
+/** Opaque to the flow; only passed from the OAuth port to the Matrix port. Never emitted. */
+export interface OAuthTokens {
+  access_token: string;
+  refresh_token?: string;
+  expires_in?: number;
+  [key: string]: unknown;
+}
+
+export type PollResult = { kind: "tokens"; tokens: OAuthTokens } | { kind: "denied" } | { kind: "expired" };
+
+export type ScopeFlavour = "stable" | "unstable";
+
+export interface OAuthPort {
+  /** `GET /_matrix/client/v1/auth_metadata`, unstable fallback. Throws OAuthError("oauth_unavailable"). */
+  discoverAuthMetadata(homeserver: string, signal?: AbortSignal): Promise<AuthMetadata>;
+  /** Dynamic client registration. Throws OAuthError("registration_unsupported"|"registration_failed"). */
+  registerClient(metadata: AuthMetadata, signal?: AbortSignal): Promise<string>;
+  generateDeviceId(): string;
+  requestDeviceAuthorization(opts: { metadata: AuthMetadata; clientId: string; deviceId: string; scopes: ScopeFlavour; signal?: AbortSignal }): Promise<DeviceAuthorization>;
+  /** RFC 8628 polling until tokens, access_denied, or expiry (expired_token or local expires_in). */
+  pollToken(opts: { metadata: AuthMetadata; clientId: string; authorization: DeviceAuthorization; signal?: AbortSignal }): Promise<PollResult>;
+  /** Best effort revocation when the user rejects the account after sign-in. Optional. */
+  revokeTokens?(opts: { metadata: AuthMetadata; clientId: string; tokens: OAuthTokens }): Promise<void>;
+}
+
+export type OAuthErrorKind = "oauth_unavailable" | "device_grant_unsupported" | "registration_unsupported" | "registration_failed" | "request_failed";
+
+export class OAuthError extends Error {
+  constructor(readonly kind: OAuthErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "OAuthError";
+  }
+}
+
+/** The metadata advertises the device authorization grant (MSC4341) and its endpoint. */
+export function supportsDeviceGrant(metadata: AuthMetadata): boolean {
+  return Array.isArray(metadata.grant_types_supported)
+    && metadata.grant_types_supported.includes(DEVICE_CODE_GRANT)
+    && typeof metadata.device_authorization_endpoint === "string";
+}
+
+// ---- Matrix (matrix-js-sdk behind the adapter) --------------------------------------------------
+
+/** The new device's signed-in session. Holds the tokens; the flow never looks inside. */
+export interface NewDeviceSession {
+  whoami(signal?: AbortSignal): Promise<{ userId: string; deviceId?: string }>;
+  /** Import the bundle before the first /keys/upload, self-sign, connect backup. */
+  importSecretsAndVerify(bundle: SecretsBundle): Promise<{ crossSigned: boolean; backup: boolean }>;
+}
+
+export interface NewDeviceMatrixPort<S extends NewDeviceSession = NewDeviceSession> {
+  createSession(opts: { baseUrl: string; deviceId: string; tokens: OAuthTokens; metadata: AuthMetadata; clientId: string }): Promise<S>;
+}
+
+/** The existing, signed-in device. */
+export interface ExistingDeviceMatrixPort {
+  /** Homeserver base URL the existing device is signed in to. */
+  readonly baseUrl: string;
+  /** Server name (for `m.login.failure.homeserver`). */
+  readonly serverName?: string;
+  /** matrix-js-sdk exportSecretsBundle(). Throws when the private cross-signing keys are missing. */
+  exportSecrets(): Promise<SecretsBundle>;
+  /** `GET /_matrix/client/v3/devices/{id}`: true on 200, false on 404; throws on anything else. */
+  deviceExists(deviceId: string, signal?: AbortSignal): Promise<boolean>;
+}
+
+// ---- user interface -----------------------------------------------------------------------------
+
+export type OpenUriResult = "opened" | "declined";
+
+export interface NewDeviceUi {
+  /** Generator only: the two digits shown on the other device. */
+  enterCheckCode(signal: AbortSignal): Promise<string>;
+  /** "Signed in as @x — continue?" (MSC4108, shoulder-surfing mitigation). */
+  confirmAccount(userId: string, signal: AbortSignal): Promise<boolean>;
+}
+
+export interface ExistingDeviceUi {
+  /** Scanner only: supplies the scanned QR bytes (camera, screen capture, file, pasted hex). */
+  scanQr?(signal: AbortSignal): Promise<Uint8Array>;
+  /** Generator only: the two digits shown on the other device. */
+  enterCheckCode(signal: AbortSignal): Promise<string>;
+  /**
+   * Open the verification URI in the system browser. Resolves "declined" when the user refused;
+   * throws when it could not be opened. Only ever called with an https URI (or http on loopback).
+   */
+  openUri(uri: string, signal: AbortSignal): Promise<OpenUriResult>;
+}
+
+// ---- progress events and outcomes (serialisable; no secrets, no tokens) --------------------------
+
+export type Role = "new" | "existing";
+export type Side = "local" | "peer";
+
+export type FlowState =
+  | "prechecks"
+  | "creating_qr"
+  | "showing_qr"
+  | "scanning"
+  | "connecting"
+  | "check_code_entry"
+  | "showing_check_code"
+  | "waiting_for_protocols"
+  | "oauth_discovery"
+  | "device_authorization"
+  | "waiting_for_protocol"
+  | "checking_device"
+  | "opening_browser"
+  | "waiting_for_accept"
+  | "waiting_for_consent"
+  | "confirm_account"
+  | "waiting_for_outcome"
+  | "waiting_for_device"
+  | "transferring_secrets"
+  | "waiting_for_secrets"
+  | "importing"
+  | "done";
+
+export type QrRejection = "other_device_already_signed_in" | "other_device_not_signed_in" | "invalid_qr";
+
+export type NotSupportedReason =
+  | "oauth_unavailable"
+  | "device_grant_unsupported"
+  | "registration_unsupported"
+  | "secrets_unavailable"
+  | "rendezvous_unavailable";
+
+export type FlowOutcome =
+  | { outcome: "success"; userId?: string; deviceId: string; crossSigned?: boolean; backup?: boolean }
+  /** The consent was refused (access_denied on the new device; m.login.declined on the existing one). */
+  | { outcome: "declined"; side: Side }
+  /** An MSC4108 m.login.failure, sent (`local`) or received (`peer`). */
+  | { outcome: "failure"; reason: FailureReason; side: Side; homeserver?: string; detail?: string }
+  /** The user cancelled on this device. */
+  | { outcome: "cancelled" }
+  /** The rendezvous session expired; `retry` says a fresh QR can be offered at once. */
+  | { outcome: "expired"; retry: boolean }
+  /** The peer ended the rendezvous session without telling why. */
+  | { outcome: "closed" }
+  | { outcome: "check_code_mismatch" }
+  | { outcome: "insecure_channel" }
+  | { outcome: "qr_rejected"; reason: QrRejection; detail?: string }
+  | { outcome: "not_supported"; reason: NotSupportedReason; detail?: string }
+  | { outcome: "error"; code: string; detail: string };
+
+export type FlowEvent =
+  | { type: "state"; state: FlowState }
+  /** QR payload as lowercase hex, for the renderer to draw. */
+  | { type: "qr"; hex: string; expiresAt?: number }
+  | { type: "check_code"; code: string }
+  | { type: "check_code_required" }
+  | { type: "homeserver"; baseUrl: string }
+  | { type: "device_id"; deviceId: string }
+  | { type: "user_code"; userCode: string; verificationUri: string; verificationUriComplete?: string }
+  | { type: "opening_browser"; uri: string }
+  | { type: "waiting_for_consent" }
+  | { type: "confirm_account"; userId: string }
+  | { type: "transferring_secrets" }
+  | { type: "importing" }
+  | { type: "verified"; crossSigned: boolean; backup: boolean }
+  | { type: "message_sent"; messageType: string }
+  | { type: "message_received"; messageType: string }
+  | { type: "outcome"; role: Role; result: FlowOutcome };
+
+export type FlowListener = (event: FlowEvent) => void;
