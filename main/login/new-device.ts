@@ -1,0 +1,217 @@
+// MSC4108 (2025) new-device state machine, both ways:
+// - generate (N=G, intent login, on a rendezvous server): wait for the scanner, ask the user for the
+//   check code (only then is the channel trusted), receive m.login.protocols → homeserver;
+// - scan (N=S, intent reciprocate): the QR's base URL is the homeserver; show the check code.
+// Then: auth_metadata → client registration (or static client id) → device authorization with a fresh
+// device id → m.login.protocol → m.login.protocol_accepted → show user code, poll the token endpoint →
+// whoami, "Signed in as @x — continue?" → m.login.success (m.login.declined on access_denied,
+// m.login.failure authorization_expired on expiry) → m.login.secrets → import, self-sign, backup.
+// See ../shared/notes/flow-ux.md §1.2–1.4 (rows A1–A19, B0–B7) and §2.
+
+import { DEVICE_AUTHORIZATION_GRANT, failureMessage, protocolMessage, type SecretsBundle } from "./messages.js";
+import { FlowContext, FlowEnd, localFailure, toHex } from "./flow-kit.js";
+import {
+  ChannelError,
+  OAuthError,
+  supportsDeviceGrant,
+  type AuthMetadata,
+  type FlowListener,
+  type FlowOutcome,
+  type NewDeviceMatrixPort,
+  type NewDeviceSession,
+  type NewDeviceUi,
+  type OAuthPort,
+  type ScopeFlavour,
+  type SecureChannelPort,
+} from "./ports.js";
+
+export type NewDeviceMode =
+  | { kind: "generate"; rendezvousUrl: string }
+  | { kind: "scan"; qr: Uint8Array };
+
+export interface NewDeviceOptions {
+  mode: NewDeviceMode;
+  /** A static OAuth client id for this homeserver; otherwise dynamic client registration. */
+  clientId?: string;
+  /** Stable `urn:matrix:client:*` scopes by default; `unstable` = `urn:matrix:org.matrix.msc2967.client:*`. */
+  scopes?: ScopeFlavour;
+  /** Skip "Signed in as @x — continue?" (headless use with a known account). */
+  skipAccountConfirmation?: boolean;
+  lingerMs?: number;
+}
+
+export interface NewDeviceDeps<S extends NewDeviceSession> {
+  channel: SecureChannelPort;
+  oauth: OAuthPort;
+  matrix: NewDeviceMatrixPort<S>;
+  ui: NewDeviceUi;
+}
+
+export interface NewDeviceResult<S extends NewDeviceSession> {
+  outcome: FlowOutcome;
+  /** The signed-in session (holds the tokens), present when the sign-in got that far. Never serialise. */
+  session?: S;
+}
+
+export async function runNewDevice<S extends NewDeviceSession>(
+  deps: NewDeviceDeps<S>,
+  options: NewDeviceOptions,
+  run: { signal?: AbortSignal; onEvent?: FlowListener } = {},
+): Promise<NewDeviceResult<S>> {
+  const ctx = new FlowContext({ role: "new", onEvent: run.onEvent, signal: run.signal, lingerMs: options.lingerMs, expiryRetry: options.mode.kind === "generate" });
+  let session: S | undefined;
+  try {
+    const baseUrl = options.mode.kind === "generate"
+      ? await establishAsGenerator(ctx, deps, options.mode.rendezvousUrl)
+      : await establishAsScanner(ctx, deps, options.mode.qr);
+    ctx.emit({ type: "homeserver", baseUrl });
+
+    // OAuth discovery and registration (MSC4108 step 2). Any failure here means this device cannot
+    // use the protocol the existing device offered.
+    ctx.state("oauth_discovery");
+    const { metadata, clientId } = await prepareOAuth(ctx, deps.oauth, baseUrl, options.clientId);
+
+    ctx.state("device_authorization");
+    const deviceId = deps.oauth.generateDeviceId();
+    ctx.emit({ type: "device_id", deviceId });
+    const authorization = await deps.oauth.requestDeviceAuthorization({ metadata, clientId, deviceId, scopes: options.scopes ?? "stable", signal: ctx.signal });
+
+    // Step 3: tell the existing device which protocol and device id, then wait for it to open the URI.
+    await ctx.send(protocolMessage(deviceId, authorization));
+    ctx.state("waiting_for_accept");
+    await ctx.receive("m.login.protocol_accepted");
+
+    // Step 6: RFC 8628 requires showing the user code; poll only now (MSC4108 L471–481).
+    const userCode: { type: "user_code"; userCode: string; verificationUri: string; verificationUriComplete?: string } = {
+      type: "user_code",
+      userCode: authorization.user_code,
+      verificationUri: authorization.verification_uri,
+    };
+    if (authorization.verification_uri_complete !== undefined) userCode.verificationUriComplete = authorization.verification_uri_complete;
+    ctx.emit(userCode);
+    ctx.state("waiting_for_consent");
+    ctx.emit({ type: "waiting_for_consent" });
+    const polled = await deps.oauth.pollToken({ metadata, clientId, authorization, signal: ctx.signal });
+    if (polled.kind === "denied") throw new FlowEnd({ outcome: "declined", side: "local" }, { type: "m.login.declined" });
+    if (polled.kind === "expired") throw localFailure("authorization_expired", "the device authorization grant expired");
+
+    session = await deps.matrix.createSession({ baseUrl, deviceId, tokens: polled.tokens, metadata, clientId });
+    const who = await session.whoami(ctx.signal);
+    if (who.deviceId !== undefined && who.deviceId !== deviceId) {
+      await revoke(deps.oauth, metadata, clientId, polled.tokens);
+      session = undefined;
+      throw new FlowEnd({ outcome: "error", code: "device_id_mismatch", detail: `signed in as device ${who.deviceId}, requested ${deviceId}` }, failureMessage("user_cancelled"));
+    }
+    // Shoulder-surfing mitigation (MSC4108 "Shoulder-surfing to sign in to attacker account").
+    ctx.state("confirm_account");
+    ctx.emit({ type: "confirm_account", userId: who.userId });
+    if (!options.skipAccountConfirmation && !(await deps.ui.confirmAccount(who.userId, ctx.signal))) {
+      await revoke(deps.oauth, metadata, clientId, polled.tokens);
+      session = undefined;
+      throw new FlowEnd({ outcome: "cancelled" }, failureMessage("user_cancelled"));
+    }
+    await ctx.send({ type: "m.login.success" });
+
+    ctx.state("waiting_for_secrets");
+    const secrets = await ctx.receive("m.login.secrets");
+    ctx.emit({ type: "transferring_secrets" });
+    const bundle: SecretsBundle = { cross_signing: secrets.cross_signing };
+    if (secrets.backup) bundle.backup = secrets.backup;
+
+    ctx.state("importing");
+    ctx.emit({ type: "importing" });
+    let verified: { crossSigned: boolean; backup: boolean };
+    try {
+      verified = await session.importSecretsAndVerify(bundle);
+    } catch (e) {
+      // The existing device is done after m.login.secrets: nobody is left to tell. We are signed in
+      // but not verified; the session is still returned so the app can offer manual verification.
+      const outcome: FlowOutcome = { outcome: "error", code: "import_failed", detail: e instanceof Error ? e.message : String(e) };
+      return { outcome: await ctx.finish(new FlowEnd(outcome, undefined, true)), session };
+    }
+    ctx.emit({ type: "verified", crossSigned: verified.crossSigned, backup: verified.backup });
+    const outcome = await ctx.succeed({ outcome: "success", userId: who.userId, deviceId, crossSigned: verified.crossSigned, backup: verified.backup }, true);
+    return { outcome, session };
+  } catch (error) {
+    const outcome = await ctx.finish(error);
+    return session ? { outcome, session } : { outcome };
+  }
+}
+
+/** N=G: create the session and QR, wait for the scanner, confirm the check code, read m.login.protocols. */
+async function establishAsGenerator<S extends NewDeviceSession>(ctx: FlowContext, deps: NewDeviceDeps<S>, rendezvousUrl: string): Promise<string> {
+  ctx.state("creating_qr");
+  const generated = await deps.channel.startGenerator({ rendezvousUrl, intent: "login", signal: ctx.signal });
+  ctx.track(generated);
+  const qrEvent: { type: "qr"; hex: string; expiresAt?: number } = { type: "qr", hex: toHex(generated.qr) };
+  if (generated.expiresAt !== undefined) qrEvent.expiresAt = generated.expiresAt;
+  ctx.emit(qrEvent);
+  ctx.state("showing_qr");
+  const unconfirmed = await generated.waitForScanner({ signal: ctx.signal });
+  ctx.track(unconfirmed);
+
+  // Nothing from the peer is acted on before the user typed the code shown on the scanner.
+  ctx.state("check_code_entry");
+  ctx.emit({ type: "check_code_required" });
+  const code = await deps.ui.enterCheckCode(ctx.signal);
+  ctx.checkAborted();
+  const conversation = await unconfirmed.confirm(code.trim());
+  ctx.setConversation(conversation);
+
+  ctx.state("waiting_for_protocols");
+  const protocols = await ctx.receive("m.login.protocols");
+  if (!protocols.protocols.includes(DEVICE_AUTHORIZATION_GRANT)) {
+    throw localFailure("unsupported_protocol", `the existing device offers ${JSON.stringify(protocols.protocols)}`);
+  }
+  return protocols.base_url;
+}
+
+/** N=S: the QR must be a reciprocate QR from a signed-in device; its base URL is the homeserver. */
+async function establishAsScanner<S extends NewDeviceSession>(ctx: FlowContext, deps: NewDeviceDeps<S>, qr: Uint8Array): Promise<string> {
+  ctx.state("scanning");
+  let decoded;
+  try {
+    decoded = deps.channel.decodeQr(qr);
+  } catch (e) {
+    throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: e instanceof Error ? e.message : String(e) });
+  }
+  // A login QR comes from another new device: refused before any network traffic.
+  if (decoded.intent !== "reciprocate") throw new FlowEnd({ outcome: "qr_rejected", reason: "other_device_not_signed_in" });
+  ctx.state("connecting");
+  const scanned = await deps.channel.connectScanner(qr, { signal: ctx.signal });
+  ctx.setConversation(scanned.conversation);
+  ctx.state("showing_check_code");
+  ctx.emit({ type: "check_code", code: scanned.checkCode });
+  return decoded.baseUrl;
+}
+
+async function prepareOAuth(ctx: FlowContext, oauth: OAuthPort, baseUrl: string, staticClientId: string | undefined): Promise<{ metadata: AuthMetadata; clientId: string }> {
+  let metadata: AuthMetadata;
+  try {
+    metadata = await oauth.discoverAuthMetadata(baseUrl, ctx.signal);
+  } catch (e) {
+    if (ctx.signal.aborted) throw e;
+    throw localFailure("unsupported_protocol", `no OAuth 2.0 API on ${baseUrl}: ${describe(e)}`);
+  }
+  if (!supportsDeviceGrant(metadata)) throw localFailure("unsupported_protocol", "the homeserver does not offer the device authorization grant");
+  if (staticClientId !== undefined) return { metadata, clientId: staticClientId };
+  try {
+    return { metadata, clientId: await oauth.registerClient(metadata, ctx.signal) };
+  } catch (e) {
+    if (ctx.signal.aborted) throw e;
+    if (e instanceof OAuthError || e instanceof ChannelError) throw localFailure("unsupported_protocol", `client registration failed: ${e.message}`);
+    throw e;
+  }
+}
+
+async function revoke(oauth: OAuthPort, metadata: AuthMetadata, clientId: string, tokens: Parameters<NonNullable<OAuthPort["revokeTokens"]>>[0]["tokens"]): Promise<void> {
+  try {
+    await oauth.revokeTokens?.({ metadata, clientId, tokens });
+  } catch {
+    // Best effort: the user already said no; the flow ends either way.
+  }
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
