@@ -1,0 +1,218 @@
+// MSC4108 (2025) existing-device state machine, both ways:
+// - scan (E=S, the headline demo): the QR must have intent login; anything else is refused before any
+//   network traffic. Show the check code, send m.login.protocols.
+// - generate (E=G, intent reciprocate, on its own homeserver): ask the user for the check code.
+// Then: m.login.protocol → GET /devices/{id} must be 404 → open the verification URI (https, or http on
+// loopback) → m.login.protocol_accepted → m.login.success → poll GET /devices/{id} until 200 (≤ 10 s)
+// → m.login.secrets. m.login.declined and every m.login.failure end the flow.
+// See ../shared/notes/flow-ux.md §1.2 rows A2–A18 and §1.3.
+
+import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, protocolsMessage, secretsMessage, type SecretsBundle } from "./messages.js";
+import { FlowContext, FlowEnd, delay, localFailure, toHex } from "./flow-kit.js";
+import {
+  supportsDeviceGrant,
+  type AuthMetadata,
+  type ExistingDeviceMatrixPort,
+  type ExistingDeviceUi,
+  type FlowListener,
+  type FlowOutcome,
+  type NotSupportedReason,
+  type OAuthPort,
+  type SecureChannelPort,
+} from "./ports.js";
+
+export type ExistingDeviceMode =
+  | { kind: "scan"; qr?: Uint8Array }
+  | { kind: "generate"; rendezvousUrl?: string };
+
+export interface ExistingDeviceOptions {
+  mode: ExistingDeviceMode;
+  /** How long to wait for the new device to appear after m.login.success (MSC4108: up to 10 s). */
+  deviceWaitMs?: number;
+  devicePollMs?: number;
+  lingerMs?: number;
+}
+
+export interface ExistingDeviceDeps {
+  channel: SecureChannelPort;
+  oauth: Pick<OAuthPort, "discoverAuthMetadata">;
+  matrix: ExistingDeviceMatrixPort;
+  ui: ExistingDeviceUi;
+}
+
+export interface Capability {
+  metadata: AuthMetadata;
+  secrets: SecretsBundle;
+}
+
+export class NotSupported extends Error {
+  constructor(readonly reason: NotSupportedReason, message: string) {
+    super(message);
+    this.name = "NotSupported";
+  }
+}
+
+/**
+ * The MSC4108 "fail fast" checks, before any QR is shown or scanned: OAuth 2.0 API with the device
+ * authorization grant, and the private cross-signing keys held locally (the export succeeds).
+ * The UI can call this alone to enable or disable its "Link new device" entry.
+ */
+export async function checkExistingDeviceCapability(deps: Pick<ExistingDeviceDeps, "oauth" | "matrix">, signal?: AbortSignal): Promise<Capability> {
+  let metadata: AuthMetadata;
+  try {
+    metadata = await deps.oauth.discoverAuthMetadata(deps.matrix.baseUrl, signal);
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    throw new NotSupported("oauth_unavailable", `the homeserver has no OAuth 2.0 API: ${describe(e)}`);
+  }
+  if (!supportsDeviceGrant(metadata)) throw new NotSupported("device_grant_unsupported", "the account provider does not offer the device authorization grant");
+  let secrets: SecretsBundle;
+  try {
+    // Validated as we would send it, so a bundle that cannot be sent fails here, not at the end.
+    const { type: _type, ...bundle } = secretsMessage(await deps.matrix.exportSecrets());
+    secrets = bundle;
+  } catch (e) {
+    throw new NotSupported("secrets_unavailable", `cross-signing secrets are not available on this device: ${describe(e)}`);
+  }
+  return { metadata, secrets };
+}
+
+const LOOPBACK_HOSTS = new Set(["localhost", "[::1]"]);
+
+/** https only; http only for loopback hosts (RFC 8252 §8.3). */
+export function isOpenableVerificationUri(uri: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return false;
+  }
+  if (url.username !== "" || url.password !== "") return false;
+  if (url.protocol === "https:") return true;
+  if (url.protocol !== "http:") return false;
+  return LOOPBACK_HOSTS.has(url.hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(url.hostname);
+}
+
+export async function runExistingDevice(
+  deps: ExistingDeviceDeps,
+  options: ExistingDeviceOptions,
+  run: { signal?: AbortSignal; onEvent?: FlowListener } = {},
+): Promise<FlowOutcome> {
+  const ctx = new FlowContext({ role: "existing", onEvent: run.onEvent, signal: run.signal, lingerMs: options.lingerMs });
+  const homeserver = deps.matrix.serverName;
+  try {
+    ctx.state("prechecks");
+    let capability: Capability;
+    try {
+      capability = await checkExistingDeviceCapability(deps, ctx.signal);
+    } catch (e) {
+      if (e instanceof NotSupported) throw new FlowEnd({ outcome: "not_supported", reason: e.reason, detail: e.message });
+      throw e;
+    }
+
+    if (options.mode.kind === "scan") await establishAsScanner(ctx, deps, options.mode.qr);
+    else await establishAsGenerator(ctx, deps, options.mode.rendezvousUrl ?? deps.matrix.baseUrl);
+
+    // Step 4: the new device says which protocol and device id it will use.
+    ctx.state("waiting_for_protocol");
+    const protocol = await ctx.receive("m.login.protocol");
+    if (protocol.protocol !== DEVICE_AUTHORIZATION_GRANT || !protocol.device_authorization_grant) {
+      throw localFailure("unsupported_protocol", `unsupported protocol ${JSON.stringify(protocol.protocol)}`, homeserver);
+    }
+    const deviceId = protocol.device_id;
+
+    ctx.state("checking_device");
+    if (await deps.matrix.deviceExists(deviceId, ctx.signal)) {
+      throw localFailure("device_already_exists", `device ${deviceId} already exists`);
+    }
+
+    // Open verification_uri_complete, falling back to verification_uri (MSC4108 step 4).
+    const grant = protocol.device_authorization_grant;
+    const uri = grant.verification_uri_complete ?? grant.verification_uri;
+    ctx.state("opening_browser");
+    if (!isOpenableVerificationUri(uri)) throw localFailure("unable_to_open_verification_uri", "refused to open a verification URI that is not https");
+    ctx.emit({ type: "opening_browser", uri });
+    let opened;
+    try {
+      opened = await deps.ui.openUri(uri, ctx.signal);
+    } catch (e) {
+      if (ctx.signal.aborted) throw e;
+      throw localFailure("unable_to_open_verification_uri", describe(e));
+    }
+    if (opened === "declined") throw new FlowEnd({ outcome: "cancelled" }, failureMessage("user_cancelled"));
+    await ctx.send({ type: "m.login.protocol_accepted" });
+
+    // Step 5/6: the user consents in the browser; the new device reports the grant's outcome.
+    ctx.state("waiting_for_outcome");
+    ctx.emit({ type: "waiting_for_consent" });
+    const result = await ctx.receive("m.login.success", "m.login.declined");
+    if (result.type === "m.login.declined") throw new FlowEnd({ outcome: "declined", side: "peer" }, undefined, true);
+
+    // Secret sharing step 1: the device must now exist, or the secrets stay here.
+    ctx.state("waiting_for_device");
+    await waitForDevice(ctx, deps.matrix, deviceId, options.deviceWaitMs ?? 10_000, options.devicePollMs ?? 500);
+
+    ctx.state("transferring_secrets");
+    ctx.emit({ type: "transferring_secrets" });
+    await ctx.send(secretsMessage(capability.secrets));
+    return await ctx.succeed({ outcome: "success", deviceId }, false);
+  } catch (error) {
+    return ctx.finish(error);
+  }
+}
+
+/** E=S: refuse anything but a login QR before touching the network, connect, show the check code. */
+async function establishAsScanner(ctx: FlowContext, deps: ExistingDeviceDeps, given: Uint8Array | undefined): Promise<void> {
+  ctx.state("scanning");
+  let qr = given;
+  if (!qr) {
+    if (!deps.ui.scanQr) throw new FlowEnd({ outcome: "error", code: "no_scanner", detail: "no QR supplied and no scanner available" });
+    qr = await deps.ui.scanQr(ctx.signal);
+  }
+  let decoded;
+  try {
+    decoded = deps.channel.decodeQr(qr);
+  } catch (e) {
+    throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: describe(e) });
+  }
+  if (decoded.intent !== "login") throw new FlowEnd({ outcome: "qr_rejected", reason: "other_device_already_signed_in" });
+  ctx.state("connecting");
+  const scanned = await deps.channel.connectScanner(qr, { signal: ctx.signal });
+  ctx.setConversation(scanned.conversation);
+  ctx.state("showing_check_code");
+  ctx.emit({ type: "check_code", code: scanned.checkCode });
+  // MSC4108 step 1: only when the new device generated the QR does it need to learn the homeserver.
+  await ctx.send(protocolsMessage(deps.matrix.baseUrl));
+}
+
+/** E=G: a reciprocate QR on our own homeserver; trust the channel only after the check code. */
+async function establishAsGenerator(ctx: FlowContext, deps: ExistingDeviceDeps, rendezvousUrl: string): Promise<void> {
+  ctx.state("creating_qr");
+  const generated = await deps.channel.startGenerator({ rendezvousUrl, intent: "reciprocate", signal: ctx.signal });
+  ctx.track(generated);
+  const qrEvent: { type: "qr"; hex: string; expiresAt?: number } = { type: "qr", hex: toHex(generated.qr) };
+  if (generated.expiresAt !== undefined) qrEvent.expiresAt = generated.expiresAt;
+  ctx.emit(qrEvent);
+  ctx.state("showing_qr");
+  const unconfirmed = await generated.waitForScanner({ signal: ctx.signal });
+  ctx.track(unconfirmed);
+  ctx.state("check_code_entry");
+  ctx.emit({ type: "check_code_required" });
+  const code = await deps.ui.enterCheckCode(ctx.signal);
+  ctx.checkAborted();
+  ctx.setConversation(await unconfirmed.confirm(code.trim()));
+}
+
+async function waitForDevice(ctx: FlowContext, matrix: ExistingDeviceMatrixPort, deviceId: string, waitMs: number, pollMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    if (await matrix.deviceExists(deviceId, ctx.signal)) return;
+    const left = deadline - Date.now();
+    if (left <= 0) throw localFailure("device_not_found", `device ${deviceId} did not appear within ${waitMs} ms`);
+    await delay(Math.min(pollMs, left), ctx.signal);
+  }
+}
+
+function describe(e: unknown): string {
+  return e instanceof MessageError || e instanceof Error ? e.message : String(e);
+}
