@@ -1,0 +1,175 @@
+// The development homeserver: one fastify app on one origin serving
+//   /oauth2/*, /.well-known/openid-configuration   the OAuth 2.0 authorization server (oidc-provider, koa)
+//   /_matrix/client/{v1,unstable/org.matrix.msc2965}/auth_metadata   its metadata for Matrix clients
+//   /_matrix/client/...                            the Client-Server API the sign-in flow uses (cs/)
+//   /_matrix/client/{v1,unstable/io.element.msc4388}/rendezvous   the MSC4388 rendezvous server
+// oidc-provider is a koa app: fastify hands it the raw request/response (reply.hijack) untouched, body
+// included, so its own parsers, cookies and CORS apply exactly as when it runs alone.
+import { randomBytes } from "node:crypto";
+import Fastify from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { openStore, rendezvousPlugin } from "../rendezvous/index.js";
+import type { RendezvousMode } from "../rendezvous/index.js";
+import { openAccounts } from "./oauth/accounts.js";
+import type { Accounts } from "./oauth/accounts.js";
+import { interactionRoutes } from "./oauth/interactions.js";
+import { createOAuthServer, OAUTH_PREFIX } from "./oauth/provider.js";
+import type { OAuthServer, OAuthTtls } from "./oauth/provider.js";
+import { openDevhomeDb } from "./storage.js";
+import type { DevhomeDb } from "./storage.js";
+import type { DevhomeAuth, DeviceRegistry } from "./types.js";
+
+export type { DevhomeAuth, DeviceRegistry, TokenInfo } from "./types.js";
+
+export interface DevhomeOptions {
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 8008; 0 picks a free one). */
+  port?: number;
+  /** Directory of the SQLite file; undefined = in memory. */
+  dataDir?: string;
+  /** Create the demo account (and, once the CS API provides it, its cross-signing identity and backup). */
+  seed?: boolean;
+  masQuirks?: boolean;
+  rendezvousMode?: RendezvousMode;
+  /** Matrix server name (default "localhost"). */
+  serverName?: string;
+  /** Base URL clients use, when it differs from http://host:port/ (e.g. behind a proxy). */
+  publicBaseUrl?: string;
+  /** Device-grant polling interval in seconds (default 5). */
+  deviceInterval?: number;
+  ttl?: OAuthTtls;
+  /** fastify logger (default off). */
+  logger?: boolean;
+}
+
+export interface DemoAccount {
+  userId: string;
+  localpart: string;
+  /** Printed once; only its scrypt hash is stored. */
+  password: string;
+}
+
+export interface RunningDevhome {
+  /** With a trailing slash; also the OAuth issuer. */
+  readonly baseUrl: string;
+  readonly serverName: string;
+  readonly auth: DevhomeAuth;
+  readonly accounts: Accounts;
+  readonly oauth: OAuthServer;
+  readonly db: DevhomeDb;
+  readonly app: FastifyInstance;
+  readonly demo?: DemoAccount;
+  /** Set by the Client-Server API when it is mounted. */
+  readonly deviceRegistry: DeviceRegistry | undefined;
+  close(): Promise<void>;
+}
+
+export const DEMO_LOCALPART = "alice";
+
+function baseUrlFor(host: string, port: number): string {
+  const h = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  return `http://${h}:${port}/`;
+}
+
+export async function startDevhome(opts: DevhomeOptions = {}): Promise<RunningDevhome> {
+  const host = opts.host ?? "127.0.0.1";
+  const serverName = opts.serverName ?? "localhost";
+  const db = openDevhomeDb(opts.dataDir);
+  const accounts = openAccounts(db, serverName);
+  let oauth: OAuthServer | undefined;
+  let deviceRegistry: DeviceRegistry | undefined;
+
+  // The issuer contains the port, known only after listen (port 0): routes registered before listen reach
+  // the OAuth server through this late binding; nothing can arrive before listen resolves.
+  const ready = (): OAuthServer => {
+    if (!oauth) throw new Error("devhome OAuth server not started");
+    return oauth;
+  };
+  const auth: DevhomeAuth = {
+    verifyAccessToken: (token) => ready().auth.verifyAccessToken(token),
+    issueDeviceToken: (o) => ready().auth.issueDeviceToken(o),
+    revokeDeviceTokens: (userId, deviceId) => ready().auth.revokeDeviceTokens(userId, deviceId),
+  };
+
+  // Element X's device ids are 43 base64 characters, percent-encoded in paths: allow long path parameters.
+  const app = Fastify({ logger: opts.logger ?? false, routerOptions: { maxParamLength: 1024 }, return503OnClosing: false });
+
+  await app.register(async (scope) => {
+    // Leave the body stream unread: oidc-provider parses it itself.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", (_request, _payload, done) => done(null));
+    const forward = (request: FastifyRequest, reply: FastifyReply, path?: string): void => {
+      reply.hijack();
+      if (path) request.raw.url = path;
+      ready().handle(request.raw, reply.raw);
+    };
+    scope.all(`${OAUTH_PREFIX}/*`, (request, reply) => forward(request, reply));
+    scope.all("/.well-known/openid-configuration", (request, reply) => forward(request, reply));
+    // Matrix auth metadata (spec v1.15; MSC2965 unstable path): the authorization server metadata, as Synapse
+    // passes MAS's through. Served by oidc-provider's discovery so it can never drift from what it enforces.
+    for (const path of ["/_matrix/client/v1/auth_metadata", "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata"]) {
+      scope.route({ method: ["GET", "HEAD", "OPTIONS"], url: path, handler: (request, reply) => forward(request, reply, "/.well-known/openid-configuration") });
+    }
+  });
+  await app.register(async (scope) => interactionRoutes(scope, ready), {});
+
+  await app.register(rendezvousPlugin, {
+    mode: opts.rendezvousMode ?? "open",
+    store: await openStore("memory"),
+    verifier: async (token: string) => {
+      const info = await auth.verifyAccessToken(token);
+      return info ? { userId: info.userId } : null;
+    },
+  });
+
+  let demo: DemoAccount | undefined;
+  if (opts.seed) {
+    const password = randomBytes(12).toString("base64url");
+    // Re-seeding a kept data directory resets the demo password (the old one was only ever printed).
+    const userId = await accounts.upsert(DEMO_LOCALPART, password);
+    demo = { userId, localpart: DEMO_LOCALPART, password };
+  }
+
+  await app.listen({ host, port: opts.port ?? 8008 });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : (opts.port ?? 8008);
+  const baseUrl = opts.publicBaseUrl ? (opts.publicBaseUrl.endsWith("/") ? opts.publicBaseUrl : `${opts.publicBaseUrl}/`) : baseUrlFor(host, port);
+
+  try {
+    oauth = await createOAuthServer({
+      issuer: baseUrl,
+      db,
+      accounts,
+      masQuirks: opts.masQuirks ?? false,
+      ...(opts.deviceInterval !== undefined ? { deviceInterval: opts.deviceInterval } : {}),
+      ...(opts.ttl ? { ttl: opts.ttl } : {}),
+      deviceRegistry: () => deviceRegistry,
+    });
+  } catch (err) {
+    await app.close();
+    db.close();
+    throw err;
+  }
+
+  let closed = false;
+  return {
+    baseUrl,
+    serverName,
+    auth,
+    accounts,
+    oauth,
+    db,
+    app,
+    ...(demo ? { demo } : {}),
+    get deviceRegistry() {
+      return deviceRegistry;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      db.close();
+    },
+  };
+}
