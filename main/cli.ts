@@ -6,6 +6,7 @@ type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 
 const commands: Record<string, () => Promise<CommandModule>> = {
   server: () => import("./commands/server.js"),
+  devstack: () => import("./commands/devstack.js"),
 };
 
 function usage(): string {

@@ -1,0 +1,113 @@
+// `qr-login devstack`: the development homeserver — OAuth 2.0 authorization server, the Client-Server API
+// the sign-in flow uses, and the rendezvous server — on one origin, for trying Sign in with QR on one machine.
+import os from "node:os";
+import path from "node:path";
+import { parseMode } from "../../server/rendezvous/plugin.js";
+import { startDevhome } from "../../server/devhome/index.js";
+import type { RunningDevhome } from "../../server/devhome/index.js";
+import { parseArgs, UsageError } from "./args.js";
+
+export const summary = "run the development homeserver (OAuth 2.0 + Client-Server API + rendezvous) on one origin";
+
+const HELP = `usage: qr-login devstack [options]
+
+Runs a local, strict stand-in for Synapse + MAS on one origin:
+  /_matrix/client/...                 the Client-Server API the sign-in flow uses
+  /_matrix/client/v1/auth_metadata    OAuth 2.0 metadata (device grant, DCR, PKCE)
+  /oauth2/...                         the authorization server (login and consent pages)
+  /_matrix/client/v1/rendezvous       the MSC4388 rendezvous server
+
+options:
+  --port N                   default 8008 (0 = any free port)
+  --host HOST                default 127.0.0.1
+  --data DIR                 SQLite data directory (default $XDG_DATA_HOME/qr-login/devstack,
+                             or ~/.local/share/qr-login/devstack)
+  --memory                   keep everything in memory (nothing written to disk)
+  --seed                     create the demo account @alice:<server name> (password printed once)
+  --mas-quirks               answer like MAS: 403 for pending/denied/expired, no slow_down,
+                             no verification_uri_complete
+  --rendezvous-mode MODE     open (default) | authenticated | off
+  --server-name NAME         Matrix server name (default localhost)`;
+
+function defaultDataDir(): string {
+  const base = process.env.XDG_DATA_HOME || path.join(os.homedir(), ".local", "share");
+  return path.join(base, "qr-login", "devstack");
+}
+
+function parsePort(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`--port must be 0..65535, got "${value}"`);
+  return Number(value);
+}
+
+export function describe(dh: RunningDevhome, o: { dataDir?: string; masQuirks: boolean; rendezvousMode: string }): string {
+  const lines = [
+    `qr-login development homeserver listening on ${dh.baseUrl}`,
+    `  homeserver base URL   ${dh.baseUrl}   (server name ${dh.serverName})`,
+    `  OAuth 2.0 metadata    ${dh.baseUrl}_matrix/client/v1/auth_metadata${o.masQuirks ? "   (MAS quirks on)" : ""}`,
+    `  rendezvous            ${dh.baseUrl}_matrix/client/v1/rendezvous   (mode ${o.rendezvousMode})`,
+    `  data                  ${o.dataDir ?? "in memory (lost on exit)"}`,
+  ];
+  if (dh.demo) {
+    lines.push("", "Demo account (the password is shown only now):", `  user      ${dh.demo.userId}`, `  password  ${dh.demo.password}`);
+  } else {
+    lines.push("", "No demo account was created: run with --seed to create @alice and her signed-in device.");
+  }
+  lines.push(
+    "",
+    "Next:",
+    "  1. Start the new device and show its QR code, pointing it at the homeserver above.",
+    "  2. Scan it with the existing device (the seeded demo device) and compare the check code.",
+    `  3. Approve the sign-in in the browser page the existing device opens (sign in as ${dh.demo?.userId ?? "your user"}).`,
+    "Press Ctrl+C to stop.",
+  );
+  return lines.join("\n");
+}
+
+export async function run(args: string[]): Promise<number> {
+  const parsed = parseArgs(args, {
+    values: ["port", "host", "data", "rendezvous-mode", "server-name"],
+    booleans: ["memory", "seed", "mas-quirks", "help"],
+  });
+  if (parsed.booleans.has("help")) {
+    console.log(HELP);
+    return 0;
+  }
+  if (parsed.positional.length > 0) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
+  if (parsed.booleans.has("memory") && parsed.values.has("data")) throw new UsageError("--memory and --data exclude each other");
+  let rendezvousMode;
+  try {
+    rendezvousMode = parseMode(parsed.values.get("rendezvous-mode") ?? "open");
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const serverName = parsed.values.get("server-name") ?? "localhost";
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(serverName)) throw new UsageError(`invalid --server-name "${serverName}"`);
+  const dataDir = parsed.booleans.has("memory") ? undefined : (parsed.values.get("data") ?? defaultDataDir());
+  const masQuirks = parsed.booleans.has("mas-quirks");
+
+  const dh = await startDevhome({
+    host: parsed.values.get("host") ?? "127.0.0.1",
+    port: parsePort(parsed.values.get("port") ?? "8008"),
+    ...(dataDir ? { dataDir } : {}),
+    seed: parsed.booleans.has("seed"),
+    masQuirks,
+    rendezvousMode,
+    serverName,
+  });
+  console.log(describe(dh, { ...(dataDir ? { dataDir } : {}), masQuirks, rendezvousMode }));
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      console.log(`${signal}: shutting down`);
+      dh.close().then(resolve, (err: unknown) => {
+        console.error(`shutdown failed: ${(err as Error).message}`);
+        resolve();
+      });
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+  return 0;
+}
