@@ -124,9 +124,21 @@ export class FlowContext {
    * `unexpected_message_received`.
    */
   async receive<T extends LoginMessageType>(...types: T[]): Promise<Extract<LoginMessage, { type: T }>> {
+    return this.receiveWith(this.signal, types);
+  }
+
+  /**
+   * Like receive() with no expected type (so any message ends the flow), stopped by `signal` without
+   * ending the flow: used to notice a peer's m.login.failure while doing something else.
+   */
+  async receiveInterruptible(signal: AbortSignal): Promise<never> {
+    return this.receiveWith(signal, []) as Promise<never>;
+  }
+
+  private async receiveWith<T extends LoginMessageType>(signal: AbortSignal, types: T[]): Promise<Extract<LoginMessage, { type: T }>> {
     this.checkAborted();
     if (!this.conversation) throw new Error("no conversation");
-    const raw = await this.conversation.receive({ signal: this.signal });
+    const raw = await this.conversation.receive({ signal });
     let message: LoginMessage;
     try {
       message = parseLoginMessage(raw);
@@ -147,16 +159,19 @@ export class FlowContext {
   /** Map any error to the outcome, tell the peer when the channel is up, and release the session. */
   async finish(error: unknown): Promise<FlowOutcome> {
     const end = this.toFlowEnd(error);
-    this.emit({ type: "outcome", role: this.role, result: end.outcome });
+    let told = false;
     if (this.conversation && end.send) {
       try {
         await this.conversation.send(serialiseLoginMessage(end.send));
         this.emit({ type: "message_sent", messageType: end.send.type });
-        await delay(this.lingerMs);
+        told = true;
       } catch {
         // The session may already be gone (expired, deleted); nothing more to tell.
       }
     }
+    // The outcome is the last event; the linger below is invisible to the UI.
+    this.emit({ type: "outcome", role: this.role, result: end.outcome });
+    if (told) await delay(this.lingerMs);
     await this.release();
     return end.outcome;
   }

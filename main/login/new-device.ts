@@ -21,6 +21,8 @@ import {
   type NewDeviceSession,
   type NewDeviceUi,
   type OAuthPort,
+  type OAuthTokens,
+  type PollResult,
   type ScopeFlavour,
   type SecureChannelPort,
 } from "./ports.js";
@@ -60,6 +62,7 @@ export async function runNewDevice<S extends NewDeviceSession>(
 ): Promise<NewDeviceResult<S>> {
   const ctx = new FlowContext({ role: "new", onEvent: run.onEvent, signal: run.signal, lingerMs: options.lingerMs, expiryRetry: options.mode.kind === "generate" });
   let session: S | undefined;
+  let unconfirmedTokens: Parameters<typeof revoke>[1] | undefined;
   try {
     const baseUrl = options.mode.kind === "generate"
       ? await establishAsGenerator(ctx, deps, options.mode.rendezvousUrl)
@@ -91,26 +94,25 @@ export async function runNewDevice<S extends NewDeviceSession>(
     ctx.emit(userCode);
     ctx.state("waiting_for_consent");
     ctx.emit({ type: "waiting_for_consent" });
-    const polled = await deps.oauth.pollToken({ metadata, clientId, authorization, signal: ctx.signal });
+    const polled = await pollWhileListening(ctx, (signal) => deps.oauth.pollToken({ metadata, clientId, authorization, signal }));
     if (polled.kind === "denied") throw new FlowEnd({ outcome: "declined", side: "local" }, { type: "m.login.declined" });
     if (polled.kind === "expired") throw localFailure("authorization_expired", "the device authorization grant expired");
 
+    // From here until m.login.success goes out, a failure revokes the fresh tokens.
+    unconfirmedTokens = { metadata, clientId, tokens: polled.tokens };
     session = await deps.matrix.createSession({ baseUrl, deviceId, tokens: polled.tokens, metadata, clientId });
     const who = await session.whoami(ctx.signal);
     if (who.deviceId !== undefined && who.deviceId !== deviceId) {
-      await revoke(deps.oauth, metadata, clientId, polled.tokens);
-      session = undefined;
       throw new FlowEnd({ outcome: "error", code: "device_id_mismatch", detail: `signed in as device ${who.deviceId}, requested ${deviceId}` }, failureMessage("user_cancelled"));
     }
     // Shoulder-surfing mitigation (MSC4108 "Shoulder-surfing to sign in to attacker account").
     ctx.state("confirm_account");
     ctx.emit({ type: "confirm_account", userId: who.userId });
     if (!options.skipAccountConfirmation && !(await deps.ui.confirmAccount(who.userId, ctx.signal))) {
-      await revoke(deps.oauth, metadata, clientId, polled.tokens);
-      session = undefined;
       throw new FlowEnd({ outcome: "cancelled" }, failureMessage("user_cancelled"));
     }
     await ctx.send({ type: "m.login.success" });
+    unconfirmedTokens = undefined;
 
     ctx.state("waiting_for_secrets");
     const secrets = await ctx.receive("m.login.secrets");
@@ -133,8 +135,37 @@ export async function runNewDevice<S extends NewDeviceSession>(
     const outcome = await ctx.succeed({ outcome: "success", userId: who.userId, deviceId, crossSigned: verified.crossSigned, backup: verified.backup }, true);
     return { outcome, session };
   } catch (error) {
+    if (unconfirmedTokens) {
+      // Signed in but the sign-in was abandoned before it was confirmed: do not leave a live session.
+      await revoke(deps.oauth, unconfirmedTokens);
+      session = undefined;
+    }
     const outcome = await ctx.finish(error);
     return session ? { outcome, session } : { outcome };
+  }
+}
+
+/**
+ * Poll the token endpoint while listening on the channel: the existing device may give up (user
+ * cancelled, browser closed) while the user has not decided yet, and the only message it can send
+ * in this state is m.login.failure. Whatever arrives ends the flow through ctx.receive().
+ */
+async function pollWhileListening(ctx: FlowContext, poll: (signal: AbortSignal) => Promise<PollResult>): Promise<PollResult> {
+  // One controller stops both the poll and the listener when either finishes or the user cancels.
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort();
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  const polling = poll(stop.signal);
+  const listening = ctx.receiveInterruptible(stop.signal).then((): never => {
+    throw localFailure("unexpected_message_received", "a message arrived while waiting for consent");
+  });
+  try {
+    return await Promise.race([polling, listening]);
+  } finally {
+    stop.abort();
+    ctx.signal.removeEventListener("abort", onAbort);
+    polling.catch(() => undefined);
+    listening.catch(() => undefined);
   }
 }
 
@@ -204,9 +235,9 @@ async function prepareOAuth(ctx: FlowContext, oauth: OAuthPort, baseUrl: string,
   }
 }
 
-async function revoke(oauth: OAuthPort, metadata: AuthMetadata, clientId: string, tokens: Parameters<NonNullable<OAuthPort["revokeTokens"]>>[0]["tokens"]): Promise<void> {
+async function revoke(oauth: OAuthPort, grant: { metadata: AuthMetadata; clientId: string; tokens: OAuthTokens }): Promise<void> {
   try {
-    await oauth.revokeTokens?.({ metadata, clientId, tokens });
+    await oauth.revokeTokens?.(grant);
   } catch {
     // Best effort: the user already said no; the flow ends either way.
   }
