@@ -165,7 +165,8 @@ async function pollWhileListening(ctx: FlowContext, poll: (signal: AbortSignal) 
     stop.abort();
     ctx.signal.removeEventListener("abort", onAbort);
     polling.catch(() => undefined);
-    listening.catch(() => undefined);
+    // The conversation allows one operation at a time: let the abandoned receive unwind first.
+    await listening.catch(() => undefined);
   }
 }
 

@@ -171,11 +171,16 @@ export class FakeRendezvous {
   }
 
   private conversation(device: Device, session: FakeSession, inbox: Mailbox, outbox: Mailbox): SecureConversation {
+    // Ping-pong, as in the real secure session: the rendezvous payload is one slot, so a side may
+    // not write again before the peer answered (the generator wrote LoginOk last).
+    let lastWasSend = inbox === session.toGenerator;
     return {
       send: async (message) => {
         this.ops[device]++;
         const err = session.error();
         if (err) throw err;
+        if (lastWasSend) throw new ChannelError("network", "out_of_turn: the peer has not answered yet");
+        lastWasSend = true;
         let wire = JSON.parse(JSON.stringify(message)) as Record<string, unknown>;
         if (this.tamper) wire = JSON.parse(JSON.stringify(this.tamper(device, wire))) as Record<string, unknown>;
         this.sent.push({ from: device, message: wire });
@@ -183,7 +188,9 @@ export class FakeRendezvous {
       },
       receive: async (opts) => {
         this.ops[device]++;
-        return inbox.take(opts?.signal);
+        const message = await inbox.take(opts?.signal);
+        lastWasSend = false;
+        return message;
       },
       close: async () => this.remove(device, session),
     };

@@ -306,30 +306,30 @@ const cancelCases: CancelCase[] = [
   // New device generates, existing device scans.
   ["new_generates", "new", "showing_qr", CLOSED],
   ["new_generates", "new", "check_code_entry", CLOSED],
-  ["new_generates", "new", "waiting_for_protocols", USER_CANCELLED],
+  ["new_generates", "new", "waiting_for_protocols", CLOSED], // not our turn to write: DELETE tells the peer
   ["new_generates", "new", "oauth_discovery", USER_CANCELLED],
   ["new_generates", "new", "device_authorization", USER_CANCELLED],
-  ["new_generates", "new", "waiting_for_accept", USER_CANCELLED],
+  ["new_generates", "new", "waiting_for_accept", CLOSED], // not our turn to write: DELETE tells the peer
   ["new_generates", "new", "waiting_for_consent", USER_CANCELLED],
   ["new_generates", "new", "confirm_account", USER_CANCELLED],
   ["new_generates", "existing", "prechecks", { outcome: "expired", retry: true }],
   ["new_generates", "existing", "scanning", { outcome: "expired", retry: true }],
   ["new_generates", "existing", "connecting", { outcome: "expired", retry: true }],
   ["new_generates", "existing", "showing_check_code", USER_CANCELLED],
-  ["new_generates", "existing", "waiting_for_protocol", USER_CANCELLED],
+  ["new_generates", "existing", "waiting_for_protocol", CLOSED], // not our turn to write: DELETE tells the peer
   ["new_generates", "existing", "checking_device", USER_CANCELLED],
   ["new_generates", "existing", "opening_browser", USER_CANCELLED],
-  ["new_generates", "existing", "waiting_for_outcome", USER_CANCELLED],
+  ["new_generates", "existing", "waiting_for_outcome", CLOSED], // not our turn to write: DELETE tells the peer
   ["new_generates", "existing", "waiting_for_device", USER_CANCELLED],
   ["new_generates", "existing", "transferring_secrets", USER_CANCELLED],
   // Existing device generates, new device scans.
   ["existing_generates", "existing", "prechecks", { outcome: "cancelled" }],
   ["existing_generates", "existing", "showing_qr", CLOSED],
   ["existing_generates", "existing", "check_code_entry", CLOSED],
-  ["existing_generates", "existing", "waiting_for_protocol", USER_CANCELLED],
+  ["existing_generates", "existing", "waiting_for_protocol", CLOSED], // not our turn to write: DELETE tells the peer
   ["existing_generates", "existing", "checking_device", USER_CANCELLED],
   ["existing_generates", "existing", "opening_browser", USER_CANCELLED],
-  ["existing_generates", "existing", "waiting_for_outcome", USER_CANCELLED],
+  ["existing_generates", "existing", "waiting_for_outcome", CLOSED], // not our turn to write: DELETE tells the peer
   ["existing_generates", "existing", "waiting_for_device", USER_CANCELLED],
   ["existing_generates", "existing", "transferring_secrets", USER_CANCELLED],
   ["existing_generates", "new", "scanning", { outcome: "expired", retry: false }],
@@ -337,7 +337,7 @@ const cancelCases: CancelCase[] = [
   ["existing_generates", "new", "showing_check_code", USER_CANCELLED],
   ["existing_generates", "new", "oauth_discovery", USER_CANCELLED],
   ["existing_generates", "new", "device_authorization", USER_CANCELLED],
-  ["existing_generates", "new", "waiting_for_accept", USER_CANCELLED],
+  ["existing_generates", "new", "waiting_for_accept", CLOSED], // not our turn to write: DELETE tells the peer
   ["existing_generates", "new", "waiting_for_consent", USER_CANCELLED],
   ["existing_generates", "new", "confirm_account", USER_CANCELLED],
 ];
@@ -356,10 +356,10 @@ describe("cancel on either side at every step", () => {
     eventsAreClean(r);
   });
 
-  test("cancel after m.login.success: secrets already on their way, the existing device completes", async () => {
-    const r = await runPair({ pairing: "new_generates", cancel: { side: "new", at: "waiting_for_secrets" } });
+  test.each(PAIRINGS)("%s: cancel after m.login.success: the session is deleted before the secrets go out", async (pairing) => {
+    const r = await runPair({ pairing, cancel: { side: "new", at: "waiting_for_secrets" } });
     expect(r.new).toEqual({ outcome: "cancelled" });
-    expect(r.existing.outcome).toBe("success");
-    expect(r.hs.importedBundles).toHaveLength(0);
+    expect(r.existing).toEqual({ outcome: "closed" });
+    noSecretsLeft(r);
   });
 });
