@@ -3,13 +3,21 @@
 // read from the store at scrape time.
 
 export class RendezvousMetrics {
-  private readonly requests = new Map<string, number>();
+  private readonly requests = new Map<string, Map<number, number>>();
   rateLimited = 0;
   capRefused = 0;
 
   countRequest(method: string, route: string, status: number): void {
-    const key = `${method}\u0000${route}\u0000${status}`;
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+    this.routeCounter(method, route)(status);
+  }
+
+  /** A counting function for one (method, route), to be bound once per route. */
+  routeCounter(method: string, route: string): (status: number) => void {
+    const key = `${method}\u0000${route}`;
+    let byStatus = this.requests.get(key);
+    if (!byStatus) this.requests.set(key, (byStatus = new Map()));
+    const counts = byStatus;
+    return (status) => { counts.set(status, (counts.get(status) ?? 0) + 1); };
   }
 
   render(liveSessions: number | null): string {
@@ -19,9 +27,11 @@ export class RendezvousMetrics {
     if (liveSessions !== null) lines.push(`rendezvous_live_sessions ${liveSessions}`);
     lines.push("# HELP rendezvous_requests_total HTTP requests by route and status.");
     lines.push("# TYPE rendezvous_requests_total counter");
-    for (const [key, n] of [...this.requests].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      const [method, route, status] = key.split("\u0000") as [string, string, string];
-      lines.push(`rendezvous_requests_total{method="${label(method)}",route="${label(route)}",status="${status}"} ${n}`);
+    for (const [key, byStatus] of [...this.requests].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const [method, route] = key.split("\u0000") as [string, string];
+      for (const [status, n] of [...byStatus].sort(([a], [b]) => a - b)) {
+        lines.push(`rendezvous_requests_total{method="${label(method)}",route="${label(route)}",status="${status}"} ${n}`);
+      }
     }
     lines.push("# HELP rendezvous_rate_limited_total Requests refused with 429 by the per-IP rate limits.");
     lines.push("# TYPE rendezvous_rate_limited_total counter");

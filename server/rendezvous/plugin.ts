@@ -86,10 +86,15 @@ const CORS_OPTIONS = {
   strictPreflight: false,
   hideOptionsRoute: true,
 };
-const CACHE_CONTROL = "no-store, no-transform";
+/** Headers of every JSON response: CORS (non-preflight), no caching or transforming by proxies. */
+const STATIC_HEADERS = {
+  "content-type": JSON_TYPE,
+  "cache-control": "no-store, no-transform",
+  "access-control-allow-origin": "*",
+};
 
 function send(reply: FastifyReply, status: number, body: string): FastifyReply {
-  return reply.code(status).header("content-type", JSON_TYPE).header("cache-control", CACHE_CONTROL).send(body);
+  return reply.code(status).headers(STATIC_HEADERS).send(body);
 }
 
 function sendError(reply: FastifyReply, err: MatrixHttpError): FastifyReply {
@@ -229,9 +234,14 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
   });
 
   if (metrics) {
-    app.addHook("onResponse", (req, reply, done) => {
-      metrics.countRequest(req.method, req.routeOptions.url ?? "unmatched", reply.statusCode);
-      done();
+    // One counter per route, bound when the route is registered: no per-request label building.
+    app.addHook("onRoute", (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      for (const method of methods) {
+        const count = metrics.routeCounter(method, route.url);
+        const hook = (_req: FastifyRequest, reply: FastifyReply, done: () => void) => { count(reply.statusCode); done(); };
+        route.onResponse = route.onResponse === undefined ? [hook] : [...(Array.isArray(route.onResponse) ? route.onResponse : [route.onResponse]), hook];
+      }
     });
   }
 
@@ -258,9 +268,14 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
   }
 
   const prefixRoutes = async (scope: FastifyInstance, prefix: RendezvousPrefix) => {
-    // Registered per prefix, so its OPTIONS catch-all covers only our paths in a host app.
-    await scope.register(cors, CORS_OPTIONS);
-    scope.setNotFoundHandler((_req, reply) => sendError(reply, unrecognized()));
+    // @fastify/cors answers the preflights. It lives in a child scope that holds only its OPTIONS
+    // catch-all (so in a host app it covers only our paths, and its per-request hook does not run
+    // on the polling hot path); every other response gets the static Allow-Origin from send().
+    await scope.register(async (preflight) => { await preflight.register(cors, CORS_OPTIONS); });
+    scope.setNotFoundHandler((req, reply) => {
+      metrics?.countRequest(req.method, "unmatched", 404);
+      return sendError(reply, unrecognized());
+    });
     if (mode === "off") return;
     const conflict = () => new MatrixHttpError(409, prefix.concurrentWriteErrcode, "sequence_token does not match");
     const reqHooks = requestLimiter ? { onRequest: requestLimiter } : {};

@@ -1,7 +1,7 @@
 // The rendezvous server as its own process: the plugin plus /health, /metrics, JSON 404s for
 // every other path, pino logs without payloads, tokens or session ids, and graceful close.
-import Fastify from "fastify";
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from "fastify";
+import Fastify, { LogController } from "fastify";
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from "fastify";
 import { RendezvousMetrics } from "./metrics.js";
 import { redactUrl, openStore } from "./open-store.js";
 import type { Limits, RendezvousMode } from "./plugin.js";
@@ -52,6 +52,9 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
   const ownsStore = !config.storeInstance;
   const metrics = new RendezvousMetrics();
   const options: FastifyServerOptions = {
+    // Request-scoped child loggers cost a pino child per poll; nothing is logged per request, so
+    // requests share the server's logger.
+    childLoggerFactory: function (this: unknown, logger: FastifyBaseLogger) { return logger; },
     logger: config.logLevel === false ? false : {
       level: config.logLevel ?? "info",
       serializers: {
@@ -61,6 +64,8 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
     },
     // fastify accepts a hop count at runtime; its types only list the other forms.
     trustProxy: (config.trustProxy ?? false) as boolean,
+    // Clients poll about once a second: per-request log lines only when asked for (debug/trace).
+    logController: new LogController({ disableRequestLogging: !(config.logLevel === "debug" || config.logLevel === "trace") }),
     // Malformed URLs and the like get a Matrix error too.
     frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
       reply.code(400).header("content-type", "application/json").header("access-control-allow-origin", "*")

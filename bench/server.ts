@@ -1,0 +1,225 @@
+// `npm run bench:server`: the rendezvous server under load, next to a bare node:http baseline.
+// One run on loopback, autocannon as the load generator in this process, each server under test
+// in its own child process (so generator and server get a core each on a 2-core machine):
+//   (a) bare node:http answering a fixed small JSON body
+//   (b) our GET poll of a live session (memory store, then Redis)
+//   (c) PUT/GET ping-pong pairs, each connection on its own session
+// plus RSS of the server process for 10,000 idle sessions. Prints figures and ratios; no pass/fail.
+import autocannon from "autocannon";
+import { spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import { fileURLToPath } from "node:url";
+
+const P = "/_matrix/client/v1/rendezvous";
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 200);
+const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const SESSIONS = 10_000;
+// The size of a typical poll answer: a base64 ciphertext of ~100 bytes plus token and expiry.
+const PAYLOAD = "A".repeat(100);
+const BARE_BODY = JSON.stringify({ data: PAYLOAD, sequence_token: "AAAAAAkd_ykB0x3ZxKa4JEjqZ90", expires_in_ms: 179000 });
+
+// ---- child side -------------------------------------------------------------------------------
+async function child(kind: string, store: string): Promise<void> {
+  if (kind === "bare") {
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(BARE_BODY) });
+      res.end(BARE_BODY);
+    });
+    server.keepAliveTimeout = 72_000;
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    console.log(`URL http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  } else {
+    const { startRendezvousServer } = await import("../server/rendezvous/index.js");
+    const s = await startRendezvousServer({
+      host: "127.0.0.1", port: 0, mode: "open", store, logLevel: "warn",
+      // The limiter hooks run (their cost is part of the figure) but never refuse the generator.
+      limits: { maxSessions: 0, maxSessionsPerIp: 0, createPerWindow: 1e9, requestsPerWindow: 1e9 },
+      ...(store.startsWith("redis") ? { redisPrefix: `bench:${process.pid}:` } : {}),
+    });
+    console.log(`URL ${s.url}`);
+  }
+  process.on("SIGTERM", () => process.exit(0)); // a normal exit, so --cpu-prof can write its profile
+  process.on("SIGUSR2", () => {
+    (globalThis as { gc?: () => void }).gc?.();
+    console.log("GC done");
+  });
+}
+
+// ---- parent side ------------------------------------------------------------------------------
+interface Child { url: string; proc: ChildProcess; waitFor(line: string): Promise<void>; stop(): Promise<void> }
+
+async function startChild(kind: string, store = "memory"): Promise<Child> {
+  const self = fileURLToPath(import.meta.url);
+  const proc = spawn(process.execPath, ["--expose-gc", self, "--child", kind, store], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  const waiters: { line: string; resolve: () => void }[] = [];
+  proc.stdout!.on("data", (d: Buffer) => {
+    out += d.toString();
+    for (const w of [...waiters]) if (out.includes(w.line)) { waiters.splice(waiters.indexOf(w), 1); out = out.replace(w.line, ""); w.resolve(); }
+  });
+  const waitFor = (line: string) => new Promise<void>((resolve, reject) => {
+    if (out.includes(line)) { out = out.replace(line, ""); resolve(); return; }
+    waiters.push({ line, resolve });
+    setTimeout(() => reject(new Error(`child ${kind} did not print "${line}"`)), 20_000).unref();
+  });
+  await waitFor("URL ");
+  await new Promise((r) => setTimeout(r, 50));
+  const url = /(http:\/\/\S+)/.exec(out)![1]!;
+  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  return { url, proc, waitFor, stop: async () => { proc.kill("SIGTERM"); await exited; } };
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+function request(base: string, method: string, path: string, body?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(base);
+    const req = http.request({ host: u.hostname, port: u.port, method, path, agent, headers: body ? { "content-type": "application/json" } : {} }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => { text += c.toString(); });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function createSessions(base: string, n: number): Promise<{ id: string; token: string }[]> {
+  const out: { id: string; token: string }[] = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < n) {
+      next++;
+      const r = await request(base, "POST", P, JSON.stringify({ data: PAYLOAD }));
+      if (r.status !== 200) throw new Error(`create failed: ${r.status} ${JSON.stringify(r.json)}`);
+      out.push({ id: r.json.id as string, token: r.json.sequence_token as string });
+    }
+  }));
+  return out;
+}
+
+interface Figures { rps: number; p99: number; p50: number; errors: number }
+
+async function load(opts: Parameters<typeof autocannon>[0], warm = true): Promise<Figures> {
+  if (warm) await autocannon({ ...opts, duration: 2 });
+  const r = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts });
+  return { rps: r.requests.average, p99: r.latency.p99, p50: r.latency.p50, errors: r.errors + r.timeouts + r.non2xx };
+}
+
+function pingPong(url: string, sessions: { id: string; token: string }[]): Parameters<typeof autocannon>[0] {
+  let handedOut = 0;
+  return {
+    url, connections: CONNECTIONS,
+    requests: [
+      {
+        method: "PUT",
+        setupRequest: (req, ctx) => {
+          if (ctx.id === undefined) {
+            const s = sessions[handedOut++ % sessions.length]!;
+            ctx.id = s.id;
+            ctx.token = s.token;
+            ctx.n = 0;
+          }
+          ctx.n = (ctx.n as number) + 1;
+          return { ...req, path: `${P}/${ctx.id as string}`, headers: { "content-type": "application/json" },
+            body: JSON.stringify({ sequence_token: ctx.token, data: `${PAYLOAD}${ctx.n as number}` }) };
+        },
+        onResponse: (status, body, ctx) => { if (status === 200) ctx.token = (JSON.parse(body) as { sequence_token: string }).sequence_token; },
+      },
+      {
+        method: "GET",
+        setupRequest: (req, ctx) => ({ ...req, path: `${P}/${ctx.id as string}` }),
+        onResponse: (status, body, ctx) => { if (status === 200) ctx.token = (JSON.parse(body) as { sequence_token: string }).sequence_token; },
+      },
+    ],
+  };
+}
+
+function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : NaN;
+}
+
+async function gcRss(c: Child): Promise<number> {
+  c.proc.kill("SIGUSR2");
+  await c.waitFor("GC done");
+  await new Promise((r) => setTimeout(r, 200));
+  return rssKb(c.proc.pid!);
+}
+
+async function startRedis(): Promise<{ url: string; stop(): Promise<void> } | null> {
+  if (spawnSync("redis-server", ["--version"]).status !== 0) return null;
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const proc = spawn("redis-server", ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = http.get({ host: "127.0.0.1", port, path: "/" }, () => resolve(true));
+      s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code !== "ECONNREFUSED"));
+    });
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop: async () => { proc.kill("SIGTERM"); await exited; } };
+}
+
+const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+
+async function main(): Promise<void> {
+  console.log(`rendezvous server benchmark: ${CONNECTIONS} connections, ${DURATION} s per run, Node ${process.version}, ${(await import("node:os")).cpus().length} cores\n`);
+  const rows: [string, Figures][] = [];
+
+  const bare = await startChild("bare");
+  rows.push(["(a) bare node:http, fixed JSON", await load({ url: bare.url })]);
+  await bare.stop();
+
+  const mem = await startChild("rendezvous", "memory");
+  const [one] = await createSessions(mem.url, 1);
+  rows.push(["(b) GET poll, memory store", await load({ url: `${mem.url}${P}/${one!.id}` })]);
+  const pairs = await createSessions(mem.url, CONNECTIONS);
+  rows.push(["(c) PUT/GET ping-pong, memory", await load(pingPong(mem.url, pairs))]);
+  await mem.stop();
+
+  // RSS of 10,000 idle sessions, in a fresh process.
+  const fresh = await startChild("rendezvous", "memory");
+  await createSessions(fresh.url, 10); // warm the code paths so their allocations are in the baseline
+  const before = await gcRss(fresh);
+  await createSessions(fresh.url, SESSIONS);
+  const after = await gcRss(fresh);
+  await fresh.stop();
+
+  const redis = await startRedis();
+  if (redis) {
+    const rz = await startChild("rendezvous", redis.url);
+    const [s] = await createSessions(rz.url, 1);
+    rows.push(["(b) GET poll, Redis store", await load({ url: `${rz.url}${P}/${s!.id}` })]);
+    const rpairs = await createSessions(rz.url, CONNECTIONS);
+    rows.push(["(c) PUT/GET ping-pong, Redis", await load(pingPong(rz.url, rpairs))]);
+    await rz.stop();
+    await redis.stop();
+  }
+  agent.destroy();
+
+  console.log(`${"run".padEnd(34)}${"req/s".padStart(10)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"non-2xx/err".padStart(13)}`);
+  for (const [name, f] of rows) console.log(`${name.padEnd(34)}${fmt(f.rps).padStart(10)}${fmt(f.p50).padStart(9)}${fmt(f.p99).padStart(9)}${fmt(f.errors).padStart(13)}`);
+  const get = (name: string) => rows.find(([n]) => n.startsWith(name))?.[1];
+  const a = get("(a)")!, b = get("(b) GET poll, memory")!, c = get("(c) PUT/GET ping-pong, memory")!;
+  console.log("");
+  console.log(`b/a throughput          ${fmt(b.rps / a.rps, 2)}   (goal ≥ 0.80)`);
+  console.log(`p99(b)/p99(a)           ${fmt(b.p99 / Math.max(a.p99, 1), 2)}   (goal ≤ 1.50)`);
+  console.log(`ping-pong pairs/s       ${fmt(c.rps / 2)}`);
+  const perSession = ((after - before) * 1024) / SESSIONS;
+  console.log(`RSS for ${fmt(SESSIONS)} idle sessions: +${fmt((after - before) / 1024, 1)} MB = ${fmt(perSession)} bytes/session (goal < 2048; ${PAYLOAD.length}-byte payloads)`);
+  const rb = get("(b) GET poll, Redis"), rc = get("(c) PUT/GET ping-pong, Redis");
+  if (rb && rc) {
+    console.log(`Redis/memory GET        ${fmt(rb.rps / b.rps, 2)}   (goal ≥ 0.50, i.e. within 2×)`);
+    console.log(`Redis/memory ping-pong  ${fmt(rc.rps / c.rps, 2)}`);
+  } else {
+    console.log("Redis: redis-server not installed, Redis runs skipped");
+  }
+}
+
+const childAt = process.argv.indexOf("--child");
+if (childAt !== -1) await child(process.argv[childAt + 1]!, process.argv[childAt + 2] ?? "memory");
+else await main();
