@@ -193,3 +193,28 @@ export function messagePage(title: string, message: string, opts: { alert?: bool
 <h1>${title}</h1>
 ${opts.alert ? html`<p class="alert" role="alert">${message}</p>` : html`<p role="status">${message}</p>`}`);
 }
+
+export interface CrossSigningResetPage {
+  action: string;
+  csrf: string;
+  username?: string;
+  error?: string;
+}
+
+/** Approval of a cross-signing identity reset (the UIA fallback URL of keys/device_signing/upload). */
+export function crossSigningResetPage(p: CrossSigningResetPage): string {
+  const invalid = p.error ? raw(' aria-invalid="true" aria-describedby="form-error"') : raw("");
+  return layout("Reset your identity?", html`
+<h1>Allow resetting your cryptographic identity?</h1>
+<p class="warning">A client asked to replace your cross-signing keys. Your other devices and the people who verified you
+will see a new identity and will need to verify again. Only allow this if you started it.</p>
+${alert(p.error)}
+<form method="post" action="${p.action}">
+<input type="hidden" name="csrf" value="${p.csrf}">
+<label for="username">Username</label>
+<input type="text" id="username" name="username" required autocomplete="username" autocapitalize="none" spellcheck="false" value="${p.username ?? ""}"${invalid}>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" required autocomplete="current-password"${invalid}>
+<div class="actions"><button type="submit" class="primary">Allow reset</button></div>
+</form>`);
+}

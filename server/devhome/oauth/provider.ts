@@ -184,7 +184,9 @@ export async function createOAuthServer(opts: OAuthServerOptions): Promise<OAuth
     features: {
       devInteractions: { enabled: false },
       registration: { enabled: true },
-      revocation: { enabled: true },
+      // RFC 7009: a client revokes only its own tokens; a public client asking about someone else's gets the
+      // same 200 as for an unknown token, so it learns nothing.
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       introspection: { enabled: false },
       rpInitiatedLogout: {
         enabled: true,
