@@ -1,9 +1,12 @@
 // Builds the runnable JavaScript from the TypeScript sources with esbuild:
 //   dist/cli.js            the `qr-login` command (bin/qr-login.js loads it)
+//   dist/main/index.js     Electron main process (ESM; package.json "main")
+//   dist/preload/index.cjs Electron preload (CJS: sandboxed preloads can only require("electron"))
+//   dist/renderer/         the UI: renderer.js (browser IIFE, qrcode + jsqr bundled), index.html, styles.css
 // Dependencies stay external (they are installed in node_modules). Run by `npm install` (prepare),
 // `npm start`, and jest's global setup.
 import * as esbuild from "esbuild";
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
@@ -12,7 +15,15 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** Node entry points: source → output (ESM). Entries whose source is missing are skipped. */
 const nodeEntries = [
   ["main/cli.ts", "dist/cli.js"],
+  ["main/index.ts", "dist/main/index.js"],
 ];
+
+/** Electron preload and renderer: everything bundled (neither may load node_modules at run time). */
+const electronEntries = [
+  { src: "preload/index.ts", out: "dist/preload/index.cjs", platform: "node", format: "cjs", target: "node22", external: ["electron"] },
+  { src: "renderer/main.ts", out: "dist/renderer/renderer.js", platform: "browser", format: "iife", target: "chrome130", external: [] },
+];
+const rendererStatic = ["renderer/index.html", "renderer/styles.css"];
 
 export async function build({ quiet = false } = {}) {
   const started = Date.now();
@@ -32,6 +43,26 @@ export async function build({ quiet = false } = {}) {
         logLevel: quiet ? "error" : "warning",
       }),
     );
+  for (const e of electronEntries.filter((x) => existsSync(path.join(root, x.src)))) {
+    jobs.push(
+      esbuild.build({
+        absWorkingDir: root,
+        entryPoints: [e.src],
+        outfile: e.out,
+        bundle: true,
+        platform: e.platform,
+        format: e.format,
+        target: e.target,
+        external: e.external,
+        sourcemap: "linked",
+        logLevel: quiet ? "error" : "warning",
+      }),
+    );
+  }
+  mkdirSync(path.join(root, "dist/renderer"), { recursive: true });
+  for (const f of rendererStatic.filter((x) => existsSync(path.join(root, x)))) {
+    copyFileSync(path.join(root, f), path.join(root, "dist/renderer", path.basename(f)));
+  }
   await Promise.all(jobs);
   if (!quiet) console.log(`built ${jobs.length} entr${jobs.length === 1 ? "y" : "ies"} in ${Date.now() - started} ms`);
 }

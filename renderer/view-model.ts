@@ -1,0 +1,226 @@
+// The renderer's state: which screen, with what data. A pure reducer over the preload API's progress
+// events and the user's local choices, so every screen is reachable from plain data (and testable).
+import { SECRETS_STEPS, type ChannelSide, type DeviceRole, type FlowError, type ProgressEvent, type SecretsStep, type StepStatus } from "../preload/api.js";
+
+export type ScanSource = "camera" | "screen";
+
+export type Screen =
+  | { name: "choose_role" }
+  | { name: "choose_side"; role: DeviceRole }
+  | { name: "prescan_warning"; role: DeviceRole }
+  | { name: "scan"; role: DeviceRole; source: ScanSource | null; problem: string | null }
+  | { name: "camera_permission"; role: DeviceRole }
+  | { name: "loading"; text: string }
+  | { name: "show_qr"; payload: Uint8Array; expiresAt: number; regenerating: boolean }
+  | { name: "connecting" }
+  | { name: "check_code"; code: string }
+  | { name: "check_code_entry"; mismatch: boolean; attempt: number }
+  | { name: "open_browser"; verificationUri: string; opened: boolean; consentPending: boolean }
+  | { name: "user_code"; userCode: string; verificationUri: string }
+  | { name: "confirm_account"; userId: string; homeserver: string; deviceId: string | null }
+  | { name: "waiting"; text: string }
+  | { name: "secrets"; role: DeviceRole; steps: Record<SecretsStep, StepStatus> }
+  | { name: "success"; role: DeviceRole; userId: string; deviceId: string; verified: boolean }
+  | { name: "error"; error: FlowError };
+
+export type ScreenName = Screen["name"];
+
+export interface ViewState {
+  role: DeviceRole | null;
+  side: ChannelSide | null;
+  /** Events of other flows (an older run) are ignored. */
+  flowId: number | null;
+  screen: Screen;
+  /** One-line status for the aria-live region. */
+  status: string;
+}
+
+export type Action =
+  | { type: "choose_role"; role: DeviceRole }
+  | { type: "choose_side"; side: ChannelSide }
+  | { type: "ready_to_scan" }
+  | { type: "want_camera" }
+  | { type: "scan_source"; source: ScanSource | null }
+  | { type: "scan_problem"; problem: string }
+  | { type: "started"; flowId: number }
+  | { type: "regenerating" }
+  | { type: "local_error"; error: FlowError }
+  | { type: "reset" }
+  | { type: "event"; event: ProgressEvent };
+
+export function initialState(role: DeviceRole | null, side: ChannelSide | null): ViewState {
+  const base: ViewState = { role, side, flowId: null, screen: { name: "choose_role" }, status: "" };
+  if (role === null) return base;
+  if (side === null) return { ...base, screen: { name: "choose_side", role } };
+  return { ...base, screen: side === "scan" ? { name: "prescan_warning", role } : { name: "loading", text: "Loading QR code…" } };
+}
+
+function emptySteps(): Record<SecretsStep, StepStatus> {
+  return Object.fromEntries(SECRETS_STEPS.map((s) => [s, "pending"])) as Record<SecretsStep, StepStatus>;
+}
+
+const WAITING = "Waiting for your other device";
+
+export function reduce(s: ViewState, a: Action): ViewState {
+  switch (a.type) {
+    case "choose_role":
+      return { ...s, role: a.role, screen: { name: "choose_side", role: a.role }, status: "" };
+    case "choose_side": {
+      if (!s.role) return s;
+      if (a.side === "scan") return { ...s, side: "scan", screen: { name: "prescan_warning", role: s.role } };
+      return { ...s, side: "show", flowId: null, screen: { name: "loading", text: "Loading QR code…" }, status: "Loading QR code" };
+    }
+    case "ready_to_scan":
+      if (!s.role) return s;
+      return { ...s, flowId: null, screen: { name: "scan", role: s.role, source: null, problem: null }, status: "Ready to scan" };
+    case "want_camera":
+      if (!s.role) return s;
+      return { ...s, screen: { name: "camera_permission", role: s.role } };
+    case "scan_source":
+      if (!s.role) return s;
+      return { ...s, screen: { name: "scan", role: s.role, source: a.source, problem: null } };
+    case "scan_problem":
+      if (s.screen.name !== "scan") return s;
+      return { ...s, screen: { ...s.screen, problem: a.problem }, status: a.problem };
+    case "started":
+      return { ...s, flowId: a.flowId };
+    case "regenerating":
+      if (s.screen.name !== "show_qr") return s;
+      return { ...s, screen: { ...s.screen, regenerating: true }, status: "The QR code expired. Making a new one." };
+    case "local_error":
+      return { ...s, screen: { name: "error", error: a.error }, status: a.error.message };
+    case "reset":
+      // Back to the start of this window's role (the side is chosen again).
+      return { ...initialState(s.role, null), status: "" };
+    case "event":
+      return onEvent(s, a.event);
+  }
+}
+
+function onEvent(s: ViewState, e: ProgressEvent): ViewState {
+  // Before start() resolves we do not know the id yet: adopt the first one seen, then filter.
+  if (s.flowId !== null && e.flowId !== s.flowId) return s;
+  s = { ...s, flowId: e.flowId };
+  const role = s.role ?? "new";
+  const sc = s.screen;
+  switch (e.type) {
+    case "state":
+      switch (e.state) {
+        case "starting":
+          return s.side === "scan" ? s : { ...s, screen: { name: "loading", text: "Loading QR code…" }, status: "Loading QR code" };
+        case "waiting_for_scan":
+          return s;
+        case "connecting":
+          return { ...s, screen: { name: "connecting" }, status: "Establishing a secure connection" };
+        case "waiting_for_other_device":
+          if (sc.name === "check_code" || sc.name === "user_code" || sc.name === "open_browser" || sc.name === "secrets") return { ...s, status: WAITING };
+          return { ...s, screen: { name: "waiting", text: WAITING }, status: WAITING };
+        case "completing":
+          if (sc.name === "secrets") return s;
+          return { ...s, screen: { name: "secrets", role, steps: emptySteps() }, status: role === "new" ? "Completing set up of your new device" : "Sending your keys to the new device" };
+      }
+      return s;
+    case "qr":
+      return { ...s, screen: { name: "show_qr", payload: e.payload, expiresAt: e.expiresAt, regenerating: false }, status: "QR code ready. Scan it with your other device." };
+    case "check_code":
+      return { ...s, screen: { name: "check_code", code: e.code }, status: `Secure connection made. Enter the number ${e.code[0]} ${e.code[1]} on your other device.` };
+    case "check_code_prompt": {
+      const attempt = sc.name === "check_code_entry" ? sc.attempt + 1 : 0;
+      return {
+        ...s,
+        screen: { name: "check_code_entry", mismatch: e.mismatch, attempt },
+        status: e.mismatch ? "The numbers don't match. Check the number on your other device and try again." : "Enter the number shown on your other device",
+      };
+    }
+    case "user_code":
+      return { ...s, screen: { name: "user_code", userCode: e.userCode, verificationUri: e.verificationUri }, status: `Your verification code is ${e.userCode}` };
+    case "open_browser":
+      return {
+        ...s,
+        screen: { name: "open_browser", verificationUri: e.verificationUri, opened: e.opened, consentPending: sc.name === "open_browser" && sc.consentPending },
+        status: e.opened ? "Your browser opened. Approve the sign-in there." : "Opening your browser to approve the sign-in",
+      };
+    case "waiting_for_consent":
+      if (sc.name === "open_browser") return { ...s, screen: { ...sc, consentPending: true }, status: "Waiting for you to approve in the browser" };
+      if (sc.name === "user_code") return { ...s, status: WAITING };
+      return { ...s, screen: { name: "waiting", text: "Waiting for you to approve in the browser" }, status: "Waiting for you to approve in the browser" };
+    case "confirm_account":
+      return { ...s, screen: { name: "confirm_account", userId: e.userId, homeserver: e.homeserver, deviceId: e.deviceId ?? null }, status: `Confirm signing in as ${e.userId}` };
+    case "secrets": {
+      const steps = sc.name === "secrets" ? { ...sc.steps } : emptySteps();
+      steps[e.step] = e.status;
+      return { ...s, screen: { name: "secrets", role, steps }, status: `${STEP_LABELS[e.step]}: ${STATUS_LABELS[e.status]}` };
+    }
+    case "success":
+      return {
+        ...s,
+        screen: { name: "success", role, userId: e.userId, deviceId: e.deviceId, verified: e.verified },
+        status: role === "new" ? `Signed in as ${e.userId}${e.verified ? ", verified" : ""}` : `The new device is signed in${e.verified ? " and verified" : ""}`,
+      };
+    case "error":
+      return { ...s, screen: { name: "error", error: e.error }, status: errorText(e.error).title };
+  }
+}
+
+export const STEP_LABELS: Record<SecretsStep, string> = {
+  cross_signing_keys: "Cross-signing keys",
+  backup_key: "Key backup key",
+  device_signed: "Device signed",
+  keys_uploaded: "Keys uploaded",
+  backup_connected: "Key backup connected",
+};
+
+export const STATUS_LABELS: Record<StepStatus, string> = { pending: "waiting", active: "in progress", done: "done", failed: "failed" };
+
+/** Error wording: Element's strings (flow-ux.md §4) where they exist, made concrete where users were confused (§5). */
+export function errorText(e: FlowError): { title: string; body: string; list?: string[] } {
+  switch (e.code) {
+    case "expired":
+      return { title: "The sign in was not completed in time", body: "Sign in expired. Please try again." };
+    case "user_cancelled":
+      return { title: "Sign in request cancelled", body: "The sign in was cancelled on the other device." };
+    case "user_declined":
+      return { title: "Sign in declined", body: "You or your homeserver declined the sign-in request." };
+    case "unsupported_protocol":
+      return { title: "Other device not compatible", body: "The other device does not support signing in with a QR code. Try signing in manually, or use another device." };
+    case "homeserver_lacks_support":
+      return {
+        title: "QR code not supported",
+        body: "Your homeserver (the server that holds your account) doesn't support signing in with a QR code. Its administrator can enable it; until then, sign in with your password.",
+      };
+    case "insecure_channel_detected":
+      return {
+        title: "Connection not secure",
+        body: "A secure connection could not be made to the other device. Your existing devices are still safe and you don't need to worry about them.",
+        list: ["Try again, in case this was a network problem.", "If it happens again, try a different network.", "If that doesn't work, sign in manually."],
+      };
+    case "check_code_mismatch":
+      return {
+        title: "The numbers don't match",
+        body: "Please try again and make sure that you've entered the 2-digit code correctly. If the numbers still don't match, someone may be interfering: sign in manually.",
+      };
+    case "other_device_already_signed_in":
+      return { title: "Your other device is already signed in", body: "You don't need to do anything else." };
+    case "other_device_not_signed_in":
+      return { title: "Other device not signed in", body: "Sign in to your other device and then try again, or use another device that's already signed in." };
+    case "device_already_exists":
+      return { title: "Something went wrong", body: "A device with the same ID is already signed in to your account. The request has been cancelled." };
+    case "device_not_found":
+      return { title: "The new device did not finish signing in", body: "The new device did not appear on your account in time. Please try again." };
+    case "unexpected_message_received":
+      return { title: "Something went wrong", body: "The other device sent an unexpected message. The request has been cancelled." };
+    case "unable_to_open_verification_uri":
+      return { title: "Couldn't open the browser", body: "The browser page to approve the sign-in could not be opened. Please try again." };
+    case "wrong_qr_code":
+      return { title: "Wrong QR code", body: "Use the QR code shown on the other device." };
+    case "rate_limited":
+      return { title: "Too many attempts", body: "Too many attempts in a short time. Wait some time before trying again." };
+    case "network":
+      return { title: "Can't reach the server", body: "Check your internet connection and try again." };
+    case "camera_denied":
+      return { title: "Allow camera access to scan the QR code", body: "You need to give permission to use your camera, or choose another way to scan." };
+    case "invalid_request":
+    case "unknown":
+      return { title: "Something went wrong", body: "An unexpected error occurred. Please try again." };
+  }
+}
