@@ -218,3 +218,26 @@ ${alert(p.error)}
 <div class="actions"><button type="submit" class="primary">Allow reset</button></div>
 </form>`);
 }
+
+export interface HomePage {
+  baseUrl: string;
+  serverName: string;
+  rendezvousMode: string;
+  masQuirks: boolean;
+}
+
+/** What someone who opens the base URL in a browser sees: what this is and where things are. */
+export function homePage(p: HomePage): string {
+  const link = (path: string) => html`<a href="${p.baseUrl}${path}">${p.baseUrl}${path}</a>`;
+  return layout("Development homeserver", html`
+<h1>qr-login development homeserver</h1>
+<p>A local stand-in for a Matrix homeserver with an OAuth 2.0 authorization server (like Synapse + MAS),
+for trying “Sign in with QR” on one machine. Point your Matrix clients at <code>${p.baseUrl}</code>.</p>
+<dl>
+<dt>Server name</dt><dd>${p.serverName}</dd>
+<dt>OAuth 2.0 metadata</dt><dd>${link("_matrix/client/v1/auth_metadata")}</dd>
+<dt>Enter a code</dt><dd>${link("oauth2/device")}</dd>
+<dt>Rendezvous</dt><dd>${p.baseUrl}_matrix/client/v1/rendezvous (${p.rendezvousMode})</dd>
+<dt>MAS quirks</dt><dd>${p.masQuirks ? "on" : "off"}</dd>
+</dl>`);
+}
