@@ -25,6 +25,7 @@ import {
   type PollResult,
   type ScopeFlavour,
   type SecureChannelPort,
+  type UnconfirmedChannel,
 } from "./ports.js";
 
 export type NewDeviceMode =
@@ -39,6 +40,8 @@ export interface NewDeviceOptions {
   scopes?: ScopeFlavour;
   /** Skip "Signed in as @x — continue?" (headless use with a known account). */
   skipAccountConfirmation?: boolean;
+  /** Generator: how many times to replace a QR that expired before anyone scanned it (default 0). */
+  qrRotations?: number;
   lingerMs?: number;
 }
 
@@ -65,7 +68,7 @@ export async function runNewDevice<S extends NewDeviceSession>(
   let unconfirmedTokens: Parameters<typeof revoke>[1] | undefined;
   try {
     const baseUrl = options.mode.kind === "generate"
-      ? await establishAsGenerator(ctx, deps, options.mode.rendezvousUrl)
+      ? await establishAsGenerator(ctx, deps, options.mode.rendezvousUrl, options.qrRotations ?? 0)
       : await establishAsScanner(ctx, deps, options.mode.qr);
     ctx.emit({ type: "homeserver", baseUrl });
 
@@ -171,15 +174,25 @@ async function pollWhileListening(ctx: FlowContext, poll: (signal: AbortSignal) 
 }
 
 /** N=G: create the session and QR, wait for the scanner, confirm the check code, read m.login.protocols. */
-async function establishAsGenerator<S extends NewDeviceSession>(ctx: FlowContext, deps: NewDeviceDeps<S>, rendezvousUrl: string): Promise<string> {
-  ctx.state("creating_qr");
-  const generated = await deps.channel.startGenerator({ rendezvousUrl, intent: "login", signal: ctx.signal });
-  ctx.track(generated);
-  const qrEvent: { type: "qr"; hex: string; expiresAt?: number } = { type: "qr", hex: toHex(generated.qr) };
-  if (generated.expiresAt !== undefined) qrEvent.expiresAt = generated.expiresAt;
-  ctx.emit(qrEvent);
-  ctx.state("showing_qr");
-  const unconfirmed = await generated.waitForScanner({ signal: ctx.signal });
+async function establishAsGenerator<S extends NewDeviceSession>(ctx: FlowContext, deps: NewDeviceDeps<S>, rendezvousUrl: string, qrRotations: number): Promise<string> {
+  let unconfirmed: UnconfirmedChannel;
+  for (let rotation = 0; ; rotation++) {
+    ctx.state("creating_qr");
+    const generated = await deps.channel.startGenerator({ rendezvousUrl, intent: "login", signal: ctx.signal });
+    ctx.track(generated);
+    const qrEvent: { type: "qr"; hex: string; expiresAt?: number } = { type: "qr", hex: toHex(generated.qr) };
+    if (generated.expiresAt !== undefined) qrEvent.expiresAt = generated.expiresAt;
+    ctx.emit(qrEvent);
+    ctx.state("showing_qr");
+    try {
+      unconfirmed = await generated.waitForScanner({ signal: ctx.signal });
+      break;
+    } catch (e) {
+      // Nobody scanned in time: show a fresh QR instead of an error (element-web#33303), a few times.
+      if (!(e instanceof ChannelError && e.kind === "expired") || rotation >= qrRotations) throw e;
+      ctx.track(undefined);
+    }
+  }
   ctx.track(unconfirmed);
 
   // Nothing from the peer is acted on before the user typed the code shown on the scanner.

@@ -235,6 +235,23 @@ describe.each(PAIRINGS)("failures (%s)", (pairing) => {
   });
 });
 
+describe("QR rotation", () => {
+  test("a QR that expires before anyone scanned it is replaced, and the fresh one signs in", async () => {
+    const r = await runPair({ pairing: "new_generates", qrRotations: 1, scanDelayMs: 20, expire: { side: "new", at: "showing_qr" } });
+    const qrs = r.events.new.filter((e) => e.type === "qr");
+    expect(qrs).toHaveLength(2);
+    expect(qrs[0]).not.toEqual(qrs[1]);
+    expect(r.new.outcome).toBe("success");
+    expect(r.existing.outcome).toBe("success");
+  });
+
+  test("without rotations left, the expiry is the outcome", async () => {
+    const r = await runPair({ pairing: "new_generates", qrRotations: 0, scanDelayMs: 20, expire: { side: "new", at: "showing_qr" } });
+    expect(r.events.new.filter((e) => e.type === "qr")).toHaveLength(1);
+    expect(r.new).toEqual({ outcome: "expired", retry: true });
+  });
+});
+
 describe("pre-checks and QR checks (before any rendezvous traffic)", () => {
   test("existing device without the device grant fails fast", async () => {
     const r = await runPair({ pairing: "new_generates", setup: (hs) => { hs.metadata.grant_types_supported = ["authorization_code"]; } });

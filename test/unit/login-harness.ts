@@ -27,6 +27,9 @@ export interface Scenario {
   setup?: (hs: FakeHomeserver, net: FakeRendezvous) => void;
   /** After one side ended, how long to wait before the server TTL ends the other one. */
   ttlMs?: number;
+  qrRotations?: number;
+  /** The existing device scans this long after the first QR appeared, and takes the newest QR. */
+  scanDelayMs?: number;
 }
 
 export interface PairResult {
@@ -75,11 +78,15 @@ export async function runPair(s: Scenario): Promise<PairResult> {
   const controllers: Record<Device, AbortController> = { new: new AbortController(), existing: new AbortController() };
   const openedUris: string[] = [];
 
+  let expired = false;
   const listener = (side: Device) => (e: FlowEvent): void => {
     bus[side].push(e);
     const at = e.type === "state" ? e.state : e.type;
     if (s.cancel?.side === side && s.cancel.at === at) controllers[side].abort();
-    if (s.expire?.side === side && s.expire.at === at) net.expireAll();
+    if (s.expire?.side === side && s.expire.at === at && !expired) {
+      expired = true; // once: a rotated QR must be able to survive
+      net.expireAll();
+    }
   };
 
   const enterCheckCode = (other: Device) => async (signal: AbortSignal): Promise<string> => {
@@ -107,7 +114,7 @@ export async function runPair(s: Scenario): Promise<PairResult> {
           confirmAccount: async () => s.confirmAccount ?? true,
         },
       },
-      { mode, lingerMs: 30, ...(s.scopes ? { scopes: s.scopes } : {}) },
+      { mode, lingerMs: 30, ...(s.scopes ? { scopes: s.scopes } : {}), ...(s.qrRotations !== undefined ? { qrRotations: s.qrRotations } : {}) },
       { signal: controllers.new.signal, onEvent: listener("new") },
     );
   };
@@ -120,7 +127,11 @@ export async function runPair(s: Scenario): Promise<PairResult> {
         matrix: hs.existingDeviceMatrix(secrets),
         ui: {
           scanQr: async (signal) => {
-            const e = await bus.new.wait(isQr, signal);
+            let e = await bus.new.wait(isQr, signal);
+            if (s.scanDelayMs) {
+              await abortable(new Promise((r) => setTimeout(r, s.scanDelayMs)), signal);
+              e = bus.new.events.filter(isQr).at(-1)!;
+            }
             const qr = new Uint8Array(Buffer.from(e.hex, "hex"));
             return s.scannerQr ? s.scannerQr(qr) : qr;
           },
