@@ -101,7 +101,8 @@ export interface DeviceAuthorization {
   verification_uri: string;
   verification_uri_complete?: string;
   expires_in: number;
-  interval?: number;
+  /** Seconds between polls (the OAuth client fills in RFC 8628's default of 5). */
+  interval: number;
   /** Opaque to the flow: handed back to pollToken(). */
   device_code: string;
 }
