@@ -35,7 +35,7 @@ async function child(kind: string, store: string): Promise<void> {
     const s = await startRendezvousServer({
       host: "127.0.0.1", port: 0, mode: "open", store, logLevel: "warn",
       // The limiter hooks run (their cost is part of the figure) but never refuse the generator.
-      limits: { maxSessions: 0, maxSessionsPerIp: 0, createPerWindow: 1e9, requestsPerWindow: 1e9 },
+      limits: { maxSessions: 0, maxSessionsPerIp: 0, createPerWindow: 1e9, requestsPerWindow: kind === "rendezvous-nolimit" ? 0 : 1e9 },
       ...(store.startsWith("redis") ? { redisPrefix: `bench:${process.pid}:` } : {}),
     });
     console.log(`URL ${s.url}`);
@@ -43,20 +43,23 @@ async function child(kind: string, store: string): Promise<void> {
   process.on("SIGTERM", () => process.exit(0)); // a normal exit, so --cpu-prof can write its profile
   process.on("SIGUSR2", () => {
     (globalThis as { gc?: () => void }).gc?.();
-    console.log("GC done");
+    console.log(`GC done heapUsed=${process.memoryUsage().heapUsed}`);
   });
 }
 
 // ---- parent side ------------------------------------------------------------------------------
-interface Child { url: string; proc: ChildProcess; waitFor(line: string): Promise<void>; stop(): Promise<void> }
+interface Child { url: string; proc: ChildProcess; waitFor(line: string): Promise<void>; lastHeapUsed(): number; stop(): Promise<void> }
 
 async function startChild(kind: string, store = "memory"): Promise<Child> {
   const self = fileURLToPath(import.meta.url);
   const proc = spawn(process.execPath, ["--expose-gc", self, "--child", kind, store], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
+  let heapUsed = NaN;
   const waiters: { line: string; resolve: () => void }[] = [];
   proc.stdout!.on("data", (d: Buffer) => {
     out += d.toString();
+    const h = /heapUsed=(\d+)/.exec(out);
+    if (h) heapUsed = Number(h[1]);
     for (const w of [...waiters]) if (out.includes(w.line)) { waiters.splice(waiters.indexOf(w), 1); out = out.replace(w.line, ""); w.resolve(); }
   });
   const waitFor = (line: string) => new Promise<void>((resolve, reject) => {
@@ -68,7 +71,7 @@ async function startChild(kind: string, store = "memory"): Promise<Child> {
   await new Promise((r) => setTimeout(r, 50));
   const url = /(http:\/\/\S+)/.exec(out)![1]!;
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-  return { url, proc, waitFor, stop: async () => { proc.kill("SIGTERM"); await exited; } };
+  return { url, proc, waitFor, lastHeapUsed: () => heapUsed, stop: async () => { proc.kill("SIGTERM"); await exited; } };
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -97,6 +100,14 @@ async function createSessions(base: string, n: number): Promise<{ id: string; to
     }
   }));
   return out;
+}
+
+async function burst(base: string, n: number): Promise<void> {
+  const tooLarge = JSON.stringify({ data: "x".repeat(5000) });
+  let next = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < n) { next++; await request(base, "POST", P, tooLarge); }
+  }));
 }
 
 interface Figures { rps: number; p99: number; p50: number; errors: number }
@@ -141,11 +152,11 @@ function rssKb(pid: number): number {
   return m ? Number(m[1]) : NaN;
 }
 
-async function gcRss(c: Child): Promise<number> {
+async function gcRss(c: Child): Promise<{ rssKb: number; heapUsed: number }> {
   c.proc.kill("SIGUSR2");
-  await c.waitFor("GC done");
+  await c.waitFor("GC done heapUsed=");
   await new Promise((r) => setTimeout(r, 200));
-  return rssKb(c.proc.pid!);
+  return { rssKb: rssKb(c.proc.pid!), heapUsed: c.lastHeapUsed() };
 }
 
 async function startRedis(): Promise<{ url: string; stop(): Promise<void> } | null> {
@@ -181,9 +192,18 @@ async function main(): Promise<void> {
   rows.push(["(c) PUT/GET ping-pong, memory", await load(pingPong(mem.url, pairs))]);
   await mem.stop();
 
+  // The same poll without the per-IP request limiter, to show what the limiter costs.
+  const nolimit = await startChild("rendezvous-nolimit", "memory");
+  const [free] = await createSessions(nolimit.url, 1);
+  rows.push(["(b') GET poll, memory, no limiter", await load({ url: `${nolimit.url}${P}/${free!.id}` })]);
+  await nolimit.stop();
+
   // RSS of 10,000 idle sessions, in a fresh process.
+  // The baseline is taken after a burst of as many requests that create nothing (POSTs refused as
+  // too large), so V8's grown young generation and the code warm-up are in it, not in the delta.
   const fresh = await startChild("rendezvous", "memory");
-  await createSessions(fresh.url, 10); // warm the code paths so their allocations are in the baseline
+  await createSessions(fresh.url, 10);
+  await burst(fresh.url, SESSIONS);
   const before = await gcRss(fresh);
   await createSessions(fresh.url, SESSIONS);
   const after = await gcRss(fresh);
@@ -209,8 +229,9 @@ async function main(): Promise<void> {
   console.log(`b/a throughput          ${fmt(b.rps / a.rps, 2)}   (goal ≥ 0.80)`);
   console.log(`p99(b)/p99(a)           ${fmt(b.p99 / Math.max(a.p99, 1), 2)}   (goal ≤ 1.50)`);
   console.log(`ping-pong pairs/s       ${fmt(c.rps / 2)}`);
-  const perSession = ((after - before) * 1024) / SESSIONS;
-  console.log(`RSS for ${fmt(SESSIONS)} idle sessions: +${fmt((after - before) / 1024, 1)} MB = ${fmt(perSession)} bytes/session (goal < 2048; ${PAYLOAD.length}-byte payloads)`);
+  const perSession = ((after.rssKb - before.rssKb) * 1024) / SESSIONS;
+  console.log(`RSS for ${fmt(SESSIONS)} idle sessions: +${fmt((after.rssKb - before.rssKb) / 1024, 1)} MB = ${fmt(perSession)} bytes/session (goal < 2048; ${PAYLOAD.length}-byte payloads)`);
+  console.log(`  V8 heap used after GC: +${fmt((after.heapUsed - before.heapUsed) / SESSIONS)} bytes/session`);
   const rb = get("(b) GET poll, Redis"), rc = get("(c) PUT/GET ping-pong, Redis");
   if (rb && rc) {
     console.log(`Redis/memory GET        ${fmt(rb.rps / b.rps, 2)}   (goal ≥ 0.50, i.e. within 2×)`);

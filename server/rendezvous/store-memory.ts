@@ -4,21 +4,27 @@
 import type { CreateParams, CreateResult, RendezvousStore, StoredSession, UpdateResult } from "./store.js";
 import { newSessionId, sequenceToken } from "./store.js";
 
+/** One per client address: sessions point at it, so the address string is stored once. */
+interface Owner {
+  readonly address: string;
+  /** Live session ids, oldest first (for the per-owner cap and its retry hint). */
+  readonly ids: Set<string>;
+}
+
 class Entry implements StoredSession {
   constructor(
     public data: string,
     public sequenceToken: string,
     public counter: number,
     public readonly expiresAt: number,
-    public readonly owner: string,
+    public readonly owner: Owner,
   ) {}
 }
 
 export class MemoryStore implements RendezvousStore {
   readonly kind = "memory" as const;
   private readonly sessions = new Map<string, Entry>();
-  /** Live session ids per owner, oldest first (for the per-owner cap and its retry hint). */
-  private readonly byOwner = new Map<string, Set<string>>();
+  private readonly byOwner = new Map<string, Owner>();
 
   async create(p: CreateParams): Promise<CreateResult> {
     this.purge(p.now);
@@ -26,18 +32,18 @@ export class MemoryStore implements RendezvousStore {
       const oldest = this.sessions.values().next().value;
       return { ok: false, reason: "total", retryAfterMs: oldest ? Math.max(1, oldest.expiresAt - p.now) : 1000 };
     }
-    const owned = this.byOwner.get(p.owner);
-    if (p.maxSessionsPerOwner > 0 && owned && owned.size >= p.maxSessionsPerOwner) {
-      const first = owned.values().next().value;
+    let owner = this.byOwner.get(p.owner);
+    if (p.maxSessionsPerOwner > 0 && owner && owner.ids.size >= p.maxSessionsPerOwner) {
+      const first = owner.ids.values().next().value;
       const oldest = first === undefined ? undefined : this.sessions.get(first);
       return { ok: false, reason: "per_owner", retryAfterMs: oldest ? Math.max(1, oldest.expiresAt - p.now) : 1000 };
     }
     let id = newSessionId();
     while (this.sessions.has(id)) id = newSessionId(); // 128 random bits: practically never loops
-    const entry = new Entry(p.data, sequenceToken(id, 0, p.data), 0, p.now + p.ttlMs, p.owner);
+    if (!owner) this.byOwner.set(p.owner, (owner = { address: p.owner, ids: new Set() }));
+    const entry = new Entry(p.data, sequenceToken(id, 0, p.data), 0, p.now + p.ttlMs, owner);
     this.sessions.set(id, entry);
-    if (owned) owned.add(id);
-    else this.byOwner.set(p.owner, new Set([id]));
+    owner.ids.add(id);
     return { ok: true, id, sequenceToken: entry.sequenceToken, expiresAt: entry.expiresAt };
   }
 
@@ -96,11 +102,9 @@ export class MemoryStore implements RendezvousStore {
 
   private remove(id: string, entry: Entry): void {
     this.sessions.delete(id);
-    const owned = this.byOwner.get(entry.owner);
-    if (owned) {
-      owned.delete(id);
-      if (owned.size === 0) this.byOwner.delete(entry.owner);
-    }
+    const owner = entry.owner;
+    owner.ids.delete(id);
+    if (owner.ids.size === 0) this.byOwner.delete(owner.address);
   }
 
   private purge(now: number): number {
