@@ -1,0 +1,70 @@
+// `authenticated` mode against a homeserver's /account/whoami (the remote verifier): discovery
+// says whether the caller may create (never 401), creating needs a valid token, and everything
+// else on a session works without one.
+import { afterAll, beforeAll, expect, test } from "@jest/globals";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { RunningRendezvousServer } from "../../server/rendezvous/index.js";
+import { startRendezvousServer } from "../../server/rendezvous/index.js";
+import { closeHttpAgent, httpRequest } from "../support/http.js";
+
+const P = "/_matrix/client/v1/rendezvous";
+let homeserver: http.Server;
+let whoamiCalls = 0;
+let server: RunningRendezvousServer;
+let down = false;
+
+beforeAll(async () => {
+  homeserver = http.createServer((req, res) => {
+    whoamiCalls++;
+    if (down) { res.writeHead(502).end(); return; }
+    const ok = req.url === "/_matrix/client/v3/account/whoami" && req.headers.authorization === "Bearer good-token";
+    res.writeHead(ok ? 200 : 401, { "content-type": "application/json" });
+    res.end(JSON.stringify(ok ? { user_id: "@alice:hs.test" } : { errcode: "M_UNKNOWN_TOKEN", error: "Unknown token" }));
+  });
+  await new Promise<void>((r) => homeserver.listen(0, "127.0.0.1", r));
+  server = await startRendezvousServer({
+    host: "127.0.0.1", port: 0, mode: "authenticated", store: "memory", logLevel: false,
+    homeserver: `http://127.0.0.1:${(homeserver.address() as AddressInfo).port}`,
+    limits: { createPerWindow: 0, requestsPerWindow: 0 },
+  });
+});
+afterAll(async () => {
+  await server.close();
+  await new Promise((r) => homeserver.close(r));
+  closeHttpAgent();
+});
+
+test("discovery: create_available reflects the token, never a 401", async () => {
+  expect((await httpRequest(server.url, "GET", P)).json).toEqual({ create_available: false });
+  expect((await httpRequest(server.url, "GET", P, { Authorization: "Bearer bad-token" })).json).toEqual({ create_available: false });
+  expect((await httpRequest(server.url, "GET", P, { Authorization: "Bearer good-token" })).json).toEqual({ create_available: true });
+});
+
+test("create needs a valid token; the session is then usable without one", async () => {
+  const none = await httpRequest(server.url, "POST", P, {}, JSON.stringify({ data: "x" }));
+  expect([none.status, none.json!.errcode]).toEqual([401, "M_MISSING_TOKEN"]);
+  const bad = await httpRequest(server.url, "POST", P, { Authorization: "Bearer bad-token" }, JSON.stringify({ data: "x" }));
+  expect([bad.status, bad.json!.errcode]).toEqual([401, "M_UNKNOWN_TOKEN"]);
+  const calls = whoamiCalls;
+  const ok = await httpRequest(server.url, "POST", P, { Authorization: "Bearer good-token" }, JSON.stringify({ data: "x" }));
+  expect(ok.status).toBe(200);
+  expect(whoamiCalls).toBe(calls); // answered from the verifier's cache
+  const id = ok.json!.id as string;
+  const put = await httpRequest(server.url, "PUT", `${P}/${id}`, {}, JSON.stringify({ sequence_token: ok.json!.sequence_token, data: "y" }));
+  expect(put.status).toBe(200);
+  expect((await httpRequest(server.url, "GET", `${P}/${id}`)).json!.data).toBe("y");
+  expect((await httpRequest(server.url, "DELETE", `${P}/${id}`)).status).toBe(200);
+});
+
+test("an unreachable homeserver: creates get 503 with Retry-After, discovery says false", async () => {
+  down = true;
+  try {
+    const r = await httpRequest(server.url, "POST", P, { Authorization: "Bearer another-token" }, JSON.stringify({ data: "x" }));
+    expect([r.status, r.json!.errcode]).toEqual([503, "M_UNKNOWN"]);
+    expect(r.headers.get("retry-after")).toBe("5");
+    expect((await httpRequest(server.url, "GET", P, { Authorization: "Bearer another-token" })).json).toEqual({ create_available: false });
+  } finally {
+    down = false;
+  }
+});
