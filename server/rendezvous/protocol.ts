@@ -2,17 +2,19 @@
 // Both prefixes are served; they differ only in the errcode of a compare-and-swap conflict
 // (MSC4388 "Unstable prefix" section).
 
-export const RENDEZVOUS_PATH_V1 = "/_matrix/client/v1/rendezvous";
-export const RENDEZVOUS_PATH_UNSTABLE = "/_matrix/client/unstable/io.element.msc4388/rendezvous";
+import { PROFILES, RENDEZVOUS_PATH_STABLE, RENDEZVOUS_PATH_UNSTABLE } from "../../main/protocol/profile.js";
+
+export { RENDEZVOUS_PATH_UNSTABLE };
+export const RENDEZVOUS_PATH_V1 = RENDEZVOUS_PATH_STABLE;
 
 export interface RendezvousPrefix {
   readonly path: string;
   readonly concurrentWriteErrcode: string;
 }
 
+/** The client's wire profiles define which errcode goes with which path; the server serves both. */
 export const RENDEZVOUS_PREFIXES: readonly RendezvousPrefix[] = [
-  { path: RENDEZVOUS_PATH_V1, concurrentWriteErrcode: "M_CONCURRENT_WRITE" },
-  { path: RENDEZVOUS_PATH_UNSTABLE, concurrentWriteErrcode: "IO_ELEMENT_MSC4388_CONCURRENT_WRITE" },
+  ...new Map(Object.values(PROFILES).map((p) => [p.rendezvousPath, { path: p.rendezvousPath, concurrentWriteErrcode: p.concurrentWriteErrcode }])).values(),
 ];
 
 /** MSC4388 "Maximum payload size": the server MUST enforce 4096 bytes (UTF-8) on `data`. */
