@@ -146,6 +146,12 @@ export class IpcSurface {
     });
   }
 
+  /** The running flow's options for a window (main's permission handlers: camera/screen only while scanning). */
+  flowOptions(webContentsId: number): StartOptions | null {
+    const flow = this.windows.get(webContentsId)?.flow;
+    return flow && flow.id > 0 ? flow.options : null;
+  }
+
   /** Cancel every flow (app quit). */
   async cancelAll(): Promise<void> {
     await Promise.allSettled([...this.windows.values()].map((w) => w.flow?.controller.cancel()));

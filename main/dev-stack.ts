@@ -1,0 +1,48 @@
+// The embedded development stack `npm start` runs: the development homeserver (OAuth + CS API +
+// rendezvous on one origin) with the seeded demo account @alice, and alice's signed-in existing device
+// (a matrix-js-sdk client with a cross-signing identity and a key backup) for the "Existing device"
+// window. Everything listens on 127.0.0.1 only.
+import type { MatrixClient } from "matrix-js-sdk";
+import { startDevhome, type RunningDevhome } from "../server/devhome/index.js";
+import { createExistingDeviceMatrixPort } from "./login/adapters.js";
+import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "./login/matrix.js";
+import type { ExistingAccount } from "./flow-controller.js";
+
+export interface DevStack {
+  devhome: RunningDevhome;
+  /** Homeserver and rendezvous base URL (same origin). */
+  baseUrl: string;
+  account: ExistingAccount;
+  /** The demo password, for the consent page (printed by main/index.ts, never sent to a renderer). */
+  password: string;
+  close(): Promise<void>;
+}
+
+export async function startDevStack(opts: { port?: number; dataDir?: string } = {}): Promise<DevStack> {
+  const devhome = await startDevhome({ port: opts.port ?? 0, seed: true, deviceInterval: 1, ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) });
+  const clients: MatrixClient[] = [];
+  try {
+    const demo = devhome.demo;
+    if (!demo) throw new Error("devhome did not seed the demo account");
+    const deviceId = "EXISTINGDEV";
+    const { access_token } = await devhome.auth.issueDeviceToken({ userId: demo.userId, deviceId, clientName: "qr-login existing device (dev stack)" });
+    const client = await createMatrixClient({ homeserverUrl: devhome.baseUrl, userId: demo.userId, deviceId, accessToken: access_token });
+    clients.push(client);
+    await startAndWaitForSync(client);
+    await bootstrapCrossSigningAndBackup(client);
+    return {
+      devhome,
+      baseUrl: devhome.baseUrl,
+      account: { userId: demo.userId, matrix: createExistingDeviceMatrixPort(client), accessToken: access_token },
+      password: demo.password,
+      close: async () => {
+        for (const c of clients) stopClient(c);
+        await devhome.close();
+      },
+    };
+  } catch (err) {
+    for (const c of clients) stopClient(c);
+    await devhome.close();
+    throw err;
+  }
+}

@@ -1,0 +1,304 @@
+// The FlowController (what main/ipc.ts drives) over the MSC4108 flows of main/login/. It turns the
+// renderer's requests into answers to the flows' UI ports (scanned QR, typed check code, account
+// confirmation), and the flows' FlowEvents into the preload API's ProgressEvents. Only fields the
+// screens need are copied: the flows' events are already secret-free, and ipc.ts rebuilds every event
+// from an allow-list again before it leaves main.
+import { runExistingDevice } from "./login/existing-device.js";
+import { runNewDevice } from "./login/new-device.js";
+import { createNewDeviceMatrixPort, createSecureChannelPort, type NewDeviceClientSession } from "./login/adapters.js";
+import { createOAuthPort } from "./login/oauth-port.js";
+import type { ClientMetadata } from "./login/oauth.js";
+import type { ExistingDeviceMatrixPort, FlowEvent, FlowOutcome, NewDeviceMatrixPort, OAuthPort, SecureChannelPort } from "./login/ports.js";
+import type { ControllerEvent, ControllerFactory, FlowController } from "./ipc.js";
+import type { DeviceRole, FlowError, Msc4108Reason, SecretsStep, StartOptions, StepStatus } from "../preload/api.js";
+import { MSC4108_REASONS } from "../preload/api.js";
+
+/** The signed-in account of the existing device (this app's own session). */
+export interface ExistingAccount {
+  userId: string;
+  matrix: ExistingDeviceMatrixPort;
+  /** For creating a rendezvous session on a server that requires authentication (E generating). */
+  accessToken?: string;
+}
+
+export interface LoginEnvironment {
+  /** Rendezvous server the new device creates its session on (N=G). */
+  rendezvousUrl: string;
+  /** Wire profile (element-2026 | msc4388). */
+  profile?: string;
+  clientMetadata: ClientMetadata;
+  /** This app's signed-in account, or null (then the existing role reports "not signed in"). */
+  existingAccount(): Promise<ExistingAccount | null>;
+  /** Open a URL in the system browser; main/index.ts applies the allow-list. */
+  openExternal(uri: string): Promise<void>;
+  /** The new device signed in: keep the session (store credentials, start the client). */
+  onSignedIn?(session: NewDeviceClientSession): Promise<void>;
+  /** Tests: replace the adapters. */
+  ports?: { channel?: SecureChannelPort; oauth?: OAuthPort; newDeviceMatrix?: NewDeviceMatrixPort<NewDeviceClientSession> };
+  lingerMs?: number;
+}
+
+type Ask = "qr" | "check_code" | "confirm";
+
+class Waiter<T> {
+  private resolveFn: ((v: T) => void) | null = null;
+  private rejectFn: ((e: unknown) => void) | null = null;
+  get waiting(): boolean {
+    return this.resolveFn !== null;
+  }
+  wait(signal: AbortSignal): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.resolveFn = (v) => {
+        signal.removeEventListener("abort", onAbort);
+        this.resolveFn = this.rejectFn = null;
+        resolve(v);
+      };
+      this.rejectFn = reject;
+    });
+  }
+  answer(v: T): boolean {
+    if (!this.resolveFn) return false;
+    this.resolveFn(v);
+    return true;
+  }
+}
+
+/** An error ipc.ts passes on as a FlowError (see toFlowError). */
+function flowError(code: FlowError["code"], message: string): Error & { flowError: FlowError } {
+  return Object.assign(new Error(message), { flowError: { code, message } });
+}
+
+const STEPS_FOR_VERIFIED = (crossSigned: boolean, backup: boolean): [SecretsStep, StepStatus][] => [
+  ["cross_signing_keys", crossSigned ? "done" : "failed"],
+  ["backup_key", backup ? "done" : "failed"],
+  ["device_signed", crossSigned ? "done" : "failed"],
+  ["keys_uploaded", crossSigned ? "done" : "failed"],
+  ["backup_connected", backup ? "done" : "failed"],
+];
+
+/** Map a flow outcome to the renderer's terms; null for a user cancel (nothing to show). */
+export function outcomeToEvent(o: FlowOutcome, role: DeviceRole, fallbackUserId: string | null): ControllerEvent | null {
+  const err = (code: FlowError["code"], message: string, reason?: Msc4108Reason): ControllerEvent => ({ type: "error", error: reason ? { code, message, reason } : { code, message } });
+  switch (o.outcome) {
+    case "success": {
+      const userId = o.userId ?? fallbackUserId ?? "";
+      // The existing device cannot see the new device's verification; it reports it as sent.
+      return { type: "success", userId, deviceId: o.deviceId, verified: role === "new" ? o.crossSigned === true : false };
+    }
+    case "cancelled":
+      return null;
+    case "declined":
+      return err("user_declined", o.side === "local" ? "The sign-in was declined in the browser." : "The sign-in was declined on the other device.");
+    case "failure": {
+      const reason = (MSC4108_REASONS as readonly string[]).includes(o.reason) ? (o.reason as Msc4108Reason) : undefined;
+      const code: FlowError["code"] = o.reason === "authorization_expired" ? "expired" : o.reason;
+      const who = o.side === "peer" ? "The other device reported" : "This device reported";
+      return err(code, `${who}: ${o.reason}.`, reason);
+    }
+    case "expired":
+      return err("expired", "The sign-in session expired.");
+    case "closed":
+      return err("user_cancelled", "The other device ended the session.");
+    case "check_code_mismatch":
+      return err("check_code_mismatch", "The code entered does not match.");
+    case "insecure_channel":
+      return err("insecure_channel_detected", "The secure channel could not be verified.");
+    case "qr_rejected":
+      return err(o.reason === "invalid_qr" ? "wrong_qr_code" : o.reason, o.reason === "invalid_qr" ? "This is not a sign-in QR code." : "");
+    case "not_supported":
+      return err("homeserver_lacks_support", o.detail ?? o.reason);
+    case "error":
+      // Internal details (paths, server responses) stay in main; the code is enough to report a bug.
+      return err(/rate|429/i.test(o.code) ? "rate_limited" : /network|fetch|unreachable|ECONN/i.test(o.code) ? "network" : "unknown", `Error code: ${o.code}`);
+  }
+}
+
+export class LoginFlowController implements FlowController {
+  private readonly abort = new AbortController();
+  private readonly waiters = { qr: new Waiter<Uint8Array>(), check_code: new Waiter<string>(), confirm: new Waiter<boolean>() };
+  private emit: (e: ControllerEvent) => void = () => undefined;
+  private running: Promise<void> | null = null;
+  private verificationUri: string | null = null;
+  private homeserver = "";
+  private deviceId: string | null = null;
+  private account: ExistingAccount | null = null;
+  private readonly channel: SecureChannelPort;
+
+  constructor(
+    readonly role: DeviceRole,
+    private readonly env: LoginEnvironment,
+  ) {
+    this.channel = env.ports?.channel ?? createSecureChannelPort(env.profile ? { profile: env.profile } : {});
+  }
+
+  async start(options: StartOptions, emit: (e: ControllerEvent) => void): Promise<void> {
+    if (this.running) throw flowError("invalid_request", "already started");
+    this.emit = emit;
+    emit({ type: "state", state: "starting" });
+    if (options.role === "existing") {
+      this.account = await this.env.existingAccount();
+      if (!this.account) throw flowError("other_device_not_signed_in", "This app is not signed in to an account, so it cannot link a new device.");
+    }
+    this.running = this.run(options).catch(() => {
+      emit({ type: "error", error: { code: "unknown", message: "An unexpected error occurred." } });
+    });
+  }
+
+  async submitQr(payload: Uint8Array): Promise<void> {
+    if (!this.waiters.qr.waiting) throw flowError("invalid_request", "not scanning now");
+    // Reject what is not an MSC4388 code here, so the user can scan again; intent checks are the flow's.
+    try {
+      this.channel.decodeQr(payload);
+    } catch {
+      throw flowError("wrong_qr_code", "This is not a sign-in QR code.");
+    }
+    this.waiters.qr.answer(payload);
+  }
+
+  async submitCheckCode(code: string): Promise<void> {
+    this.answer("check_code", code);
+  }
+
+  async confirmAccount(accept: boolean): Promise<void> {
+    this.answer("confirm", accept);
+  }
+
+  async openVerificationUri(): Promise<void> {
+    if (!this.verificationUri) throw flowError("invalid_request", "no browser page to open");
+    await this.env.openExternal(this.verificationUri);
+  }
+
+  async cancel(): Promise<void> {
+    this.abort.abort(new Error("cancelled"));
+    // Let the flow tell the peer and delete the rendezvous session, but do not hang the UI on it.
+    if (this.running) await Promise.race([this.running, new Promise((r) => setTimeout(r, 5000))]);
+  }
+
+  private answer(kind: Exclude<Ask, "qr">, value: string | boolean): void {
+    const ok = kind === "check_code" ? this.waiters.check_code.answer(value as string) : this.waiters.confirm.answer(value as boolean);
+    if (!ok) throw flowError("invalid_request", `not expecting ${kind} now`);
+  }
+
+  private onFlowEvent = (e: FlowEvent): void => {
+    const emit = this.emit;
+    switch (e.type) {
+      case "state":
+        switch (e.state) {
+          case "prechecks":
+          case "creating_qr":
+            return emit({ type: "state", state: "starting" });
+          case "showing_qr":
+            return emit({ type: "state", state: "waiting_for_scan" });
+          case "connecting":
+            return emit({ type: "state", state: "connecting" });
+          case "waiting_for_protocols":
+          case "waiting_for_protocol":
+          case "waiting_for_accept":
+          case "waiting_for_outcome":
+          case "waiting_for_device":
+          case "waiting_for_secrets":
+            return emit({ type: "state", state: "waiting_for_other_device" });
+          default:
+            return;
+        }
+      case "qr":
+        return emit({ type: "qr", payload: Uint8Array.from(Buffer.from(e.hex, "hex")), expiresAt: e.expiresAt ?? Date.now() + 120_000 });
+      case "check_code":
+        return emit({ type: "check_code", code: e.code });
+      case "check_code_required":
+        return emit({ type: "check_code_prompt", mismatch: false });
+      case "homeserver":
+        this.homeserver = e.baseUrl;
+        return;
+      case "device_id":
+        this.deviceId = e.deviceId;
+        return;
+      case "user_code":
+        return emit({ type: "user_code", userCode: e.userCode, verificationUri: e.verificationUri });
+      case "opening_browser":
+        this.verificationUri = e.uri;
+        return emit({ type: "open_browser", verificationUri: e.uri, opened: false });
+      case "waiting_for_consent":
+        return emit({ type: "waiting_for_consent" });
+      case "confirm_account": {
+        const ev: ControllerEvent = { type: "confirm_account", userId: e.userId, homeserver: this.homeserver || "unknown" };
+        if (this.deviceId) ev.deviceId = this.deviceId;
+        return emit(ev);
+      }
+      case "transferring_secrets":
+        return emit({ type: "state", state: "completing" });
+      case "importing":
+        emit({ type: "state", state: "completing" });
+        emit({ type: "secrets", step: "cross_signing_keys", status: "active" });
+        return emit({ type: "secrets", step: "backup_key", status: "active" });
+      case "verified":
+        for (const [step, status] of STEPS_FOR_VERIFIED(e.crossSigned, e.backup)) emit({ type: "secrets", step, status });
+        return;
+      case "outcome": {
+        const ev = outcomeToEvent(e.result, this.role, this.account?.userId ?? null);
+        if (ev) emit(ev);
+        return;
+      }
+      default:
+        return;
+    }
+  };
+
+  private async run(options: StartOptions): Promise<void> {
+    const signal = this.abort.signal;
+    const lingerMs = this.env.lingerMs;
+    if (options.role === "new") {
+      const deps = {
+        channel: this.channel,
+        oauth: this.env.ports?.oauth ?? createOAuthPort({ clientMetadata: this.env.clientMetadata }),
+        matrix: this.env.ports?.newDeviceMatrix ?? createNewDeviceMatrixPort(),
+        ui: {
+          enterCheckCode: (s: AbortSignal) => this.waiters.check_code.wait(s),
+          confirmAccount: (_userId: string, s: AbortSignal) => this.waiters.confirm.wait(s),
+        },
+      };
+      let mode: Parameters<typeof runNewDevice>[1]["mode"];
+      if (options.side === "show") mode = { kind: "generate", rendezvousUrl: this.env.rendezvousUrl };
+      else {
+        let qr: Uint8Array;
+        try {
+          qr = await this.waiters.qr.wait(signal);
+        } catch {
+          return; // cancelled before a scan
+        }
+        mode = { kind: "scan", qr };
+      }
+      const result = await runNewDevice(deps, { mode, ...(lingerMs !== undefined ? { lingerMs } : {}) }, { signal, onEvent: this.onFlowEvent });
+      if (result.outcome.outcome === "success" && result.session) await this.env.onSignedIn?.(result.session);
+      return;
+    }
+    const account = this.account!;
+    const channel = account.accessToken && !this.env.ports?.channel ? createSecureChannelPort({ ...(this.env.profile ? { profile: this.env.profile } : {}), accessToken: account.accessToken }) : this.channel;
+    await runExistingDevice(
+      {
+        channel,
+        oauth: this.env.ports?.oauth ?? createOAuthPort({ clientMetadata: this.env.clientMetadata }),
+        matrix: account.matrix,
+        ui: {
+          scanQr: (s: AbortSignal) => this.waiters.qr.wait(s),
+          enterCheckCode: (s: AbortSignal) => this.waiters.check_code.wait(s),
+          openUri: async (uri: string) => {
+            this.verificationUri = uri;
+            await this.env.openExternal(uri);
+            this.emit({ type: "open_browser", verificationUri: uri, opened: true });
+            return "opened" as const;
+          },
+        },
+      },
+      { mode: options.side === "scan" ? { kind: "scan" } : { kind: "generate" }, ...(lingerMs !== undefined ? { lingerMs } : {}) },
+      { signal, onEvent: this.onFlowEvent },
+    );
+  }
+}
+
+export function createLoginControllerFactory(env: LoginEnvironment): ControllerFactory {
+  return (role) => new LoginFlowController(role, env);
+}
