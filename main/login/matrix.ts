@@ -1,0 +1,243 @@
+// matrix-js-sdk glue for the sign-in flow, in Node with the Rust crypto stack (no IndexedDB: state lives
+// in memory for the client's lifetime; what must survive is exported as a secrets bundle).
+//  - existing device: exportSecrets() — the MSC4108 m.login.secrets payload comes from exportSecretsBundle.
+//  - new device: importSecretsAndVerify() — imports the bundle BEFORE the first /keys/upload, so the device
+//    keys go up already signed by the self-signing key in one request (MSC4108's single-request rule,
+//    flow-ux.md §3.2), then connects to the key backup and reports what a third party would see.
+//  - fixtures: bootstrapCrossSigningAndBackup() creates an identity and a backup (seeding only; the QR flow
+//    never creates identities).
+import * as sdk from "matrix-js-sdk";
+import type { CryptoApi } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { logger as sdkLogger } from "matrix-js-sdk/lib/logger.js";
+import type { Logger } from "matrix-js-sdk/lib/logger.js";
+import type { SecretsBundle } from "./messages.js";
+
+export type { SecretsBundle } from "./messages.js";
+
+export interface MatrixCredentials {
+  homeserverUrl: string;
+  userId: string;
+  deviceId: string;
+  accessToken: string;
+}
+
+export interface VerifiedState {
+  /** Our device is signed by our self-signing key, checked by the crypto stack against a fresh /keys/query. */
+  crossSigned: boolean;
+  /** A server-side key backup exists, is trusted, matches our decryption key, and is enabled. */
+  backup: boolean;
+  backupVersion: string | null;
+}
+
+export class MatrixGlueError extends Error {
+  constructor(
+    readonly reason: "no_crypto" | "no_secrets" | "import_failed" | "timeout" | "http",
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "MatrixGlueError";
+  }
+}
+
+const noop = (): void => {};
+/** A logger that drops matrix-js-sdk's chatter unless QR_LOGIN_MATRIX_DEBUG is set. */
+export function quietLogger(): Logger {
+  if (process.env.QR_LOGIN_MATRIX_DEBUG) return sdkLogger;
+  const l: Logger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, getChild: () => l };
+  return l;
+}
+
+export interface CreateClientOptions {
+  /** Called when the crypto stack needs a secret-storage key (only for bootstrapping with a recovery key). */
+  getSecretStorageKey?: (keyIds: string[]) => [string, Uint8Array<ArrayBuffer>] | null;
+  logger?: Logger;
+}
+
+/** A client with Rust crypto initialised but not started: nothing has been uploaded yet. */
+export async function createMatrixClient(creds: MatrixCredentials, opts: CreateClientOptions = {}): Promise<sdk.MatrixClient> {
+  const getKey = opts.getSecretStorageKey;
+  const client = sdk.createClient({
+    baseUrl: creds.homeserverUrl.replace(/\/+$/, ""),
+    userId: creds.userId,
+    deviceId: creds.deviceId,
+    accessToken: creds.accessToken,
+    logger: opts.logger ?? quietLogger(),
+    ...(getKey
+      ? { cryptoCallbacks: { getSecretStorageKey: async ({ keys }: { keys: Record<string, unknown> }) => getKey(Object.keys(keys)) } }
+      : {}),
+  });
+  await client.initRustCrypto({ useIndexedDB: false });
+  return client;
+}
+
+function cryptoOf(client: sdk.MatrixClient): CryptoApi {
+  const crypto = client.getCrypto();
+  if (!crypto) throw new MatrixGlueError("no_crypto", "the client has no crypto stack (call initRustCrypto first)");
+  return crypto;
+}
+
+/** Starts syncing and resolves after the first successful sync (the crypto stack then sends its requests). */
+export async function startAndWaitForSync(client: sdk.MatrixClient, timeoutMs = 15_000): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off(sdk.ClientEvent.Sync, onSync);
+      reject(new MatrixGlueError("timeout", "first sync did not complete"));
+    }, timeoutMs);
+    const onSync = (state: sdk.SyncState): void => {
+      if (state === sdk.SyncState.Prepared || state === sdk.SyncState.Syncing) {
+        clearTimeout(timer);
+        client.off(sdk.ClientEvent.Sync, onSync);
+        resolve();
+      }
+    };
+    client.on(sdk.ClientEvent.Sync, onSync);
+    // Short long-polls keep shutdown quick; the flow never waits on room traffic.
+    void client.startClient({ initialSyncLimit: 1, pollTimeout: 5_000 }).catch((err: unknown) => {
+      clearTimeout(timer);
+      reject(new MatrixGlueError("http", "startClient failed", { cause: err }));
+    });
+  });
+}
+
+export interface BootstrapResult {
+  bundle: SecretsBundle;
+  backupVersion: string;
+  /** Base58 recovery key when secret storage was set up (`withSecretStorage`). */
+  recoveryKey?: string;
+}
+
+/**
+ * Fixture only: creates a new cross-signing identity (no UIA: the user has none yet) and a new key backup,
+ * keeping the private keys in the client's crypto store so exportSecrets() works. With `withSecretStorage`
+ * the keys are also stored in secret storage (account data) under a fresh recovery key.
+ */
+export async function bootstrapCrossSigningAndBackup(
+  client: sdk.MatrixClient,
+  opts: { withSecretStorage?: boolean; recoveryKeyHolder?: { key?: Uint8Array<ArrayBuffer>; keyId?: string } } = {},
+): Promise<BootstrapResult> {
+  const crypto = cryptoOf(client);
+  await crypto.bootstrapCrossSigning({
+    setupNewCrossSigning: true,
+    // Only a first identity is created here; the server accepts that without UIA, so no auth dict.
+    authUploadDeviceSigningKeys: async (makeRequest: (authDict: null) => Promise<unknown>) => {
+      await makeRequest(null);
+    },
+  });
+  let recoveryKey: string | undefined;
+  if (opts.withSecretStorage) {
+    const holder = opts.recoveryKeyHolder;
+    if (!holder) throw new MatrixGlueError("no_secrets", "withSecretStorage needs a recoveryKeyHolder shared with getSecretStorageKey");
+    await crypto.bootstrapSecretStorage({
+      setupNewSecretStorage: true,
+      setupNewKeyBackup: true,
+      createSecretStorageKey: async () => {
+        const k = await crypto.createRecoveryKeyFromPassphrase();
+        holder.key = k.privateKey as Uint8Array<ArrayBuffer>;
+        recoveryKey = k.encodedPrivateKey;
+        return k;
+      },
+    });
+  } else {
+    await crypto.resetKeyBackup();
+  }
+  const backupVersion = await crypto.getActiveSessionBackupVersion();
+  if (!backupVersion) throw new MatrixGlueError("no_secrets", "key backup was not enabled after creating it");
+  const bundle = await exportSecrets(client);
+  if (!bundle.backup) throw new MatrixGlueError("no_secrets", "the new backup key is missing from the secrets bundle");
+  return { bundle, backupVersion, ...(recoveryKey ? { recoveryKey } : {}) };
+}
+
+/** The secrets bundle (private cross-signing keys, and the backup key with its version when cached). */
+export async function exportSecrets(client: sdk.MatrixClient): Promise<SecretsBundle> {
+  const crypto = cryptoOf(client);
+  if (!crypto.exportSecretsBundle) throw new MatrixGlueError("no_crypto", "this crypto stack cannot export a secrets bundle");
+  try {
+    return (await crypto.exportSecretsBundle()) as SecretsBundle;
+  } catch (err) {
+    // rust: "The store doesn't contain any cross-signing keys" (or only some of them).
+    throw new MatrixGlueError("no_secrets", "the private cross-signing keys are not available on this device", { cause: err });
+  }
+}
+
+/** Structural check of a received bundle, before handing it to the crypto stack. */
+export function isSecretsBundle(v: unknown): v is SecretsBundle {
+  if (typeof v !== "object" || v === null) return false;
+  const b = v as Record<string, unknown>;
+  const cs = b.cross_signing as Record<string, unknown> | undefined;
+  if (typeof cs !== "object" || cs === null) return false;
+  if (!["master_key", "self_signing_key", "user_signing_key"].every((k) => typeof cs[k] === "string")) return false;
+  if (b.backup === undefined) return true;
+  const bk = b.backup as Record<string, unknown> | null;
+  return typeof bk === "object" && bk !== null && typeof bk.algorithm === "string" && typeof bk.key === "string" && typeof bk.backup_version === "string";
+}
+
+/**
+ * New device: import the bundle into a client that has NOT been started (so nothing was uploaded yet), start
+ * it — the first /keys/upload then carries the self-signing signature — and wait until the crypto stack,
+ * from a fresh /keys/query, sees our device cross-signed and the backup trusted and enabled.
+ */
+export async function importSecretsAndVerify(
+  client: sdk.MatrixClient,
+  bundle: SecretsBundle,
+  opts: { timeoutMs?: number; start?: boolean } = {},
+): Promise<VerifiedState> {
+  const crypto = cryptoOf(client);
+  if (!crypto.importSecretsBundle) throw new MatrixGlueError("no_crypto", "this crypto stack cannot import a secrets bundle");
+  if (!isSecretsBundle(bundle)) throw new MatrixGlueError("import_failed", "malformed secrets bundle");
+  try {
+    await crypto.importSecretsBundle(bundle);
+  } catch (err) {
+    throw new MatrixGlueError("import_failed", "the crypto stack rejected the secrets bundle", { cause: err });
+  }
+  if (opts.start ?? true) await startAndWaitForSync(client);
+  return waitForVerifiedState(client, opts.timeoutMs ?? 10_000);
+}
+
+/** Polls the crypto stack until our device is cross-signed and the backup enabled, or the time is up. */
+export async function waitForVerifiedState(client: sdk.MatrixClient, timeoutMs: number): Promise<VerifiedState> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = await verifiedState(client);
+    if ((state.crossSigned && state.backup) || Date.now() >= deadline) return state;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function verifiedState(client: sdk.MatrixClient): Promise<VerifiedState> {
+  const crypto = cryptoOf(client);
+  const userId = client.getSafeUserId();
+  const deviceId = client.getDeviceId();
+  // Force a /keys/query so the answer reflects what the server holds, not only local state.
+  await crypto.userHasCrossSigningKeys(userId, true);
+  const status = deviceId ? await crypto.getDeviceVerificationStatus(userId, deviceId) : null;
+  let backupVersion = await crypto.getActiveSessionBackupVersion();
+  let backup = false;
+  if (backupVersion === null) {
+    const check = await crypto.checkKeyBackupAndEnable();
+    backup = Boolean(check?.trustInfo.trusted && check.trustInfo.matchesDecryptionKey);
+    backupVersion = backup ? (await crypto.getActiveSessionBackupVersion()) : null;
+    backup = backup && backupVersion !== null;
+  } else {
+    const info = await crypto.getKeyBackupInfo();
+    const trust = info ? await crypto.isKeyBackupTrusted(info) : null;
+    backup = Boolean(trust?.trusted && trust.matchesDecryptionKey);
+  }
+  return { crossSigned: Boolean(status?.signedByOwner), backup, backupVersion };
+}
+
+/** `GET /_matrix/client/v3/devices/{deviceId}`: true on 200, false on 404, throws otherwise. */
+export async function deviceExists(client: sdk.MatrixClient, deviceId: string): Promise<boolean> {
+  try {
+    await client.getDevice(deviceId);
+    return true;
+  } catch (err) {
+    if (err instanceof sdk.MatrixError && err.httpStatus === 404) return false;
+    throw new MatrixGlueError("http", `GET /devices/${deviceId} failed`, { cause: err });
+  }
+}
+
+/** Stops syncing and frees the crypto stack. */
+export function stopClient(client: sdk.MatrixClient): void {
+  client.stopClient();
+}
