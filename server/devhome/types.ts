@@ -28,3 +28,11 @@ export interface DevhomeAuth {
 export interface DeviceRegistry {
   ensureDevice(userId: string, deviceId: string, displayName?: string): Promise<void>;
 }
+
+// The CS half's entry point (server/devhome/cs/index.ts):
+//   const cs = createCsApi({ db, serverName, auth, crossSigningResetUrl?, unstableFeatures? });
+//   await app.register(cs.plugin);   // routes under /_matrix/client, own 404 (M_UNRECOGNIZED), errors, body parser
+//   cs.devices                       // the DeviceRegistry to hand to the OAuth half
+//   cs.allowCrossSigningReset(user)  // approve replacing an existing cross-signing identity for 10 minutes
+// keys/device_signing/upload needs no UIA for a user's first identity or an identical re-upload; replacing
+// keys answers 401 with UIA flows `m.oauth` / `org.matrix.cross_signing_reset` (as Synapse + MAS) until approved.
