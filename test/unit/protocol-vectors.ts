@@ -8,7 +8,7 @@ export const SHARED = path.resolve(REPO_ROOT, "../shared");
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
-export interface Vector { id: string; kind: string; data: Json }
+export interface Vector { id: string; kind: string; format?: string; data: Json }
 
 const all: Vector[] = JSON.parse(readFileSync(path.join(SHARED, "vectors/msc4388-vectors.json"), "utf8")).vectors;
 

@@ -1,0 +1,229 @@
+// MSC4388 QR payload codec ("QR code format"):
+//   prefix ‖ type 0x03 ‖ intent ‖ Gp (32) ‖ len(id) ‖ id ‖ u16be(len(url)) ‖ url
+//
+// Decoding accepts both prefixes ("MATRIX", unstable "IO_ELEMENT_MSC4388") and both rendezvous-id
+// length forms: the current 1-byte form (MSC since 2026-06, rust-sdk PR #6173) and the legacy 2-byte
+// big-endian form (rust-sdk main, crypto-wasm 18.9.0). A first id-length byte of 0x00 means the
+// legacy form: in the 1-byte form it would announce an empty id, which is never valid.
+//
+// Decoding is deliberately stricter than the Rust parser where being lax would be unsafe:
+// - Trailing bytes after the URL are REJECTED (Rust ignores them). The payload is an exact encoding;
+//   leftover bytes mean a different or extended format that we do not understand, and accepting
+//   them would let two different payloads decode to the same session.
+// - The rendezvous id must follow the opaque identifier grammar ([0-9A-Za-z._~-], 1..255): it is
+//   placed into a URL path by the rendezvous client, so "../" or "?" must never get through.
+// - The base URL must be http(s) without credentials, query or fragment, and without whitespace or
+//   control characters: it is where S sends requests and it is part of the AAD.
+// Every failure is a ProtocolError whose code names what is wrong; there is no partial result.
+import { b64encode, utf8Decode, utf8Encode } from "./bytes.js";
+import { ProtocolError } from "./errors.js";
+import { DEFAULT_PROFILE, getProfile } from "./profile.js";
+import type { ProfileName, QrPrefix, WireProfile } from "./profile.js";
+
+export type QrIntent = "login" | "reciprocate";
+
+export interface QrData {
+  readonly prefix: QrPrefix;
+  readonly type: 3;
+  /** login (0x00): the generator is the new device; reciprocate (0x01): the generator is signed in. */
+  readonly intent: QrIntent;
+  /** G's ephemeral X25519 public key, 32 bytes. */
+  readonly publicKey: Uint8Array;
+  readonly rendezvousId: string;
+  /** The base URL exactly as carried in the QR (e.g. without the root "/"). */
+  readonly baseUrl: string;
+  /** 1: current MSC form; 2: legacy big-endian form. */
+  readonly idLengthBytes: 1 | 2;
+}
+
+export interface QrEncodeInput {
+  readonly intent: QrIntent;
+  readonly publicKey: Uint8Array;
+  readonly rendezvousId: string;
+  readonly baseUrl: string;
+}
+
+export interface QrEncodeOptions {
+  /** Write the legacy 2-byte rendezvous-id length (only for talking to old Rust builds / tests). */
+  readonly legacyIdLength?: boolean;
+}
+
+export const QR_TYPE = 0x03;
+const INTENT_BYTES: Record<QrIntent, number> = { login: 0x00, reciprocate: 0x01 };
+const PREFIX_BYTES: ReadonlyArray<readonly [QrPrefix, Uint8Array]> = [
+  // Longest first; neither prefix is a prefix of the other, but keep the order explicit.
+  ["IO_ELEMENT_MSC4388", utf8Encode("IO_ELEMENT_MSC4388")],
+  ["MATRIX", utf8Encode("MATRIX")],
+];
+const KEY_LENGTH = 32;
+const OPAQUE_ID = /^[0-9A-Za-z._~-]{1,255}$/;
+// Whitespace, C0/C1 controls, DEL, backslash, and the query/fragment delimiters.
+// eslint-disable-next-line no-control-regex
+const URL_FORBIDDEN = /[\u0000-\u0020\u007f-\u009f\\?#]/;
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** True when `bytes` is a proper, non-empty beginning of `prefix` (a cut-off payload). */
+function isProperPrefixOf(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  return bytes.length < prefix.length && startsWith(prefix, bytes);
+}
+
+/** Checks a rendezvous id (opaque identifier grammar). */
+export function validateRendezvousId(id: string): void {
+  if (!OPAQUE_ID.test(id)) {
+    throw new ProtocolError(
+      "qr_invalid_rendezvous_id",
+      id.length === 0 ? "rendezvous id is empty" : "rendezvous id is not an opaque identifier ([0-9A-Za-z._~-], at most 255)",
+    );
+  }
+}
+
+/** Parses and checks a homeserver base URL; returns the WHATWG URL. */
+export function parseBaseUrl(text: string): URL {
+  if (text.length === 0) throw new ProtocolError("qr_invalid_url", "base URL is empty");
+  if (URL_FORBIDDEN.test(text)) {
+    throw new ProtocolError("qr_invalid_url", "base URL contains whitespace, control characters, a backslash, a query or a fragment");
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch (cause) {
+    throw new ProtocolError("qr_invalid_url", "base URL does not parse", { cause });
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new ProtocolError("qr_invalid_url", `base URL scheme must be http or https, not ${url.protocol.slice(0, -1)}`);
+  }
+  if (url.username !== "" || url.password !== "") throw new ProtocolError("qr_invalid_url", "base URL must not carry credentials");
+  return url;
+}
+
+/** Decodes a QR payload. Throws ProtocolError (qr_*) on anything malformed. */
+export function decodeQr(bytes: Uint8Array): QrData {
+  if (!(bytes instanceof Uint8Array)) throw new ProtocolError("qr_too_short", "QR payload is not a byte array");
+  let prefix: QrPrefix | undefined;
+  let pos = 0;
+  for (const [name, p] of PREFIX_BYTES) {
+    if (startsWith(bytes, p)) {
+      prefix = name;
+      pos = p.length;
+      break;
+    }
+  }
+  if (prefix === undefined) {
+    if (bytes.length === 0 || PREFIX_BYTES.some(([, p]) => isProperPrefixOf(bytes, p))) {
+      throw new ProtocolError("qr_too_short", `QR payload of ${bytes.length} bytes ends inside the prefix`);
+    }
+    throw new ProtocolError("qr_invalid_prefix", 'QR payload does not start with "MATRIX" or "IO_ELEMENT_MSC4388"');
+  }
+  const need = (n: number, code: "qr_too_short" | "qr_truncated", what: string): void => {
+    if (bytes.length - pos < n) throw new ProtocolError(code, `QR payload ends inside the ${what}`);
+  };
+
+  need(1, "qr_too_short", "type byte");
+  const type = bytes[pos++]!;
+  if (type !== QR_TYPE) throw new ProtocolError("qr_invalid_type", `QR type is 0x${type.toString(16).padStart(2, "0")}, expected 0x03`);
+
+  need(1, "qr_too_short", "intent byte");
+  const intentByte = bytes[pos++]!;
+  let intent: QrIntent;
+  if (intentByte === 0x00) intent = "login";
+  else if (intentByte === 0x01) intent = "reciprocate";
+  else throw new ProtocolError("qr_invalid_intent", `QR intent is 0x${intentByte.toString(16).padStart(2, "0")}, expected 0x00 or 0x01`);
+
+  need(KEY_LENGTH, "qr_too_short", "public key");
+  const publicKey = bytes.slice(pos, pos + KEY_LENGTH);
+  pos += KEY_LENGTH;
+
+  need(1, "qr_too_short", "rendezvous id length");
+  let idLength = bytes[pos++]!;
+  let idLengthBytes: 1 | 2 = 1;
+  if (idLength === 0) {
+    // Legacy u16 big-endian length: 0x00 was its high byte.
+    idLengthBytes = 2;
+    need(1, "qr_truncated", "rendezvous id length");
+    idLength = bytes[pos++]!;
+    if (idLength === 0) throw new ProtocolError("qr_invalid_rendezvous_id", "rendezvous id is empty");
+  }
+  need(idLength, "qr_truncated", "rendezvous id");
+  const rendezvousId = utf8Decode(bytes.subarray(pos, pos + idLength), "qr_not_utf8");
+  pos += idLength;
+  validateRendezvousId(rendezvousId);
+
+  need(2, "qr_truncated", "base URL length");
+  const urlLength = (bytes[pos]! << 8) | bytes[pos + 1]!;
+  pos += 2;
+  need(urlLength, "qr_truncated", "base URL");
+  const baseUrl = utf8Decode(bytes.subarray(pos, pos + urlLength), "qr_not_utf8");
+  pos += urlLength;
+  parseBaseUrl(baseUrl);
+
+  if (pos !== bytes.length) throw new ProtocolError("qr_trailing", `${bytes.length - pos} unexpected byte(s) after the base URL`);
+  return { prefix, type: QR_TYPE, intent, publicKey, rendezvousId, baseUrl, idLengthBytes };
+}
+
+/**
+ * The base URL string written into a QR: the WHATWG serialisation, with the trailing "/" removed
+ * only when the path is exactly "/" (as the Rust encoder does: https://h/ → https://h, but
+ * https://h/matrix/ keeps its slash). Both forms parse back to the same href, which is what the AAD uses.
+ */
+export function qrBaseUrlString(baseUrl: string): string {
+  const url = parseBaseUrl(baseUrl);
+  return url.pathname === "/" ? url.href.slice(0, -1) : url.href;
+}
+
+/** Encodes a QR payload with the profile's prefix and the 1-byte id length. */
+export function encodeQr(input: QrEncodeInput, profile: WireProfile | ProfileName = DEFAULT_PROFILE, options: QrEncodeOptions = {}): Uint8Array {
+  const p = typeof profile === "string" ? getProfile(profile) : profile;
+  const intentByte = INTENT_BYTES[input.intent];
+  if (intentByte === undefined) throw new ProtocolError("qr_invalid_intent", `unknown intent "${String(input.intent)}"`);
+  if (!(input.publicKey instanceof Uint8Array) || input.publicKey.length !== KEY_LENGTH) {
+    throw new ProtocolError("qr_invalid_key", "public key must be 32 bytes");
+  }
+  validateRendezvousId(input.rendezvousId);
+  const id = utf8Encode(input.rendezvousId);
+  const url = utf8Encode(qrBaseUrlString(input.baseUrl));
+  if (url.length > 0xffff) throw new ProtocolError("base_url_too_long", "base URL is longer than 65535 bytes");
+  const prefix = PREFIX_BYTES.find(([name]) => name === p.qrPrefix)![1];
+  const idLen = options.legacyIdLength ? 2 : 1;
+  const out = new Uint8Array(prefix.length + 2 + KEY_LENGTH + idLen + id.length + 2 + url.length);
+  let pos = 0;
+  out.set(prefix, pos);
+  pos += prefix.length;
+  out[pos++] = QR_TYPE;
+  out[pos++] = intentByte;
+  out.set(input.publicKey, pos);
+  pos += KEY_LENGTH;
+  if (idLen === 2) out[pos++] = 0; // ids are at most 255 bytes: the high byte is always 0
+  out[pos++] = id.length;
+  out.set(id, pos);
+  pos += id.length;
+  out[pos++] = url.length >>> 8;
+  out[pos++] = url.length & 0xff;
+  out.set(url, pos);
+  return out;
+}
+
+/** The JSON shape of the `qr decode` CLI contract (publicKey as unpadded standard base64). */
+export function qrDataToJson(qr: QrData): {
+  prefix: QrPrefix;
+  type: 3;
+  intent: QrIntent;
+  publicKey: string;
+  rendezvousId: string;
+  baseUrl: string;
+  idLengthBytes: 1 | 2;
+} {
+  return {
+    prefix: qr.prefix,
+    type: qr.type,
+    intent: qr.intent,
+    publicKey: b64encode(qr.publicKey),
+    rendezvousId: qr.rendezvousId,
+    baseUrl: qr.baseUrl,
+    idLengthBytes: qr.idLengthBytes,
+  };
+}
