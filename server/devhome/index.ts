@@ -3,16 +3,23 @@
 //   /_matrix/client/{v1,unstable/org.matrix.msc2965}/auth_metadata   its metadata for Matrix clients
 //   /_matrix/client/...                            the Client-Server API the sign-in flow uses (cs/)
 //   /_matrix/client/{v1,unstable/io.element.msc4388}/rendezvous   the MSC4388 rendezvous server
+//   /account?action=org.matrix.cross_signing_reset   approval of a cross-signing identity reset
 // oidc-provider is a koa app: fastify hands it the raw request/response (reply.hijack) untouched, body
 // included, so its own parsers, cookies and CORS apply exactly as when it runs alone.
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { openStore, rendezvousPlugin } from "../rendezvous/index.js";
+import { createCsApi } from "./cs/index.js";
+import type { CsApi } from "./cs/index.js";
 import type { RendezvousMode } from "../rendezvous/index.js";
+import { accountPageRoutes, ACCOUNT_PATH, CROSS_SIGNING_RESET_ACTION } from "./oauth/account-page.js";
 import { openAccounts } from "./oauth/accounts.js";
 import type { Accounts } from "./oauth/accounts.js";
 import { interactionRoutes } from "./oauth/interactions.js";
+import { homePage, PAGE_CSP } from "./oauth/pages.js";
 import { createOAuthServer, OAUTH_PREFIX } from "./oauth/provider.js";
 import type { OAuthServer, OAuthTtls } from "./oauth/provider.js";
 import { openDevhomeDb } from "./storage.js";
@@ -60,8 +67,10 @@ export interface RunningDevhome {
   readonly db: DevhomeDb;
   readonly app: FastifyInstance;
   readonly demo?: DemoAccount;
-  /** Set by the Client-Server API when it is mounted. */
-  readonly deviceRegistry: DeviceRegistry | undefined;
+  /** The Client-Server API's device registry (the OAuth side calls it when it issues device tokens). */
+  readonly deviceRegistry: DeviceRegistry;
+  /** The Client-Server API (devices, keys, sync, ...). */
+  readonly cs: CsApi;
   close(): Promise<void>;
 }
 
@@ -75,101 +84,132 @@ function baseUrlFor(host: string, port: number): string {
 export async function startDevhome(opts: DevhomeOptions = {}): Promise<RunningDevhome> {
   const host = opts.host ?? "127.0.0.1";
   const serverName = opts.serverName ?? "localhost";
-  const db = openDevhomeDb(opts.dataDir);
-  const accounts = openAccounts(db, serverName);
-  let oauth: OAuthServer | undefined;
-  let deviceRegistry: DeviceRegistry | undefined;
+  const rendezvousMode = opts.rendezvousMode ?? "open";
 
-  // The issuer contains the port, known only after listen (port 0): routes registered before listen reach
-  // the OAuth server through this late binding; nothing can arrive before listen resolves.
-  const ready = (): OAuthServer => {
-    if (!oauth) throw new Error("devhome OAuth server not started");
-    return oauth;
-  };
-  const auth: DevhomeAuth = {
-    verifyAccessToken: (token) => ready().auth.verifyAccessToken(token),
-    issueDeviceToken: (o) => ready().auth.issueDeviceToken(o),
-    revokeDeviceTokens: (userId, deviceId) => ready().auth.revokeDeviceTokens(userId, deviceId),
-  };
-
-  // Element X's device ids are 43 base64 characters, percent-encoded in paths: allow long path parameters.
-  const app = Fastify({ logger: opts.logger ?? false, routerOptions: { maxParamLength: 1024 }, return503OnClosing: false });
-
-  await app.register(async (scope) => {
-    // Leave the body stream unread: oidc-provider parses it itself.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser("*", (_request, _payload, done) => done(null));
-    const forward = (request: FastifyRequest, reply: FastifyReply, path?: string): void => {
-      reply.hijack();
-      if (path) request.raw.url = path;
-      ready().handle(request.raw, reply.raw);
-    };
-    scope.all(`${OAUTH_PREFIX}/*`, (request, reply) => forward(request, reply));
-    scope.all("/.well-known/openid-configuration", (request, reply) => forward(request, reply));
-    // Matrix auth metadata (spec v1.15; MSC2965 unstable path): the authorization server metadata, as Synapse
-    // passes MAS's through. Served by oidc-provider's discovery so it can never drift from what it enforces.
-    for (const path of ["/_matrix/client/v1/auth_metadata", "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata"]) {
-      scope.route({ method: ["GET", "HEAD", "OPTIONS"], url: path, handler: (request, reply) => forward(request, reply, "/.well-known/openid-configuration") });
-    }
+  // Bind first: the issuer (and every absolute URL the servers hand out) contains the port, which with port 0
+  // is known only once the socket is bound. Fastify then serves on this already-listening server.
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 8008, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
   });
-  await app.register(async (scope) => interactionRoutes(scope, ready), {});
-
-  await app.register(rendezvousPlugin, {
-    mode: opts.rendezvousMode ?? "open",
-    store: await openStore("memory"),
-    verifier: async (token: string) => {
-      const info = await auth.verifyAccessToken(token);
-      return info ? { userId: info.userId } : null;
-    },
+  const closeServer = () => new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
   });
-
-  let demo: DemoAccount | undefined;
-  if (opts.seed) {
-    const password = randomBytes(12).toString("base64url");
-    // Re-seeding a kept data directory resets the demo password (the old one was only ever printed).
-    const userId = await accounts.upsert(DEMO_LOCALPART, password);
-    demo = { userId, localpart: DEMO_LOCALPART, password };
-  }
-
-  await app.listen({ host, port: opts.port ?? 8008 });
-  const address = app.server.address();
-  const port = typeof address === "object" && address ? address.port : (opts.port ?? 8008);
+  const port = (server.address() as AddressInfo).port;
   const baseUrl = opts.publicBaseUrl ? (opts.publicBaseUrl.endsWith("/") ? opts.publicBaseUrl : `${opts.publicBaseUrl}/`) : baseUrlFor(host, port);
 
+  let db: DevhomeDb | undefined;
+  let app: FastifyInstance | undefined;
   try {
-    oauth = await createOAuthServer({
+    db = openDevhomeDb(opts.dataDir);
+    const accounts = openAccounts(db, serverName);
+    // The CS API (created below, it needs `auth`) supplies the registry the OAuth side calls on token issuance.
+    const registry: { current?: DeviceRegistry } = {};
+    const oauth = await createOAuthServer({
       issuer: baseUrl,
       db,
       accounts,
       masQuirks: opts.masQuirks ?? false,
       ...(opts.deviceInterval !== undefined ? { deviceInterval: opts.deviceInterval } : {}),
       ...(opts.ttl ? { ttl: opts.ttl } : {}),
-      deviceRegistry: () => deviceRegistry,
+      deviceRegistry: () => registry.current,
     });
+    const auth = oauth.auth;
+
+    // Element X's device ids are 43 base64 characters, percent-encoded in paths: allow long path parameters.
+    const fastify = Fastify({
+      logger: opts.logger ?? false,
+      routerOptions: { maxParamLength: 1024 },
+      serverFactory: (handler) => server.on("request", handler),
+    });
+    app = fastify;
+
+    await fastify.register(async (scope) => {
+      // Leave the body stream unread: oidc-provider parses it itself.
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser("*", (_request, _payload, done) => done(null));
+      const forward = (request: FastifyRequest, reply: FastifyReply, path?: string): void => {
+        reply.hijack();
+        if (path) request.raw.url = path;
+        oauth.handle(request.raw, reply.raw);
+      };
+      scope.all(`${OAUTH_PREFIX}/*`, (request, reply) => forward(request, reply));
+      scope.all("/.well-known/openid-configuration", (request, reply) => forward(request, reply));
+      // Matrix auth metadata (spec v1.15; MSC2965 unstable path): the authorization server metadata, as Synapse
+      // passes MAS's through. Served by oidc-provider's discovery so it can never drift from what it enforces.
+      for (const path of ["/_matrix/client/v1/auth_metadata", "/_matrix/client/unstable/org.matrix.msc2965/auth_metadata"]) {
+        scope.route({ method: ["GET", "HEAD", "OPTIONS"], url: path, handler: (request, reply) => forward(request, reply, "/.well-known/openid-configuration") });
+      }
+    });
+    await fastify.register(async (scope) => interactionRoutes(scope, () => oauth));
+
+    const cs = createCsApi({
+      db,
+      serverName,
+      auth,
+      crossSigningResetUrl: `${baseUrl}${ACCOUNT_PATH.slice(1)}?action=${CROSS_SIGNING_RESET_ACTION}`,
+      // Clients that still discover the rendezvous server (and QR login) through /versions.
+      unstableFeatures: rendezvousMode === "off" ? {} : { "io.element.msc4388": true, "org.matrix.msc4108": true },
+    });
+    registry.current = cs.devices;
+    await fastify.register(cs.plugin);
+    await fastify.register(async (scope) => accountPageRoutes(scope, {
+      accounts, csrfKey: oauth.csrfKey, allowCrossSigningReset: (userId) => cs.allowCrossSigningReset(userId),
+    }));
+
+    const home = homePage({ baseUrl, serverName, rendezvousMode, masQuirks: opts.masQuirks ?? false });
+    fastify.get("/", (_request, reply) =>
+      reply.header("Content-Type", "text/html; charset=utf-8").header("Content-Security-Policy", PAGE_CSP).send(home));
+
+    await fastify.register(rendezvousPlugin, {
+      mode: rendezvousMode,
+      store: await openStore("memory"),
+      verifier: async (token: string) => {
+        const info = await auth.verifyAccessToken(token);
+        return info ? { userId: info.userId } : null;
+      },
+    });
+
+    let demo: DemoAccount | undefined;
+    if (opts.seed) {
+      const password = randomBytes(12).toString("base64url");
+      // Re-seeding a kept data directory resets the demo password (the old one was only ever printed).
+      const userId = await accounts.upsert(DEMO_LOCALPART, password);
+      demo = { userId, localpart: DEMO_LOCALPART, password };
+    }
+
+    await fastify.ready();
+
+    let closed = false;
+    const dbRef = db;
+    return {
+      baseUrl,
+      serverName,
+      auth,
+      accounts,
+      oauth,
+      db: dbRef,
+      app: fastify,
+      ...(demo ? { demo } : {}),
+      cs,
+      deviceRegistry: cs.devices,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await fastify.close();
+        await closeServer();
+        dbRef.close();
+      },
+    };
   } catch (err) {
-    await app.close();
-    db.close();
+    await app?.close().catch(() => undefined);
+    await closeServer();
+    db?.close();
     throw err;
   }
-
-  let closed = false;
-  return {
-    baseUrl,
-    serverName,
-    auth,
-    accounts,
-    oauth,
-    db,
-    app,
-    ...(demo ? { demo } : {}),
-    get deviceRegistry() {
-      return deviceRegistry;
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await app.close();
-      db.close();
-    },
-  };
 }

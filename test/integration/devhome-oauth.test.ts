@@ -2,6 +2,10 @@
 // discovery, DCR, the device grant through the real HTML pages (cookie jar), its failure modes,
 // MAS quirks, scope policy, authorization code + PKCE, refresh and revocation.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import os from "node:os";
+import path from "node:path";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
 import { authMetadataProblems } from "../../main/login/oauth.js";
@@ -34,6 +38,11 @@ async function registerDeviceClient(md: Json, name = "QR test device"): Promise<
   });
   expect(response.status).toBe(201);
   return String(((await response.json()) as Json).client_id);
+}
+
+async function cs(dh: RunningDevhome, path: string, token?: string): Promise<{ status: number; json: Json }> {
+  const response = await fetch(`${dh.baseUrl}_matrix/client/${path}`, token === undefined ? {} : { headers: { Authorization: `Bearer ${token}` } });
+  return { status: response.status, json: (await response.json()) as Json };
 }
 
 function scopeFor(deviceId: string, prefix = "urn:matrix:client:"): string {
@@ -96,6 +105,9 @@ describe("devhome OAuth 2.0 (device grant, DCR, PKCE)", () => {
 
     const pending = await poll(md, clientId, grant.device_code);
     expect(pending).toEqual({ status: 400, json: expect.objectContaining({ error: "authorization_pending" }) });
+    // The existing device checks that the requested device id is not in use yet (flow step 16).
+    const seed = await dh.auth.issueDeviceToken({ userId: "@alice:localhost", deviceId: "EXISTINGONE" });
+    expect((await cs(dh, "v3/devices/ABCDEFGHIJ", seed.access_token)).status).toBe(404);
 
     const browser = new MiniBrowser();
     const entry = await browser.go(grant.verification_uri_complete!);
@@ -127,6 +139,14 @@ describe("devhome OAuth 2.0 (device grant, DCR, PKCE)", () => {
     expect(await dh.auth.verifyAccessToken(String(tokens.json.access_token))).toEqual({
       userId: "@alice:localhost", deviceId: "ABCDEFGHIJ", scopes: scopeFor("ABCDEFGHIJ").split(" "),
     });
+
+    // The device exists as soon as its token does; whoami names user and device.
+    const at = String(tokens.json.access_token);
+    expect(await cs(dh, "v3/account/whoami", at)).toEqual({ status: 200, json: expect.objectContaining({ user_id: "@alice:localhost", device_id: "ABCDEFGHIJ" }) });
+    const device = await cs(dh, "v3/devices/ABCDEFGHIJ", seed.access_token);
+    expect(device).toEqual({ status: 200, json: expect.objectContaining({ device_id: "ABCDEFGHIJ", display_name: "Laptop <b>app</b>" }) });
+    const list = await cs(dh, "v3/devices", at);
+    expect((list.json.devices as Json[]).map((d) => d.device_id)).toEqual(expect.arrayContaining(["ABCDEFGHIJ", "EXISTINGONE"]));
 
     const reuse = await poll(md, clientId, grant.device_code);
     expect(reuse).toEqual({ status: 400, json: expect.objectContaining({ error: "invalid_grant" }) });
@@ -210,6 +230,9 @@ describe("devhome OAuth 2.0 (device grant, DCR, PKCE)", () => {
     const tokens = await poll(md, clientId, grant.device_code);
     expect(tokens.json.scope).toBe(scope);
     expect(await dh.auth.verifyAccessToken(String(tokens.json.access_token))).toEqual(expect.objectContaining({ deviceId }));
+    // Percent-encoded in paths, as Element X sends it.
+    const byId = await cs(dh, `v3/devices/${encodeURIComponent(deviceId)}`, String(tokens.json.access_token));
+    expect(byId).toEqual({ status: 200, json: expect.objectContaining({ device_id: deviceId }) });
   });
 
   test("authorization code + PKCE: login, consent, code exchange; code reuse and a wrong verifier are rejected", async () => {
@@ -257,6 +280,10 @@ describe("devhome OAuth 2.0 (device grant, DCR, PKCE)", () => {
     const at = String(refreshed.json.access_token);
     expect(await dh.auth.verifyAccessToken(at)).toEqual(expect.objectContaining({ userId: "@alice:localhost", deviceId: "SEEDEDDEVICE" }));
 
+    // Another (public) client cannot revoke it: 200 as for an unknown token, and the token still works.
+    const stranger = await registerDeviceClient(md, "Stranger");
+    expect((await postForm(String(md.revocation_endpoint), { token: at, client_id: stranger })).status).toBe(200);
+    expect(await dh.auth.verifyAccessToken(at)).not.toBeNull();
     const revoke = await postForm(String(md.revocation_endpoint), { token: at, token_type_hint: "access_token", client_id: "qr-login-devhome-internal" });
     expect(revoke.status).toBe(200);
     expect(await dh.auth.verifyAccessToken(at)).toBeNull();
@@ -268,6 +295,71 @@ describe("devhome OAuth 2.0 (device grant, DCR, PKCE)", () => {
     expect(r.json.error).toBe("invalid_grant");
 
     for (const garbage of ["", "nope", "x".repeat(5000), issued.refresh_token!]) expect(await dh.auth.verifyAccessToken(garbage)).toBeNull();
+    // Over HTTP: the spec's errcodes.
+    expect(await cs(dh, "v3/account/whoami")).toEqual({ status: 401, json: expect.objectContaining({ errcode: "M_MISSING_TOKEN" }) });
+    for (const bad of ["nope", at, other.access_token, issued.refresh_token!]) {
+      expect(await cs(dh, "v3/account/whoami", bad)).toEqual({ status: 401, json: expect.objectContaining({ errcode: "M_UNKNOWN_TOKEN" }) });
+    }
+  });
+});
+
+describe("devhome account page: cross-signing reset approval", () => {
+  let dh: RunningDevhome;
+  beforeAll(async () => {
+    dh = await startDevhome({ port: 0, seed: true });
+  });
+  afterAll(async () => {
+    await dh?.close();
+  });
+
+  test("password required, CSRF-checked, then approved", async () => {
+    const url = `${dh.baseUrl}account?action=org.matrix.cross_signing_reset`;
+    const browser = new MiniBrowser();
+    const pageOne = await browser.go(url);
+    expect(pageOne.status).toBe(200);
+    expect(pageOne.html).toContain("cross-signing keys");
+    const forged = await new MiniBrowser().go(url, { form: { ...MiniBrowser.forms(pageOne)[0]!.fields, username: "alice", password: dh.demo!.password } });
+    expect(forged.status).toBe(403);
+    const wrong = await browser.submit(pageOne, { username: "alice", password: "wrong-password" });
+    expect(wrong.status).toBe(401);
+    const ok = await browser.submit(wrong, { username: "alice", password: dh.demo!.password });
+    expect(ok.status).toBe(200);
+    expect(ok.html).toContain("@alice:localhost may now replace");
+  });
+});
+
+describe("devhome with a data directory", () => {
+  test("accounts, clients, tokens and the signing key survive a restart", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "devhome-"));
+    // Same port both times: the issuer (and the tokens' audience) contains it.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    try {
+      const first = await startDevhome({ port, dataDir: dir, seed: true });
+      const md1 = await metadataOf(first);
+      const clientId = await registerDeviceClient(md1);
+      const issued = await first.auth.issueDeviceToken({ userId: "@alice:localhost", deviceId: "PERSISTENT1" });
+      const jwks1 = await (await fetch(`${first.baseUrl}oauth2/jwks`)).json();
+      const password = first.demo!.password;
+      await first.close();
+
+      const second = await startDevhome({ port, dataDir: dir });
+      try {
+        expect(await second.auth.verifyAccessToken(issued.access_token)).toEqual(expect.objectContaining({ deviceId: "PERSISTENT1" }));
+        expect(await second.accounts.verify("alice", password)).toBe("@alice:localhost");
+        expect(await (await fetch(`${second.baseUrl}oauth2/jwks`)).json()).toEqual(jwks1);
+        const md2 = await metadataOf(second);
+        expect((await postForm(String(md2.device_authorization_endpoint), { client_id: clientId, scope: scopeFor("PERSISTENT2") })).status).toBe(200);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
