@@ -175,6 +175,14 @@ function first(v: string | string[] | undefined): string | undefined {
   return s === undefined ? undefined : s.split(",")[0]!.trim();
 }
 
+/** A store failure (Redis unreachable, SQLite busy…) is a temporary 503, logged without request data. */
+function storeDown(req: FastifyRequest): (err: unknown) => never {
+  return (err) => {
+    req.log.error({ err: (err as Error).message }, "rendezvous: store unavailable");
+    throw new MatrixHttpError(503, "M_UNKNOWN", "Rendezvous store temporarily unavailable", {}, { "retry-after": "1" });
+  };
+}
+
 const forbidden = (msg: string) => new MatrixHttpError(403, "M_FORBIDDEN", msg);
 
 function bearerToken(req: FastifyRequest): string | null {
@@ -208,6 +216,8 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
         global: false,
         ...(store.redis ? { redis: store.redis, nameSpace: opts.rateLimitNamespace ?? "qrl:rz:rl:" } : {}),
         keyGenerator: (req: FastifyRequest) => req.ip,
+        // A Redis outage is answered by the store's 503, not by a limiter failure.
+        skipOnError: true,
         // Only Retry-After, on refusals: no x-ratelimit-* bookkeeping headers on every poll.
         addHeadersOnExceeding: { "x-ratelimit-limit": false, "x-ratelimit-remaining": false, "x-ratelimit-reset": false },
         addHeaders: { "x-ratelimit-limit": false, "x-ratelimit-remaining": false, "x-ratelimit-reset": false, "retry-after": true },
@@ -303,7 +313,7 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
       const t = now();
       const created = await store.create({
         data, now: t, ttlMs, owner: req.ip, maxSessions: limits.maxSessions, maxSessionsPerOwner: limits.maxSessionsPerIp,
-      });
+      }).catch(storeDown(req));
       if (!created.ok) {
         if (metrics) metrics.capRefused++;
         const why = created.reason === "total" ? "The server has too many live rendezvous sessions" : "Too many live rendezvous sessions from this address";
@@ -321,7 +331,7 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
       if (!ID_PATTERN.test(id)) throw notFound();
       const t = now();
       if (memory) return sendSession(reply, memory.getSync(id, t), t);
-      return store.get(id, t).then((s) => sendSession(reply, s, t));
+      return store.get(id, t).then((s) => sendSession(reply, s, t), storeDown(req));
     });
 
     scope.put<{ Params: { id: string } }>("/:id", reqHooks, async (req, reply) => {
@@ -329,7 +339,7 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
       checkDataSize(body.data);
       const id = req.params.id;
       if (!ID_PATTERN.test(id)) throw notFound();
-      const result = await store.update(id, body.sequence_token, body.data, now());
+      const result = await store.update(id, body.sequence_token, body.data, now()).catch(storeDown(req));
       switch (result.kind) {
         case "written":
         case "unchanged":
@@ -343,7 +353,7 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
 
     scope.delete<{ Params: { id: string } }>("/:id", reqHooks, async (req, reply) => {
       const id = req.params.id;
-      if (!ID_PATTERN.test(id) || !(await store.delete(id, now()))) throw notFound();
+      if (!ID_PATTERN.test(id) || !(await store.delete(id, now()).catch(storeDown(req)))) throw notFound();
       return send(reply, 200, "{}");
     });
 

@@ -69,10 +69,16 @@ export class RedisStore implements RendezvousStore {
   readonly redis: Redis;
   private readonly r: ScriptedRedis;
   private readonly liveKey: string;
+  lastError: Error | undefined;
 
   /** `prefix` namespaces every key, so one Redis can hold several independent deployments. */
   constructor(url: string, private readonly prefix = "qrl:rz:") {
-    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    // No offline queue: while Redis is down a command fails at once (503) instead of piling up.
+    // Auto-pipelining sends the commands issued in one tick as one write (many polls per tick).
+    this.redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true });
+    // ioredis reconnects by itself; a failed command rejects, and the plugin answers 503. Without
+    // a listener every reconnect attempt would print an "Unhandled error event".
+    this.redis.on("error", (err: Error) => { this.lastError = err; });
     this.redis.defineCommand("rzCreate", { numberOfKeys: 3, lua: CREATE_LUA });
     this.redis.defineCommand("rzUpdate", { numberOfKeys: 1, lua: UPDATE_LUA });
     this.redis.defineCommand("rzDelete", { numberOfKeys: 2, lua: DELETE_LUA });
@@ -82,6 +88,7 @@ export class RedisStore implements RendezvousStore {
 
   /** Resolves once connected (and fails fast with a clear error if Redis is unreachable). */
   async ready(): Promise<void> {
+    if (this.redis.status === "wait") await this.redis.connect();
     await this.redis.ping();
   }
 
@@ -141,6 +148,7 @@ export class RedisStore implements RendezvousStore {
   }
 
   async close(): Promise<void> {
-    if (this.redis.status !== "end") await this.redis.quit().catch(() => this.redis.disconnect());
+    if (this.redis.status === "ready") await this.redis.quit().catch(() => this.redis.disconnect());
+    else this.redis.disconnect();
   }
 }

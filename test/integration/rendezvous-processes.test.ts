@@ -122,3 +122,25 @@ describe("two server processes on one Redis", () => {
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
   }, 30_000);
 });
+
+describe("Redis outage", () => {
+  test("requests get 503 M_UNKNOWN with Retry-After while Redis is down, and the server keeps running", async () => {
+    const redis = await startRedis();
+    const s = await server(["--store", redis.url, "--listen", `127.0.0.1:${await freePort()}`]);
+    try {
+      const created = await httpRequest(s.url, "POST", P, H, json({ data: "x" }));
+      expect(created.status).toBe(200);
+      await redis.stop();
+      const got = await httpRequest(s.url, "GET", `${P}/${created.json!.id as string}`);
+      expect([got.status, got.json!.errcode]).toEqual([503, "M_UNKNOWN"]);
+      expect(got.headers.get("retry-after")).toBe("1");
+      expect((await httpRequest(s.url, "POST", P, H, json({ data: "y" }))).status).toBe(503);
+      expect((await httpRequest(s.url, "GET", "/health")).status).toBe(503);
+      expect(s.child.exitCode).toBeNull();
+      expect(s.output()).not.toContain("Unhandled error event");
+    } finally {
+      await s.stop();
+      await redis.stop();
+    }
+  }, 30_000);
+});
