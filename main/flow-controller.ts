@@ -4,11 +4,11 @@
 // screens need are copied: the flows' events are already secret-free, and ipc.ts rebuilds every event
 // from an allow-list again before it leaves main.
 import { runExistingDevice } from "./login/existing-device.js";
-import { runNewDevice } from "./login/new-device.js";
-import { createNewDeviceMatrixPort, createSecureChannelPort, type NewDeviceClientSession } from "./login/adapters.js";
+import { runNewDevice, type NewDeviceOptions } from "./login/new-device.js";
+import type { NewDeviceClientSession } from "./login/adapters.js";
 import { createOAuthPort } from "./login/oauth-port.js";
 import type { ClientMetadata } from "./login/oauth.js";
-import type { ExistingDeviceMatrixPort, FlowEvent, FlowOutcome, NewDeviceMatrixPort, OAuthPort, SecureChannelPort } from "./login/ports.js";
+import type { ExistingDeviceMatrixPort, FlowEvent, FlowOutcome, NewDeviceMatrixPort, NewDeviceSession, OAuthPort, SecureChannelPort } from "./login/ports.js";
 import type { ControllerEvent, ControllerFactory, FlowController } from "./ipc.js";
 import type { DeviceRole, FlowError, Msc4108Reason, SecretsStep, StartOptions, StepStatus } from "../preload/api.js";
 import { MSC4108_REASONS } from "../preload/api.js";
@@ -34,7 +34,7 @@ export interface LoginEnvironment {
   /** The new device signed in: keep the session (store credentials, start the client). */
   onSignedIn?(session: NewDeviceClientSession): Promise<void>;
   /** Tests: replace the adapters. */
-  ports?: { channel?: SecureChannelPort; oauth?: OAuthPort; newDeviceMatrix?: NewDeviceMatrixPort<NewDeviceClientSession> };
+  ports?: { channel?: SecureChannelPort; oauth?: OAuthPort; newDeviceMatrix?: NewDeviceMatrixPort<NewDeviceSession> };
   lingerMs?: number;
 }
 
@@ -43,12 +43,23 @@ type Ask = "qr" | "check_code" | "confirm";
 class Waiter<T> {
   private resolveFn: ((v: T) => void) | null = null;
   private rejectFn: ((e: unknown) => void) | null = null;
+  /** An answer given before the flow asked (a QR scanned while the prechecks still run). */
+  private early: { value: T } | null = null;
   get waiting(): boolean {
     return this.resolveFn !== null;
+  }
+  /** Keep an answer for the next wait(). */
+  hold(value: T): void {
+    this.early = { value };
   }
   wait(signal: AbortSignal): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
+      if (this.early) {
+        const { value } = this.early;
+        this.early = null;
+        return resolve(value);
+      }
       const onAbort = (): void => reject(signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
       this.resolveFn = (v) => {
@@ -125,18 +136,29 @@ export class LoginFlowController implements FlowController {
   private homeserver = "";
   private deviceId: string | null = null;
   private account: ExistingAccount | null = null;
-  private readonly channel: SecureChannelPort;
+  private channelPort: SecureChannelPort | null = null;
+  /** A scanning flow takes one QR; a rejected one (wrong_qr_code) leaves it open. */
+  private scanOpen = false;
 
   constructor(
     readonly role: DeviceRole,
     private readonly env: LoginEnvironment,
-  ) {
-    this.channel = env.ports?.channel ?? createSecureChannelPort(env.profile ? { profile: env.profile } : {});
+  ) {}
+
+  /** The real adapters are loaded on first use (they pull in the protocol core and matrix-js-sdk). */
+  private async channel(accessToken?: string): Promise<SecureChannelPort> {
+    if (this.env.ports?.channel) return this.env.ports.channel;
+    if (!this.channelPort || accessToken) {
+      const { createSecureChannelPort } = await import("./login/adapters.js");
+      this.channelPort = createSecureChannelPort({ ...(this.env.profile ? { profile: this.env.profile } : {}), ...(accessToken ? { accessToken } : {}) });
+    }
+    return this.channelPort;
   }
 
   async start(options: StartOptions, emit: (e: ControllerEvent) => void): Promise<void> {
     if (this.running) throw flowError("invalid_request", "already started");
     this.emit = emit;
+    this.scanOpen = options.side === "scan";
     emit({ type: "state", state: "starting" });
     if (options.role === "existing") {
       this.account = await this.env.existingAccount();
@@ -148,14 +170,16 @@ export class LoginFlowController implements FlowController {
   }
 
   async submitQr(payload: Uint8Array): Promise<void> {
-    if (!this.waiters.qr.waiting) throw flowError("invalid_request", "not scanning now");
+    if (!this.scanOpen) throw flowError("invalid_request", "not scanning now");
     // Reject what is not an MSC4388 code here, so the user can scan again; intent checks are the flow's.
+    const channel = await this.channel();
     try {
-      this.channel.decodeQr(payload);
+      channel.decodeQr(payload);
     } catch {
       throw flowError("wrong_qr_code", "This is not a sign-in QR code.");
     }
-    this.waiters.qr.answer(payload);
+    this.scanOpen = false;
+    if (!this.waiters.qr.answer(payload)) this.waiters.qr.hold(payload);
   }
 
   async submitCheckCode(code: string): Promise<void> {
@@ -174,7 +198,10 @@ export class LoginFlowController implements FlowController {
   async cancel(): Promise<void> {
     this.abort.abort(new Error("cancelled"));
     // Let the flow tell the peer and delete the rendezvous session, but do not hang the UI on it.
-    if (this.running) await Promise.race([this.running, new Promise((r) => setTimeout(r, 5000))]);
+    if (!this.running) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
   }
 
   private answer(kind: Exclude<Ask, "qr">, value: string | boolean): void {
@@ -252,15 +279,15 @@ export class LoginFlowController implements FlowController {
     const lingerMs = this.env.lingerMs;
     if (options.role === "new") {
       const deps = {
-        channel: this.channel,
+        channel: await this.channel(),
         oauth: this.env.ports?.oauth ?? createOAuthPort({ clientMetadata: this.env.clientMetadata }),
-        matrix: this.env.ports?.newDeviceMatrix ?? createNewDeviceMatrixPort(),
+        matrix: this.env.ports?.newDeviceMatrix ?? (await import("./login/adapters.js")).createNewDeviceMatrixPort(),
         ui: {
           enterCheckCode: (s: AbortSignal) => this.waiters.check_code.wait(s),
           confirmAccount: (_userId: string, s: AbortSignal) => this.waiters.confirm.wait(s),
         },
       };
-      let mode: Parameters<typeof runNewDevice>[1]["mode"];
+      let mode: NewDeviceOptions["mode"];
       if (options.side === "show") mode = { kind: "generate", rendezvousUrl: this.env.rendezvousUrl };
       else {
         let qr: Uint8Array;
@@ -272,11 +299,12 @@ export class LoginFlowController implements FlowController {
         mode = { kind: "scan", qr };
       }
       const result = await runNewDevice(deps, { mode, ...(lingerMs !== undefined ? { lingerMs } : {}) }, { signal, onEvent: this.onFlowEvent });
-      if (result.outcome.outcome === "success" && result.session) await this.env.onSignedIn?.(result.session);
+      // Only the real adapter's session carries a matrix-js-sdk client worth keeping.
+      if (result.outcome.outcome === "success" && result.session && "client" in result.session) await this.env.onSignedIn?.(result.session as NewDeviceClientSession);
       return;
     }
     const account = this.account!;
-    const channel = account.accessToken && !this.env.ports?.channel ? createSecureChannelPort({ ...(this.env.profile ? { profile: this.env.profile } : {}), accessToken: account.accessToken }) : this.channel;
+    const channel = await this.channel(account.accessToken);
     await runExistingDevice(
       {
         channel,

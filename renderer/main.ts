@@ -270,7 +270,10 @@ function screenView(s: Screen): HTMLElement {
         "section",
         {},
         heading(s.role === "new" ? "Completing set up of your new device" : "Sending your keys to the new device"),
-        h(
+        // The existing device only sends; the steps are the new device's, shown there.
+        s.role === "existing" && SECRETS_STEPS.every((step) => s.steps[step] === "pending")
+          ? spinner("Sending cross-signing and backup keys over the secure connection…")
+          : h(
           "ol",
           { class: "progress", "aria-label": "Set-up steps" },
           ...SECRETS_STEPS.map((step) => h("li", { class: `step ${s.steps[step]}`, "data-step": step }, h("span", { class: "mark", "aria-hidden": "true" }, MARKS[s.steps[step]]), h("span", {}, `${STEP_LABELS[step]} — ${STATUS_LABELS[s.steps[step]]}`))),
@@ -282,8 +285,16 @@ function screenView(s: Screen): HTMLElement {
         "section",
         {},
         heading(s.role === "new" ? "You're signed in" : "New device linked"),
-        h("dl", {}, h("dt", {}, "Account"), h("dd", { "data-field": "user" }, s.userId), h("dt", {}, "Device ID"), h("dd", { "data-field": "device" }, s.deviceId), h("dt", {}, "Verification"), h("dd", { "data-field": "verified" }, s.verified ? "Verified" : "Not verified")),
-        h("p", {}, s.verified ? "This device can read your encrypted messages." : "The keys could not be set up: verify this device from another session."),
+        h("dl", {}, h("dt", {}, "Account"), h("dd", { "data-field": "user" }, s.userId), h("dt", {}, "Device ID"), h("dd", { "data-field": "device" }, s.deviceId), h("dt", {}, "Verification"), h("dd", { "data-field": "verified" }, s.verified ? "Verified" : s.role === "existing" ? "Keys sent" : "Not verified")),
+        h(
+          "p",
+          {},
+          s.role === "existing"
+            ? "The new device received your keys and verifies itself with them."
+            : s.verified
+              ? "This device can read your encrypted messages."
+              : "The keys could not be set up: verify this device from another session.",
+        ),
         h("div", { class: "actions" }, button("Done", () => dispatch({ type: "reset" }), { primary: true })),
       );
     case "error": {

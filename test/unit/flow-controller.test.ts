@@ -1,0 +1,192 @@
+// main/flow-controller.ts over the real MSC4108 state machines (main/login) with the in-memory fakes of
+// test/unit/login-fakes.ts: two controllers driven the way the renderer drives them (submitQr with the
+// QR bytes, the check code, the account confirmation), checking the events the screens get, that every
+// event passes the IPC schema, and the error mapping.
+import { describe, test, expect } from "@jest/globals";
+import { LoginFlowController, outcomeToEvent, type LoginEnvironment } from "../../main/flow-controller.js";
+import type { ControllerEvent } from "../../main/ipc.js";
+import { sanitizeEvent } from "../../main/ipc-schema.js";
+import { FakeHomeserver, FakeRendezvous, USER_ID, fakeSecrets, type ConsentDecision } from "./login-fakes.js";
+import type { FlowOutcome } from "../../main/login/ports.js";
+
+const RENDEZVOUS_URL = "https://rendezvous.example.net/";
+
+class Recorder {
+  readonly events: ControllerEvent[] = [];
+  private waiters: (() => void)[] = [];
+  readonly emit = (e: ControllerEvent): void => {
+    // Every event must be what the IPC layer accepts: a schema mismatch would silently drop it.
+    expect(() => sanitizeEvent({ ...e, flowId: 1 })).not.toThrow();
+    this.events.push(e);
+    for (const w of this.waiters.splice(0)) w();
+  };
+  async next<T extends ControllerEvent["type"]>(type: T, timeout = 3000): Promise<Extract<ControllerEvent, { type: T }>> {
+    const end = Date.now() + timeout;
+    for (;;) {
+      const hit = this.events.find((e) => e.type === type);
+      if (hit) return hit as Extract<ControllerEvent, { type: T }>;
+      if (Date.now() > end) throw new Error(`no ${type} event; got ${this.events.map((e) => e.type).join(",")}`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  }
+  types(): string[] {
+    return this.events.map((e) => (e.type === "state" ? `state:${e.state}` : e.type));
+  }
+}
+
+function setup(consent: ConsentDecision | "none" = "approve") {
+  const hs = new FakeHomeserver();
+  const net = new FakeRendezvous();
+  const opened: string[] = [];
+  const base = { rendezvousUrl: RENDEZVOUS_URL, clientMetadata: { client_name: "test", client_uri: "https://example.org/", application_type: "native" as const }, lingerMs: 20 };
+  const newEnv: LoginEnvironment = {
+    ...base,
+    existingAccount: async () => null,
+    openExternal: async () => undefined,
+    ports: { channel: net.port("new"), oauth: hs.oauth(), newDeviceMatrix: hs.newDeviceMatrix() },
+  };
+  const existingEnv: LoginEnvironment = {
+    ...base,
+    existingAccount: async () => ({ userId: USER_ID, matrix: hs.existingDeviceMatrix(fakeSecrets()) }),
+    openExternal: async (uri) => {
+      opened.push(uri);
+      if (consent !== "none") setTimeout(() => hs.decide(uri, consent), 5);
+    },
+    ports: { channel: net.port("existing"), oauth: hs.oauth() },
+  };
+  return { hs, net, opened, newCtl: new LoginFlowController("new", newEnv), oldCtl: new LoginFlowController("existing", existingEnv) };
+}
+
+describe("both controllers, existing device scans", () => {
+  test("full sign-in: the screens' events in order, success on both", async () => {
+    const { newCtl, oldCtl, opened } = setup();
+    const n = new Recorder();
+    const o = new Recorder();
+    await newCtl.start({ role: "new", side: "show" }, n.emit);
+    await oldCtl.start({ role: "existing", side: "scan" }, o.emit);
+    const qr = await n.next("qr");
+    expect(qr.expiresAt).toBeGreaterThan(Date.now());
+    await oldCtl.submitQr(qr.payload);
+    const code = await o.next("check_code");
+    await n.next("check_code_prompt");
+    await newCtl.submitCheckCode(code.code);
+    const userCode = await n.next("user_code");
+    expect(userCode.userCode.length).toBeGreaterThan(0);
+    const ob = await o.next("open_browser");
+    expect(opened).toEqual([ob.verificationUri]);
+    const confirm = await n.next("confirm_account");
+    expect(confirm).toMatchObject({ userId: USER_ID, homeserver: "https://hs.example.org/", deviceId: "NEWDEVICE1" });
+    await newCtl.confirmAccount(true);
+    const ok = await n.next("success");
+    expect(ok).toEqual({ type: "success", userId: USER_ID, deviceId: "NEWDEVICE1", verified: true });
+    expect((await o.next("success")).deviceId).toBe("NEWDEVICE1");
+    const done = n.events.filter((e): e is Extract<ControllerEvent, { type: "secrets" }> => e.type === "secrets" && e.status === "done").map((e) => e.step);
+    expect(new Set(done).size).toBe(5);
+    expect(n.types()).toEqual(expect.arrayContaining(["state:starting", "qr", "state:waiting_for_scan", "check_code_prompt", "user_code", "waiting_for_consent", "confirm_account", "state:completing", "success"]));
+    expect(o.types()).toEqual(expect.arrayContaining(["state:starting", "state:connecting", "check_code", "open_browser", "success"]));
+    // the fallback button re-opens the same page
+    await oldCtl.openVerificationUri();
+    expect(opened).toEqual([ob.verificationUri, ob.verificationUri]);
+  });
+
+  test("a QR that is not a sign-in code is refused, and scanning goes on", async () => {
+    const { newCtl, oldCtl } = setup();
+    const n = new Recorder();
+    const o = new Recorder();
+    await oldCtl.start({ role: "existing", side: "scan" }, o.emit);
+    // prechecks run before the scanner is ready; wait until it is
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(oldCtl.submitQr(new TextEncoder().encode("https://example.org/not-a-login"))).rejects.toMatchObject({ flowError: { code: "wrong_qr_code" } });
+    await newCtl.start({ role: "new", side: "show" }, n.emit);
+    await oldCtl.submitQr((await n.next("qr")).payload);
+    await o.next("check_code");
+    await Promise.all([newCtl.cancel(), oldCtl.cancel()]);
+  });
+
+  test("a wrong check code ends with check_code_mismatch on the new device", async () => {
+    const { newCtl, oldCtl } = setup();
+    const n = new Recorder();
+    const o = new Recorder();
+    await newCtl.start({ role: "new", side: "show" }, n.emit);
+    await oldCtl.start({ role: "existing", side: "scan" }, o.emit);
+    await oldCtl.submitQr((await n.next("qr")).payload);
+    const code = (await o.next("check_code")).code;
+    await n.next("check_code_prompt");
+    await newCtl.submitCheckCode(code === "10" ? "11" : "10");
+    expect((await n.next("error")).error.code).toBe("check_code_mismatch");
+    await oldCtl.cancel();
+  });
+
+  test("consent denied: declined on both", async () => {
+    const { newCtl, oldCtl } = setup("deny");
+    const n = new Recorder();
+    const o = new Recorder();
+    await newCtl.start({ role: "new", side: "show" }, n.emit);
+    await oldCtl.start({ role: "existing", side: "scan" }, o.emit);
+    await oldCtl.submitQr((await n.next("qr")).payload);
+    await newCtl.submitCheckCode((await o.next("check_code")).code);
+    expect((await n.next("error")).error.code).toBe("user_declined");
+    expect((await o.next("error")).error.code).toBe("user_declined");
+  });
+
+  test("cancel on the new device: no error screen locally, the existing device hears user_cancelled", async () => {
+    const { newCtl, oldCtl } = setup("none");
+    const n = new Recorder();
+    const o = new Recorder();
+    await newCtl.start({ role: "new", side: "show" }, n.emit);
+    await oldCtl.start({ role: "existing", side: "scan" }, o.emit);
+    await oldCtl.submitQr((await n.next("qr")).payload);
+    await newCtl.submitCheckCode((await o.next("check_code")).code);
+    await n.next("user_code");
+    await newCtl.cancel();
+    expect(n.events.some((e) => e.type === "error")).toBe(false);
+    const err = (await o.next("error", 5000)).error;
+    expect(err).toMatchObject({ code: "user_cancelled", reason: "user_cancelled" });
+  });
+
+  test("requests out of turn are refused as invalid_request", async () => {
+    const { newCtl } = setup();
+    const n = new Recorder();
+    await newCtl.start({ role: "new", side: "show" }, n.emit);
+    await n.next("qr");
+    await expect(newCtl.submitCheckCode("42")).rejects.toMatchObject({ flowError: { code: "invalid_request" } });
+    await expect(newCtl.confirmAccount(true)).rejects.toMatchObject({ flowError: { code: "invalid_request" } });
+    await expect(newCtl.submitQr(new Uint8Array([1]))).rejects.toMatchObject({ flowError: { code: "invalid_request" } });
+    await expect(newCtl.openVerificationUri()).rejects.toMatchObject({ flowError: { code: "invalid_request" } });
+    await newCtl.cancel();
+  });
+
+  test("an app without an account cannot start the existing role", async () => {
+    const { newCtl } = setup();
+    // newCtl's environment has no account: use it for the existing role
+    const ctl = new LoginFlowController("existing", (newCtl as unknown as { env: LoginEnvironment }).env);
+    await expect(ctl.start({ role: "existing", side: "scan" }, () => undefined)).rejects.toMatchObject({ flowError: { code: "other_device_not_signed_in" } });
+  });
+});
+
+describe("outcome mapping", () => {
+  test.each<[FlowOutcome, string | null, string | undefined]>([
+    [{ outcome: "cancelled" }, null, undefined],
+    [{ outcome: "declined", side: "peer" }, "user_declined", undefined],
+    [{ outcome: "failure", reason: "authorization_expired", side: "peer" }, "expired", "authorization_expired"],
+    [{ outcome: "failure", reason: "device_not_found", side: "local" }, "device_not_found", "device_not_found"],
+    [{ outcome: "expired", retry: true }, "expired", undefined],
+    [{ outcome: "closed" }, "user_cancelled", undefined],
+    [{ outcome: "insecure_channel" }, "insecure_channel_detected", undefined],
+    [{ outcome: "qr_rejected", reason: "invalid_qr" }, "wrong_qr_code", undefined],
+    [{ outcome: "qr_rejected", reason: "other_device_not_signed_in" }, "other_device_not_signed_in", undefined],
+    [{ outcome: "not_supported", reason: "oauth_unavailable", detail: "no OAuth" }, "homeserver_lacks_support", undefined],
+    [{ outcome: "error", code: "import_failed", detail: "/home/x/secret: boom" }, "unknown", undefined],
+  ])("%j → %s", (o, code, reason) => {
+    const e = outcomeToEvent(o, "new", USER_ID);
+    if (code === null) return expect(e).toBeNull();
+    expect(e).toMatchObject({ type: "error", error: { code } });
+    const err = (e as Extract<ControllerEvent, { type: "error" }>).error;
+    expect(err.reason).toBe(reason);
+    expect(err.message).not.toContain("/home/x");
+    expect(() => sanitizeEvent({ ...e!, flowId: 1 })).not.toThrow();
+  });
+});
