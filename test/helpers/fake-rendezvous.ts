@@ -1,0 +1,145 @@
+// In-memory MSC4388 rendezvous server behind a fetch function, on a virtual monotonic clock, for
+// unit tests of the rendezvous client: every request is logged with its virtual time, and a hook can
+// inject faults (lost responses, 429, 5xx) or change the server's behaviour.
+import type { FetchLike, MonotonicClock } from "../../main/protocol/rendezvous.js";
+
+export class VirtualClock implements MonotonicClock {
+  t = 1_000_000;
+  now(): number {
+    return this.t;
+  }
+  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw signal.reason;
+    this.t += Math.max(0, ms);
+    await Promise.resolve();
+    if (signal?.aborted) throw signal.reason;
+  }
+}
+
+export interface LoggedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly at: number;
+  readonly body: Record<string, unknown> | undefined;
+  readonly headers: Record<string, string>;
+}
+
+interface Session {
+  data: string;
+  token: string;
+  counter: number;
+  expiresAt: number;
+}
+
+/** What a hook may do with a request: answer it itself, or let the server handle it and drop the response. */
+export type HookResult = Response | "drop-response" | "drop-request" | undefined;
+
+export interface FakeServerOptions {
+  prefixes?: string[];
+  ttlMs?: number;
+  /** "msc": idempotent PUT for any stale token (MSC text); "strict": 409 on every stale token. */
+  idempotency?: "msc" | "strict";
+}
+
+export const V1 = "/_matrix/client/v1/rendezvous";
+export const UNSTABLE = "/_matrix/client/unstable/io.element.msc4388/rendezvous";
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
+}
+
+export class FakeRendezvousServer {
+  readonly origin = "https://rz.test";
+  readonly sessions = new Map<string, Session>();
+  readonly log: LoggedRequest[] = [];
+  hook: ((req: LoggedRequest, n: number) => HookResult) | undefined;
+  readonly prefixes: string[];
+  readonly ttlMs: number;
+  idempotency: "msc" | "strict";
+  private nextId = 1;
+  private tokenSeq = 1;
+
+  constructor(readonly clock: VirtualClock, options: FakeServerOptions = {}) {
+    this.prefixes = options.prefixes ?? [V1, UNSTABLE];
+    this.ttlMs = options.ttlMs ?? 120_000;
+    this.idempotency = options.idempotency ?? "msc";
+  }
+
+  requests(method?: string): LoggedRequest[] {
+    return method ? this.log.filter((r) => r.method === method) : this.log;
+  }
+
+  /** A write by someone else (a peer or a third party), straight into the store. */
+  externalWrite(id: string, data: string): string {
+    const s = this.sessions.get(id)!;
+    s.data = data;
+    s.token = `tok${this.tokenSeq++}`;
+    return s.token;
+  }
+
+  readonly fetch: FetchLike = async (input, init) => {
+    const url = new URL(input);
+    const headers: Record<string, string> = {};
+    new Headers(init.headers).forEach((v, k) => (headers[k] = v));
+    const req: LoggedRequest = {
+      method: init.method ?? "GET",
+      path: url.pathname,
+      at: this.clock.now(),
+      body: typeof init.body === "string" ? (JSON.parse(init.body) as Record<string, unknown>) : undefined,
+      headers,
+    };
+    this.log.push(req);
+    if (init.signal?.aborted) throw init.signal.reason;
+    const hooked = this.hook?.(req, this.log.length - 1);
+    if (hooked instanceof Response) return hooked;
+    if (hooked === "drop-request") throw new TypeError("fetch failed (request lost)");
+    const response = this.handle(req);
+    if (hooked === "drop-response") throw new TypeError("fetch failed (response lost)");
+    return response;
+  };
+
+  private handle(req: LoggedRequest): Response {
+    const prefix = this.prefixes.find((p) => req.path === p || req.path.startsWith(p + "/"));
+    if (!prefix) return json(404, { errcode: "M_UNRECOGNIZED", error: "Unrecognized request" });
+    const rest = req.path.slice(prefix.length);
+    const cw = prefix === V1 ? "M_CONCURRENT_WRITE" : "IO_ELEMENT_MSC4388_CONCURRENT_WRITE";
+    const now = this.clock.now();
+    if (rest === "") {
+      if (req.method === "GET") return json(200, { create_available: true });
+      if (req.method === "POST") {
+        const id = `id${this.nextId++}`;
+        const s = { data: String(req.body?.["data"] ?? ""), token: `tok${this.tokenSeq++}`, counter: 0, expiresAt: now + this.ttlMs };
+        this.sessions.set(id, s);
+        return json(200, { id, sequence_token: s.token, expires_in_ms: this.ttlMs });
+      }
+      return json(405, { errcode: "M_UNRECOGNIZED", error: "method" });
+    }
+    const id = decodeURIComponent(rest.slice(1));
+    const s = this.sessions.get(id);
+    if (!s || s.expiresAt <= now) {
+      this.sessions.delete(id);
+      return json(404, { errcode: "M_NOT_FOUND", error: "Not found" });
+    }
+    switch (req.method) {
+      case "GET":
+        return json(200, { data: s.data, sequence_token: s.token, expires_in_ms: s.expiresAt - now });
+      case "PUT": {
+        const token = req.body?.["sequence_token"];
+        const data = String(req.body?.["data"]);
+        if (token !== s.token) {
+          if (this.idempotency === "msc" && data === s.data) return json(200, { sequence_token: s.token });
+          return json(409, { errcode: cw, error: "sequence_token does not match" });
+        }
+        s.data = data;
+        s.counter++;
+        s.token = `tok${this.tokenSeq++}`;
+        return json(200, { sequence_token: s.token });
+      }
+      case "DELETE":
+        this.sessions.delete(id);
+        return json(200, {});
+      default:
+        return json(405, { errcode: "M_UNRECOGNIZED", error: "method" });
+    }
+  }
+}
