@@ -3,7 +3,7 @@
 // test-artifacts/screens/, runs axe-core on each (no serious/critical violations), checks that the QR on
 // screen decodes to the session's payload, and that keyboard, focus and live-region behaviour hold.
 import { jest, describe, test, expect, beforeAll, afterAll } from "@jest/globals";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -11,6 +11,8 @@ import { PNG } from "pngjs";
 import jsQR from "jsqr";
 import QRCode from "qrcode";
 import type { Browser, Page } from "playwright-core";
+import { chromium } from "playwright-core";
+import { tmpdir } from "node:os";
 import { electronMock, launchChromium, openWindow, serveDir, RENDERER_ORIGIN, type OpenedWindow, type StaticServer } from "../support/ui-bridge.js";
 import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/ipc.js";
 import type { DeviceRole, FlowErrorCode, StartOptions } from "../../preload/api.js";
@@ -437,6 +439,50 @@ describe("unconfigured window", () => {
     } finally {
       w.wc.destroy();
       await w.page.context().close();
+    }
+  });
+});
+
+describe("camera scanning, with a fake camera that films a QR code", () => {
+  /** One Y4M frame (I420) of the QR on a white background: Chromium loops it as the camera picture. */
+  async function qrY4m(bytes: Uint8Array): Promise<string> {
+    const png = PNG.sync.read(await QRCode.toBuffer([{ data: bytes, mode: "byte" }], { errorCorrectionLevel: "Q", margin: 4, scale: 6 }));
+    const W = 480;
+    const H = 480;
+    const y = Buffer.alloc(W * H, 235);
+    const ox = Math.floor((W - png.width) / 2);
+    const oy = Math.floor((H - png.height) / 2);
+    for (let r = 0; r < png.height; r++) {
+      for (let c = 0; c < png.width; c++) y[(oy + r) * W + ox + c] = png.data[(r * png.width + c) * 4]! < 128 ? 16 : 235;
+    }
+    const chroma = Buffer.alloc((W / 2) * (H / 2), 128);
+    const file = path.join(tmpdir(), `qr-login-camera-${process.pid}.y4m`);
+    writeFileSync(file, Buffer.concat([Buffer.from(`YUV4MPEG2 W${W} H${H} F10:1 Ip A1:1 C420jpeg\nFRAME\n`), y, chroma, chroma]));
+    return file;
+  }
+
+  test("the existing device reads the code from the camera and sends its bytes to main", async () => {
+    const p = payload(9);
+    const file = await qrY4m(p);
+    const camBrowser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${file}`],
+    });
+    try {
+      const w = await openWindow(camBrowser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "scan", label: "Existing device" }, IPC);
+      await onScreen(w.page, "prescan_warning");
+      await w.page.getByRole("button", { name: "Ready to scan" }).click();
+      await poll(() => controllers.filter((x) => x.role === "existing" && x.options?.side === "scan").length > 0).toBe(true);
+      const c = latest("existing");
+      await w.page.getByRole("button", { name: "Use the camera" }).click();
+      await w.page.getByRole("button", { name: "Turn on the camera" }).click();
+      await poll(() => c.calls.filter(([n]) => n === "submitQr").length, { timeout: 10_000 }).toBe(1);
+      expect(Buffer.from(c.calls.find(([n]) => n === "submitQr")![1] as Uint8Array).toString("hex")).toBe(Buffer.from(p).toString("hex"));
+      await capture(w.page, "existing-05b-camera-scanned");
+      w.wc.destroy();
+    } finally {
+      await camBrowser.close();
+      rmSync(file, { force: true });
     }
   });
 });
