@@ -7,6 +7,7 @@ type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 const commands: Record<string, () => Promise<CommandModule>> = {
   server: () => import("./commands/server.js"),
   devstack: () => import("./commands/devstack.js"),
+  qr: () => import("./commands/qr.js"),
 };
 
 function usage(): string {

@@ -1,0 +1,118 @@
+// `qr-login qr decode|encode`: the MSC4388 QR payload codec on the command line (ARCHITECTURE.md
+// "Contracts"). decode prints exactly one JSON line; a malformed payload prints
+// {"error":"<code>","message":"..."} and exits 2. encode prints the payload as hex.
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { b64decode, hexDecode, hexEncode } from "../protocol/bytes.js";
+import { ProtocolError } from "../protocol/errors.js";
+import { DEFAULT_PROFILE, getProfile } from "../protocol/profile.js";
+import { decodeQr, encodeQr, qrDataToJson, type QrIntent } from "../protocol/qr.js";
+import { decodeQrPng, QrImageError, writeQrPngFile } from "../qr-image.js";
+import { parseArgs, UsageError } from "./args.js";
+
+export const summary = "qr decode <hex|base64|file.png> | qr encode --intent I --key B64 --id ID --url URL: MSC4388 QR payloads";
+
+const USAGE = [
+  "usage:",
+  "  qr-login qr decode <hex | base64 | file.png>",
+  "  qr-login qr encode --intent login|reciprocate --key <base64> --id <rendezvous id> --url <base url>",
+  "                     [--profile element-2026|msc4388] [--png FILE] [--legacy-id-length]",
+  "",
+  "decode prints one JSON object: prefix, type, intent, publicKey, rendezvousId, baseUrl, idLengthBytes;",
+  'a malformed payload prints {"error":"<code>","message":"..."} and exits 2.',
+  `encode prints the payload as hex (prefix per profile, default ${DEFAULT_PROFILE}); --png also writes a QR image (byte mode, EC level Q).`,
+].join("\n");
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+function printError(code: string, message: string): number {
+  process.stdout.write(`${JSON.stringify({ error: code, message })}\n`);
+  return 2;
+}
+
+function isPng(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && PNG_SIGNATURE.every((b, i) => bytes[i] === b);
+}
+
+/** The payload bytes of the argument: a PNG file, hex, or base64 (standard, padded or not). */
+async function readPayload(arg: string): Promise<Uint8Array> {
+  if (/\.png$/i.test(arg) || (existsSync(arg) && !/^[0-9a-fA-F]+$/.test(arg))) {
+    let file: Uint8Array;
+    try {
+      file = await readFile(arg);
+    } catch (cause) {
+      throw new QrImageError("qr_image_unreadable", `cannot read ${arg}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    }
+    if (!isPng(file)) throw new QrImageError("qr_image_unreadable", `${arg} is not a PNG image`);
+    return decodeQrPng(file);
+  }
+  const text = arg.trim();
+  if (text.length > 0 && text.length % 2 === 0 && /^[0-9a-fA-F]+$/.test(text)) return hexDecode(text);
+  try {
+    return b64decode(text);
+  } catch (cause) {
+    throw new ProtocolError("invalid_base64", "the payload is neither hex, base64, nor a PNG file", { cause });
+  }
+}
+
+async function decode(args: string[]): Promise<number> {
+  const parsed = parseArgs(args, { booleans: ["help"] });
+  if (parsed.booleans.has("help")) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.positional.length !== 1) throw new UsageError(`decode takes one payload argument\n${USAGE}`);
+  try {
+    const qr = decodeQr(await readPayload(parsed.positional[0]!));
+    process.stdout.write(`${JSON.stringify(qrDataToJson(qr))}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof ProtocolError || err instanceof QrImageError) return printError(err.code, err.message);
+    throw err;
+  }
+}
+
+async function encode(args: string[]): Promise<number> {
+  const parsed = parseArgs(args, { values: ["intent", "key", "id", "url", "profile", "png"], booleans: ["help", "legacy-id-length"] });
+  if (parsed.booleans.has("help")) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.positional.length > 0) throw new UsageError(`encode takes no positional arguments\n${USAGE}`);
+  const need = (name: string): string => {
+    const v = parsed.values.get(name);
+    if (v === undefined) throw new UsageError(`encode needs --${name}\n${USAGE}`);
+    return v;
+  };
+  const intent = need("intent");
+  if (intent !== "login" && intent !== "reciprocate") throw new UsageError('--intent must be "login" or "reciprocate"');
+  const key = need("key");
+  const id = need("id");
+  const url = need("url");
+  try {
+    const profile = getProfile(parsed.values.get("profile") ?? DEFAULT_PROFILE);
+    const payload = encodeQr(
+      { intent: intent as QrIntent, publicKey: b64decode(key), rendezvousId: id, baseUrl: url },
+      profile,
+      { legacyIdLength: parsed.booleans.has("legacy-id-length") },
+    );
+    const png = parsed.values.get("png");
+    if (png !== undefined) await writeQrPngFile(png, payload);
+    process.stdout.write(`${hexEncode(payload)}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof ProtocolError) return printError(err.code, err.message);
+    throw err;
+  }
+}
+
+export async function run(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === "decode") return decode(rest);
+  if (sub === "encode") return encode(rest);
+  if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {
+    console.log(USAGE);
+    return sub === undefined ? 2 : 0;
+  }
+  throw new UsageError(`unknown subcommand "${sub}"\n${USAGE}`);
+}

@@ -1,0 +1,368 @@
+// The MSC4388 secure channel carried over a rendezvous session, for both roles.
+//
+// This is where the channel (channel.ts: pure crypto state) meets the transport (rendezvous.ts: HTTP).
+// The one rule that ties them together (crypto-interop.md §4.2): the AAD token of a message is the
+// `sequence_token` sent in the PUT that writes it. So a side seals with the session's current token
+// (the token it is about to PUT with) and opens with the token it held before polling (the token it
+// got back from its own previous write, or from the POST).
+//
+//   G: startGenerator() → POST, keys, QR  →  waitForScanner(): poll, open LoginInitiate, PUT LoginOk
+//      → confirm(code typed by the user) → SecureConversation
+//   S: connectScanner(qr) → GET, PUT LoginInitiate, poll, open LoginOk → { checkCode, conversation }
+//
+// Any failure to open kills the conversation and deletes the session (MSC4388: abort), so the other
+// side stops at its next request instead of waiting for the expiry.
+
+import { GeneratorChannel, ScannerChannel, type EstablishedChannel, type UnconfirmedChannel } from "./channel.js";
+import { ProtocolError } from "./errors.js";
+import { getProfile, type WireProfile } from "./profile.js";
+import { decodeQr, encodeQr, type QrIntent } from "./qr.js";
+import {
+  RENDEZVOUS_PATH_UNSTABLE,
+  RENDEZVOUS_PATH_V1,
+  RendezvousClient,
+  RendezvousError,
+  type FetchLike,
+  type MonotonicClock,
+  type PollPolicy,
+  type RendezvousSession,
+} from "./rendezvous.js";
+
+export type JsonObject = Record<string, unknown>;
+
+/** Transport knobs shared by both roles (all optional; tests inject fetch and clock). */
+export interface TransportOptions {
+  /** Wire profile name or object (default `element-2026`). */
+  readonly profile?: WireProfile | string;
+  readonly signal?: AbortSignal;
+  readonly fetch?: FetchLike;
+  readonly clock?: MonotonicClock;
+  readonly poll?: Partial<PollPolicy>;
+  readonly requestTimeoutMs?: number;
+}
+
+export interface GeneratorOptions extends TransportOptions {
+  /** Base URL of the server hosting the rendezvous API (goes into the QR). */
+  readonly rendezvousUrl: string;
+  /** `login`: this is the new device; `reciprocate`: this is the existing device. */
+  readonly intent: QrIntent;
+  /** Sent on discovery/create if the server requires authentication. */
+  readonly accessToken?: string;
+  /** Fixed key pair (tests only). */
+  readonly keyPair?: { secretKey: Uint8Array; publicKey: Uint8Array };
+}
+
+export interface ScannerOptions extends TransportOptions {
+  /** Refuse a QR whose intent is not this one (a new device must not scan a new device's QR). */
+  readonly expectedIntent?: QrIntent;
+}
+
+function resolveProfile(profile: WireProfile | string | undefined): WireProfile {
+  return typeof profile === "object" ? profile : getProfile(profile ?? "element-2026");
+}
+
+/** The profile decides which API prefix is tried first; the other one is the fallback. */
+export function prefixesFor(profile: WireProfile): string[] {
+  const first = profile.rendezvousPath;
+  return [first, ...[RENDEZVOUS_PATH_UNSTABLE, RENDEZVOUS_PATH_V1].filter((p) => p !== first)];
+}
+
+function clientFor(baseUrl: string, profile: WireProfile, opts: TransportOptions & { accessToken?: string }): RendezvousClient {
+  return new RendezvousClient({
+    baseUrl,
+    prefixes: prefixesFor(profile),
+    fetch: opts.fetch,
+    clock: opts.clock,
+    accessToken: opts.accessToken,
+    poll: opts.poll,
+    requestTimeoutMs: opts.requestTimeoutMs,
+  });
+}
+
+function linkSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+  if (a && b) return AbortSignal.any([a, b]);
+  return a ?? b;
+}
+
+async function bestEffortDelete(session: RendezvousSession): Promise<void> {
+  try {
+    await session.delete(AbortSignal.timeout(5_000));
+  } catch {
+    // The session expires on its own; a failed cancel must not hide the error that caused it.
+  }
+}
+
+/** G before anyone scanned: the QR to show, and the wait for the scanner's LoginInitiate. */
+export class PendingGenerator {
+  readonly qr: Uint8Array;
+  readonly session: RendezvousSession;
+  readonly profile: WireProfile;
+  readonly intent: QrIntent;
+  private channel: GeneratorChannel | undefined;
+  private readonly signal: AbortSignal | undefined;
+
+  /** @internal use startGenerator */
+  constructor(args: { qr: Uint8Array; session: RendezvousSession; profile: WireProfile; intent: QrIntent; channel: GeneratorChannel; signal?: AbortSignal }) {
+    this.qr = args.qr;
+    this.session = args.session;
+    this.profile = args.profile;
+    this.intent = args.intent;
+    this.channel = args.channel;
+    this.signal = args.signal;
+  }
+
+  get rendezvousId(): string {
+    return this.session.id;
+  }
+
+  /**
+   * Poll until a scanner writes LoginInitiate, open it, answer with LoginOk. A payload that does not
+   * open (wrong key, AAD, junk from a third party) ends the attempt: the session is deleted.
+   */
+  async waitForScanner(opts: { signal?: AbortSignal } = {}): Promise<UnconfirmedGenerator> {
+    const channel = this.channel;
+    if (!channel) throw new ProtocolError("channel_dead", "waitForScanner() was already called");
+    this.channel = undefined;
+    const signal = linkSignals(this.signal, opts.signal);
+    const session = this.session;
+    // Open with the token of our own last write: the POST (token rule, crypto-interop.md §4.2).
+    const openToken = session.sequenceToken;
+    // Waiting for a human to scan: idle pace.
+    const data = await session.poll({ signal, replyDue: false });
+    let unconfirmed: UnconfirmedChannel;
+    let loginOk: string;
+    try {
+      const opened = channel.openLoginInitiate(data, openToken);
+      const sealed = opened.sealLoginOk(session.sequenceToken);
+      unconfirmed = sealed.channel;
+      loginOk = sealed.message;
+    } catch (err) {
+      await bestEffortDelete(session);
+      throw err;
+    }
+    await session.put(loginOk, signal);
+    return new UnconfirmedGenerator(session, unconfirmed, this.signal);
+  }
+
+  /** Milliseconds until the rendezvous session expires (monotonic; for a countdown in the UI). */
+  get expiresInMs(): number {
+    return this.session.remainingMs;
+  }
+
+  /** Give up: DELETE the session. Never throws. */
+  async cancel(): Promise<void> {
+    this.channel = undefined;
+    await bestEffortDelete(this.session);
+  }
+
+  /** Same as cancel(). */
+  close(): Promise<void> {
+    return this.cancel();
+  }
+}
+
+/** G after LoginOk: the channel works but is not trusted until the user typed S's check code. */
+export class UnconfirmedGenerator {
+  private channel: UnconfirmedChannel | undefined;
+
+  /** @internal */
+  constructor(
+    readonly session: RendezvousSession,
+    channel: UnconfirmedChannel,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.channel = channel;
+  }
+
+  /**
+   * Compare the code the user typed with ours. A mismatch (possible Specter) kills the channel and
+   * deletes the session; a malformed code (`invalid_check_code`) leaves it usable for another try.
+   */
+  async confirm(code: string | number): Promise<SecureConversation> {
+    const channel = this.channel;
+    if (!channel) throw new ProtocolError("channel_dead", "this handshake was already confirmed or cancelled");
+    let established: EstablishedChannel;
+    try {
+      established = channel.confirm(code);
+    } catch (err) {
+      if (err instanceof ProtocolError && err.code === "invalid_check_code") throw err;
+      this.channel = undefined;
+      await bestEffortDelete(this.session);
+      throw err;
+    }
+    this.channel = undefined;
+    // We wrote LoginOk last: the scanner speaks next.
+    return new SecureConversation("generator", this.session, established, { lastWasSend: true, signal: this.signal });
+  }
+
+  /** Give up: DELETE the session. Never throws. */
+  async cancel(): Promise<void> {
+    this.channel = undefined;
+    await bestEffortDelete(this.session);
+  }
+
+  /** Same as cancel(). */
+  close(): Promise<void> {
+    return this.cancel();
+  }
+}
+
+/** G: create the rendezvous session, make the key pair and the QR payload. */
+export async function startGenerator(options: GeneratorOptions): Promise<PendingGenerator> {
+  const profile = resolveProfile(options.profile);
+  const client = clientFor(options.rendezvousUrl, profile, options);
+  // MSC4388 sequence diagram: the session starts with an empty payload.
+  const session = await client.create("", options.signal);
+  try {
+    const baseUrl = options.rendezvousUrl;
+    const channel = GeneratorChannel.create({
+      profile,
+      session: { baseUrl, rendezvousId: session.id },
+      ...(options.keyPair ? { keyPair: options.keyPair } : {}),
+    });
+    const qr = encodeQr({ intent: options.intent, publicKey: channel.publicKey, rendezvousId: session.id, baseUrl }, profile);
+    return new PendingGenerator({ qr, session, profile, intent: options.intent, channel, ...(options.signal ? { signal: options.signal } : {}) });
+  } catch (err) {
+    await bestEffortDelete(session);
+    throw err;
+  }
+}
+
+export interface ScannerResult {
+  /** The two digits to show the user, who types them on G. */
+  readonly checkCode: string;
+  readonly conversation: SecureConversation;
+  readonly intent: QrIntent;
+  readonly baseUrl: string;
+  readonly rendezvousId: string;
+}
+
+/** S: join the session of a scanned QR, send LoginInitiate, read and verify LoginOk. */
+export async function connectScanner(qrData: Uint8Array, options: ScannerOptions = {}): Promise<ScannerResult> {
+  const profile = resolveProfile(options.profile);
+  const qr = decodeQr(qrData);
+  if (options.expectedIntent !== undefined && qr.intent !== options.expectedIntent) {
+    throw new ProtocolError("unexpected_intent", `the QR has intent "${qr.intent}", expected "${options.expectedIntent}"`);
+  }
+  const client = clientFor(qr.baseUrl, profile, options);
+  const { signal } = options;
+  const session = await client.open(qr.rendezvousId, signal);
+  const channel = ScannerChannel.create({ profile, session: { baseUrl: qr.baseUrl, rendezvousId: qr.rendezvousId }, peerPublicKey: qr.publicKey });
+  // Seal with the token we are about to PUT with (the one our GET returned).
+  const { message, pending } = channel.sealLoginInitiate(session.sequenceToken);
+  await session.put(message, signal);
+  // Open LoginOk with the token our PUT got back.
+  const openToken = session.sequenceToken;
+  const data = await session.poll({ signal, replyDue: true });
+  let established: EstablishedChannel;
+  try {
+    established = pending.openLoginOk(data, openToken);
+  } catch (err) {
+    await bestEffortDelete(session);
+    throw err;
+  }
+  const conversation = new SecureConversation("scanner", session, established, { lastWasSend: false, ...(signal ? { signal } : {}) });
+  return { checkCode: established.checkCode, conversation, intent: qr.intent, baseUrl: qr.baseUrl, rendezvousId: qr.rendezvousId };
+}
+
+/**
+ * An established, trusted channel over the rendezvous session: JSON messages, ping-pong.
+ * The rendezvous payload is one overwritable slot, so a side may not send twice without an answer in
+ * between (the second write would destroy an unread message): that is refused with `out_of_turn`.
+ */
+export class SecureConversation {
+  private dead: ProtocolError | undefined;
+  private busy = false;
+  private lastWasSend: boolean;
+  private readonly signal: AbortSignal | undefined;
+
+  /** @internal */
+  constructor(
+    readonly role: "generator" | "scanner",
+    readonly session: RendezvousSession,
+    private readonly channel: EstablishedChannel,
+    opts: { lastWasSend: boolean; signal?: AbortSignal | undefined },
+  ) {
+    this.lastWasSend = opts.lastWasSend;
+    this.signal = opts.signal;
+  }
+
+  /** True when it is our turn to send (the peer answered our last message, or we have not sent yet). */
+  get ourTurn(): boolean {
+    return !this.lastWasSend;
+  }
+
+  get isDead(): boolean {
+    return this.dead !== undefined;
+  }
+
+  private enter(what: string): void {
+    if (this.dead) throw new ProtocolError("channel_dead", `${what}: the conversation has ended (${this.dead.code})`, { cause: this.dead });
+    if (this.busy) throw new ProtocolError("out_of_turn", `${what}: another send or receive is in progress`);
+    this.busy = true;
+  }
+
+  private kill(err: unknown): never {
+    const e = err instanceof ProtocolError ? err : new ProtocolError("invalid_message", String(err), { cause: err });
+    this.dead = e;
+    throw e;
+  }
+
+  /** Seal a JSON message with the current token and PUT it. */
+  async send(message: object, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.enter("send");
+    try {
+      if (this.lastWasSend) throw new ProtocolError("out_of_turn", "send: the peer has not answered our last message yet");
+      const plaintext = JSON.stringify(message);
+      const sealed = this.channel.seal(plaintext, this.session.sequenceToken);
+      try {
+        await this.session.put(sealed, linkSignals(this.signal, opts.signal));
+      } catch (err) {
+        // The sealing context has advanced; whether the payload landed is unknown (or it was
+        // overwritten): this direction can no longer be kept in step.
+        this.kill(err);
+      }
+      this.lastWasSend = true;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Poll for the peer's next message, open it with the token of our own last write, parse JSON. */
+  async receive(opts: { signal?: AbortSignal } = {}): Promise<JsonObject> {
+    this.enter("receive");
+    try {
+      const openToken = this.session.sequenceToken;
+      let data: string;
+      try {
+        data = await this.session.poll({ signal: linkSignals(this.signal, opts.signal), replyDue: this.lastWasSend });
+      } catch (err) {
+        // Cancelling a wait loses nothing: nothing was read. Anything else ends the conversation.
+        if (err instanceof RendezvousError && err.code === "cancelled") throw err;
+        this.kill(err);
+      }
+      let parsed: unknown;
+      try {
+        const plaintext = this.channel.open(data, openToken);
+        parsed = JSON.parse(plaintext);
+      } catch (err) {
+        await bestEffortDelete(this.session);
+        this.kill(err instanceof SyntaxError ? new ProtocolError("invalid_message", "message is not JSON", { cause: err }) : err);
+      }
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+        await bestEffortDelete(this.session);
+        this.kill(new ProtocolError("invalid_message", "message is not a JSON object"));
+      }
+      this.lastWasSend = false;
+      return parsed as JsonObject;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** End the conversation and DELETE the rendezvous session (best effort). */
+  async close(): Promise<void> {
+    this.dead ??= new ProtocolError("channel_dead", "closed");
+    await bestEffortDelete(this.session);
+  }
+}

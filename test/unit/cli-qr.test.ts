@@ -1,0 +1,106 @@
+// Spawns the built CLI (jest's global setup runs the build) for the `qr` contract.
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { REPO_ROOT, SHARED, vector } from "./protocol-vectors.js";
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(REPO_ROOT, "bin/qr-login.js"), ...args], { cwd: REPO_ROOT, timeout: 20_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const tmp = mkdtempSync(path.join(tmpdir(), "qr-cli-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const MSC_FIELDS = {
+  type: 3,
+  publicKey: "2IZoarIZe3gOMAqdSiFHSAcA15KfOasxueUUNwJI7Ws",
+  rendezvousId: "e8da6355-550b-4a32-a193-1619d9830668",
+  baseUrl: "https://matrix-client.matrix.org",
+  idLengthBytes: 1,
+};
+
+describe("qr-login qr decode", () => {
+  test("hex, base64 and the MSC PNG, one JSON line each, exit 0", async () => {
+    const hexArg = vector("msc4388-qr-intent00-stable").data.bytes_hex;
+    const r1 = await cli(["qr", "decode", hexArg]);
+    expect(r1.code).toBe(0);
+    expect(r1.stdout.trim().split("\n")).toHaveLength(1);
+    expect(JSON.parse(r1.stdout)).toEqual({ prefix: "MATRIX", intent: "login", ...MSC_FIELDS });
+    // key order is part of the contract
+    expect(Object.keys(JSON.parse(r1.stdout))).toEqual(["prefix", "type", "intent", "publicKey", "rendezvousId", "baseUrl", "idLengthBytes"]);
+
+    const r2 = await cli(["qr", "decode", vector("rust-main-qr-code-data-base64").data.base64_unpadded]);
+    expect(r2.code).toBe(0);
+    expect(JSON.parse(r2.stdout)).toMatchObject({ prefix: "IO_ELEMENT_MSC4388", intent: "reciprocate", idLengthBytes: 2, rendezvousId: "01HX9K00Q1H6KPD47EG4G1T3XG" });
+
+    const r3 = await cli(["qr", "decode", path.join(SHARED, "spec/4388-qr-intent01-unstable.png")]);
+    expect(r3.code).toBe(0);
+    expect(JSON.parse(r3.stdout)).toEqual({ prefix: "IO_ELEMENT_MSC4388", intent: "reciprocate", ...MSC_FIELDS });
+  });
+
+  test("malformed payloads print {error, message} and exit 2", async () => {
+    const cases: [string, string][] = [
+      ["4d415452495803", "qr_too_short"],
+      ["4d4154524958020000", "qr_invalid_type"],
+      [vector("msc4388-qr-intent00-stable").data.bytes_hex + "00", "qr_trailing"],
+      ["not*base64", "invalid_base64"],
+    ];
+    for (const [arg, code] of cases) {
+      const r = await cli(["qr", "decode", arg]);
+      expect(r.code).toBe(2);
+      const out = JSON.parse(r.stdout);
+      expect(out.error).toBe(code);
+      expect(typeof out.message).toBe("string");
+    }
+    const notPng = path.join(tmp, "x.png");
+    writeFileSync(notPng, "hello");
+    const r = await cli(["qr", "decode", notPng]);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout).error).toBe("qr_image_unreadable");
+  });
+
+  test("usage errors exit 2", async () => {
+    expect((await cli(["qr", "decode"])).code).toBe(2);
+    expect((await cli(["qr", "nope"])).code).toBe(2);
+    expect((await cli(["qr", "encode", "--intent", "login"])).code).toBe(2);
+  });
+});
+
+describe("qr-login qr encode", () => {
+  const key = "2IZoarIZe3gOMAqdSiFHSAcA15KfOasxueUUNwJI7Ws";
+  const id = "e8da6355-550b-4a32-a193-1619d9830668";
+
+  test("reproduces the MSC examples (msc4388 profile) and the unstable one (default profile)", async () => {
+    const a = await cli(["qr", "encode", "--intent", "login", "--key", key, "--id", id, "--url", "https://matrix-client.matrix.org/", "--profile", "msc4388"]);
+    expect(a.code).toBe(0);
+    expect(a.stdout.trim()).toBe(vector("msc4388-qr-intent00-stable").data.bytes_hex);
+    const b = await cli(["qr", "encode", "--intent", "reciprocate", "--key", key, "--id", id, "--url", "https://matrix-client.matrix.org"]);
+    expect(b.stdout.trim()).toBe(vector("msc4388-qr-intent01-unstable").data.bytes_hex);
+  });
+
+  test("encode → decode round trip, and --png → decode", async () => {
+    const png = path.join(tmp, "qr.png");
+    const e = await cli(["qr", "encode", "--intent", "reciprocate", "--key", key, "--id", "abc_123", "--url", "http://127.0.0.1:8008/hs/", "--png", png]);
+    expect(e.code).toBe(0);
+    const expected = { prefix: "IO_ELEMENT_MSC4388", type: 3, intent: "reciprocate", publicKey: key, rendezvousId: "abc_123", baseUrl: "http://127.0.0.1:8008/hs/", idLengthBytes: 1 };
+    const fromHex = await cli(["qr", "decode", e.stdout.trim()]);
+    expect(JSON.parse(fromHex.stdout)).toEqual(expected);
+    const fromPng = await cli(["qr", "decode", png]);
+    expect(fromPng.code).toBe(0);
+    expect(JSON.parse(fromPng.stdout)).toEqual(expected);
+  });
+
+  test("bad key or id is a typed error, exit 2", async () => {
+    const r = await cli(["qr", "encode", "--intent", "login", "--key", "AAAA", "--id", "x", "--url", "https://h"]);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout).error).toBe("qr_invalid_key");
+    const r2 = await cli(["qr", "encode", "--intent", "login", "--key", key, "--id", "a/b", "--url", "https://h"]);
+    expect(JSON.parse(r2.stdout).error).toBe("qr_invalid_rendezvous_id");
+  });
+});

@@ -1,0 +1,131 @@
+// The secure session (channel + transport) on the in-memory rendezvous server and a virtual clock:
+// the token rule on the wire, lost responses, cancellation, a failed open, expiry, intent checks.
+import { describe, expect, test } from "@jest/globals";
+import { ProtocolError } from "../../main/protocol/errors.js";
+import { connectScanner, startGenerator } from "../../main/protocol/secure-session.js";
+import { FakeRendezvousServer, VirtualClock } from "../helpers/fake-rendezvous.js";
+import { seededRandom } from "../helpers/lossy-proxy.js";
+
+const PROFILES = ["element-2026", "msc4388"] as const;
+
+function setup(ttlMs?: number) {
+  const clock = new VirtualClock();
+  const server = new FakeRendezvousServer(clock, ttlMs ? { ttlMs } : {});
+  return { clock, server, transport: { fetch: server.fetch, clock } };
+}
+
+async function rejectionOf(p: Promise<unknown>): Promise<ProtocolError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProtocolError);
+    return err as ProtocolError;
+  }
+  throw new Error("expected a rejection");
+}
+
+async function connected(profile: string, env = setup()) {
+  const pending = await startGenerator({ rendezvousUrl: env.server.origin, intent: "login", profile, ...env.transport });
+  const [unconfirmed, scanner] = await Promise.all([pending.waitForScanner(), connectScanner(pending.qr, { profile, ...env.transport })]);
+  const g = await unconfirmed.confirm(scanner.checkCode);
+  return { ...env, pending, g, s: scanner.conversation, checkCode: scanner.checkCode };
+}
+
+describe.each(PROFILES)("profile %s", (profile) => {
+  test("handshake and messages; every PUT carries the token of the previous write", async () => {
+    const { server, g, s } = await connected(profile);
+    for (let i = 0; i < 3; i++) {
+      await s.send({ type: "echo", i });
+      await expect(g.receive()).resolves.toEqual({ type: "echo", i });
+      await g.send({ type: "echo", reply: i });
+      await expect(s.receive()).resolves.toEqual({ type: "echo", reply: i });
+    }
+    // POST → T1; each PUT's sequence_token is the token the previous write (POST or PUT) returned
+    const writes = server.log.filter((r) => r.method === "PUT");
+    expect(writes).toHaveLength(2 + 6); // LoginInitiate, LoginOk, 6 messages
+    const tokens = writes.map((w) => w.body!["sequence_token"]);
+    expect(new Set(tokens).size).toBe(tokens.length);
+    expect(tokens[0]).toBe("tok1");
+    for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBe(`tok${i + 1}`);
+  });
+});
+
+test("30% of responses lost: the handshake and the conversation still complete", async () => {
+  const env = setup();
+  const rnd = seededRandom(7);
+  let dropped = 0;
+  env.server.hook = (req) => {
+    if (req.method !== "POST" && rnd() < 0.3) {
+      dropped++;
+      return "drop-response";
+    }
+    return undefined;
+  };
+  const { g, s } = await connected("element-2026", env);
+  for (let i = 0; i < 5; i++) {
+    await s.send({ i });
+    await expect(g.receive()).resolves.toEqual({ i });
+    await g.send({ back: i });
+    await expect(s.receive()).resolves.toEqual({ back: i });
+  }
+  expect(dropped).toBeGreaterThan(5);
+  expect(env.server.log.filter((r) => r.method === "PUT").length).toBeGreaterThan(12);
+});
+
+test("cancelling a receive loses nothing: the next receive gets the message", async () => {
+  const { g, s } = await connected("element-2026");
+  const ac = new AbortController();
+  const pendingReceive = g.receive({ signal: ac.signal });
+  ac.abort();
+  expect((await rejectionOf(pendingReceive)).code).toBe("cancelled");
+  expect(g.isDead).toBe(false);
+  await s.send({ hello: 1 });
+  await expect(g.receive()).resolves.toEqual({ hello: 1 });
+});
+
+test("a payload that fails to open kills the conversation and deletes the session", async () => {
+  const { server, pending, g, s } = await connected("element-2026");
+  await s.send({ first: true });
+  await g.receive();
+  // someone overwrites the slot with garbage where G's peer expects G's next message
+  await g.send({ second: true });
+  server.externalWrite(pending.rendezvousId, "A".repeat(40));
+  const err = await rejectionOf(s.receive());
+  expect(["decryption_failed", "invalid_message"]).toContain(err.code);
+  expect(s.isDead).toBe(true);
+  expect(server.sessions.has(pending.rendezvousId)).toBe(false);
+  expect((await rejectionOf(s.send({ x: 1 }))).code).toBe("channel_dead");
+});
+
+test("a non-JSON plaintext is refused as invalid_message", async () => {
+  const { g, s } = await connected("msc4388");
+  // bypass send(): seal a non-object JSON through the public API is impossible, so send an array
+  await s.send([1, 2, 3]);
+  const err = await rejectionOf(g.receive());
+  expect(err.code).toBe("invalid_message");
+  expect(g.isDead).toBe(true);
+});
+
+test("nobody scans: waitForScanner ends with rendezvous_expired at the session's expiry", async () => {
+  const env = setup(30_000);
+  const t0 = env.clock.now();
+  const pending = await startGenerator({ rendezvousUrl: env.server.origin, intent: "login", ...env.transport });
+  const err = await rejectionOf(pending.waitForScanner());
+  expect(err.code).toBe("rendezvous_expired");
+  expect(env.clock.now() - t0).toBeLessThanOrEqual(30_000);
+});
+
+test("a scanner expecting intent reciprocate refuses a login QR without any request", async () => {
+  const env = setup();
+  const pending = await startGenerator({ rendezvousUrl: env.server.origin, intent: "login", ...env.transport });
+  const before = env.server.log.length;
+  const err = await rejectionOf(connectScanner(pending.qr, { expectedIntent: "reciprocate", ...env.transport }));
+  expect(err.code).toBe("unexpected_intent");
+  expect(env.server.log.length).toBe(before);
+});
+
+test("G must receive before sending after the handshake (the scanner speaks first)", async () => {
+  const { g } = await connected("element-2026");
+  expect(g.ourTurn).toBe(false);
+  expect((await rejectionOf(g.send({ early: true }))).code).toBe("out_of_turn");
+});
