@@ -30,6 +30,11 @@ async function child(kind: string, store: string): Promise<void> {
     server.keepAliveTimeout = 72_000;
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     console.log(`URL http://127.0.0.1:${(server.address() as { port: number }).port}`);
+  } else if (kind === "fastify") {
+    const { default: Fastify } = await import("fastify");
+    const app = Fastify({ logger: false });
+    app.get("/", (_req, reply) => reply.header("content-type", "application/json").send(BARE_BODY));
+    console.log(`URL ${await app.listen({ host: "127.0.0.1", port: 0 })}`);
   } else {
     const { startRendezvousServer } = await import("../server/rendezvous/index.js");
     const s = await startRendezvousServer({
@@ -110,12 +115,24 @@ async function burst(base: string, n: number): Promise<void> {
   }));
 }
 
-interface Figures { rps: number; p99: number; p50: number; errors: number }
+interface Figures { rps: number; p99: number; p50: number; errors: number; cpuUsPerReq: number }
 
-async function load(opts: Parameters<typeof autocannon>[0], warm = true): Promise<Figures> {
-  if (warm) await autocannon({ ...opts, duration: 2 });
+/** CPU time (user + system) of a process so far, in ms, from /proc (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * One measured run (after a 2 s warm-up). Besides req/s and latency, the server's CPU time per
+ * request: on a shared 2-core machine throughput follows whatever else runs, CPU per request much less.
+ */
+async function load(server: Child, opts: Parameters<typeof autocannon>[0]): Promise<Figures> {
+  await autocannon({ ...opts, duration: 2 });
+  const cpu0 = cpuMs(server.proc.pid!);
   const r = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts });
-  return { rps: r.requests.average, p99: r.latency.p99, p50: r.latency.p50, errors: r.errors + r.timeouts + r.non2xx };
+  const cpu = cpuMs(server.proc.pid!) - cpu0;
+  return { rps: r.requests.average, p99: r.latency.p99, p50: r.latency.p50, errors: r.errors + r.timeouts + r.non2xx, cpuUsPerReq: (cpu * 1000) / r.requests.total };
 }
 
 function pingPong(url: string, sessions: { id: string; token: string }[]): Parameters<typeof autocannon>[0] {
@@ -182,20 +199,23 @@ async function main(): Promise<void> {
   const rows: [string, Figures][] = [];
 
   const bare = await startChild("bare");
-  rows.push(["(a) bare node:http, fixed JSON", await load({ url: bare.url })]);
+  rows.push(["(a) bare node:http, fixed JSON", await load(bare, { url: bare.url })]);
   await bare.stop();
+  const fastify = await startChild("fastify");
+  rows.push(["(a') bare fastify, fixed JSON", await load(fastify, { url: fastify.url })]);
+  await fastify.stop();
 
   const mem = await startChild("rendezvous", "memory");
   const [one] = await createSessions(mem.url, 1);
-  rows.push(["(b) GET poll, memory store", await load({ url: `${mem.url}${P}/${one!.id}` })]);
+  rows.push(["(b) GET poll, memory store", await load(mem, { url: `${mem.url}${P}/${one!.id}` })]);
   const pairs = await createSessions(mem.url, CONNECTIONS);
-  rows.push(["(c) PUT/GET ping-pong, memory", await load(pingPong(mem.url, pairs))]);
+  rows.push(["(c) PUT/GET ping-pong, memory", await load(mem, pingPong(mem.url, pairs))]);
   await mem.stop();
 
   // The same poll without the per-IP request limiter, to show what the limiter costs.
   const nolimit = await startChild("rendezvous-nolimit", "memory");
   const [free] = await createSessions(nolimit.url, 1);
-  rows.push(["(b') GET poll, memory, no limiter", await load({ url: `${nolimit.url}${P}/${free!.id}` })]);
+  rows.push(["(b') GET poll, memory, no limiter", await load(nolimit, { url: `${nolimit.url}${P}/${free!.id}` })]);
   await nolimit.stop();
 
   // RSS of 10,000 idle sessions, in a fresh process.
@@ -213,20 +233,25 @@ async function main(): Promise<void> {
   if (redis) {
     const rz = await startChild("rendezvous", redis.url);
     const [s] = await createSessions(rz.url, 1);
-    rows.push(["(b) GET poll, Redis store", await load({ url: `${rz.url}${P}/${s!.id}` })]);
+    rows.push(["(b) GET poll, Redis store", await load(rz, { url: `${rz.url}${P}/${s!.id}` })]);
     const rpairs = await createSessions(rz.url, CONNECTIONS);
-    rows.push(["(c) PUT/GET ping-pong, Redis", await load(pingPong(rz.url, rpairs))]);
+    rows.push(["(c) PUT/GET ping-pong, Redis", await load(rz, pingPong(rz.url, rpairs))]);
     await rz.stop();
     await redis.stop();
   }
   agent.destroy();
 
-  console.log(`${"run".padEnd(34)}${"req/s".padStart(10)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"non-2xx/err".padStart(13)}`);
-  for (const [name, f] of rows) console.log(`${name.padEnd(34)}${fmt(f.rps).padStart(10)}${fmt(f.p50).padStart(9)}${fmt(f.p99).padStart(9)}${fmt(f.errors).padStart(13)}`);
+  const loadavg = (await import("node:os")).loadavg()[0]!;
+  console.log(`${"run".padEnd(34)}${"req/s".padStart(10)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"non-2xx/err".padStart(13)}${"server CPU µs/req".padStart(19)}`);
+  for (const [name, f] of rows) {
+    console.log(`${name.padEnd(34)}${fmt(f.rps).padStart(10)}${fmt(f.p50).padStart(9)}${fmt(f.p99).padStart(9)}${fmt(f.errors).padStart(13)}${fmt(f.cpuUsPerReq, 1).padStart(19)}`);
+  }
+  console.log(`(load average at the end: ${fmt(loadavg, 1)} on ${(await import("node:os")).cpus().length} cores; other processes skew req/s, less so CPU µs/req)`);
   const get = (name: string) => rows.find(([n]) => n.startsWith(name))?.[1];
   const a = get("(a)")!, b = get("(b) GET poll, memory")!, c = get("(c) PUT/GET ping-pong, memory")!;
   console.log("");
   console.log(`b/a throughput          ${fmt(b.rps / a.rps, 2)}   (goal ≥ 0.80)`);
+  console.log(`a/b server CPU per req  ${fmt(a.cpuUsPerReq / b.cpuUsPerReq, 2)}   (the same ratio from CPU cost; without the limiter: ${fmt(a.cpuUsPerReq / get("(b')")!.cpuUsPerReq, 2)})`);
   console.log(`p99(b)/p99(a)           ${fmt(b.p99 / Math.max(a.p99, 1), 2)}   (goal ≤ 1.50)`);
   console.log(`ping-pong pairs/s       ${fmt(c.rps / 2)}`);
   const perSession = ((after.rssKb - before.rssKb) * 1024) / SESSIONS;
