@@ -8,6 +8,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   server: () => import("./commands/server.js"),
   devstack: () => import("./commands/devstack.js"),
   qr: () => import("./commands/qr.js"),
+  channel: () => import("./commands/channel.js"),
 };
 
 function usage(): string {
