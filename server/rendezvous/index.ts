@@ -1,4 +1,11 @@
 // Public API of the reference MSC4388 rendezvous server.
+//
+// In another fastify app (same origin as a homeserver):
+//   await app.register(rendezvousPlugin, { mode: "authenticated", store: await openStore("memory"),
+//     verifier: async (token) => lookUp(token) /* { userId } | null */ });
+// serves both prefixes (v1 and unstable io.element.msc4388) with their own CORS preflights, 404s
+// and 405s, and leaves every other path of the host alone. Standalone: startRendezvousServer(config)
+// or `qr-login server`.
 export type { Limits, RendezvousMode, RendezvousOptions } from "./plugin.js";
 export { DEFAULT_LIMITS, MatrixHttpError, parseMode, rendezvousPlugin } from "./plugin.js";
 export type { AccessTokenVerifier, RemoteVerifierOptions } from "./verifier.js";
