@@ -1,0 +1,178 @@
+// End to end: the two MSC4108 state machines over the real secure session (HPKE + rendezvous HTTP),
+// the real OAuth client and matrix-js-sdk with Rust crypto, against a listening development homeserver
+// (rendezvous server on the same origin). The consent step is driven through the devhome's pages by a
+// small browser with the demo account, from the existing device's openUri.
+
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import type { MatrixClient } from "matrix-js-sdk";
+import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
+import { runNewDevice } from "../../main/login/new-device.js";
+import { runExistingDevice } from "../../main/login/existing-device.js";
+import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecureChannelPort, type NewDeviceClientSession } from "../../main/login/adapters.js";
+import { createOAuthPort } from "../../main/login/oauth-port.js";
+import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
+import type { SecretsBundle } from "../../main/login/messages.js";
+import type { FlowEvent, FlowOutcome } from "../../main/login/ports.js";
+import { MiniBrowser } from "./mini-browser.js";
+
+const CLIENT = { client_name: "qr-login e2e", client_uri: "https://example.org/", application_type: "native" as const };
+
+let dh: RunningDevhome;
+let existing: MatrixClient;
+let existingToken: string;
+let bundle: SecretsBundle;
+const clients: MatrixClient[] = [];
+
+async function consent(uri: string, password: string, decision: "confirm" | "abort"): Promise<void> {
+  const browser = new MiniBrowser();
+  const entry = await browser.go(uri);
+  const page = await browser.submit(entry, {});
+  const next = await browser.submit(page, {}, { button: decision });
+  if (decision === "confirm") await browser.submit(next, { username: "alice", password }, { withField: "password" });
+}
+
+interface KeysQuery {
+  self_signing_keys: Record<string, { keys: Record<string, string> }>;
+  device_keys: Record<string, Record<string, { signatures: Record<string, Record<string, string>> } | undefined>>;
+}
+
+async function rawKeysQuery(token: string, userId: string): Promise<KeysQuery> {
+  const r = await fetch(new URL("_matrix/client/v3/keys/query", dh.baseUrl), {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ device_keys: { [userId]: [] } }),
+  });
+  expect(r.status).toBe(200);
+  return (await r.json()) as KeysQuery;
+}
+
+async function sessionGone(rendezvousUrl: string, hex: string): Promise<boolean> {
+  // The rendezvous id sits in the QR; the channel port's decoder gives it back.
+  const { decodeQr } = await import("../../main/protocol/qr.js");
+  const qr = decodeQr(new Uint8Array(Buffer.from(hex, "hex")));
+  for (const prefix of ["_matrix/client/unstable/io.element.msc4388/rendezvous", "_matrix/client/v1/rendezvous"]) {
+    const r = await fetch(new URL(`${prefix}/${encodeURIComponent(qr.rendezvousId)}`, rendezvousUrl));
+    if (r.status === 200) return false;
+  }
+  return true;
+}
+
+interface Run {
+  newOutcome: FlowOutcome;
+  existingOutcome: FlowOutcome;
+  session?: NewDeviceClientSession;
+  events: Record<"new" | "existing", FlowEvent[]>;
+}
+
+async function signIn(direction: "existing_scans" | "new_scans", decision: "confirm" | "abort" = "confirm"): Promise<Run> {
+  const events: Run["events"] = { new: [], existing: [] };
+  const waiters: Array<() => void> = [];
+  const push = (side: "new" | "existing") => (e: FlowEvent): void => {
+    events[side].push(e);
+    for (const w of waiters.splice(0)) w();
+  };
+  const waitFor = async <T extends FlowEvent>(side: "new" | "existing", type: T["type"]): Promise<T> => {
+    for (;;) {
+      const found = events[side].find((e) => e.type === type);
+      if (found) return found as T;
+      await new Promise<void>((r) => waiters.push(r));
+    }
+  };
+  const channel = createSecureChannelPort();
+  const password = dh.demo!.password;
+
+  const existingFlow = (qr?: Uint8Array): Promise<FlowOutcome> =>
+    runExistingDevice(
+      {
+        channel,
+        oauth: createOAuthPort({ clientMetadata: CLIENT }),
+        matrix: createExistingDeviceMatrixPort(existing),
+        ui: {
+          scanQr: async () => new Uint8Array(Buffer.from((await waitFor<Extract<FlowEvent, { type: "qr" }>>("new", "qr")).hex, "hex")),
+          enterCheckCode: async () => (await waitFor<Extract<FlowEvent, { type: "check_code" }>>("new", "check_code")).code,
+          openUri: async (uri) => {
+            // The user's browser: consent runs while the flow goes on to send protocol_accepted.
+            void consent(uri, password, decision);
+            return "opened";
+          },
+        },
+      },
+      { mode: direction === "existing_scans" ? { kind: "scan", ...(qr ? { qr } : {}) } : { kind: "generate", rendezvousUrl: dh.baseUrl } },
+      { onEvent: push("existing") },
+    );
+
+  const newFlow = (mode: Parameters<typeof runNewDevice>[1]["mode"]) =>
+    runNewDevice(
+      {
+        channel,
+        oauth: createOAuthPort({ clientMetadata: CLIENT }),
+        matrix: createNewDeviceMatrixPort(),
+        ui: {
+          enterCheckCode: async () => (await waitFor<Extract<FlowEvent, { type: "check_code" }>>("existing", "check_code")).code,
+          confirmAccount: async (userId) => userId === dh.demo!.userId,
+        },
+      },
+      { mode },
+      { onEvent: push("new") },
+    );
+
+  if (direction === "existing_scans") {
+    const [n, e] = await Promise.all([newFlow({ kind: "generate", rendezvousUrl: dh.baseUrl }), existingFlow()]);
+    if (n.session) clients.push(n.session.client);
+    return { newOutcome: n.outcome, existingOutcome: e, ...(n.session ? { session: n.session } : {}), events };
+  }
+  const e = existingFlow();
+  const qrEvent = await waitFor<Extract<FlowEvent, { type: "qr" }>>("existing", "qr");
+  const n = await newFlow({ kind: "scan", qr: new Uint8Array(Buffer.from(qrEvent.hex, "hex")) });
+  if (n.session) clients.push(n.session.client);
+  return { newOutcome: n.outcome, existingOutcome: await e, ...(n.session ? { session: n.session } : {}), events };
+}
+
+beforeAll(async () => {
+  dh = await startDevhome({ port: 0, seed: true, deviceInterval: 1 });
+  const userId = dh.demo!.userId;
+  existingToken = (await dh.auth.issueDeviceToken({ userId, deviceId: "EXISTINGXX", clientName: "existing device" })).access_token;
+  existing = await createMatrixClient({ homeserverUrl: dh.baseUrl, userId, deviceId: "EXISTINGXX", accessToken: existingToken });
+  clients.push(existing);
+  await startAndWaitForSync(existing);
+  bundle = (await bootstrapCrossSigningAndBackup(existing)).bundle;
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of clients) stopClient(c);
+  await dh?.close();
+});
+
+describe.each(["existing_scans", "new_scans"] as const)("sign in with QR (%s)", (direction) => {
+  test("the new device ends up signed in, cross-signed (as a third party sees it) and with the backup", async () => {
+    const run = await signIn(direction);
+    expect(run.existingOutcome).toMatchObject({ outcome: "success" });
+    expect(run.newOutcome).toMatchObject({ outcome: "success", userId: dh.demo!.userId, crossSigned: true, backup: true });
+    const deviceId = (run.newOutcome as { deviceId: string }).deviceId;
+
+    // A third party's /keys/query: the new device's keys carry a signature by the self-signing key.
+    const userId = dh.demo!.userId;
+    const q = await rawKeysQuery(existingToken, userId);
+    const ssk = Object.keys(q.self_signing_keys[userId]!.keys)[0]!;
+    const device = q.device_keys[userId]![deviceId];
+    expect(device).toBeDefined();
+    expect(Object.keys(device!.signatures[userId]!)).toContain(ssk);
+    // The secrets the new device holds are the existing device's.
+    const crypto = run.session!.client.getCrypto()!;
+    expect(await crypto.exportSecretsBundle!()).toEqual(expect.objectContaining({ cross_signing: bundle.cross_signing }));
+
+    // The rendezvous session is gone afterwards.
+    const qr = (direction === "existing_scans" ? run.events.new : run.events.existing).find((e) => e.type === "qr") as Extract<FlowEvent, { type: "qr" }>;
+    expect(await sessionGone(dh.baseUrl, qr.hex)).toBe(true);
+    // No token or secret in any event.
+    const all = JSON.stringify(run.events);
+    expect(all).not.toContain(bundle.cross_signing.master_key);
+    expect(all).not.toContain("access_token");
+  }, 60_000);
+
+  test("consent denied: both sides report the decline", async () => {
+    const run = await signIn(direction, "abort");
+    expect(run.newOutcome).toEqual({ outcome: "declined", side: "local" });
+    expect(run.existingOutcome).toEqual({ outcome: "declined", side: "peer" });
+  }, 60_000);
+});
