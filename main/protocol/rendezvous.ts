@@ -93,6 +93,8 @@ interface RequestOptions {
   readonly auth?: boolean;
   readonly session?: RendezvousSession;
   readonly signal?: AbortSignal | undefined;
+  /** Skip the per-session pacing (settling a 409 right away keeps the race window small). */
+  readonly unpaced?: boolean;
 }
 
 const CONCURRENT_WRITE_ERRCODES = new Set(["M_CONCURRENT_WRITE", "IO_ELEMENT_MSC4388_CONCURRENT_WRITE"]);
@@ -110,10 +112,15 @@ function isUnrecognizedPath(r: HttpResult): boolean {
   return code === undefined || code === "M_UNRECOGNIZED";
 }
 
+/** Re-sends after a lost response without waiting. */
+const IMMEDIATE_RESENDS = 2;
+
 function lostBackoffMs(attempt: number): number {
-  // The first re-send of a request whose response was lost goes out at once: the peer cannot have
-  // answered yet (its own requests are paced), so the idempotent PUT still meets our payload.
-  return attempt === 0 ? 0 : Math.min(250 * 2 ** (attempt - 1), 4_000);
+  // The first re-sends of a request whose response was lost go out at once. For a PUT this matters:
+  // if it landed, the peer may answer at its next poll, and the answer is sealed with the token our
+  // write produced; if our re-send does not get that token back before the peer overwrites our
+  // payload, the token is lost for good and the conversation cannot continue (rendezvous_concurrent_write).
+  return attempt < IMMEDIATE_RESENDS ? 0 : Math.min(250 * 2 ** (attempt - IMMEDIATE_RESENDS), 4_000);
 }
 
 export class RendezvousClient {
@@ -143,7 +150,7 @@ export class RendezvousClient {
     this.clock = options.clock ?? systemClock;
     this.accessToken = options.accessToken;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
-    this.maxAttempts = options.maxAttempts ?? 6;
+    this.maxAttempts = options.maxAttempts ?? 8;
     this.policy = { ...DEFAULT_POLL_POLICY, ...options.poll };
   }
 
@@ -244,7 +251,7 @@ export class RendezvousClient {
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw abortReason(signal);
       const immediate = lost > 0 && attempt > 0 && lostBackoffMs(lost - 1) === 0;
-      if (session && !immediate) await session.pace(signal);
+      if (session && !immediate && !(opts.unpaced && attempt === 0)) await session.pace(signal);
       session?.checkExpiry();
       if (!session && attempt >= this.maxAttempts) {
         throw new RendezvousError("rendezvous_network", `${method} ${path}: gave up after ${attempt} attempts`);
@@ -440,8 +447,12 @@ export class RendezvousSession {
 
   /** `GET /rendezvous/{id}`: read the payload; updates the current token. */
   async get(signal?: AbortSignal): Promise<GetResult> {
+    return this.read(signal, false);
+  }
+
+  private async read(signal: AbortSignal | undefined, unpaced: boolean): Promise<GetResult> {
     const startedAt = this.client.clock.now();
-    const { result } = await this.client.withPrefix("GET", this.url(), { session: this, signal });
+    const { result } = await this.client.withPrefix("GET", this.url(), { session: this, signal, unpaced });
     if (result.status === 404) throw this.goneError(result);
     if (result.status !== 200) throw httpError(result, "get");
     const data = result.body?.["data"];
@@ -499,7 +510,8 @@ export class RendezvousSession {
     }
     if (result.status === 404) throw this.goneError(result);
     if (result.status === 409 || CONCURRENT_WRITE_ERRCODES.has(errcodeOf(result) ?? "")) {
-      const now = await this.get(signal);
+      // Settle at once: if our earlier attempt landed, the peer may answer within its next poll.
+      const now = await this.read(signal, true);
       if (now.data === data) {
         this.markOwnWrite(startedAt);
         return now.sequenceToken;

@@ -27,6 +27,7 @@ export interface LoggedRequest {
 interface Session {
   data: string;
   token: string;
+  previousToken?: string;
   counter: number;
   expiresAt: number;
 }
@@ -37,8 +38,11 @@ export type HookResult = Response | "drop-response" | "drop-request" | undefined
 export interface FakeServerOptions {
   prefixes?: string[];
   ttlMs?: number;
-  /** "msc": idempotent PUT for any stale token (MSC text); "strict": 409 on every stale token. */
-  idempotency?: "msc" | "strict";
+  /**
+   * "msc": idempotent PUT for any stale token (MSC text); "synapse": only for the token just before
+   * the current one (Synapse #19808); "strict": 409 on every stale token (worst case).
+   */
+  idempotency?: "msc" | "synapse" | "strict";
 }
 
 export const V1 = "/_matrix/client/v1/rendezvous";
@@ -55,7 +59,7 @@ export class FakeRendezvousServer {
   hook: ((req: LoggedRequest, n: number) => HookResult) | undefined;
   readonly prefixes: string[];
   readonly ttlMs: number;
-  idempotency: "msc" | "strict";
+  idempotency: "msc" | "synapse" | "strict";
   private nextId = 1;
   private tokenSeq = 1;
 
@@ -127,11 +131,14 @@ export class FakeRendezvousServer {
         const token = req.body?.["sequence_token"];
         const data = String(req.body?.["data"]);
         if (token !== s.token) {
-          if (this.idempotency === "msc" && data === s.data) return json(200, { sequence_token: s.token });
+          const idempotent =
+            data === s.data && (this.idempotency === "msc" || (this.idempotency === "synapse" && token === s.previousToken));
+          if (idempotent) return json(200, { sequence_token: s.token });
           return json(409, { errcode: cw, error: "sequence_token does not match" });
         }
         s.data = data;
         s.counter++;
+        s.previousToken = s.token;
         s.token = `tok${this.tokenSeq++}`;
         return json(200, { sequence_token: s.token });
       }

@@ -153,6 +153,9 @@ describe("lost responses and conflicts", () => {
     expect(token).toBe(server.sessions.get(g.id)!.token);
     expect(server.log.map((r) => r.method)).toEqual(["POST", "PUT", "PUT", "GET"]);
     expect(server.sessions.get(g.id)!.counter).toBe(1);
+    // re-send and settle go out at once: the peer could answer our landed write at its next poll
+    const [, put1, put2, get] = server.log;
+    expect([put2!.at - put1!.at, get!.at - put2!.at]).toEqual([0, 0]);
   });
 });
 
