@@ -243,7 +243,7 @@ function screenView(s: Screen): HTMLElement {
         h("p", {}, "If the browser did not open, use the button below."),
         h("p", { class: "uri" }, h("span", { id: "uri-label" }, "Address: "), h("code", { "aria-labelledby": "uri-label" }, s.verificationUri)),
         s.consentPending ? spinner("Waiting for you to approve in the browser") : null,
-        h("div", { class: "actions" }, button("Open the browser", () => void api.openVerificationUri().then((r) => (r.ok ? undefined : fail(r.error))), { primary: true }), cancelButton()),
+        h("div", { class: "actions" }, button(s.opened ? "Open the browser again" : "Open the browser", () => void api.openVerificationUri().then((r) => (r.ok ? undefined : fail(r.error))), { primary: true }), cancelButton()),
       );
     case "user_code":
       return h(
