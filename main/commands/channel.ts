@@ -83,6 +83,32 @@ class LineQueue {
   }
 }
 
+/** `p`, unless the signal fires first (then a typed `cancelled`). */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new ProtocolError("cancelled", "cancelled"));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** The check code typed on G's stdin; the wait ends with the session's life. */
+async function readCheckCode(lines: LineQueue, session: RendezvousSession, signal: AbortSignal): Promise<string> {
+  const expiry = new AbortController();
+  const timer = setTimeout(() => expiry.abort(), Math.max(0, session.remainingMs));
+  try {
+    const code = await unlessAborted(lines.next(), AbortSignal.any([signal, expiry.signal]));
+    if (code === undefined) throw new ProtocolError("cancelled", "stdin closed before the check code was entered");
+    return code.trim();
+  } catch (err) {
+    if (expiry.signal.aborted && !signal.aborted) throw new RendezvousError("rendezvous_expired", "the session expired while waiting for the check code");
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function errorEvent(err: unknown): { code: string; message: string } {
   if (err instanceof ProtocolError) return { code: err.code, message: err.message };
   return { code: "internal_error", message: err instanceof Error ? err.message : String(err) };
@@ -97,10 +123,10 @@ function profileArg(value: string | undefined): WireProfile {
 }
 
 /** The ping-pong after the handshake. Returns when stdin is drained at a point where we may stop. */
-async function converse(conversation: SecureConversation, lines: LineQueue): Promise<void> {
+async function converse(conversation: SecureConversation, lines: LineQueue, signal: AbortSignal): Promise<void> {
   for (;;) {
     if (conversation.ourTurn) {
-      const body = await lines.next();
+      const body = await unlessAborted(lines.next(), signal);
       if (body === undefined) return;
       const message = { type: "echo", body };
       await conversation.send(message);
@@ -161,9 +187,8 @@ async function runRole(role: "generate" | "scan", args: string[]): Promise<numbe
       session = pending.session;
       emit({ event: "qr", hex: Buffer.from(pending.qr).toString("hex") });
       const unconfirmed = await pending.waitForScanner();
-      const code = await lines.next();
-      if (code === undefined) throw new ProtocolError("cancelled", "stdin closed before the check code was entered");
-      conversation = await unconfirmed.confirm(code.trim());
+      const code = await readCheckCode(lines, pending.session, abort.signal);
+      conversation = await unconfirmed.confirm(code);
       emit({ event: "confirmed" });
     } else {
       const result = await connectScanner(qrBytes, { profile, signal: abort.signal });
@@ -171,7 +196,7 @@ async function runRole(role: "generate" | "scan", args: string[]): Promise<numbe
       conversation = result.conversation;
       emit({ event: "checkcode", code: result.checkCode });
     }
-    await converse(conversation, lines);
+    await converse(conversation, lines, abort.signal);
     if (role === "scan") await conversation.close();
     return 0;
   } catch (err) {

@@ -336,6 +336,17 @@ describe("qr-login channel CLI", () => {
     expect(s.events.some((e) => e["event"] === "sent")).toBe(false);
   }, 30_000);
 
+  test("SIGINT while G waits for a scanner: error 'cancelled', non-zero exit, session deleted", async () => {
+    const g = cli(["channel", "generate", "--server", server.url, "--profile", "msc4388"]);
+    const qr = await g.next("qr");
+    const { rendezvousId } = decodeQr(Uint8Array.from(Buffer.from(String(qr["hex"]), "hex")));
+    expect(await sessionExists(server.url, rendezvousId, "msc4388")).toBe(true);
+    g.child.kill("SIGINT");
+    expect(await g.exit).toBe(1);
+    expect(g.events.at(-1)).toMatchObject({ event: "error", error: "cancelled" });
+    expect(await sessionExists(server.url, rendezvousId, "msc4388")).toBe(false);
+  }, 30_000);
+
   test("a malformed QR is a typed error; missing flags are usage errors (exit 2)", async () => {
     const bad = cli(["channel", "scan", "--qr", "00112233"]);
     bad.child.stdin.end();
