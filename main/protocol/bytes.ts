@@ -126,6 +126,14 @@ export function utf8Encode(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
+/**
+ * A fresh Uint8Array with the same bytes. Not `x.slice()`: on a Node Buffer (a Uint8Array subclass)
+ * slice() returns a view, so zeroing "our copy" of a key would zero the caller's memory.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;

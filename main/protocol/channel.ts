@@ -15,7 +15,7 @@
 //
 // Failure semantics: a failed open kills the channel (MSC4388: abort), every handshake object is
 // consumed by its first use (even when that use fails), and a wrong check code kills G's channel.
-import { b64decode, b64encode, concatBytes, equalBytes, u16Prefixed, u8Prefixed, utf8Decode, utf8Encode } from "./bytes.js";
+import { b64decode, b64encode, concatBytes, copyBytes, equalBytes, u16Prefixed, u8Prefixed, utf8Decode, utf8Encode } from "./bytes.js";
 import { ProtocolError } from "./errors.js";
 import {
   createResponseContext, generateKeyPair, KEY_LENGTH, publicKeyOf, randomResponseNonce, RESPONSE_NONCE_LENGTH, setupBaseR,
@@ -124,9 +124,9 @@ export class GeneratorChannel {
   private constructor(token: Internal, binding: Binding, keyPair: KeyPair, responseNonce: Uint8Array | undefined) {
     checkInternal(token, "GeneratorChannel");
     this.#binding = binding;
-    this.#secretKey = keyPair.secretKey.slice();
-    this.publicKey = keyPair.publicKey.slice();
-    this.#responseNonce = responseNonce?.slice();
+    this.#secretKey = copyBytes(keyPair.secretKey);
+    this.publicKey = copyBytes(keyPair.publicKey);
+    this.#responseNonce = responseNonce && copyBytes(responseNonce);
   }
 
   static create(options: GeneratorOptions): GeneratorChannel {
@@ -158,7 +158,7 @@ export class GeneratorChannel {
       if (bytes.length !== LOGIN_INITIATE_LENGTH) {
         throw new ProtocolError("invalid_message", `LoginInitiateMessage is ${bytes.length} bytes, expected ${LOGIN_INITIATE_LENGTH}`);
       }
-      const sp = bytes.slice(0, KEY_LENGTH);
+      const sp = copyBytes(bytes.subarray(0, KEY_LENGTH));
       const aad = withToken(this.#binding.aadPrefix, sequenceToken);
       const primary = setupBaseR(sp, secretKey, INFO, this.publicKey);
       const plaintext = primary.open(bytes.subarray(KEY_LENGTH), aad);
@@ -273,7 +273,7 @@ export class ScannerChannel {
     const binding = bind(options.profile, options.session);
     const gp = options.peerPublicKey;
     if (!(gp instanceof Uint8Array) || gp.length !== KEY_LENGTH) throw new ProtocolError("invalid_public_key", "peer public key must be 32 bytes");
-    return new ScannerChannel(INTERNAL, binding, gp.slice(), options.ephemeralSecretKey?.slice());
+    return new ScannerChannel(INTERNAL, binding, copyBytes(gp), options.ephemeralSecretKey && copyBytes(options.ephemeralSecretKey));
   }
 
   /** Seal LoginInitiate with the token S is about to PUT with (the one its GET returned). */

@@ -6,7 +6,7 @@ import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { expand, extract } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { concatBytes, u16be, utf8Encode } from "./bytes.js";
+import { concatBytes, copyBytes, u16be, utf8Encode } from "./bytes.js";
 import { ProtocolError } from "./errors.js";
 
 export const KEY_LENGTH = 32; // Npk = Nsk = Nsecret = Nk
@@ -154,8 +154,8 @@ export class AeadContext {
   constructor(key: Uint8Array, baseNonce: Uint8Array, seq = 0) {
     if (key.length !== KEY_LENGTH || baseNonce.length !== NONCE_LENGTH) throw new RangeError("AEAD key must be 32 bytes and nonce 12");
     if (!Number.isSafeInteger(seq) || seq < 0 || seq > MAX_SEQ) throw new RangeError("invalid sequence number");
-    this.#key = key.slice();
-    this.#baseNonce = baseNonce.slice();
+    this.#key = copyBytes(key);
+    this.#baseNonce = copyBytes(baseNonce);
     this.#seq = seq;
   }
 
@@ -211,7 +211,7 @@ export class HpkeContext extends AeadContext {
 
   constructor(schedule: KeyScheduleOutput, seq = 0) {
     super(schedule.key, schedule.baseNonce, seq);
-    this.#exporterSecret = schedule.exporterSecret.slice();
+    this.#exporterSecret = copyBytes(schedule.exporterSecret);
   }
 
   /** RFC 9180 Export(exporter_context, L) = LabeledExpand(exporter_secret, "sec", ctx, L). */

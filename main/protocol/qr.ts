@@ -15,7 +15,7 @@
 // - The base URL must be http(s) without credentials, query or fragment, and without whitespace or
 //   control characters: it is where S sends requests and it is part of the AAD.
 // Every failure is a ProtocolError whose code names what is wrong; there is no partial result.
-import { b64encode, utf8Decode, utf8Encode } from "./bytes.js";
+import { b64encode, copyBytes, utf8Decode, utf8Encode } from "./bytes.js";
 import { ProtocolError } from "./errors.js";
 import { DEFAULT_PROFILE, getProfile } from "./profile.js";
 import type { ProfileName, QrPrefix, WireProfile } from "./profile.js";
@@ -135,7 +135,7 @@ export function decodeQr(bytes: Uint8Array): QrData {
   else throw new ProtocolError("qr_invalid_intent", `QR intent is 0x${intentByte.toString(16).padStart(2, "0")}, expected 0x00 or 0x01`);
 
   need(KEY_LENGTH, "qr_too_short", "public key");
-  const publicKey = bytes.slice(pos, pos + KEY_LENGTH);
+  const publicKey = copyBytes(bytes.subarray(pos, pos + KEY_LENGTH));
   pos += KEY_LENGTH;
 
   need(1, "qr_too_short", "rendezvous id length");

@@ -117,3 +117,14 @@ describe("wire profiles", () => {
     expect(Object.keys(PROFILES).sort()).toEqual(["element-2026", "msc4388"]);
   });
 });
+
+describe("copyBytes", () => {
+  test("copies even a Node Buffer (whose slice() is a view)", async () => {
+    const { copyBytes } = await import("../../main/protocol/bytes.js");
+    const buf = Buffer.from([1, 2, 3]);
+    const c = copyBytes(buf);
+    c[0] = 9;
+    expect(buf[0]).toBe(1);
+    expect(Object.getPrototypeOf(c)).toBe(Uint8Array.prototype);
+  });
+});

@@ -344,3 +344,16 @@ describe("typestate: single use and no sealing before established", () => {
     expect(code(() => ScannerChannel.create({ session: SESSION, peerPublicKey: new Uint8Array(31) }))).toBe("invalid_public_key");
   });
 });
+
+describe("caller memory", () => {
+  test("a Buffer key pair / ephemeral key passed in is copied, not zeroed", () => {
+    const kp = generateKeyPair();
+    const sk = Buffer.from(kp.secretKey);
+    const g = GeneratorChannel.create({ session: SESSION, keyPair: { secretKey: sk, publicKey: Buffer.from(kp.publicKey) } });
+    const ss = Buffer.from(generateKeyPair().secretKey);
+    const s = ScannerChannel.create({ session: SESSION, peerPublicKey: g.publicKey, ephemeralSecretKey: ss });
+    g.openLoginInitiate(s.sealLoginInitiate("T1").message, "T1");
+    expect(sk.equals(Buffer.from(kp.secretKey))).toBe(true);
+    expect(ss.some((b) => b !== 0)).toBe(true);
+  });
+});
