@@ -30,7 +30,7 @@ export interface LoginEnvironment {
   /** This app's signed-in account, or null (then the existing role reports "not signed in"). */
   existingAccount(): Promise<ExistingAccount | null>;
   /** Open a URL in the system browser; main/index.ts applies the allow-list. */
-  openExternal(uri: string): Promise<void>;
+  openVerificationPage(uri: string): Promise<void>;
   /** The new device signed in: keep the session (store credentials, start the client). */
   onSignedIn?(session: NewDeviceClientSession): Promise<void>;
   /** Tests: replace the adapters. */
@@ -192,7 +192,7 @@ export class LoginFlowController implements FlowController {
 
   async openVerificationUri(): Promise<void> {
     if (!this.verificationUri) throw flowError("invalid_request", "no browser page to open");
-    await this.env.openExternal(this.verificationUri);
+    await this.env.openVerificationPage(this.verificationUri);
   }
 
   async cancel(): Promise<void> {
@@ -315,7 +315,7 @@ export class LoginFlowController implements FlowController {
           enterCheckCode: (s: AbortSignal) => this.waiters.check_code.wait(s),
           openUri: async (uri: string) => {
             this.verificationUri = uri;
-            await this.env.openExternal(uri);
+            await this.env.openVerificationPage(uri);
             this.emit({ type: "open_browser", verificationUri: uri, opened: true });
             return "opened" as const;
           },

@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       ...(config.profile ? { profile: config.profile } : {}),
       clientMetadata: { client_name: "qr-login desktop", client_uri: "https://github.com/qr-login/qr-login", application_type: "native" },
       existingAccount,
-      openExternal,
+      openVerificationPage: openExternal,
       onSignedIn: async (s) => {
         const accessToken = s.client.getAccessToken();
         if (!accessToken) return;
@@ -227,6 +227,8 @@ function openWindow(ipc: IpcSurface, role: DeviceRole, count: number, index: num
       allowRunningInsecureContent: false,
       webviewTag: false,
       spellcheck: false,
+      // Middle-click would otherwise open links in new windows (electronegativity AUXCLICK_JS_CHECK).
+      disableBlinkFeatures: "Auxclick",
       devTools: !app.isPackaged,
       additionalArguments: [`--qr-login-role=${role}`, ...(side ? [`--qr-login-side=${side}`] : []), `--qr-login-label=${label}`],
     },

@@ -80,7 +80,7 @@ beforeAll(async () => {
       rendezvousUrl: dev.baseUrl,
       clientMetadata: { client_name: "qr-login desktop (UI test)", client_uri: "https://example.org/", application_type: "native" },
       existingAccount: async () => dev.account,
-      openExternal: async (uri) => {
+      openVerificationPage: async (uri) => {
         opened.push(uri);
         if (opened.length === 1) consentPages.push(consent(uri));
       },

@@ -45,13 +45,13 @@ function setup(consent: ConsentDecision | "none" = "approve") {
   const newEnv: LoginEnvironment = {
     ...base,
     existingAccount: async () => null,
-    openExternal: async () => undefined,
+    openVerificationPage: async () => undefined,
     ports: { channel: net.port("new"), oauth: hs.oauth(), newDeviceMatrix: hs.newDeviceMatrix() },
   };
   const existingEnv: LoginEnvironment = {
     ...base,
     existingAccount: async () => ({ userId: USER_ID, matrix: hs.existingDeviceMatrix(fakeSecrets()) }),
-    openExternal: async (uri) => {
+    openVerificationPage: async (uri) => {
       opened.push(uri);
       if (consent !== "none") setTimeout(() => hs.decide(uri, consent), 5);
     },
