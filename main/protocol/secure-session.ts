@@ -16,7 +16,7 @@
 import { GeneratorChannel, ScannerChannel, type EstablishedChannel, type UnconfirmedChannel } from "./channel.js";
 import { ProtocolError } from "./errors.js";
 import { getProfile, type WireProfile } from "./profile.js";
-import { decodeQr, encodeQr, type QrIntent } from "./qr.js";
+import { decodeQr, encodeQr, qrBaseUrlString, type QrIntent } from "./qr.js";
 import {
   RENDEZVOUS_PATH_UNSTABLE,
   RENDEZVOUS_PATH_V1,
@@ -210,11 +210,13 @@ export class UnconfirmedGenerator {
 /** G: create the rendezvous session, make the key pair and the QR payload. */
 export async function startGenerator(options: GeneratorOptions): Promise<PendingGenerator> {
   const profile = resolveProfile(options.profile);
+  // The base URL exactly as the QR will carry it (checked before anything is created); the scanner
+  // binds this same string into the AAD.
+  const baseUrl = qrBaseUrlString(options.rendezvousUrl);
   const client = clientFor(options.rendezvousUrl, profile, options);
   // MSC4388 sequence diagram: the session starts with an empty payload.
   const session = await client.create("", options.signal);
   try {
-    const baseUrl = options.rendezvousUrl;
     const channel = GeneratorChannel.create({
       profile,
       session: { baseUrl, rendezvousId: session.id },

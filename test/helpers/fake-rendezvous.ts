@@ -103,9 +103,10 @@ export class FakeRendezvousServer {
   };
 
   private handle(req: LoggedRequest): Response {
-    const prefix = this.prefixes.find((p) => req.path === p || req.path.startsWith(p + "/"));
+    // The API may sit below a base path (https://host/matrix/_matrix/client/...).
+    const prefix = this.prefixes.find((p) => req.path.endsWith(p) || req.path.includes(p + "/"));
     if (!prefix) return json(404, { errcode: "M_UNRECOGNIZED", error: "Unrecognized request" });
-    const rest = req.path.slice(prefix.length);
+    const rest = req.path.slice(req.path.indexOf(prefix) + prefix.length);
     const cw = prefix === V1 ? "M_CONCURRENT_WRITE" : "IO_ELEMENT_MSC4388_CONCURRENT_WRITE";
     const now = this.clock.now();
     if (rest === "") {

@@ -2,6 +2,7 @@
 // the token rule on the wire, lost responses, cancellation, a failed open, expiry, intent checks.
 import { describe, expect, test } from "@jest/globals";
 import { ProtocolError } from "../../main/protocol/errors.js";
+import { decodeQr } from "../../main/protocol/qr.js";
 import { connectScanner, startGenerator } from "../../main/protocol/secure-session.js";
 import { FakeRendezvousServer, VirtualClock } from "../helpers/fake-rendezvous.js";
 import { seededRandom } from "../helpers/lossy-proxy.js";
@@ -122,6 +123,29 @@ test("a scanner expecting intent reciprocate refuses a login QR without any requ
   const err = await rejectionOf(connectScanner(pending.qr, { expectedIntent: "reciprocate", ...env.transport }));
   expect(err.code).toBe("unexpected_intent");
   expect(env.server.log.length).toBe(before);
+});
+
+test.each(["https://rz.test/", "https://rz.test/matrix/", "https://rz.test/matrix"])(
+  "base URL %s: QR carries it in canonical form, both sides bind the same AAD, requests go below it",
+  async (base) => {
+    const env = setup();
+    const pending = await startGenerator({ rendezvousUrl: base, intent: "reciprocate", ...env.transport });
+    const qr = decodeQr(pending.qr);
+    expect(qr.baseUrl).toBe(base === "https://rz.test/" ? "https://rz.test" : base);
+    const [unconfirmed, scanner] = await Promise.all([pending.waitForScanner(), connectScanner(pending.qr, env.transport)]);
+    const g = await unconfirmed.confirm(scanner.checkCode);
+    await scanner.conversation.send({ ok: true });
+    await expect(g.receive()).resolves.toEqual({ ok: true });
+    const pathBase = new URL(base).pathname.replace(/\/$/, "");
+    expect(env.server.log.every((r) => r.path.startsWith(`${pathBase}/_matrix/client/`))).toBe(true);
+  },
+);
+
+test("an unusable rendezvous URL is refused before any request", async () => {
+  const env = setup();
+  const err = await rejectionOf(startGenerator({ rendezvousUrl: "ftp://rz.test", intent: "login", ...env.transport }));
+  expect(err.code).toBe("qr_invalid_url");
+  expect(env.server.log).toHaveLength(0);
 });
 
 test("G must receive before sending after the handshake (the scanner speaks first)", async () => {
