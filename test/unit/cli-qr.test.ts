@@ -42,7 +42,7 @@ describe("qr-login qr decode", () => {
     const r3 = await cli(["qr", "decode", path.join(SHARED, "spec/4388-qr-intent01-unstable.png")]);
     expect(r3.code).toBe(0);
     expect(JSON.parse(r3.stdout)).toEqual({ prefix: "IO_ELEMENT_MSC4388", intent: "reciprocate", ...MSC_FIELDS });
-  });
+  }, 60_000);
 
   test("malformed payloads print {error, message} and exit 2", async () => {
     const cases: [string, string][] = [
@@ -51,25 +51,25 @@ describe("qr-login qr decode", () => {
       [vector("msc4388-qr-intent00-stable").data.bytes_hex + "00", "qr_trailing"],
       ["not*base64", "invalid_base64"],
     ];
-    for (const [arg, code] of cases) {
-      const r = await cli(["qr", "decode", arg]);
+    const results = await Promise.all(cases.map(([arg]) => cli(["qr", "decode", arg])));
+    cases.forEach(([, code], i) => {
+      const r = results[i]!;
       expect(r.code).toBe(2);
       const out = JSON.parse(r.stdout);
       expect(out.error).toBe(code);
       expect(typeof out.message).toBe("string");
-    }
+    });
     const notPng = path.join(tmp, "x.png");
     writeFileSync(notPng, "hello");
     const r = await cli(["qr", "decode", notPng]);
     expect(r.code).toBe(2);
     expect(JSON.parse(r.stdout).error).toBe("qr_image_unreadable");
-  });
+  }, 60_000);
 
   test("usage errors exit 2", async () => {
-    expect((await cli(["qr", "decode"])).code).toBe(2);
-    expect((await cli(["qr", "nope"])).code).toBe(2);
-    expect((await cli(["qr", "encode", "--intent", "login"])).code).toBe(2);
-  });
+    const runs = await Promise.all([cli(["qr", "decode"]), cli(["qr", "nope"]), cli(["qr", "encode", "--intent", "login"])]);
+    expect(runs.map((r) => r.code)).toEqual([2, 2, 2]);
+  }, 60_000);
 });
 
 describe("qr-login qr encode", () => {
@@ -82,7 +82,7 @@ describe("qr-login qr encode", () => {
     expect(a.stdout.trim()).toBe(vector("msc4388-qr-intent00-stable").data.bytes_hex);
     const b = await cli(["qr", "encode", "--intent", "reciprocate", "--key", key, "--id", id, "--url", "https://matrix-client.matrix.org"]);
     expect(b.stdout.trim()).toBe(vector("msc4388-qr-intent01-unstable").data.bytes_hex);
-  });
+  }, 60_000);
 
   test("encode → decode round trip, and --png → decode", async () => {
     const png = path.join(tmp, "qr.png");
@@ -94,7 +94,7 @@ describe("qr-login qr encode", () => {
     const fromPng = await cli(["qr", "decode", png]);
     expect(fromPng.code).toBe(0);
     expect(JSON.parse(fromPng.stdout)).toEqual(expected);
-  });
+  }, 60_000);
 
   test("bad key or id is a typed error, exit 2", async () => {
     const r = await cli(["qr", "encode", "--intent", "login", "--key", "AAAA", "--id", "x", "--url", "https://h"]);
@@ -102,5 +102,5 @@ describe("qr-login qr encode", () => {
     expect(JSON.parse(r.stdout).error).toBe("qr_invalid_key");
     const r2 = await cli(["qr", "encode", "--intent", "login", "--key", key, "--id", "a/b", "--url", "https://h"]);
     expect(JSON.parse(r2.stdout).error).toBe("qr_invalid_rendezvous_id");
-  });
+  }, 60_000);
 });
