@@ -11,7 +11,7 @@
 // Cannot be run on the CI machines (no Electron binary); it is type-checked and bundled there.
 import { app, BrowserWindow, desktopCapturer, net, protocol, safeStorage, session, shell } from "electron";
 import type { WebContents } from "electron";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -25,7 +25,9 @@ import type { ChannelSide, DeviceRole } from "../preload/api.js";
 const SCHEME = "app";
 const HOST = "qr-login";
 const ORIGIN = `${SCHEME}://${HOST}`;
-const DIST = path.resolve(import.meta.dirname, "..");
+// Bundled: dist/main/index.js → dist/. From the sources (tests): main/index.ts → <repo>/dist.
+const UP = path.resolve(import.meta.dirname, "..");
+const DIST = path.basename(UP) === "dist" ? UP : path.join(UP, "dist");
 const RENDERER_DIR = path.join(DIST, "renderer");
 const PRELOAD = path.join(DIST, "preload", "index.cjs");
 
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
   protocol.handle(SCHEME, (req) => {
     const u = new URL(req.url);
     const file = path.normalize(path.join(RENDERER_DIR, decodeURIComponent(u.pathname)));
-    if (u.host !== HOST || !file.startsWith(RENDERER_DIR + path.sep)) return new Response("not found", { status: 404 });
+    if (u.host !== HOST || !file.startsWith(RENDERER_DIR + path.sep) || !isFile(file)) return new Response("not found", { status: 404 });
     return net.fetch(pathToFileURL(file).href);
   });
 
@@ -144,6 +146,14 @@ async function main(): Promise<void> {
   app.on("before-quit", () => {
     void ipc.cancelAll().finally(() => dev?.close());
   });
+}
+
+function isFile(file: string): boolean {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** Navigation, new windows, webviews and permissions: deny by default everywhere. */

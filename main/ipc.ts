@@ -228,6 +228,8 @@ export class IpcSurface {
     } catch (err) {
       const error = toFlowError(err);
       emit({ type: "error", error });
+      // Not running (no camera permission, no calls), but retry still knows the options.
+      if (w.flow?.id === id) w.flow = { id: 0, options, controller };
       return { ok: false, error };
     }
     return { ok: true, flowId: id };
