@@ -155,13 +155,17 @@ describe("Specter (scanned the same QR) racing the real scanner", () => {
     // ... the real scanner's PUT is held back until Specter's has landed.
     let release!: () => void;
     const specterWrote = new Promise<void>((r) => (release = r));
+    let scannerRead!: () => void;
+    const scannerHasRead = new Promise<void>((r) => (scannerRead = r));
     const heldFetch = async (input: string, init: RequestInit) => {
       if (init.method === "PUT") await specterWrote;
-      return fetch(input, init);
+      const response = await fetch(input, init);
+      if (init.method === "GET") scannerRead();
+      return response;
     };
     const realScanner = connectScanner(pending.qr, { profile, fetch: heldFetch });
     const waitS = rejectionOf(realScanner);
-    await new Promise((r) => setTimeout(r, 100)); // S has done its GET by now
+    await scannerHasRead; // S holds T1 and has sealed with it
     const specterOpenToken = await specterSession.put(sealed.message);
     release();
     const sErr = await waitS;
