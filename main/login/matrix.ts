@@ -200,7 +200,7 @@ export async function waitForVerifiedState(client: sdk.MatrixClient, timeoutMs: 
   for (;;) {
     const state = await verifiedState(client);
     if ((state.crossSigned && state.backup) || Date.now() >= deadline) return state;
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 

@@ -254,6 +254,21 @@ describe("keys", () => {
     expect(sync.json.device_unused_fallback_key_types).toEqual([]);
   });
 
+  test("new device keys on the same device id (a restored client) void the old account's one-time keys", async () => {
+    const t2 = await login(ALICE, "RESTORED01");
+    const k1 = newKey();
+    const k2 = newKey();
+    const otk = (k: Key) => sign({ key: b64(new Uint8Array(32).fill(1)) }, ALICE, "ed25519:RESTORED01", k);
+    expect((await call("POST", "/_matrix/client/v3/keys/upload", t2, { device_keys: deviceKeys(ALICE, "RESTORED01", k1), one_time_keys: { "signed_curve25519:AAAAAQ": otk(k1) } })).status).toBe(200);
+    // Same key id from the same account with other content: a collision.
+    expect((await call("POST", "/_matrix/client/v3/keys/upload", t2, { one_time_keys: { "signed_curve25519:AAAAAQ": sign({ key: "Zm9v" }, ALICE, "ed25519:RESTORED01", k1) } })).status).toBe(400);
+    // A new account (new identity key) restarts its key ids: accepted, and the old key is gone.
+    const up = await call("POST", "/_matrix/client/v3/keys/upload", t2, { device_keys: deviceKeys(ALICE, "RESTORED01", k2), one_time_keys: { "signed_curve25519:AAAAAQ": otk(k2) } });
+    expect(up).toEqual({ status: 200, json: { one_time_key_counts: { signed_curve25519: 1 } } });
+    const claimed = await call("POST", "/_matrix/client/v3/keys/claim", t2, { one_time_keys: { [ALICE]: { RESTORED01: "signed_curve25519" } } });
+    expect(claimed.json.one_time_keys[ALICE].RESTORED01["signed_curve25519:AAAAAQ"]).toEqual(otk(k2));
+  });
+
   test("cross-signing keys: must be signed by the master key; replacing needs approval (UIA)", async () => {
     const m = sign(crossKey(ALICE, "master", master), ALICE, "ed25519:KEYSDEV001", devKey);
     const s = sign(crossKey(ALICE, "self_signing", ssk), ALICE, `ed25519:${master.pub}`, master);

@@ -101,8 +101,13 @@ export function keyRoutes(app: FastifyInstance, ctx: CsContext, notifyDeviceList
         checkDeviceKeys(ctx, userId, deviceId, b.device_keys);
         const old = store.getDeviceKeys(userId, deviceId);
         if (!old || canonicalJson(old) !== canonicalJson(b.device_keys)) {
-          // A new identity key voids signatures made over the old one.
-          if (old && deviceEd25519(old, deviceId) !== deviceEd25519(b.device_keys, deviceId)) store.deleteSignaturesOn(userId, deviceId);
+          // A new identity key means a new Olm account on the same device id (a client restored without its
+          // crypto store): signatures over the old key and the old account's one-time and fallback keys are void.
+          // Dropping them lets the new account's key ids (which restart at AAAAAQ) upload without collisions.
+          if (old && deviceEd25519(old, deviceId) !== deviceEd25519(b.device_keys, deviceId)) {
+            store.deleteSignaturesOn(userId, deviceId);
+            store.deleteDeviceOneTimeKeys(userId, deviceId);
+          }
           store.putDeviceKeys(userId, deviceId, b.device_keys);
           changed = true;
         }

@@ -188,6 +188,12 @@ export class CsStore {
       .run(userId, deviceId, algorithm, keyId, keyJson);
   }
 
+  /** Removes a device's one-time and fallback keys (its Olm account was replaced). */
+  deleteDeviceOneTimeKeys(userId: string, deviceId: string): void {
+    this.db.prepare("DELETE FROM cs_one_time_keys WHERE user_id = ? AND device_id = ?").run(userId, deviceId);
+    this.db.prepare("DELETE FROM cs_fallback_keys WHERE user_id = ? AND device_id = ?").run(userId, deviceId);
+  }
+
   countOneTimeKeys(userId: string, deviceId: string): Record<string, number> {
     const rows = this.db
       .prepare("SELECT algorithm, COUNT(*) AS n FROM cs_one_time_keys WHERE user_id = ? AND device_id = ? GROUP BY algorithm")
