@@ -362,8 +362,9 @@ function showQrView(s: Extract<Screen, { name: "show_qr" }>): HTMLElement {
   const copyState = h("span", { class: "copy-state", role: "status" });
   const tick = (): void => {
     const left = Math.max(0, Math.round((s.expiresAt - Date.now()) / 1000));
-    countdown.textContent = s.regenerating ? "Making a new code…" : `Expires in ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
-    if (left === 0 && !s.regenerating) regenerate();
+    countdown.textContent = s.regenerating || left === 0 ? "Making a new code…" : `Expires in ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    // The flow usually replaces an expired code itself (a new "qr" event); start over only if it did not.
+    if (Date.now() > s.expiresAt + 3000 && !s.regenerating) regenerate();
   };
   tick();
   const timer = window.setInterval(tick, 1000);
