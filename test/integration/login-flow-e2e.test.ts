@@ -64,11 +64,24 @@ interface Run {
   events: Record<"new" | "existing", FlowEvent[]>;
 }
 
-async function signIn(direction: "existing_scans" | "new_scans", decision: "confirm" | "abort" = "confirm"): Promise<Run> {
+interface Variation {
+  decision?: "confirm" | "abort";
+  /** The user types another number than the one shown. */
+  wrongCode?: boolean;
+  /** The new device picks this device id (device_already_exists). */
+  deviceId?: string;
+  /** Cancel the new device when it reaches this state. */
+  cancelNewAt?: string;
+}
+
+async function signIn(direction: "existing_scans" | "new_scans", v: Variation = {}): Promise<Run> {
+  const decision = v.decision ?? "confirm";
+  const cancelNew = new AbortController();
   const events: Run["events"] = { new: [], existing: [] };
   const waiters: Array<() => void> = [];
   const push = (side: "new" | "existing") => (e: FlowEvent): void => {
     events[side].push(e);
+    if (side === "new" && e.type === "state" && e.state === v.cancelNewAt) cancelNew.abort();
     for (const w of waiters.splice(0)) w();
   };
   const waitFor = async <T extends FlowEvent>(side: "new" | "existing", type: T["type"]): Promise<T> => {
@@ -89,7 +102,7 @@ async function signIn(direction: "existing_scans" | "new_scans", decision: "conf
         matrix: createExistingDeviceMatrixPort(existing),
         ui: {
           scanQr: async () => new Uint8Array(Buffer.from((await waitFor<Extract<FlowEvent, { type: "qr" }>>("new", "qr")).hex, "hex")),
-          enterCheckCode: async () => (await waitFor<Extract<FlowEvent, { type: "check_code" }>>("new", "check_code")).code,
+          enterCheckCode: async () => typed((await waitFor<Extract<FlowEvent, { type: "check_code" }>>("new", "check_code")).code),
           openUri: async (uri) => {
             // The user's browser: consent runs while the flow goes on to send protocol_accepted.
             void consent(uri, password, decision);
@@ -101,19 +114,23 @@ async function signIn(direction: "existing_scans" | "new_scans", decision: "conf
       { onEvent: push("existing") },
     );
 
+  const typed = (code: string): string => (v.wrongCode ? (code === "10" ? "11" : "10") : code);
+  const newOAuth = createOAuthPort({ clientMetadata: CLIENT });
+  const fixedId = v.deviceId;
+  if (fixedId) newOAuth.generateDeviceId = () => fixedId;
   const newFlow = (mode: Parameters<typeof runNewDevice>[1]["mode"]) =>
     runNewDevice(
       {
         channel,
-        oauth: createOAuthPort({ clientMetadata: CLIENT }),
+        oauth: newOAuth,
         matrix: createNewDeviceMatrixPort(),
         ui: {
-          enterCheckCode: async () => (await waitFor<Extract<FlowEvent, { type: "check_code" }>>("existing", "check_code")).code,
+          enterCheckCode: async () => typed((await waitFor<Extract<FlowEvent, { type: "check_code" }>>("existing", "check_code")).code),
           confirmAccount: async (userId) => userId === dh.demo!.userId,
         },
       },
-      { mode },
-      { onEvent: push("new") },
+      { mode, lingerMs: 1500 },
+      { onEvent: push("new"), signal: cancelNew.signal },
     );
 
   if (direction === "existing_scans") {
@@ -171,8 +188,28 @@ describe.each(["existing_scans", "new_scans"] as const)("sign in with QR (%s)", 
   }, 60_000);
 
   test("consent denied: both sides report the decline", async () => {
-    const run = await signIn(direction, "abort");
+    const run = await signIn(direction, { decision: "abort" });
     expect(run.newOutcome).toEqual({ outcome: "declined", side: "local" });
     expect(run.existingOutcome).toEqual({ outcome: "declined", side: "peer" });
+  }, 60_000);
+
+  test("wrong check code: the generator refuses, the scanner sees the session end", async () => {
+    const run = await signIn(direction, { wrongCode: true });
+    const [generator, scanner] = direction === "existing_scans" ? [run.newOutcome, run.existingOutcome] : [run.existingOutcome, run.newOutcome];
+    expect(generator).toEqual({ outcome: "check_code_mismatch" });
+    expect(scanner).toEqual({ outcome: "closed" });
+  }, 60_000);
+
+  test("device already exists: refused before the browser opens", async () => {
+    const run = await signIn(direction, { deviceId: "EXISTINGXX" });
+    expect(run.existingOutcome).toMatchObject({ outcome: "failure", reason: "device_already_exists", side: "local" });
+    expect(run.newOutcome).toMatchObject({ outcome: "failure", reason: "device_already_exists", side: "peer" });
+    expect(run.events.existing.some((e) => e.type === "opening_browser")).toBe(false);
+  }, 60_000);
+
+  test("the new device cancels while waiting for consent: the existing device is told", async () => {
+    const run = await signIn(direction, { cancelNewAt: "waiting_for_consent" });
+    expect(run.newOutcome).toEqual({ outcome: "cancelled" });
+    expect(run.existingOutcome).toEqual({ outcome: "failure", reason: "user_cancelled", side: "peer" });
   }, 60_000);
 });
