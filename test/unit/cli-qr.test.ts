@@ -7,7 +7,7 @@ import { REPO_ROOT, SHARED, vector } from "./protocol-vectors.js";
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(REPO_ROOT, "bin/qr-login.js"), ...args], { cwd: REPO_ROOT, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [path.join(REPO_ROOT, "bin/qr-login.js"), ...args], { cwd: REPO_ROOT, timeout: 45_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
