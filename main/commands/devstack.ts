@@ -1,10 +1,13 @@
 // `qr-login devstack`: the development homeserver — OAuth 2.0 authorization server, the Client-Server API
 // the sign-in flow uses, and the rendezvous server — on one origin, for trying Sign in with QR on one machine.
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseMode } from "../../server/rendezvous/plugin.js";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
+import { EXISTING_DEVICE_FILE, seedDemoAccount } from "../../server/devhome/seed.js";
+import type { ExistingDeviceFile } from "../../server/devhome/seed.js";
 import { parseArgs, UsageError } from "./args.js";
 
 export const summary = "run the development homeserver (OAuth 2.0 + Client-Server API + rendezvous) on one origin";
@@ -23,7 +26,10 @@ options:
   --data DIR                 SQLite data directory (default $XDG_DATA_HOME/qr-login/devstack,
                              or ~/.local/share/qr-login/devstack)
   --memory                   keep everything in memory (nothing written to disk)
-  --seed                     create the demo account @alice:<server name> (password printed once)
+  --seed                     create the demo account @alice:<server name> (password printed once) and its
+                             signed-in existing device with cross-signing and key backup (real
+                             matrix-js-sdk client); its credentials and private keys go to
+                             <data dir>/existing-device.json (mode 0600; a temporary directory with --memory)
   --mas-quirks               answer like MAS: 403 for pending/denied/expired, no slow_down,
                              no verification_uri_complete
   --rendezvous-mode MODE     open (default) | authenticated | off
@@ -39,7 +45,10 @@ function parsePort(value: string): number {
   return Number(value);
 }
 
-export function describe(dh: RunningDevhome, o: { dataDir?: string; masQuirks: boolean; rendezvousMode: string }): string {
+export function describe(
+  dh: RunningDevhome,
+  o: { dataDir?: string; masQuirks: boolean; rendezvousMode: string; existing?: { file: string; device: ExistingDeviceFile } },
+): string {
   const lines = [
     `qr-login development homeserver listening on ${dh.baseUrl}`,
     `  homeserver base URL   ${dh.baseUrl}   (server name ${dh.serverName})`,
@@ -49,6 +58,12 @@ export function describe(dh: RunningDevhome, o: { dataDir?: string; masQuirks: b
   ];
   if (dh.demo) {
     lines.push("", "Demo account (the password is shown only now):", `  user      ${dh.demo.userId}`, `  password  ${dh.demo.password}`);
+    if (o.existing) {
+      lines.push(
+        `  existing device ${o.existing.device.deviceId}: cross-signed, with key backup; credentials and private keys in`,
+        `    ${o.existing.file}   (mode 0600: it holds a token and private keys)`,
+      );
+    }
   } else {
     lines.push("", "No demo account was created: run with --seed to create @alice and her signed-in device.");
   }
@@ -94,15 +109,40 @@ export async function run(args: string[]): Promise<number> {
     rendezvousMode,
     serverName,
   });
-  console.log(describe(dh, { ...(dataDir ? { dataDir } : {}), masQuirks, rendezvousMode }));
+  // With --memory the existing device's file lives in a temporary directory removed at exit.
+  const seedDir = dh.demo ? (dataDir ?? mkdtempSync(path.join(os.tmpdir(), "qr-login-devstack-"))) : undefined;
+  const cleanup = () => {
+    if (seedDir && !dataDir) rmSync(seedDir, { recursive: true, force: true });
+  };
+  let existing: { file: string; device: ExistingDeviceFile } | undefined;
+  if (dh.demo && seedDir) {
+    const file = path.join(seedDir, EXISTING_DEVICE_FILE);
+    try {
+      const device = await seedDemoAccount({
+        auth: dh.auth, baseUrl: dh.baseUrl, userId: dh.demo.userId, outFile: file,
+        allowCrossSigningReset: (userId) => dh.cs.allowCrossSigningReset(userId),
+      });
+      existing = { file, device };
+    } catch (err) {
+      console.error(`qr-login devstack: seeding failed: ${(err as Error).message}${(err as Error).cause ? ` (${String((err as Error).cause)})` : ""}`);
+      await dh.close();
+      cleanup();
+      return 1;
+    }
+  }
+  console.log(describe(dh, { ...(dataDir ? { dataDir } : {}), masQuirks, rendezvousMode, ...(existing ? { existing } : {}) }));
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.off("SIGINT", stop);
       process.off("SIGTERM", stop);
       console.log(`${signal}: shutting down`);
-      dh.close().then(resolve, (err: unknown) => {
+      dh.close().then(() => {
+        cleanup();
+        resolve();
+      }, (err: unknown) => {
         console.error(`shutdown failed: ${(err as Error).message}`);
+        cleanup();
         resolve();
       });
     };
