@@ -1,0 +1,69 @@
+// The adapters' translation layer: protocol-core failures → ChannelError kinds the flows switch on,
+// QR decoding through the real codec, and whoami on the new device's Matrix port.
+
+import { describe, expect, test } from "@jest/globals";
+import { channelErrorKind, createNewDeviceMatrixPort, createSecureChannelPort } from "../../main/login/adapters.js";
+import { PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from "../../main/protocol/errors.js";
+import { encodeQr } from "../../main/protocol/qr.js";
+import { ChannelError } from "../../main/login/ports.js";
+
+describe("channelErrorKind", () => {
+  test.each<[ProtocolErrorCode, string]>([
+    ["rendezvous_expired", "expired"],
+    ["rendezvous_not_found", "closed"],
+    ["rendezvous_closed", "closed"],
+    ["check_code_mismatch", "check_code_mismatch"],
+    ["decryption_failed", "insecure_channel"],
+    ["unexpected_handshake_message", "insecure_channel"],
+    ["rendezvous_concurrent_write", "insecure_channel"],
+    ["qr_invalid_prefix", "invalid_qr"],
+    ["unexpected_intent", "invalid_qr"],
+    ["rendezvous_unavailable", "rendezvous_unavailable"],
+    ["rendezvous_forbidden", "rendezvous_unavailable"],
+    ["rendezvous_too_large", "network"],
+    ["rendezvous_network", "network"],
+    ["cancelled", "cancelled"],
+  ])("%s → %s", (code, kind) => {
+    expect(channelErrorKind(code)).toBe(kind);
+  });
+
+  test("every core code maps to a kind", () => {
+    const kinds = new Set(["expired", "closed", "insecure_channel", "check_code_mismatch", "invalid_qr", "rendezvous_unavailable", "network", "cancelled"]);
+    for (const code of PROTOCOL_ERROR_CODES) expect(kinds.has(channelErrorKind(code))).toBe(true);
+  });
+});
+
+describe("createSecureChannelPort().decodeQr", () => {
+  const port = createSecureChannelPort();
+  const publicKey = new Uint8Array(32).fill(7);
+
+  test("intent and base URL of a real QR", () => {
+    const qr = encodeQr({ intent: "reciprocate", publicKey, rendezvousId: "abc123", baseUrl: "https://hs.example.org/" });
+    expect(port.decodeQr(qr)).toEqual({ intent: "reciprocate", baseUrl: expect.stringMatching(/^https:\/\/hs\.example\.org\/?$/) });
+  });
+
+  test("garbage is a ChannelError invalid_qr", () => {
+    let err: unknown;
+    try {
+      port.decodeQr(new Uint8Array(Buffer.from("https://example.com/")));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ChannelError);
+    expect((err as ChannelError).kind).toBe("invalid_qr");
+  });
+});
+
+describe("createNewDeviceMatrixPort whoami", () => {
+  test("sends the bearer token to /account/whoami on the base URL and fails on HTTP errors", async () => {
+    const seen: Array<{ url: string; auth: string | null }> = [];
+    const fetchOk = async (input: string, init: RequestInit): Promise<Response> => {
+      seen.push({ url: input, auth: new Headers(init.headers).get("authorization") });
+      return new Response(JSON.stringify({ user_id: "@a:b" }), { status: 401 });
+    };
+    const port = createNewDeviceMatrixPort({ fetch: fetchOk });
+    await expect(port.createSession({ baseUrl: "https://hs.example.org", deviceId: "D", tokens: { access_token: "tok" }, metadata: { issuer: "x", token_endpoint: "y" }, clientId: "c" }))
+      .rejects.toThrow("whoami: HTTP 401");
+    expect(seen).toEqual([{ url: "https://hs.example.org/_matrix/client/v3/account/whoami", auth: "Bearer tok" }]);
+  });
+});
