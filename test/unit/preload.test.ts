@@ -1,0 +1,91 @@
+// preload/index.ts with a mocked `electron`: exactly one object is exposed, as window.qrLogin, with
+// exactly the API's methods; each method invokes its own channel with a copied, plain argument; progress
+// listeners get the payload only (never the IpcRendererEvent, whose `sender` is ipcRenderer itself).
+import { jest, test, expect, beforeAll, afterAll } from "@jest/globals";
+
+type Fn = (...args: unknown[]) => unknown;
+const exposed: [string, unknown][] = [];
+const invoked: unknown[][] = [];
+const listeners = new Map<string, Set<Fn>>();
+
+const ipcRenderer = {
+  invoke: (...args: unknown[]) => {
+    invoked.push(args);
+    return Promise.resolve({ ok: true });
+  },
+  on: (ch: string, fn: Fn) => {
+    (listeners.get(ch) ?? listeners.set(ch, new Set()).get(ch)!).add(fn);
+    return ipcRenderer;
+  },
+  removeListener: (ch: string, fn: Fn) => {
+    listeners.get(ch)?.delete(fn);
+    return ipcRenderer;
+  },
+};
+
+jest.unstable_mockModule("electron", () => ({
+  contextBridge: { exposeInMainWorld: (key: string, api: unknown) => exposed.push([key, api]) },
+  ipcRenderer,
+}));
+
+let api: Record<string, unknown>;
+let IPC: Record<string, string>;
+let EVENT_CHANNELS: Record<string, string>;
+
+const savedArgv = process.argv;
+afterAll(() => {
+  process.argv = savedArgv; // the worker process is shared with other test files
+});
+
+beforeAll(async () => {
+  process.argv = [...savedArgv];
+  process.argv.push("--qr-login-role=existing", "--qr-login-side=scan", "--qr-login-label=Existing device — signed in as @alice");
+  await import("../../preload/index.js");
+  ({ IPC, EVENT_CHANNELS } = await import("../../preload/api.js"));
+  api = exposed[0]![1] as Record<string, unknown>;
+});
+
+test("one object, window.qrLogin, with exactly the API methods and no ipcRenderer", () => {
+  expect(exposed.map(([k]) => k)).toEqual(["qrLogin"]);
+  expect(Object.keys(api).sort()).toEqual(["cancel", "confirmAccount", "initial", "onProgress", "openVerificationUri", "retry", "start", "submitCheckCode", "submitQr"]);
+  for (const v of Object.values(api)) expect(v).not.toBe(ipcRenderer);
+  expect(api.initial).toEqual({ role: "existing", side: "scan", label: "Existing device — signed in as @alice" });
+});
+
+test("each method invokes its own channel with a plain copy of its argument", async () => {
+  const a = api as unknown as {
+    start(o: unknown): Promise<unknown>;
+    submitQr(b: Uint8Array): Promise<unknown>;
+    submitCheckCode(c: unknown): Promise<unknown>;
+    confirmAccount(x: unknown): Promise<unknown>;
+    openVerificationUri(): Promise<unknown>;
+    cancel(): Promise<unknown>;
+    retry(): Promise<unknown>;
+  };
+  const bytes = new Uint8Array([1, 2, 3]);
+  await a.start({ role: "new", side: "show", extra: "dropped" });
+  await a.submitQr(bytes);
+  await a.submitCheckCode("42");
+  await a.confirmAccount("yes");
+  await a.openVerificationUri();
+  await a.cancel();
+  await a.retry();
+  expect(invoked.map((c) => c[0])).toEqual([IPC.start, IPC.submitQr, IPC.submitCheckCode, IPC.confirmAccount, IPC.openVerificationUri, IPC.cancel, IPC.retry]);
+  expect(invoked[0]![1]).toEqual({ role: "new", side: "show" });
+  expect(invoked[1]![1]).toEqual(bytes);
+  expect(invoked[1]![1]).not.toBe(bytes);
+  expect(invoked[3]![1]).toBe(false); // anything but `true` is a no
+  expect(invoked.slice(4).every((c) => c.length === 1)).toBe(true);
+});
+
+test("progress listeners get the payload only, and unsubscribe removes them", () => {
+  const got: unknown[][] = [];
+  const off = (api.onProgress as (l: (...a: unknown[]) => void) => () => void)((...a) => got.push(a));
+  const channels = Object.values(EVENT_CHANNELS);
+  for (const ch of channels) expect(listeners.get(ch)?.size).toBe(1);
+  const event = { type: "check_code", flowId: 1, code: "42" };
+  for (const fn of listeners.get(channels[0]!)!) fn({ sender: ipcRenderer, senderId: 0 }, event);
+  expect(got).toEqual([[event]]);
+  off();
+  for (const ch of channels) expect(listeners.get(ch)?.size).toBe(0);
+});
