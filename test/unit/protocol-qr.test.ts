@@ -239,8 +239,10 @@ describe("QR decoder fuzz", () => {
     expect(ok + failed).toBe(110_000);
     expect(ok).toBeGreaterThan(0); // some mutations keep the payload valid (e.g. a key byte)
     expect(failed).toBeGreaterThan(100_000 * 0.5);
-    expect(Date.now() - started).toBeLessThan(20_000);
-  });
+    // ~4 s on an idle machine; the generous bound only catches a pathological slowdown (a hang
+    // would hit the test timeout) without failing on a loaded CI box.
+    expect(Date.now() - started).toBeLessThan(60_000);
+  }, 120_000);
 });
 
 describe("QR images", () => {
