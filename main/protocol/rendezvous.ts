@@ -113,7 +113,7 @@ function isUnrecognizedPath(r: HttpResult): boolean {
 }
 
 /** Re-sends after a lost response without waiting. */
-const IMMEDIATE_RESENDS = 2;
+const IMMEDIATE_RESENDS = 4;
 
 function lostBackoffMs(attempt: number): number {
   // The first re-sends of a request whose response was lost go out at once. For a PUT this matters:

@@ -124,13 +124,20 @@ describe("lost responses and conflicts", () => {
     expect(server.sessions.get(g.id)!.counter).toBe(1);
   });
 
-  test("lost GET responses are retried with growing back-off", async () => {
+  test("lost responses: a few immediate re-sends, then growing back-off", async () => {
     const g = await client().create("");
-    server.hook = (req) => (req.method === "GET" && server.requests("GET").length <= 3 ? "drop-response" : undefined);
+    server.hook = (req) => (req.method === "GET" && server.requests("GET").length <= 7 ? "drop-response" : undefined);
     await g.get();
     const gets = server.requests("GET");
-    expect(gets).toHaveLength(4);
-    expect(gets[3]!.at - gets[2]!.at).toBeGreaterThan(gets[2]!.at - gets[1]!.at);
+    expect(gets).toHaveLength(8);
+    expect(gets.slice(1).map((r, i) => r.at - gets[i]!.at)).toEqual([0, 0, 0, 0, 250, 500, 1_000]);
+  });
+
+  test("a request that keeps failing without a session gives up with a typed network error", async () => {
+    server.hook = () => "drop-request";
+    const err = await rejection(client({ maxAttempts: 5 }).create(""));
+    expect(err.code).toBe("rendezvous_network");
+    expect(server.log).toHaveLength(5);
   });
 
   test("409 from a third party's write: GET, see foreign data, typed concurrent-write error", async () => {
