@@ -328,6 +328,31 @@ describe("devhome account page: cross-signing reset approval", () => {
   });
 });
 
+describe("devhome with --rendezvous-mode authenticated", () => {
+  test("the rendezvous server on the same origin accepts only this homeserver's device tokens", async () => {
+    const dh = await startDevhome({ port: 0, rendezvousMode: "authenticated" });
+    try {
+      const url = `${dh.baseUrl}_matrix/client/v1/rendezvous`;
+      const { access_token } = await dh.auth.issueDeviceToken({ userId: "@bob:localhost", deviceId: "BOBSDEVICE1" });
+      const discover = async (token?: string) => (await fetch(url, token ? { headers: { Authorization: `Bearer ${token}` } } : {})).json();
+      expect(await discover()).toEqual({ create_available: false });
+      expect(await discover("not-a-token")).toEqual({ create_available: false });
+      expect(await discover(access_token)).toEqual({ create_available: true });
+      const create = (token?: string) => fetch(url, {
+        method: "POST", body: JSON.stringify({ data: "" }),
+        headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      });
+      const anonymous = await create();
+      expect([anonymous.status, ((await anonymous.json()) as Json).errcode]).toEqual([401, "M_MISSING_TOKEN"]);
+      const bad = await create("not-a-token");
+      expect([bad.status, ((await bad.json()) as Json).errcode]).toEqual([401, "M_UNKNOWN_TOKEN"]);
+      expect((await create(access_token)).status).toBe(200);
+    } finally {
+      await dh.close();
+    }
+  });
+});
+
 describe("devhome with a data directory", () => {
   test("accounts, clients, tokens and the signing key survive a restart", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "devhome-"));
