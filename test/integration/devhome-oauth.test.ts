@@ -424,6 +424,7 @@ describe("devhome OAuth 2.0 with --mas-quirks", () => {
     const clientId = await registerDeviceClient(md);
     const grant = await startGrant(md, clientId, "MASDEVICEID");
     expect(grant.verification_uri_complete).toBeUndefined();
+    expect(grant.user_code).toMatch(/^[A-Z]{6}$/);
     for (let i = 0; i < 3; i++) expect(await poll(md, clientId, grant.device_code)).toEqual({ status: 403, json: expect.objectContaining({ error: "authorization_pending" }) });
 
     // Like MAS with auto-fill off, ?user_code= is ignored: the user types the code.

@@ -203,7 +203,8 @@ export async function createOAuthServer(opts: OAuthServerOptions): Promise<OAuth
       deviceFlow: {
         enabled: true,
         charset: "base-20",
-        mask: "****-****",
+        // MAS's user codes are 6 characters without a dash; ours otherwise follow RFC 8628 §6.1's example.
+        mask: masQuirks ? "******" : "****-****",
         userCodeInputSource: async (ctx, _form, _out, err) => {
           const secret = (ctx.oidc.session?.state as { secret?: string } | undefined)?.secret ?? "";
           const error = !err ? undefined
