@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 
 const P = "/_matrix/client/v1/rendezvous";
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 200);
-const DURATION = Number(process.env.BENCH_DURATION ?? 8);
+const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const SESSIONS = 10_000;
 // The size of a typical poll answer: a base64 ciphertext of ~100 bytes plus token and expiry.
 const PAYLOAD = "A".repeat(100);
@@ -124,11 +124,10 @@ function cpuMs(pid: number): number {
 }
 
 /**
- * One measured run (after a 2 s warm-up). Besides req/s and latency, the server's CPU time per
+ * One measured run. Besides req/s and latency, the server's CPU time per
  * request: on a shared 2-core machine throughput follows whatever else runs, CPU per request much less.
  */
 async function load(server: Child, opts: Parameters<typeof autocannon>[0]): Promise<Figures> {
-  await autocannon({ ...opts, duration: 2 });
   const cpu0 = cpuMs(server.proc.pid!);
   const r = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...opts });
   const cpu = cpuMs(server.proc.pid!) - cpu0;
@@ -137,28 +136,34 @@ async function load(server: Child, opts: Parameters<typeof autocannon>[0]): Prom
 
 function pingPong(url: string, sessions: { id: string; token: string }[]): Parameters<typeof autocannon>[0] {
   let handedOut = 0;
+  // Tokens are written back to the shared session objects, so a later run (new connections, new
+  // contexts) starts from each session's current token.
+  const remember = (status: number, body: string, ctx: Record<string, unknown>) => {
+    if (status !== 200) return;
+    const token = (JSON.parse(body) as { sequence_token: string }).sequence_token;
+    (ctx.session as { token: string }).token = token;
+  };
   return {
     url, connections: CONNECTIONS,
     requests: [
       {
         method: "PUT",
         setupRequest: (req, ctx) => {
-          if (ctx.id === undefined) {
-            const s = sessions[handedOut++ % sessions.length]!;
-            ctx.id = s.id;
-            ctx.token = s.token;
+          if (ctx.session === undefined) {
+            ctx.session = sessions[handedOut++ % sessions.length]!;
             ctx.n = 0;
           }
+          const session = ctx.session as { id: string; token: string };
           ctx.n = (ctx.n as number) + 1;
-          return { ...req, path: `${P}/${ctx.id as string}`, headers: { "content-type": "application/json" },
-            body: JSON.stringify({ sequence_token: ctx.token, data: `${PAYLOAD}${ctx.n as number}` }) };
+          return { ...req, path: `${P}/${session.id}`, headers: { "content-type": "application/json" },
+            body: JSON.stringify({ sequence_token: session.token, data: `${PAYLOAD}${ctx.n as number}` }) };
         },
-        onResponse: (status, body, ctx) => { if (status === 200) ctx.token = (JSON.parse(body) as { sequence_token: string }).sequence_token; },
+        onResponse: remember,
       },
       {
         method: "GET",
-        setupRequest: (req, ctx) => ({ ...req, path: `${P}/${ctx.id as string}` }),
-        onResponse: (status, body, ctx) => { if (status === 200) ctx.token = (JSON.parse(body) as { sequence_token: string }).sequence_token; },
+        setupRequest: (req, ctx) => ({ ...req, path: `${P}/${(ctx.session as { id: string }).id}` }),
+        onResponse: remember,
       },
     ],
   };
@@ -194,29 +199,54 @@ async function startRedis(): Promise<{ url: string; stop(): Promise<void> } | nu
 
 const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
 
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+interface Target { name: string; server: Child; opts: Parameters<typeof autocannon>[0] }
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Runs the targets in interleaved rounds (a, b, b', c, a, b, …) and keeps each one's median, so a
+ * burst of load from other processes hits every target alike instead of skewing one ratio.
+ */
+async function rounds(targets: Target[]): Promise<[string, Figures][]> {
+  for (const t of targets) await autocannon({ ...t.opts, duration: 2 }); // warm-up, not counted
+  const runs = new Map<string, Figures[]>();
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const t of targets) {
+      const f = await load(t.server, t.opts);
+      runs.set(t.name, [...(runs.get(t.name) ?? []), f]);
+    }
+  }
+  return targets.map((t) => {
+    const fs = runs.get(t.name)!;
+    return [t.name, {
+      rps: median(fs.map((f) => f.rps)), p50: median(fs.map((f) => f.p50)), p99: median(fs.map((f) => f.p99)),
+      errors: fs.reduce((n, f) => n + f.errors, 0), cpuUsPerReq: median(fs.map((f) => f.cpuUsPerReq)),
+    }];
+  });
+}
+
 async function main(): Promise<void> {
-  console.log(`rendezvous server benchmark: ${CONNECTIONS} connections, ${DURATION} s per run, Node ${process.version}, ${(await import("node:os")).cpus().length} cores\n`);
-  const rows: [string, Figures][] = [];
+  const os = await import("node:os");
+  console.log(`rendezvous server benchmark: ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${DURATION} s per run (medians), Node ${process.version}, ${os.cpus().length} cores\n`);
 
   const bare = await startChild("bare");
-  rows.push(["(a) bare node:http, fixed JSON", await load(bare, { url: bare.url })]);
-  await bare.stop();
   const fastify = await startChild("fastify");
-  rows.push(["(a') bare fastify, fixed JSON", await load(fastify, { url: fastify.url })]);
-  await fastify.stop();
-
   const mem = await startChild("rendezvous", "memory");
-  const [one] = await createSessions(mem.url, 1);
-  rows.push(["(b) GET poll, memory store", await load(mem, { url: `${mem.url}${P}/${one!.id}` })]);
-  const pairs = await createSessions(mem.url, CONNECTIONS);
-  rows.push(["(c) PUT/GET ping-pong, memory", await load(mem, pingPong(mem.url, pairs))]);
-  await mem.stop();
-
   // The same poll without the per-IP request limiter, to show what the limiter costs.
   const nolimit = await startChild("rendezvous-nolimit", "memory");
+  const [one] = await createSessions(mem.url, 1);
   const [free] = await createSessions(nolimit.url, 1);
-  rows.push(["(b') GET poll, memory, no limiter", await load(nolimit, { url: `${nolimit.url}${P}/${free!.id}` })]);
-  await nolimit.stop();
+  const pairs = await createSessions(mem.url, CONNECTIONS);
+  const rows = await rounds([
+    { name: "(a) bare node:http, fixed JSON", server: bare, opts: { url: bare.url } },
+    { name: "(a') bare fastify, fixed JSON", server: fastify, opts: { url: fastify.url } },
+    { name: "(b) GET poll, memory store", server: mem, opts: { url: `${mem.url}${P}/${one!.id}` } },
+    { name: "(b') GET poll, memory, no limiter", server: nolimit, opts: { url: `${nolimit.url}${P}/${free!.id}` } },
+    { name: "(c) PUT/GET ping-pong, memory", server: mem, opts: pingPong(mem.url, pairs) },
+  ]);
+  for (const c of [bare, fastify, mem, nolimit]) await c.stop();
 
   // RSS of 10,000 idle sessions, in a fresh process.
   // The baseline is taken after a burst of as many requests that create nothing (POSTs refused as
@@ -232,21 +262,30 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   if (redis) {
     const rz = await startChild("rendezvous", redis.url);
+    const memAgain = await startChild("rendezvous", "memory");
     const [s] = await createSessions(rz.url, 1);
-    rows.push(["(b) GET poll, Redis store", await load(rz, { url: `${rz.url}${P}/${s!.id}` })]);
+    const [m] = await createSessions(memAgain.url, 1);
     const rpairs = await createSessions(rz.url, CONNECTIONS);
-    rows.push(["(c) PUT/GET ping-pong, Redis", await load(rz, pingPong(rz.url, rpairs))]);
+    const mpairs = await createSessions(memAgain.url, CONNECTIONS);
+    const redisRows = await rounds([
+      { name: "(b) GET poll, memory (Redis pair)", server: memAgain, opts: { url: `${memAgain.url}${P}/${m!.id}` } },
+      { name: "(b) GET poll, Redis store", server: rz, opts: { url: `${rz.url}${P}/${s!.id}` } },
+      { name: "(c) ping-pong, memory (Redis pair)", server: memAgain, opts: pingPong(memAgain.url, mpairs) },
+      { name: "(c) PUT/GET ping-pong, Redis", server: rz, opts: pingPong(rz.url, rpairs) },
+    ]);
+    rows.push(...redisRows);
     await rz.stop();
+    await memAgain.stop();
     await redis.stop();
   }
   agent.destroy();
 
-  const loadavg = (await import("node:os")).loadavg()[0]!;
+  const loadavg = os.loadavg()[0]!;
   console.log(`${"run".padEnd(34)}${"req/s".padStart(10)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}${"non-2xx/err".padStart(13)}${"server CPU µs/req".padStart(19)}`);
   for (const [name, f] of rows) {
     console.log(`${name.padEnd(34)}${fmt(f.rps).padStart(10)}${fmt(f.p50).padStart(9)}${fmt(f.p99).padStart(9)}${fmt(f.errors).padStart(13)}${fmt(f.cpuUsPerReq, 1).padStart(19)}`);
   }
-  console.log(`(load average at the end: ${fmt(loadavg, 1)} on ${(await import("node:os")).cpus().length} cores; other processes skew req/s, less so CPU µs/req)`);
+  console.log(`(load average at the end: ${fmt(loadavg, 1)} on ${os.cpus().length} cores; other processes skew req/s, less so CPU µs/req)`);
   const get = (name: string) => rows.find(([n]) => n.startsWith(name))?.[1];
   const a = get("(a)")!, b = get("(b) GET poll, memory")!, c = get("(c) PUT/GET ping-pong, memory")!;
   console.log("");
@@ -258,9 +297,10 @@ async function main(): Promise<void> {
   console.log(`RSS for ${fmt(SESSIONS)} idle sessions: +${fmt((after.rssKb - before.rssKb) / 1024, 1)} MB = ${fmt(perSession)} bytes/session (goal < 2048; ${PAYLOAD.length}-byte payloads)`);
   console.log(`  V8 heap used after GC: +${fmt((after.heapUsed - before.heapUsed) / SESSIONS)} bytes/session`);
   const rb = get("(b) GET poll, Redis"), rc = get("(c) PUT/GET ping-pong, Redis");
-  if (rb && rc) {
-    console.log(`Redis/memory GET        ${fmt(rb.rps / b.rps, 2)}   (goal ≥ 0.50, i.e. within 2×)`);
-    console.log(`Redis/memory ping-pong  ${fmt(rc.rps / c.rps, 2)}`);
+  const mb = get("(b) GET poll, memory (Redis pair)"), mc = get("(c) ping-pong, memory (Redis pair)");
+  if (rb && rc && mb && mc) {
+    console.log(`Redis/memory GET        ${fmt(rb.rps / mb.rps, 2)}   (goal ≥ 0.50, i.e. within 2×)`);
+    console.log(`Redis/memory ping-pong  ${fmt(rc.rps / mc.rps, 2)}`);
   } else {
     console.log("Redis: redis-server not installed, Redis runs skipped");
   }
