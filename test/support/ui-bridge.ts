@@ -52,7 +52,11 @@ export async function serveDir(dir: string): Promise<StaticServer> {
   if (!addr || typeof addr === "string") throw new Error("no address");
   return {
     url: `http://127.0.0.1:${addr.port}/`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections(); // keep-alive sockets would hold the server open
+      }),
   };
 }
 
