@@ -166,14 +166,13 @@ function hardenSessions(ipc: IpcSurface): void {
   });
   const scanning = (wc: WebContents | null): boolean => wc !== null && ipc.flowOptions(wc.id)?.side === "scan";
   const s = session.defaultSession;
-  // Camera only (no microphone), only for a window whose flow is scanning, only from our origin.
+  // Camera only (no microphone), only for a window whose flow is scanning, only from our origin; and
+  // clipboard *write* ("Copy code as text"). Everything else is refused.
   s.setPermissionRequestHandler((wc, permission, callback, details) => {
     const media = details as { mediaTypes?: string[]; requestingUrl?: string };
-    const ok =
-      permission === "media" &&
-      scanning(wc) &&
-      (media.mediaTypes ?? []).every((t) => t === "video") &&
-      (media.requestingUrl ?? "").startsWith(`${ORIGIN}/`);
+    const ours = (media.requestingUrl ?? "").startsWith(`${ORIGIN}/`);
+    if (permission === "clipboard-sanitized-write") return callback(ours);
+    const ok = permission === "media" && scanning(wc) && (media.mediaTypes ?? []).every((t) => t === "video") && ours;
     callback(ok);
   });
   s.setPermissionCheckHandler((wc, permission, origin) => permission === "media" && scanning(wc) && origin === ORIGIN);

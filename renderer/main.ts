@@ -337,9 +337,10 @@ function checkCodeEntryView(s: Extract<Screen, { name: "check_code_entry" }>): H
       onsubmit: (ev: Event) => {
         ev.preventDefault();
         const v = input.value.trim();
-        if (!/^[0-9]{2}$/.test(v)) {
+        // The check code is a number from 10 to 99 (MSC4388): anything else cannot match.
+        if (!/^[1-9][0-9]$/.test(v)) {
           input.setAttribute("aria-invalid", "true");
-          err.textContent = "Enter the two digits shown on your other device.";
+          err.textContent = "Enter the two digits shown on your other device (a number from 10 to 99).";
           input.focus();
           return;
         }

@@ -236,6 +236,9 @@ describe("new device shows the QR (N=G)", () => {
     await w.page.keyboard.press("Enter");
     await expect(input.getAttribute("aria-invalid")).resolves.toBe("true");
     await expect(w.page.locator("#code-error").textContent()).resolves.toMatch(/two digits/);
+    await input.fill("05"); // not a possible check code (10..99)
+    await w.page.keyboard.press("Enter");
+    await expect(w.page.locator("#code-error").textContent()).resolves.toMatch(/10 to 99/);
     expect(c.calls.filter(([n]) => n === "submitCheckCode")).toHaveLength(0); // never sent
     await input.fill("12");
     await w.page.keyboard.press("Enter");

@@ -210,6 +210,8 @@ describe("permissions follow the flow", () => {
     expect(await ask(n.webContents, "media")).toBe(true);
     expect(await ask(n.webContents, "media", ["video", "audio"])).toBe(false);
     expect(await ask(n.webContents, "notifications")).toBe(false);
+    expect(await ask(n.webContents, "clipboard-read")).toBe(false);
+    expect(await ask(n.webContents, "clipboard-sanitized-write")).toBe(true); // "Copy code as text"
     expect(await ask(n.webContents, "geolocation")).toBe(false);
     expect(permissionCheck!(n.webContents, "media", "app://qr-login")).toBe(true);
     expect(permissionCheck!(n.webContents, "media", "https://evil.example")).toBe(false);
