@@ -86,6 +86,13 @@ const CORS_OPTIONS = {
   strictPreflight: false,
   hideOptionsRoute: true,
 };
+const PREFLIGHT_HEADERS = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": CORS_OPTIONS.methods.join(", "),
+  "access-control-allow-headers": CORS_OPTIONS.allowedHeaders.join(", "),
+  "content-length": "0",
+};
+
 /** Headers of every JSON response: CORS (non-preflight), no caching or transforming by proxies. */
 const STATIC_HEADERS = {
   "content-type": JSON_TYPE,
@@ -264,6 +271,7 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
   }
 
   const memory = store instanceof MemoryStore ? store : null;
+  const hostHasCors = app.hasRequestDecorator("corsPreflightEnabled");
 
   async function mayCreate(req: FastifyRequest): Promise<boolean> {
     if (mode === "open") return true;
@@ -281,7 +289,15 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
     // @fastify/cors answers the preflights. It lives in a child scope that holds only its OPTIONS
     // catch-all (so in a host app it covers only our paths, and its per-request hook does not run
     // on the polling hot path); every other response gets the static Allow-Origin from send().
-    await scope.register(async (preflight) => { await preflight.register(cors, CORS_OPTIONS); });
+    if (!hostHasCors) {
+      await scope.register(async (preflight) => { await preflight.register(cors, CORS_OPTIONS); });
+    } else {
+      // The host registered @fastify/cors (it cannot be registered twice in one tree), with its own
+      // settings, which may not allow PUT or Authorization. Our routes opt out of the host's hook
+      // and our preflights get the Matrix set.
+      scope.addHook("onRoute", (route) => { route.config = { ...(route.config ?? {}), cors: false } as typeof route.config; });
+      scope.options("*", (_req, reply) => { reply.code(204).headers(PREFLIGHT_HEADERS).send(); });
+    }
     scope.setNotFoundHandler((req, reply) => {
       metrics?.countRequest(req.method, "unmatched", 404);
       return sendError(reply, unrecognized());
