@@ -9,6 +9,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   devstack: () => import("./commands/devstack.js"),
   qr: () => import("./commands/qr.js"),
   channel: () => import("./commands/channel.js"),
+  "new-device": () => import("./commands/new-device.js"),
+  "existing-device": () => import("./commands/existing-device.js"),
 };
 
 function usage(): string {

@@ -1,0 +1,132 @@
+// `qr-login existing-device`: the MSC4108 existing (signed-in) device, headless. It acts as the device
+// stored in a session file (--session FILE: the dev stack seed's existing-device.json, or the file
+// `--login` writes), and either scans the new device's QR (--scan HEX, or the hex read from stdin) or
+// shows one of its own (--generate, intent reciprocate, on its homeserver). It prints the check code
+// (or asks for it), prints the verification URI (or opens it with --open), and sends the secrets once
+// the new device exists. stdout: one JSON summary line; stderr: everything else.
+import os from "node:os";
+import path from "node:path";
+import { parseArgs, UsageError } from "./args.js";
+import { describeEvent, hexToBytes, interruptSignal, LineQueue, openInBrowser, printSummary, say, summarise, terminalQr } from "./role-io.js";
+import type { FlowEvent } from "../login/ports.js";
+
+export const summary = "existing-device --session FILE [--scan HEX | --generate]: sign a new device in from this one (MSC4108), headless";
+
+const USAGE = [
+  "usage: qr-login existing-device [--session FILE | --homeserver URL] [--scan HEX | --generate] [--open] [--profile P]",
+  "",
+  "  --session FILE   the signed-in device (default: $XDG_CONFIG_HOME/qr-login/session.json)",
+  "  --homeserver URL check that the session belongs to this homeserver",
+  "  --scan HEX       the new device's QR payload (without --scan or --generate: read the hex from stdin)",
+  "  --generate       show a QR (intent reciprocate) for the new device to scan",
+  "  --open           open the verification URI in the system browser instead of only printing it",
+  "  --profile P      wire profile: element-2026 (default) or msc4388",
+  "",
+  "stdin: the QR hex (scan without --scan), the check code (with --generate).",
+  "stdout: {\"outcome\",\"userId\",\"deviceId\",\"crossSigned\",\"backup\"}; exit 0 only on success.",
+].join("\n");
+
+export function defaultSessionFile(): string {
+  const base = process.env.XDG_CONFIG_HOME || path.join(os.homedir(), ".config");
+  return path.join(base, "qr-login", "session.json");
+}
+
+export async function run(args: string[]): Promise<number> {
+  const parsed = parseArgs(args, { values: ["session", "homeserver", "scan", "profile"], booleans: ["generate", "open", "help"] });
+  if (parsed.booleans.has("help")) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.positional.length > 0) throw new UsageError(`unexpected argument ${parsed.positional[0]}\n${USAGE}`);
+  const sessionFile = parsed.values.get("session") ?? defaultSessionFile();
+  const homeserver = parsed.values.get("homeserver");
+  const open = parsed.booleans.has("open");
+  const scanHex = parsed.values.get("scan");
+  const generate = parsed.booleans.has("generate");
+  if (scanHex !== undefined && generate) throw new UsageError("give only one of --scan HEX or --generate");
+  const scanned = scanHex !== undefined ? hexToBytes(scanHex, "--scan") : undefined;
+  const profile = parsed.values.get("profile");
+
+  const [{ runExistingDevice }, adapters, { createOAuthPort }, session, { stopClient }] = await Promise.all([
+    import("../login/existing-device.js"),
+    import("../login/adapters.js"),
+    import("../login/oauth-port.js"),
+    import("../login/session.js"),
+    import("../login/matrix.js"),
+  ]);
+
+  const stored = session.readSessionFile(sessionFile);
+  if (homeserver && new URL(homeserver).href.replace(/\/?$/, "/") !== stored.homeserverUrl) {
+    throw new UsageError(`${sessionFile} is a session on ${stored.homeserverUrl}, not ${homeserver}`);
+  }
+  say(`signed in as ${stored.userId} (device ${stored.deviceId}) on ${stored.homeserverUrl}`);
+  say("… restoring the session");
+  const client = await session.restoreSessionClient(stored);
+
+  const stdin = new LineQueue(process.stdin);
+  const interrupt = interruptSignal();
+  const onEvent = (e: FlowEvent): void => {
+    if (e.type === "qr") {
+      void terminalQr(new Uint8Array(Buffer.from(e.hex, "hex"))).then((art) => {
+        say(`QR code (scan it on the new device):\n${art}`);
+        say(`QR: ${e.hex}`);
+      });
+      return;
+    }
+    if (e.type === "check_code") say(`check code: ${e.code}  (enter it on the new device)`);
+    if (e.type === "user_code") say(`user code: ${e.userCode}`);
+    const line = describeEvent(e);
+    if (line) say(line);
+  };
+
+  let outcome;
+  try {
+    outcome = await runExistingDevice(
+      {
+        channel: adapters.createSecureChannelPort({ ...(profile ? { profile } : {}), accessToken: stored.accessToken }),
+        oauth: createOAuthPort({ clientMetadata: { client_name: "qr-login (existing device)", client_uri: "https://github.com/matrix-org/matrix-spec-proposals/pull/4108", application_type: "native" } }),
+        matrix: adapters.createExistingDeviceMatrixPort(client),
+        ui: {
+          scanQr: async (signal) => {
+            if (scanned) return scanned;
+            say("paste the QR code's payload as hex:");
+            const line = await stdin.next(signal);
+            if (line === undefined) throw signal.aborted ? signal.reason : new Error("stdin closed before a QR code");
+            return hexToBytes(line, "QR");
+          },
+          enterCheckCode: async (signal) => {
+            say("enter the two-digit check code shown on the new device:");
+            const line = await stdin.next(signal);
+            if (line === undefined) throw signal.aborted ? signal.reason : new Error("stdin closed before the check code");
+            return line;
+          },
+          openUri: async (uri) => {
+            if (open) {
+              say(`opening ${uri}`);
+              await openInBrowser(uri);
+            } else {
+              say(`verification URI: ${uri}  (open it in a browser and approve the new device)`);
+            }
+            return "opened";
+          },
+        },
+      },
+      { mode: generate ? { kind: "generate" } : { kind: "scan", ...(scanned ? { qr: scanned } : {}) } },
+      { signal: interrupt.signal, onEvent },
+    );
+  } finally {
+    interrupt.dispose();
+    stopClient(client);
+  }
+  const s = summarise(outcome, { userId: stored.userId });
+  if (outcome.outcome === "success") {
+    // The existing device reports the new device's id; "verified" is the new device's to tell.
+    s.crossSigned = false;
+    s.backup = false;
+  }
+  say(`outcome: ${s.outcome}${s.reason ? ` (${s.reason})` : ""}`);
+  printSummary(s);
+  const code = outcome.outcome === "success" ? 0 : 1;
+  setImmediate(() => process.exit(code));
+  return code;
+}

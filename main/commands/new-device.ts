@@ -1,0 +1,105 @@
+// `qr-login new-device`: the MSC4108 new device, headless. Without --scan it shows a QR (intent login,
+// on the given rendezvous server) and asks for the check code shown on the existing device; with
+// --scan HEX it scans the existing device's QR (intent reciprocate) and shows the check code.
+// Then it signs in with the OAuth device grant, asks "Signed in as @x — continue?", imports the
+// secrets and reports the verified state. stdout: one JSON summary line; stderr: everything else.
+import { parseArgs, UsageError } from "./args.js";
+import { describeEvent, hexToBytes, interruptSignal, LineQueue, printSummary, say, summarise, terminalQr } from "./role-io.js";
+import type { FlowEvent } from "../login/ports.js";
+
+export const summary = "new-device --rendezvous URL [--scan HEX]: sign this device in with a QR code (MSC4108), headless";
+
+const USAGE = [
+  "usage: qr-login new-device --rendezvous URL [--profile P] [--unstable-scopes] [--client-id ID] [--yes]",
+  "       qr-login new-device --scan HEX [--profile P] [--unstable-scopes] [--client-id ID] [--yes]",
+  "",
+  "  --rendezvous URL    rendezvous server for the QR this device shows (intent login)",
+  "  --scan HEX          the existing device's QR payload (intent reciprocate) instead of showing one",
+  "  --profile P         wire profile: element-2026 (default) or msc4388",
+  "  --unstable-scopes   request urn:matrix:org.matrix.msc2967.client:* scopes",
+  "  --client-id ID      a registered OAuth client id instead of dynamic client registration",
+  "  --yes               do not ask \"Signed in as @x — continue?\"",
+  "",
+  "stdin: the check code (when showing the QR), then y/n for the account question.",
+  "stdout: {\"outcome\",\"userId\",\"deviceId\",\"crossSigned\",\"backup\"}; exit 0 only when signed in and verified.",
+].join("\n");
+
+const CLIENT_METADATA = { client_name: "qr-login (new device)", client_uri: "https://github.com/matrix-org/matrix-spec-proposals/pull/4108", application_type: "native" as const };
+
+export async function run(args: string[]): Promise<number> {
+  const parsed = parseArgs(args, { values: ["rendezvous", "scan", "profile", "client-id"], booleans: ["unstable-scopes", "yes", "help"] });
+  if (parsed.booleans.has("help")) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.positional.length > 0) throw new UsageError(`unexpected argument ${parsed.positional[0]}\n${USAGE}`);
+  const rendezvous = parsed.values.get("rendezvous");
+  const scanHex = parsed.values.get("scan");
+  if ((rendezvous === undefined) === (scanHex === undefined)) throw new UsageError(`give exactly one of --rendezvous URL or --scan HEX\n${USAGE}`);
+  if (rendezvous !== undefined && !/^https?:\/\//.test(rendezvous)) throw new UsageError("--rendezvous must be an http(s) URL");
+  const scanned = scanHex !== undefined ? hexToBytes(scanHex, "--scan") : undefined;
+  const profile = parsed.values.get("profile");
+  const clientId = parsed.values.get("client-id");
+  const yes = parsed.booleans.has("yes");
+
+  const [{ runNewDevice }, adapters, { createOAuthPort }] = await Promise.all([
+    import("../login/new-device.js"),
+    import("../login/adapters.js"),
+    import("../login/oauth-port.js"),
+  ]);
+
+  const stdin = new LineQueue(process.stdin);
+  const interrupt = interruptSignal();
+  let deviceId: string | undefined;
+  const onEvent = (e: FlowEvent): void => {
+    if (e.type === "device_id") deviceId = e.deviceId;
+    if (e.type === "qr") {
+      void terminalQr(new Uint8Array(Buffer.from(e.hex, "hex"))).then((art) => {
+        say(`QR code (scan it on your signed-in device):\n${art}`);
+        say(`QR: ${e.hex}`);
+      });
+      return;
+    }
+    if (e.type === "check_code") say(`check code: ${e.code}  (enter it on the other device)`);
+    if (e.type === "user_code") say(`user code: ${e.userCode}  (confirm it on the other device: ${e.verificationUriComplete ?? e.verificationUri})`);
+    const line = describeEvent(e);
+    if (line) say(line);
+  };
+
+  const result = await runNewDevice(
+    {
+      channel: adapters.createSecureChannelPort(profile ? { profile } : {}),
+      oauth: createOAuthPort({ clientMetadata: CLIENT_METADATA }),
+      matrix: adapters.createNewDeviceMatrixPort(),
+      ui: {
+        enterCheckCode: async (signal) => {
+          say("enter the two-digit check code shown on the other device:");
+          const line = await stdin.next(signal);
+          if (line === undefined) throw signal.aborted ? signal.reason : new Error("stdin closed before the check code");
+          return line;
+        },
+        confirmAccount: async (userId, signal) => {
+          if (yes) return true;
+          say(`Signed in as ${userId} — continue? [y/N]`);
+          const line = await stdin.next(signal);
+          return line !== undefined && /^y(es)?$/i.test(line);
+        },
+      },
+    },
+    {
+      mode: scanned ? { kind: "scan", qr: scanned } : { kind: "generate", rendezvousUrl: rendezvous! },
+      ...(clientId ? { clientId } : {}),
+      scopes: parsed.booleans.has("unstable-scopes") ? "unstable" : "stable",
+      skipAccountConfirmation: yes,
+    },
+    { signal: interrupt.signal, onEvent },
+  );
+  interrupt.dispose();
+  result.session?.client.stopClient();
+  const s = summarise(result.outcome, deviceId ? { deviceId } : {});
+  say(`outcome: ${s.outcome}${s.reason ? ` (${s.reason})` : ""}`);
+  printSummary(s);
+  // Exit explicitly: stdin (and matrix-js-sdk's timers) would otherwise keep the process alive.
+  setImmediate(() => process.exit(s.outcome === "success" && s.crossSigned ? 0 : 1));
+  return s.outcome === "success" && s.crossSigned ? 0 : 1;
+}

@@ -1,0 +1,104 @@
+// The existing device's stored session: one JSON file (mode 0600, it holds an access token and the
+// private cross-signing keys) in the format the development stack's seed writes
+// (server/devhome/seed.ts, "qr-login.existing-device.v1"), so `qr-login existing-device --session FILE`
+// runs on either a seeded demo device or one signed in with `--login` (session-login.ts).
+//
+// Restoring: a matrix-js-sdk client with the stored credentials and Rust crypto in memory, the secrets
+// imported BEFORE it starts, so its first /keys/upload already carries the self-signing signature and
+// exportSecretsBundle() works for the MSC4108 secrets transfer.
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { MatrixClient } from "matrix-js-sdk";
+import { createMatrixClient, importSecretsAndVerify, isSecretsBundle, stopClient } from "./matrix.js";
+import type { SecretsBundle } from "./messages.js";
+
+export const SESSION_FORMAT = "qr-login.existing-device.v1";
+
+export interface StoredSession {
+  format: typeof SESSION_FORMAT;
+  /** With a trailing slash. */
+  homeserverUrl: string;
+  userId: string;
+  deviceId: string;
+  accessToken: string;
+  refreshToken?: string;
+  /** OAuth client the tokens belong to (needed to refresh them); absent in seeded files. */
+  clientId?: string;
+  secrets: SecretsBundle;
+  createdAt: string;
+}
+
+export class SessionFileError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "SessionFileError";
+  }
+}
+
+export function parseSession(text: string, source = "session file"): StoredSession {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new SessionFileError(`${source}: not JSON`, { cause: err });
+  }
+  if (typeof raw !== "object" || raw === null) throw new SessionFileError(`${source}: not a JSON object`);
+  const o = raw as Record<string, unknown>;
+  if (o.format !== SESSION_FORMAT) throw new SessionFileError(`${source}: format is not ${SESSION_FORMAT}`);
+  for (const k of ["homeserverUrl", "userId", "deviceId", "accessToken"] as const) {
+    if (typeof o[k] !== "string" || o[k] === "") throw new SessionFileError(`${source}: missing ${k}`);
+  }
+  if (!isSecretsBundle(o.secrets)) throw new SessionFileError(`${source}: secrets are not a cross-signing secrets bundle`);
+  let homeserverUrl: string;
+  try {
+    homeserverUrl = new URL(o.homeserverUrl as string).href;
+  } catch (err) {
+    throw new SessionFileError(`${source}: homeserverUrl is not a URL`, { cause: err });
+  }
+  const s: StoredSession = {
+    format: SESSION_FORMAT,
+    homeserverUrl: homeserverUrl.endsWith("/") ? homeserverUrl : `${homeserverUrl}/`,
+    userId: o.userId as string,
+    deviceId: o.deviceId as string,
+    accessToken: o.accessToken as string,
+    secrets: o.secrets,
+    createdAt: typeof o.createdAt === "string" ? o.createdAt : new Date(0).toISOString(),
+  };
+  if (typeof o.refreshToken === "string") s.refreshToken = o.refreshToken;
+  if (typeof o.clientId === "string") s.clientId = o.clientId;
+  return s;
+}
+
+export function readSessionFile(file: string): StoredSession {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new SessionFileError(`cannot read ${file}`, { cause: err });
+  }
+  return parseSession(text, file);
+}
+
+/** Atomic write with mode 0600 (the temporary file is created 0600, then renamed over the old one). */
+export function writeSessionFile(file: string, session: StoredSession): void {
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(session, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(tmp, 0o600); // an umask cannot widen it, but an older leftover tmp file could be wider
+  renameSync(tmp, file);
+}
+
+/**
+ * A started client for the stored session whose crypto store holds the secrets. Resolves once the
+ * first sync ran (so device queries work); the verified state is not awaited beyond `timeoutMs`.
+ */
+export async function restoreSessionClient(session: StoredSession, opts: { timeoutMs?: number } = {}): Promise<MatrixClient> {
+  const client = await createMatrixClient({ homeserverUrl: session.homeserverUrl, userId: session.userId, deviceId: session.deviceId, accessToken: session.accessToken });
+  try {
+    await importSecretsAndVerify(client, session.secrets, { timeoutMs: opts.timeoutMs ?? 5_000 });
+    return client;
+  } catch (err) {
+    stopClient(client);
+    throw err;
+  }
+}
