@@ -11,6 +11,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   channel: () => import("./commands/channel.js"),
   "new-device": () => import("./commands/new-device.js"),
   "existing-device": () => import("./commands/existing-device.js"),
+  demo: () => import("./commands/demo.js"),
 };
 
 function usage(): string {
