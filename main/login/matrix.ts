@@ -108,7 +108,8 @@ export interface BootstrapResult {
 }
 
 /**
- * Fixture only: creates a new cross-signing identity (no UIA: the user has none yet) and a new key backup,
+ * Fixture only (call it on a started client: see startAndWaitForSync — otherwise resetKeyBackup waits 5 s for a
+ * device-list query that only the sync loop sends): creates a new cross-signing identity (no UIA: the user has none yet) and a new key backup,
  * keeping the private keys in the client's crypto store so exportSecrets() works. With `withSecretStorage`
  * the keys are also stored in secret storage (account data) under a fresh recovery key.
  */

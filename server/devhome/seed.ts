@@ -132,6 +132,13 @@ export async function seedDemoAccount(o: SeedOptions): Promise<ExistingDeviceFil
   try {
     await client.initRustCrypto({ useIndexedDB: false });
     const crypto = client.getCrypto()!;
+    // Sync first: the crypto stack sends its queued requests (device keys, the own-user /keys/query) after each
+    // sync. Without them, resetKeyBackup's "share the backup key with my verified devices" step waits 5 s for
+    // a device-list query that never goes out.
+    await firstSync(client);
+    // Let the own-user /keys/query finish before replacing keys: a query answered after the upload would show
+    // the old identity, and the crypto stack would then discard the new private keys as not matching it.
+    await crypto.userHasCrossSigningKeys(o.userId, true);
     // Uploads the device keys, the three cross-signing keys (no UIA for a first identity, or after the
     // approval above) and the device's signature on the master key.
     await crypto.bootstrapCrossSigning({
@@ -149,6 +156,26 @@ export async function seedDemoAccount(o: SeedOptions): Promise<ExistingDeviceFil
   } finally {
     client.stopClient();
   }
+}
+
+async function firstSync(client: sdk.MatrixClient, timeoutMs = 15_000): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off(sdk.ClientEvent.Sync, onSync);
+      reject(new SeedError("the seeding client's first sync did not complete"));
+    }, timeoutMs);
+    const onSync = (state: sdk.SyncState): void => {
+      if (state !== sdk.SyncState.Prepared && state !== sdk.SyncState.Syncing) return;
+      clearTimeout(timer);
+      client.off(sdk.ClientEvent.Sync, onSync);
+      resolve();
+    };
+    client.on(sdk.ClientEvent.Sync, onSync);
+    client.startClient({ initialSyncLimit: 1, pollTimeout: 5_000 }).catch((err: unknown) => {
+      clearTimeout(timer);
+      reject(new SeedError("the seeding client could not start", { cause: err }));
+    });
+  });
 }
 
 /** Writes atomically with mode 0600 (a rename replaces an older file whatever its mode was). */
