@@ -7,7 +7,7 @@
 import { connectScanner, startGenerator, type SecureConversation as CoreConversation } from "../protocol/secure-session.js";
 import { decodeQr } from "../protocol/qr.js";
 import { ProtocolError, type ProtocolErrorCode } from "../protocol/errors.js";
-import type { FetchLike } from "../protocol/rendezvous.js";
+import type { FetchLike, PollPolicy } from "../protocol/rendezvous.js";
 import * as matrix from "./matrix.js";
 import type { MatrixClient } from "matrix-js-sdk";
 import {
@@ -102,10 +102,12 @@ export interface SecureChannelAdapterOptions {
   fetch?: FetchLike;
   /** Sent on rendezvous create when the server requires authentication (existing device generating). */
   accessToken?: string;
+  /** Rendezvous polling pace (the core's defaults otherwise). */
+  poll?: Partial<PollPolicy>;
 }
 
 export function createSecureChannelPort(opts: SecureChannelAdapterOptions = {}): SecureChannelPort {
-  const transport = { ...(opts.profile ? { profile: opts.profile } : {}), ...(opts.fetch ? { fetch: opts.fetch } : {}) };
+  const transport = { ...(opts.profile ? { profile: opts.profile } : {}), ...(opts.fetch ? { fetch: opts.fetch } : {}), ...(opts.poll ? { poll: opts.poll } : {}) };
   return {
     decodeQr(qr) {
       try {
