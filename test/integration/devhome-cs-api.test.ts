@@ -106,6 +106,19 @@ describe("authentication", () => {
     expect(await call("GET", "/_matrix/client/v3/account/whoami", unstable)).toMatchObject({ status: 200, json: { device_id: "UNSTABLE01" } });
   });
 
+  test("CORS: preflight without a token, and the header on answers", async () => {
+    const pre = await fetch(`${h.baseUrl}/_matrix/client/v3/keys/query`, {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+    });
+    expect(pre.status).toBeLessThan(300);
+    expect(pre.headers.get("access-control-allow-origin")).toBe("*");
+    expect(pre.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
+    const r = await fetch(`${h.baseUrl}/_matrix/client/v3/account/whoami`, { headers: { origin: "https://app.example" } });
+    expect(r.status).toBe(401);
+    expect(r.headers.get("access-control-allow-origin")).toBe("*");
+  });
+
   test("whoami; unknown endpoints are 404 M_UNRECOGNIZED with or without a token", async () => {
     const t = await login(ALICE, "WHOAMIDEV1");
     expect(await call("GET", "/_matrix/client/v3/account/whoami", t)).toEqual({

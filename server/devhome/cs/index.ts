@@ -8,6 +8,7 @@
 //   deviceRegistry = cs.devices;              // the OAuth side calls ensureDevice when it issues a device token
 //   cs.allowCrossSigningReset(userId);         // what MAS's "reset identity" approval does
 import { EventEmitter } from "node:events";
+import cors from "@fastify/cors";
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { DevhomeDb } from "../storage.js";
 import type { DevhomeAuth, DeviceRegistry } from "../types.js";
@@ -97,6 +98,13 @@ export function createCsApi(opts: CsApiOptions): CsApi {
       ctx.changes.emit("change"); // release long-polling syncs so the server can close
     });
 
+    // The spec requires CORS on every Client-Server endpoint so browser clients (Element Web) can use it.
+    await app.register(cors, {
+      origin: "*",
+      methods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
+      allowedHeaders: ["X-Requested-With", "Content-Type", "Authorization"],
+    });
+
     // Matrix bodies are JSON whatever the Content-Type says (Synapse ignores it too): parse every body ourselves
     // so that malformed input gets M_NOT_JSON rather than fastify's generic error.
     app.removeAllContentTypeParsers();
@@ -129,7 +137,7 @@ export function createCsApi(opts: CsApiOptions): CsApi {
     // is parsed, as a server does, so an unauthenticated client learns nothing about body validation.
     app.addHook("onRequest", async (req) => {
       if (req.routeOptions.config && (req.routeOptions.config as { public?: boolean }).public) return;
-      if (req.is404) return;
+      if (req.is404 || req.method === "OPTIONS") return;
       const token = bearerToken(req);
       if (token === undefined) throw new MatrixError(401, "M_MISSING_TOKEN", "Missing access token");
       const info = await ctx.auth.verifyAccessToken(token);
