@@ -23,7 +23,8 @@ let existingToken: string;
 let bundle: SecretsBundle;
 const clients: MatrixClient[] = [];
 
-async function consent(uri: string, password: string, decision: "confirm" | "abort"): Promise<void> {
+async function consent(uri: string, password: string, decision: "confirm" | "abort" | "none"): Promise<void> {
+  if (decision === "none") return;
   const browser = new MiniBrowser();
   const entry = await browser.go(uri);
   const page = await browser.submit(entry, {});
@@ -65,7 +66,8 @@ interface Run {
 }
 
 interface Variation {
-  decision?: "confirm" | "abort";
+  /** "none": the user never acts in the browser. */
+  decision?: "confirm" | "abort" | "none";
   /** The user types another number than the one shown. */
   wrongCode?: boolean;
   /** The new device picks this device id (device_already_exists). */
@@ -145,19 +147,24 @@ async function signIn(direction: "existing_scans" | "new_scans", v: Variation = 
   return { newOutcome: n.outcome, existingOutcome: await e, ...(n.session ? { session: n.session } : {}), events };
 }
 
-beforeAll(async () => {
-  dh = await startDevhome({ port: 0, seed: true, deviceInterval: 1 });
+const servers: RunningDevhome[] = [];
+
+async function startStack(opts: Parameters<typeof startDevhome>[0] = {}): Promise<void> {
+  dh = await startDevhome({ port: 0, seed: true, deviceInterval: 1, ...opts });
+  servers.push(dh);
   const userId = dh.demo!.userId;
   existingToken = (await dh.auth.issueDeviceToken({ userId, deviceId: "EXISTINGXX", clientName: "existing device" })).access_token;
   existing = await createMatrixClient({ homeserverUrl: dh.baseUrl, userId, deviceId: "EXISTINGXX", accessToken: existingToken });
   clients.push(existing);
   await startAndWaitForSync(existing);
   bundle = (await bootstrapCrossSigningAndBackup(existing)).bundle;
-}, 60_000);
+}
+
+beforeAll(() => startStack(), 60_000);
 
 afterAll(async () => {
   for (const c of clients) stopClient(c);
-  await dh?.close();
+  for (const s of servers) await s.close();
 });
 
 describe.each(["existing_scans", "new_scans"] as const)("sign in with QR (%s)", (direction) => {
@@ -211,5 +218,15 @@ describe.each(["existing_scans", "new_scans"] as const)("sign in with QR (%s)", 
     const run = await signIn(direction, { cancelNewAt: "waiting_for_consent" });
     expect(run.newOutcome).toEqual({ outcome: "cancelled" });
     expect(run.existingOutcome).toEqual({ outcome: "failure", reason: "user_cancelled", side: "peer" });
+  }, 60_000);
+});
+
+describe("device authorization grant expiry (3 s device code)", () => {
+  beforeAll(() => startStack({ ttl: { deviceCode: 3 } }), 60_000);
+
+  test.each(["existing_scans", "new_scans"] as const)("%s: nobody consents → authorization_expired on both sides", async (direction) => {
+    const run = await signIn(direction, { decision: "none" });
+    expect(run.newOutcome).toMatchObject({ outcome: "failure", reason: "authorization_expired", side: "local" });
+    expect(run.existingOutcome).toMatchObject({ outcome: "failure", reason: "authorization_expired", side: "peer" });
   }, 60_000);
 });
