@@ -416,3 +416,17 @@ describe("account data, backup, to-device and sync", () => {
     expect(await call("GET", "/_matrix/client/v3/sync?since=abc", b)).toMatchObject({ status: 400, json: { errcode: "M_INVALID_PARAM" } });
   });
 });
+
+test("closing the server releases pending long-polls promptly", async () => {
+  const h2 = await startCsHarness();
+  const { access_token } = await h2.auth.issueDeviceToken({ userId: ALICE, deviceId: "LONGPOLL01" });
+  const first = (await (await fetch(`${h2.baseUrl}/_matrix/client/v3/sync`, { headers: { authorization: `Bearer ${access_token}` } })).json()) as AnyJson;
+  const pending = fetch(`${h2.baseUrl}/_matrix/client/v3/sync?since=${first.next_batch}&timeout=25000`, { headers: { authorization: `Bearer ${access_token}` } });
+  await new Promise((r) => setTimeout(r, 200));
+  const started = Date.now();
+  await h2.close();
+  expect(Date.now() - started).toBeLessThan(3000);
+  const r = await pending;
+  expect(r.status).toBe(200);
+  expect(((await r.json()) as AnyJson).to_device.events).toEqual([]);
+});
