@@ -12,7 +12,7 @@ import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecure
 import { createOAuthPort } from "../../main/login/oauth-port.js";
 import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
 import type { SecretsBundle } from "../../main/login/messages.js";
-import type { FlowEvent, FlowOutcome } from "../../main/login/ports.js";
+import type { FlowEvent, FlowOutcome, SecureChannelPort, SecureConversation } from "../../main/login/ports.js";
 import { MiniBrowser } from "./mini-browser.js";
 
 const CLIENT = { client_name: "qr-login e2e", client_uri: "https://example.org/", application_type: "native" as const };
@@ -74,6 +74,31 @@ interface Variation {
   deviceId?: string;
   /** Cancel the new device when it reaches this state. */
   cancelNewAt?: string;
+  /** Rewrite what the new device sends (over the real channel). */
+  tamperNew?: (message: Record<string, unknown>) => object;
+}
+
+/** The channel port with the new device's outgoing messages rewritten. */
+function tampering(port: SecureChannelPort, rewrite: (message: Record<string, unknown>) => object): SecureChannelPort {
+  const wrap = (c: SecureConversation): SecureConversation => ({ ...c, send: (m) => c.send(rewrite(m as Record<string, unknown>)), receive: (o) => c.receive(o), close: () => c.close() });
+  return {
+    decodeQr: (qr) => port.decodeQr(qr),
+    connectScanner: async (qr, o) => {
+      const scanned = await port.connectScanner(qr, o);
+      return { checkCode: scanned.checkCode, conversation: wrap(scanned.conversation) };
+    },
+    startGenerator: async (o) => {
+      const g = await port.startGenerator(o);
+      return {
+        ...g,
+        close: () => g.close(),
+        waitForScanner: async (w) => {
+          const u = await g.waitForScanner(w);
+          return { confirm: async (code) => wrap(await u.confirm(code)), close: () => u.close() };
+        },
+      };
+    },
+  };
 }
 
 async function signIn(direction: "existing_scans" | "new_scans", v: Variation = {}): Promise<Run> {
@@ -123,7 +148,7 @@ async function signIn(direction: "existing_scans" | "new_scans", v: Variation = 
   const newFlow = (mode: Parameters<typeof runNewDevice>[1]["mode"]) =>
     runNewDevice(
       {
-        channel,
+        channel: v.tamperNew ? tampering(channel, v.tamperNew) : channel,
         oauth: newOAuth,
         matrix: createNewDeviceMatrixPort(),
         ui: {
@@ -212,6 +237,18 @@ describe.each(["existing_scans", "new_scans"] as const)("sign in with QR (%s)", 
     expect(run.existingOutcome).toMatchObject({ outcome: "failure", reason: "device_already_exists", side: "local" });
     expect(run.newOutcome).toMatchObject({ outcome: "failure", reason: "device_already_exists", side: "peer" });
     expect(run.events.existing.some((e) => e.type === "opening_browser")).toBe(false);
+  }, 60_000);
+
+  test("unsupported protocol: the existing device refuses and names its homeserver", async () => {
+    const run = await signIn(direction, { tamperNew: (m) => (m["type"] === "m.login.protocol" ? { ...m, protocol: "magic_link" } : m) });
+    expect(run.existingOutcome).toMatchObject({ outcome: "failure", reason: "unsupported_protocol", side: "local" });
+    expect(run.newOutcome).toEqual({ outcome: "failure", reason: "unsupported_protocol", side: "peer", homeserver: "localhost" });
+  }, 60_000);
+
+  test("unexpected message: the existing device answers unexpected_message_received", async () => {
+    const run = await signIn(direction, { tamperNew: (m) => (m["type"] === "m.login.success" ? { type: "m.login.protocols", protocols: [], base_url: "https://x/" } : m) });
+    expect(run.existingOutcome).toMatchObject({ outcome: "failure", reason: "unexpected_message_received", side: "local" });
+    expect(run.newOutcome).toMatchObject({ outcome: "failure", reason: "unexpected_message_received", side: "peer" });
   }, 60_000);
 
   test("the new device cancels while waiting for consent: the existing device is told", async () => {
