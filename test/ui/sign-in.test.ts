@@ -45,7 +45,7 @@ async function consent(uri: string): Promise<void> {
   try {
     const page = await context.newPage();
     await page.goto(uri);
-    await page.keyboard.press("Enter"); // the pre-filled code page focuses Continue
+    await page.getByRole("button", { name: "Continue" }).click(); // the code is pre-filled
     await page.getByRole("button", { name: "Approve" }).click();
     await page.getByLabel("Username").fill("alice");
     await page.getByLabel("Password").fill(dev.password);
