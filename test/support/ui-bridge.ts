@@ -72,6 +72,7 @@ export async function launchChromium(): Promise<Browser> {
       "--disable-sync",
       "--use-fake-ui-for-media-stream",
       "--use-fake-device-for-media-stream",
+      "--auto-select-desktop-capture-source=Entire screen", // getDisplayMedia without a picker
     ],
   });
 }

@@ -357,6 +357,17 @@ describe("existing device scans (E=S), keyboard only", () => {
     await capture(w.page, "existing-05-scan-camera");
   });
 
+  test("screen or window capture starts a capture stream", async () => {
+    await w.page.getByRole("button", { name: "Capture a screen or window" }).click();
+    await onScreen(w.page, "scan");
+    await w.page.waitForFunction(() => {
+      const v = (globalThis as unknown as { document: Doc }).document.querySelector("video");
+      return v !== null && v.srcObject !== null && (v.videoWidth ?? 0) > 0;
+    });
+    await expect(w.page.locator("video").getAttribute("aria-label")).resolves.toBe("Screen being scanned for the QR code");
+    await capture(w.page, "existing-05c-scan-screen-capture");
+  });
+
   test("pasted text that is not a payload is refused locally; a wrong code is a scan problem", async () => {
     const c = latest("existing");
     await w.page.getByLabel(/paste an image, or the code as text/).fill("not a code!");
