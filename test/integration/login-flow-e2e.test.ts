@@ -13,6 +13,7 @@ import { createOAuthPort } from "../../main/login/oauth-port.js";
 import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
 import type { SecretsBundle } from "../../main/login/messages.js";
 import type { FlowEvent, FlowOutcome, SecureChannelPort, SecureConversation } from "../../main/login/ports.js";
+import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
 import { MiniBrowser } from "./mini-browser.js";
 
 const CLIENT = { client_name: "qr-login e2e", client_uri: "https://example.org/", application_type: "native" as const };
@@ -74,6 +75,8 @@ interface Variation {
   deviceId?: string;
   /** Cancel the new device when it reaches this state. */
   cancelNewAt?: string;
+  /** Rendezvous server the new device generates on (default: the homeserver's). */
+  rendezvousUrl?: string;
   /** Rewrite what the new device sends (over the real channel). */
   tamperNew?: (message: Record<string, unknown>) => object;
 }
@@ -161,7 +164,7 @@ async function signIn(direction: "existing_scans" | "new_scans", v: Variation = 
     );
 
   if (direction === "existing_scans") {
-    const [n, e] = await Promise.all([newFlow({ kind: "generate", rendezvousUrl: dh.baseUrl }), existingFlow()]);
+    const [n, e] = await Promise.all([newFlow({ kind: "generate", rendezvousUrl: v.rendezvousUrl ?? dh.baseUrl }), existingFlow()]);
     if (n.session) clients.push(n.session.client);
     return { newOutcome: n.outcome, existingOutcome: e, ...(n.session ? { session: n.session } : {}), events };
   }
@@ -265,5 +268,21 @@ describe("device authorization grant expiry (3 s device code)", () => {
     const run = await signIn(direction, { decision: "none" });
     expect(run.newOutcome).toMatchObject({ outcome: "failure", reason: "authorization_expired", side: "local" });
     expect(run.existingOutcome).toMatchObject({ outcome: "failure", reason: "authorization_expired", side: "peer" });
+  }, 60_000);
+});
+
+describe("rendezvous session expiry (3 s session on a separate rendezvous server)", () => {
+  let rz: RunningRendezvousServer;
+  beforeAll(async () => {
+    rz = await startRendezvousServer({ host: "127.0.0.1", port: 0, mode: "open", store: "memory", ttlMs: 3_000, logLevel: false });
+  });
+  afterAll(async () => {
+    await rz?.close();
+  });
+
+  test("expiry while the user has not consented: both sides report expired; the new device may offer a fresh QR", async () => {
+    const run = await signIn("existing_scans", { decision: "none", rendezvousUrl: rz.url });
+    expect(run.newOutcome).toEqual({ outcome: "expired", retry: true });
+    expect(run.existingOutcome).toEqual({ outcome: "expired", retry: false });
   }, 60_000);
 });
