@@ -4,6 +4,10 @@
 // shows one of its own (--generate, intent reciprocate, on its homeserver). It prints the check code
 // (or asks for it), prints the verification URI (or opens it with --open), and sends the secrets once
 // the new device exists. stdout: one JSON summary line; stderr: everything else.
+//
+// `--login --homeserver URL --session FILE` instead signs in through the system browser (OAuth 2.0
+// authorization code + PKCE, loopback redirect), unlocks the secrets with the recovery key read from
+// stdin, and writes FILE (mode 0600).
 import os from "node:os";
 import path from "node:path";
 import { parseArgs, UsageError } from "./args.js";
@@ -14,15 +18,18 @@ export const summary = "existing-device --session FILE [--scan HEX | --generate]
 
 const USAGE = [
   "usage: qr-login existing-device [--session FILE | --homeserver URL] [--scan HEX | --generate] [--open] [--profile P]",
+  "       qr-login existing-device --login --homeserver URL [--session FILE] [--open]",
   "",
   "  --session FILE   the signed-in device (default: $XDG_CONFIG_HOME/qr-login/session.json)",
-  "  --homeserver URL check that the session belongs to this homeserver",
+  "  --homeserver URL check that the session belongs to this homeserver; with --login, the one to sign in to",
   "  --scan HEX       the new device's QR payload (without --scan or --generate: read the hex from stdin)",
   "  --generate       show a QR (intent reciprocate) for the new device to scan",
   "  --open           open the verification URI in the system browser instead of only printing it",
   "  --profile P      wire profile: element-2026 (default) or msc4388",
+  "  --login          sign in (authorization code + PKCE in the browser, loopback redirect), then unlock",
+  "                   the secrets with the recovery key read from stdin, and write the session file (0600)",
   "",
-  "stdin: the QR hex (scan without --scan), the check code (with --generate).",
+  "stdin: the QR hex (scan without --scan), the check code (with --generate), the recovery key (--login).",
   "stdout: {\"outcome\",\"userId\",\"deviceId\",\"crossSigned\",\"backup\"}; exit 0 only on success.",
 ].join("\n");
 
@@ -32,7 +39,7 @@ export function defaultSessionFile(): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["session", "homeserver", "scan", "profile"], booleans: ["generate", "open", "help"] });
+  const parsed = parseArgs(args, { values: ["session", "homeserver", "scan", "profile"], booleans: ["generate", "open", "login", "help"] });
   if (parsed.booleans.has("help")) {
     console.log(USAGE);
     return 0;
@@ -41,6 +48,11 @@ export async function run(args: string[]): Promise<number> {
   const sessionFile = parsed.values.get("session") ?? defaultSessionFile();
   const homeserver = parsed.values.get("homeserver");
   const open = parsed.booleans.has("open");
+  if (parsed.booleans.has("login")) {
+    if (!homeserver) throw new UsageError("--login needs --homeserver URL");
+    const { runLogin } = await import("./existing-device-login.js");
+    return runLogin({ homeserver, sessionFile, open });
+  }
   const scanHex = parsed.values.get("scan");
   const generate = parsed.booleans.has("generate");
   if (scanHex !== undefined && generate) throw new UsageError("give only one of --scan HEX or --generate");

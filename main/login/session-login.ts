@@ -1,0 +1,209 @@
+// The existing device signing in to a real homeserver, so it can later act in MSC4108:
+// 1. OAuth 2.0 authorization code + PKCE in the system browser with a loopback redirect (RFC 8252 §7.3:
+//    http://127.0.0.1:<random port>/callback, `state` checked; a request with another state is answered
+//    400 and ignored, so a local process guessing the port cannot end the sign-in);
+// 2. unlock the secrets with the user's recovery key: cross-signing private keys and the backup key come
+//    out of secret storage (account data), so exportSecretsBundle() works for the secrets transfer;
+// 3. the result is a StoredSession (session.ts) for a 0600 file; the Electron app keeps the same
+//    content in the OS keychain instead.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { MatrixClient } from "matrix-js-sdk";
+import { decodeRecoveryKey } from "matrix-js-sdk/lib/crypto-api/index.js";
+import * as oauth from "./oauth.js";
+import { createMatrixClient, exportSecrets, startAndWaitForSync, stopClient } from "./matrix.js";
+import { SESSION_FORMAT, type StoredSession } from "./session.js";
+
+export type SessionLoginErrorReason =
+  | "browser_failed"
+  | "timeout"
+  | "cancelled"
+  | "whoami_failed"
+  | "invalid_recovery_key"
+  | "no_secret_storage"
+  | "secrets_unavailable";
+
+export class SessionLoginError extends Error {
+  constructor(readonly reason: SessionLoginErrorReason, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "SessionLoginError";
+  }
+}
+
+export interface SessionLoginOptions {
+  homeserver: string;
+  /** Open the authorization URL in the user's browser (resolves once started). */
+  openUri(url: string): Promise<void>;
+  /** Asked once signed in: the user's recovery key (base58, spaces allowed). */
+  recoveryKey(): Promise<string>;
+  /** Called with the progress steps, for the CLI's stderr. */
+  onProgress?(step: string): void;
+  /** How long to wait for the browser to come back (default 5 minutes). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  clientName?: string;
+}
+
+const CALLBACK_PATH = "/callback";
+const DONE_PAGE = "<!doctype html><meta charset=utf-8><title>qr-login</title><p>Signed in. You can close this window and return to the terminal.</p>";
+const FAILED_PAGE = "<!doctype html><meta charset=utf-8><title>qr-login</title><p>Sign-in failed. See the terminal.</p>";
+
+interface Loopback {
+  redirectUri: string;
+  /** Resolves with the full redirect URL carrying `state` (a response, or an error response). */
+  callback: Promise<string>;
+  close(): Promise<void>;
+}
+
+/** RFC 8252 §7.3 loopback redirect on 127.0.0.1 and an OS-assigned port. */
+async function startLoopback(state: string): Promise<Loopback> {
+  let deliver!: (url: string) => void;
+  const callback = new Promise<string>((resolve) => (deliver = resolve));
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    if (req.method !== "GET" || url.pathname !== CALLBACK_PATH || url.searchParams.get("state") !== state) {
+      res.writeHead(400, { "content-type": "text/plain" }).end("not the response this sign-in is waiting for\n");
+      return;
+    }
+    const ok = url.searchParams.has("code");
+    res.writeHead(ok ? 200 : 400, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(ok ? DONE_PAGE : FAILED_PAGE);
+    deliver(`http://127.0.0.1${req.url ?? "/"}`);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    redirectUri: `http://127.0.0.1:${port}${CALLBACK_PATH}`,
+    callback,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, signal?: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new SessionLoginError("timeout", "the browser did not come back in time")), ms);
+    const onAbort = (): void => reject(new SessionLoginError("cancelled", "cancelled"));
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    });
+  });
+}
+
+async function whoami(baseUrl: string, accessToken: string): Promise<string> {
+  const res = await fetch(new URL("_matrix/client/v3/account/whoami", baseUrl), { headers: { authorization: `Bearer ${accessToken}` } });
+  const body = (await res.json().catch(() => null)) as { user_id?: unknown } | null;
+  if (!res.ok || typeof body?.user_id !== "string") throw new SessionLoginError("whoami_failed", `whoami: HTTP ${res.status}`);
+  return body.user_id;
+}
+
+/** Signs in through the browser and unlocks the secrets; returns what to store. Revokes the tokens on failure. */
+export async function signInWithBrowser(opts: SessionLoginOptions): Promise<StoredSession> {
+  const progress = opts.onProgress ?? (() => {});
+  const homeserverUrl = new URL(opts.homeserver).href.replace(/\/?$/, "/");
+  progress("discovering the account provider");
+  const md = await oauth.discoverAuthMetadata(homeserverUrl, opts.signal ? { signal: opts.signal } : {});
+  const state = oauth.randomState();
+  const loopback = await startLoopback(state);
+  let tokens: oauth.TokenResponse;
+  let clientId: string;
+  const deviceId = oauth.generateDeviceId();
+  try {
+    ({ client_id: clientId } = await oauth.registerClient(md, {
+      client_name: opts.clientName ?? "qr-login (existing device)",
+      client_uri: "https://github.com/matrix-org/matrix-spec-proposals/pull/4108",
+      application_type: "native",
+      redirect_uris: [loopback.redirectUri],
+      grant_types: ["authorization_code", "refresh_token"],
+    }));
+    const pkce = oauth.createPkce();
+    const url = oauth.buildAuthorizationUrl(md, { clientId, redirectUri: loopback.redirectUri, scope: oauth.matrixScopes(deviceId), state, codeChallenge: pkce.challenge, responseMode: "query" });
+    progress(`opening the browser: ${url}`);
+    try {
+      await opts.openUri(url);
+    } catch (err) {
+      throw new SessionLoginError("browser_failed", `could not open the browser; open ${url} yourself`, { cause: err });
+    }
+    const redirected = await withDeadline(loopback.callback, opts.timeoutMs ?? 300_000, opts.signal);
+    const code = oauth.parseAuthorizationResponse(redirected, state, md);
+    tokens = await oauth.exchangeAuthorizationCode(md, { clientId, code, redirectUri: loopback.redirectUri, codeVerifier: pkce.verifier });
+  } finally {
+    await loopback.close();
+  }
+
+  let client: MatrixClient | undefined;
+  try {
+    const userId = await whoami(homeserverUrl, tokens.access_token);
+    progress(`signed in as ${userId} (device ${deviceId})`);
+    const keyHolder: { key?: Uint8Array<ArrayBuffer> } = {};
+    client = await createMatrixClient(
+      { homeserverUrl, userId, deviceId, accessToken: tokens.access_token },
+      { getSecretStorageKey: (keyIds) => (keyHolder.key && keyIds[0] ? [keyIds[0], keyHolder.key] : null) },
+    );
+    await startAndWaitForSync(client);
+    await unlockSecrets(client, keyHolder, opts.recoveryKey, progress);
+    const secrets = await exportSecrets(client).catch((err: unknown) => {
+      throw new SessionLoginError("secrets_unavailable", "the cross-signing keys did not arrive from secret storage", { cause: err });
+    });
+    const session: StoredSession = {
+      format: SESSION_FORMAT,
+      homeserverUrl,
+      userId,
+      deviceId,
+      accessToken: tokens.access_token,
+      clientId,
+      secrets,
+      createdAt: new Date().toISOString(),
+    };
+    if (tokens.refresh_token) session.refreshToken = tokens.refresh_token;
+    return session;
+  } catch (err) {
+    // A signed-in device that cannot do its job should not stay behind as a live session.
+    await oauth.revokeToken(md, clientId, tokens.refresh_token ?? tokens.access_token, tokens.refresh_token ? "refresh_token" : "access_token").catch(() => undefined);
+    throw err;
+  } finally {
+    if (client) stopClient(client);
+  }
+}
+
+/** Recovery key → secret storage key → cross-signing keys (bootstrapCrossSigning caches them) and backup key. */
+async function unlockSecrets(client: MatrixClient, holder: { key?: Uint8Array<ArrayBuffer> }, ask: () => Promise<string>, progress: (s: string) => void): Promise<void> {
+  const crypto = client.getCrypto();
+  if (!crypto) throw new SessionLoginError("secrets_unavailable", "no crypto stack");
+  const keyId = await client.secretStorage.getDefaultKeyId();
+  const keyTuple = keyId ? await client.secretStorage.getKey(keyId) : null;
+  if (!keyId || !keyTuple) throw new SessionLoginError("no_secret_storage", "this account has no secret storage (set up recovery in another client first)");
+  let key: Uint8Array<ArrayBuffer>;
+  try {
+    key = decodeRecoveryKey((await ask()).trim());
+  } catch (err) {
+    throw new SessionLoginError("invalid_recovery_key", "not a recovery key", { cause: err });
+  }
+  if (!(await client.secretStorage.checkKey(key, keyTuple[1]))) throw new SessionLoginError("invalid_recovery_key", "the recovery key does not unlock this account's secret storage");
+  holder.key = key;
+  progress("unlocking the secrets with the recovery key");
+  // The crypto stack checks imported private keys against the user's public identity: make sure it has
+  // fetched that identity (/keys/query) before importing, or the import fails on a fast machine.
+  await crypto.userHasCrossSigningKeys(client.getSafeUserId(), true);
+  // With the keys in secret storage and none locally, this reads and caches them and signs our device.
+  await crypto.bootstrapCrossSigning({});
+  const status = await crypto.getCrossSigningStatus();
+  if (!status.privateKeysCachedLocally.masterKey || !status.privateKeysCachedLocally.selfSigningKey || !status.privateKeysCachedLocally.userSigningKey) {
+    throw new SessionLoginError("secrets_unavailable", "secret storage does not hold all three cross-signing keys");
+  }
+  try {
+    await crypto.loadSessionBackupPrivateKeyFromSecretStorage();
+    await crypto.checkKeyBackupAndEnable();
+  } catch (err) {
+    // Cross-signing is what MSC4108 needs; a missing backup key only drops the backup from the bundle.
+    progress(`no key backup key in secret storage (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
