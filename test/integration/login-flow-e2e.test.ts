@@ -75,6 +75,8 @@ interface Variation {
   deviceId?: string;
   /** Cancel the new device when it reaches this state. */
   cancelNewAt?: string;
+  /** Cancel the existing device when it reaches this state. */
+  cancelExistingAt?: string;
   /** Rendezvous server the new device generates on (default: the homeserver's). */
   rendezvousUrl?: string;
   /** Rewrite what the new device sends (over the real channel). */
@@ -107,11 +109,13 @@ function tampering(port: SecureChannelPort, rewrite: (message: Record<string, un
 async function signIn(direction: "existing_scans" | "new_scans", v: Variation = {}): Promise<Run> {
   const decision = v.decision ?? "confirm";
   const cancelNew = new AbortController();
+  const cancelExisting = new AbortController();
   const events: Run["events"] = { new: [], existing: [] };
   const waiters: Array<() => void> = [];
   const push = (side: "new" | "existing") => (e: FlowEvent): void => {
     events[side].push(e);
     if (side === "new" && e.type === "state" && e.state === v.cancelNewAt) cancelNew.abort();
+    if (side === "existing" && e.type === "state" && e.state === v.cancelExistingAt) cancelExisting.abort();
     for (const w of waiters.splice(0)) w();
   };
   const waitFor = async <T extends FlowEvent>(side: "new" | "existing", type: T["type"]): Promise<T> => {
@@ -140,8 +144,8 @@ async function signIn(direction: "existing_scans" | "new_scans", v: Variation = 
           },
         },
       },
-      { mode: direction === "existing_scans" ? { kind: "scan", ...(qr ? { qr } : {}) } : { kind: "generate", rendezvousUrl: dh.baseUrl } },
-      { onEvent: push("existing") },
+      { mode: direction === "existing_scans" ? { kind: "scan", ...(qr ? { qr } : {}) } : { kind: "generate", rendezvousUrl: dh.baseUrl }, lingerMs: 1500 },
+      { onEvent: push("existing"), signal: cancelExisting.signal },
     );
 
   const typed = (code: string): string => (v.wrongCode ? (code === "10" ? "11" : "10") : code);
@@ -252,6 +256,18 @@ describe.each(["existing_scans", "new_scans"] as const)("sign in with QR (%s)", 
     const run = await signIn(direction, { tamperNew: (m) => (m["type"] === "m.login.success" ? { type: "m.login.protocols", protocols: [], base_url: "https://x/" } : m) });
     expect(run.existingOutcome).toMatchObject({ outcome: "failure", reason: "unexpected_message_received", side: "local" });
     expect(run.newOutcome).toMatchObject({ outcome: "failure", reason: "unexpected_message_received", side: "peer" });
+  }, 60_000);
+
+  test("the existing device cancels before opening the browser: the new device is told", async () => {
+    const run = await signIn(direction, { cancelExistingAt: "checking_device" });
+    expect(run.existingOutcome).toEqual({ outcome: "cancelled" });
+    expect(run.newOutcome).toEqual({ outcome: "failure", reason: "user_cancelled", side: "peer" });
+  }, 60_000);
+
+  test("the existing device cancels while waiting for the outcome (not its turn to write): the new device sees the session end", async () => {
+    const run = await signIn(direction, { decision: "none", cancelExistingAt: "waiting_for_outcome" });
+    expect(run.existingOutcome).toEqual({ outcome: "cancelled" });
+    expect(run.newOutcome).toEqual({ outcome: "closed" });
   }, 60_000);
 
   test("the new device cancels while waiting for consent: the existing device is told", async () => {
