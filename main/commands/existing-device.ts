@@ -12,7 +12,8 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs, UsageError } from "./args.js";
 import { describeEvent, hexToBytes, interruptSignal, LineQueue, openInBrowser, printSummary, say, summarise, terminalQr } from "./role-io.js";
-import type { FlowEvent } from "../login/ports.js";
+import type { MatrixClient } from "matrix-js-sdk";
+import type { FlowEvent, FlowOutcome } from "../login/ports.js";
 
 export const summary = "existing-device --session FILE [--scan HEX | --generate]: sign a new device in from this one (MSC4108), headless";
 
@@ -91,7 +92,7 @@ export async function run(args: string[]): Promise<number> {
     if (line) say(line);
   };
 
-  let outcome;
+  let outcome: FlowOutcome;
   try {
     outcome = await runExistingDevice(
       {
@@ -126,19 +127,36 @@ export async function run(args: string[]): Promise<number> {
       { mode: generate ? { kind: "generate" } : { kind: "scan", ...(scanned ? { qr: scanned } : {}) } },
       { signal: interrupt.signal, onEvent },
     );
+    // This side's view of the result: is the new device signed by our self-signing key (from a fresh
+    // /keys/query), and did the secrets we sent include the backup key.
+    if (outcome.outcome === "success") {
+      const seen = await newDeviceState(client, stored.userId, outcome.deviceId);
+      outcome = { ...outcome, crossSigned: seen.crossSigned, backup: seen.backup };
+    }
   } finally {
     interrupt.dispose();
     stopClient(client);
   }
   const s = summarise(outcome, { userId: stored.userId });
-  if (outcome.outcome === "success") {
-    // The existing device reports the new device's id; "verified" is the new device's to tell.
-    s.crossSigned = false;
-    s.backup = false;
-  }
   say(`outcome: ${s.outcome}${s.reason ? ` (${s.reason})` : ""}`);
   printSummary(s);
   const code = outcome.outcome === "success" ? 0 : 1;
   setImmediate(() => process.exit(code));
   return code;
+}
+
+/** Polls (up to `timeoutMs`) until the new device shows up signed by the user's self-signing key. */
+async function newDeviceState(client: MatrixClient, userId: string, deviceId: string, timeoutMs = 10_000): Promise<{ crossSigned: boolean; backup: boolean }> {
+  const crypto = client.getCrypto()!;
+  const bundle = (await crypto.exportSecretsBundle?.()) as { backup?: unknown } | undefined;
+  const backup = bundle?.backup !== undefined;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    // Forces a /keys/query for the user (as matrix.ts verifiedState does).
+    await crypto.userHasCrossSigningKeys(userId, true);
+    const status = await crypto.getDeviceVerificationStatus(userId, deviceId);
+    if (status?.signedByOwner) return { crossSigned: true, backup };
+    if (Date.now() >= deadline) return { crossSigned: false, backup };
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }

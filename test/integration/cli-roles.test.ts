@@ -5,7 +5,7 @@
 // as the demo account. Both final JSON summaries are checked.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,8 +29,8 @@ interface Proc {
   done: Promise<{ code: number | null; stdout: string }>;
 }
 
-function start(args: string[]): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, NODE_OPTIONS: "" } });
+function start(args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, NODE_OPTIONS: "", ...env } });
   children.push(child);
   let out = "";
   let err = "";
@@ -106,7 +106,8 @@ describe("qr-login new-device / existing-device", () => {
     const es = lastJson(e.stdout);
     expect(ns).toMatchObject({ outcome: "success", userId: dh.demo!.userId, crossSigned: true, backup: true });
     expect(typeof ns.deviceId).toBe("string");
-    expect(es).toMatchObject({ outcome: "success", userId: dh.demo!.userId, deviceId: ns.deviceId });
+    // The existing device sees the new device signed by the self-signing key, and it sent the backup key.
+    expect(es).toMatchObject({ outcome: "success", userId: dh.demo!.userId, deviceId: ns.deviceId, crossSigned: true, backup: true });
     expect(n.code).toBe(0);
     expect(e.code).toBe(0);
   }, 80_000);
@@ -124,6 +125,32 @@ describe("qr-login new-device / existing-device", () => {
     expect(lastJson(e.stdout)).toMatchObject({ outcome: "declined", side: "peer" });
     expect(n.code).toBe(1);
     expect(e.code).toBe(1);
+  }, 80_000);
+
+  test("new device scans; --open hands the verification URI to the system opener; both sign in", async () => {
+    // A stand-in for xdg-open that records what it was asked to open.
+    const bin = path.join(tmp, "bin");
+    const opened = path.join(tmp, "opened.txt");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(path.join(bin, "xdg-open"), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`);
+    chmodSync(path.join(bin, "xdg-open"), 0o755);
+    const ed = start(["existing-device", "--session", seedFile, "--generate", "--open"], { PATH: `${bin}:${process.env.PATH ?? ""}` });
+    const hex = (await ed.waitFor(/^QR: ([0-9a-f]+)$/m))[1]!;
+    const nd = start(["new-device", "--scan", hex]);
+    const code = (await nd.waitFor(/^check code: (\d\d)/m))[1]!;
+    ed.child.stdin.write(`${code}\n`);
+    await ed.waitFor(/^opening (\S+)/m);
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(opened) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const uri = readFileSync(opened, "utf8").trim();
+    expect(uri.startsWith(dh.baseUrl)).toBe(true);
+    await consent(uri, "confirm");
+    await nd.waitFor(/Signed in as (@\S+) — continue\? \[y\/N\]/);
+    nd.child.stdin.write("yes\n");
+    const [n, e] = await Promise.all([nd.done, ed.done]);
+    expect(lastJson(n.stdout)).toMatchObject({ outcome: "success", userId: dh.demo!.userId, crossSigned: true, backup: true });
+    expect(lastJson(e.stdout)).toMatchObject({ outcome: "success", crossSigned: true, backup: true });
+    expect([n.code, e.code]).toEqual([0, 0]);
   }, 80_000);
 
   test("usage errors exit 2", async () => {
