@@ -40,6 +40,28 @@ export class MatrixGlueError extends Error {
   }
 }
 
+const UNREF_MARK = Symbol.for("qr-login.unref-matrix-request-timers");
+
+/**
+ * matrix-js-sdk arms a 50–85 s timer per HTTP request (its AbortSignal.timeout ponyfill, http-api/utils
+ * `timeoutSignal`) and never clears it, so a process that used a client stays alive that long after the
+ * client stopped (Ctrl-C on a CLI hangs ~85 s). Those timers only abort requests; they must not keep the
+ * process alive. Installed once: any timer of 30 s or more created from matrix-js-sdk code is unref'd.
+ * Shorter timers (retries, sleeps a flow awaits) are left alone.
+ */
+function unrefMatrixRequestTimers(): void {
+  const g = globalThis as typeof globalThis & { [UNREF_MARK]?: true };
+  if (g[UNREF_MARK]) return;
+  g[UNREF_MARK] = true;
+  const original = g.setTimeout;
+  const patched = ((handler: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const t = original(handler, ms, ...args);
+    if (typeof ms === "number" && ms >= 30_000 && new Error().stack?.includes("matrix-js-sdk")) t.unref();
+    return t;
+  }) as typeof setTimeout;
+  g.setTimeout = Object.assign(patched, original);
+}
+
 const noop = (): void => {};
 /** A logger that drops matrix-js-sdk's chatter unless QR_LOGIN_MATRIX_DEBUG is set. */
 export function quietLogger(): Logger {
@@ -57,6 +79,7 @@ export interface CreateClientOptions {
 /** A client with Rust crypto initialised but not started: nothing has been uploaded yet. */
 export async function createMatrixClient(creds: MatrixCredentials, opts: CreateClientOptions = {}): Promise<sdk.MatrixClient> {
   const getKey = opts.getSecretStorageKey;
+  unrefMatrixRequestTimers();
   const client = sdk.createClient({
     baseUrl: creds.homeserverUrl.replace(/\/+$/, ""),
     userId: creds.userId,

@@ -67,6 +67,30 @@ export class SeedError extends Error {
   }
 }
 
+// Same symbol as main/login/matrix.ts, so the patch is installed once per process whichever module runs first
+// (server/ may not import main/ code, hence the copy).
+const UNREF_MARK = Symbol.for("qr-login.unref-matrix-request-timers");
+
+/**
+ * matrix-js-sdk arms a 50–85 s timer per HTTP request (its AbortSignal.timeout ponyfill, http-api/utils
+ * `timeoutSignal`) and never clears it, so a process that used a client stays alive that long after the
+ * client stopped (Ctrl-C on a CLI hangs ~85 s). Those timers only abort requests; they must not keep the
+ * process alive. Installed once: any timer of 30 s or more created from matrix-js-sdk code is unref'd.
+ * Shorter timers (retries, sleeps a flow awaits) are left alone.
+ */
+function unrefMatrixRequestTimers(): void {
+  const g = globalThis as typeof globalThis & { [UNREF_MARK]?: true };
+  if (g[UNREF_MARK]) return;
+  g[UNREF_MARK] = true;
+  const original = g.setTimeout;
+  const patched = ((handler: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const t = original(handler, ms, ...args);
+    if (typeof ms === "number" && ms >= 30_000 && new Error().stack?.includes("matrix-js-sdk")) t.unref();
+    return t;
+  }) as typeof setTimeout;
+  g.setTimeout = Object.assign(patched, original);
+}
+
 const noop = (): void => {};
 const quiet: Logger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, getChild: () => quiet };
 
@@ -128,6 +152,7 @@ export async function seedDemoAccount(o: SeedOptions): Promise<ExistingDeviceFil
     o.allowCrossSigningReset(o.userId);
   }
 
+  unrefMatrixRequestTimers();
   const client = sdk.createClient({ baseUrl: homeserverUrl.replace(/\/$/, ""), userId: o.userId, deviceId, accessToken: tokens.access_token, logger: quiet });
   try {
     await client.initRustCrypto({ useIndexedDB: false });
