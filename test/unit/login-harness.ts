@@ -156,18 +156,20 @@ export async function runPair(s: Scenario): Promise<PairResult> {
   // session: model it so that a test never hangs, and so the waiting side's outcome is observable.
   const ttl = s.ttlMs ?? 300;
   let timer: NodeJS.Timeout | undefined;
+  let giveUp: NodeJS.Timeout | undefined;
   const armTtl = (): void => {
     timer ??= setTimeout(() => {
       net.expireAll();
       // A side blocked before it touched the rendezvous (waiting for a QR from a peer that gave up)
       // only learns by the user giving up.
-      setTimeout(() => { controllers.new.abort(); controllers.existing.abort(); }, 100);
+      giveUp = setTimeout(() => { controllers.new.abort(); controllers.existing.abort(); }, 100);
     }, ttl);
   };
   const newP = startNew().finally(armTtl);
   const existingP = startExisting().finally(armTtl);
   const [n, e] = await Promise.all([newP, existingP]);
   clearTimeout(timer);
+  clearTimeout(giveUp);
   return { new: n.outcome, existing: e, events: { new: bus.new.events, existing: bus.existing.events }, hs, net, openedUris, secrets, newSession: n.session };
 }
 
