@@ -68,7 +68,14 @@ export async function run(args: string[]): Promise<number> {
     import("../login/matrix.js"),
   ]);
 
-  const stored = session.readSessionFile(sessionFile);
+  let stored = session.readSessionFile(sessionFile);
+  const fresh = await session.ensureFreshSession(stored);
+  if (fresh.refreshed) {
+    // Refresh tokens rotate: the old one is spent, so the file must hold the new pair at once.
+    stored = fresh.session;
+    session.writeSessionFile(sessionFile, stored);
+    say("… access token renewed with the refresh token");
+  }
   if (homeserver && new URL(homeserver).href.replace(/\/?$/, "/") !== stored.homeserverUrl) {
     throw new UsageError(`${sessionFile} is a session on ${stored.homeserverUrl}, not ${homeserver}`);
   }

@@ -10,6 +10,7 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "n
 import path from "node:path";
 import type { MatrixClient } from "matrix-js-sdk";
 import { createMatrixClient, importSecretsAndVerify, isSecretsBundle, stopClient } from "./matrix.js";
+import { discoverAuthMetadata, refreshAccessToken } from "./oauth.js";
 import type { SecretsBundle } from "./messages.js";
 
 export const SESSION_FORMAT = "qr-login.existing-device.v1";
@@ -101,4 +102,23 @@ export async function restoreSessionClient(session: StoredSession, opts: { timeo
     stopClient(client);
     throw err;
   }
+}
+
+/**
+ * Checks the stored access token (whoami) and, when the server says it is no longer valid, exchanges the
+ * refresh token for new tokens (account providers such as MAS issue access tokens for minutes only).
+ * Returns the session to use and whether it changed (the caller rewrites the file: refresh tokens rotate).
+ */
+export async function ensureFreshSession(session: StoredSession, opts: { fetch?: typeof fetch } = {}): Promise<{ session: StoredSession; refreshed: boolean }> {
+  const f = opts.fetch ?? fetch;
+  const res = await f(new URL("_matrix/client/v3/account/whoami", session.homeserverUrl), { headers: { authorization: `Bearer ${session.accessToken}` } });
+  await res.arrayBuffer();
+  if (res.ok) return { session, refreshed: false };
+  if (res.status !== 401) throw new SessionFileError(`the homeserver refused the stored session: HTTP ${res.status}`);
+  if (!session.refreshToken || !session.clientId) throw new SessionFileError("the stored access token is no longer valid and there is no refresh token to renew it: sign in again (--login)");
+  const md = await discoverAuthMetadata(session.homeserverUrl, opts.fetch ? { fetch: opts.fetch } : {});
+  const tokens = await refreshAccessToken(md, session.clientId, session.refreshToken, opts.fetch ? { fetch: opts.fetch } : {});
+  const next: StoredSession = { ...session, accessToken: tokens.access_token };
+  if (tokens.refresh_token) next.refreshToken = tokens.refresh_token;
+  return { session: next, refreshed: true };
 }

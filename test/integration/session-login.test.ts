@@ -13,7 +13,7 @@ import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js
 import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
 import type { SecretsBundle } from "../../main/login/messages.js";
 import { signInWithBrowser, SessionLoginError } from "../../main/login/session-login.js";
-import { parseSession, readSessionFile, restoreSessionClient, writeSessionFile } from "../../main/login/session.js";
+import { ensureFreshSession, parseSession, readSessionFile, restoreSessionClient, SessionFileError, writeSessionFile } from "../../main/login/session.js";
 import { MiniBrowser } from "./mini-browser.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -95,6 +95,16 @@ describe("existing device: browser sign-in + recovery key", () => {
     const restored = await restoreSessionClient(readSessionFile(file));
     clients.push(restored);
     expect(await restored.getCrypto()!.exportSecretsBundle!()).toEqual(expect.objectContaining({ cross_signing: bundle.cross_signing }));
+
+    // A valid token is kept as is; one the server no longer accepts is renewed with the refresh token.
+    expect(await ensureFreshSession(session)).toEqual({ session, refreshed: false });
+    const stale = { ...session, accessToken: "expired-access-token" };
+    const renewed = await ensureFreshSession(stale);
+    expect(renewed.refreshed).toBe(true);
+    expect(renewed.session.accessToken).not.toBe(session.accessToken);
+    expect(await dh.auth.verifyAccessToken(renewed.session.accessToken)).toEqual(expect.objectContaining({ userId: dh.demo!.userId, deviceId: session.deviceId }));
+    const { refreshToken: _r, ...noRefresh } = stale;
+    await expect(ensureFreshSession(noRefresh)).rejects.toBeInstanceOf(SessionFileError);
   }, 60_000);
 
   test("a wrong recovery key is refused with a typed error", async () => {
