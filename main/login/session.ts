@@ -3,13 +3,15 @@
 // (server/devhome/seed.ts, "qr-login.existing-device.v1"), so `qr-login existing-device --session FILE`
 // runs on either a seeded demo device or one signed in with `--login` (session-login.ts).
 //
-// Restoring: a matrix-js-sdk client with the stored credentials and Rust crypto in memory, the secrets
-// imported BEFORE it starts, so its first /keys/upload already carries the self-signing signature and
-// exportSecretsBundle() works for the MSC4108 secrets transfer.
+// Restoring: a matrix-js-sdk client with the stored credentials, Rust crypto in memory and the secrets
+// imported, which is NEVER started. The existing device's part in MSC4108 needs no Olm identity of its
+// own: it exports the secrets (local), asks GET /devices/{id} and /keys/query (plain requests). Not
+// starting means no /keys/upload: the Olm account is not persisted (no IndexedDB in Node), and a fresh
+// one re-uploading keys for the same device id is refused by real homeservers (one-time key ids clash).
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { MatrixClient } from "matrix-js-sdk";
-import { createMatrixClient, importSecretsAndVerify, isSecretsBundle, stopClient } from "./matrix.js";
+import { createMatrixClient, isSecretsBundle, stopClient } from "./matrix.js";
 import { discoverAuthMetadata, refreshAccessToken } from "./oauth.js";
 import type { SecretsBundle } from "./messages.js";
 
@@ -89,14 +91,13 @@ export function writeSessionFile(file: string, session: StoredSession): void {
   renameSync(tmp, file);
 }
 
-/**
- * A started client for the stored session whose crypto store holds the secrets. Resolves once the
- * first sync ran (so device queries work); the verified state is not awaited beyond `timeoutMs`.
- */
-export async function restoreSessionClient(session: StoredSession, opts: { timeoutMs?: number } = {}): Promise<MatrixClient> {
+/** A client (not started, see above) for the stored session whose crypto store holds the secrets. */
+export async function restoreSessionClient(session: StoredSession): Promise<MatrixClient> {
   const client = await createMatrixClient({ homeserverUrl: session.homeserverUrl, userId: session.userId, deviceId: session.deviceId, accessToken: session.accessToken });
   try {
-    await importSecretsAndVerify(client, session.secrets, { timeoutMs: opts.timeoutMs ?? 5_000 });
+    const crypto = client.getCrypto();
+    if (!crypto?.importSecretsBundle) throw new SessionFileError("this crypto stack cannot import a secrets bundle");
+    await crypto.importSecretsBundle(session.secrets);
     return client;
   } catch (err) {
     stopClient(client);
