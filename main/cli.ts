@@ -14,20 +14,23 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   demo: () => import("./commands/demo.js"),
 };
 
-function usage(): string {
-  const lines = Object.keys(commands).sort().map((name) => `  qr-login ${name}`);
+async function usage(): Promise<string> {
+  const names = Object.keys(commands).sort();
+  const modules = await Promise.all(names.map((name) => commands[name]!()));
+  const width = Math.max(...names.map((name) => name.length));
+  const lines = names.map((name, i) => `  ${name.padEnd(width)}  ${modules[i]!.summary}`);
   return ["usage: qr-login <command> [options]", "", "commands:", ...lines, "", "Run `qr-login <command> --help` for a command's options."].join("\n");
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
-    console.log(usage());
+    console.log(await usage());
     return name ? 0 : 2;
   }
   const load = commands[name];
   if (!load) {
-    console.error(`qr-login: unknown command "${name}"\n\n${usage()}`);
+    console.error(`qr-login: unknown command "${name}"\n\n${await usage()}`);
     return 2;
   }
   const command = await load();
