@@ -91,6 +91,8 @@ export async function run(args: string[]): Promise<number> {
       ...(clientId ? { clientId } : {}),
       scopes: parsed.booleans.has("unstable-scopes") ? "unstable" : "stable",
       skipAccountConfirmation: yes,
+      // Nobody scanned before the session expired: show a fresh QR (printed again) a few times.
+      qrRotations: 3,
     },
     { signal: interrupt.signal, onEvent },
   );

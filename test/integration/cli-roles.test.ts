@@ -153,6 +153,20 @@ describe("qr-login new-device / existing-device", () => {
     expect([n.code, e.code]).toEqual([0, 0]);
   }, 80_000);
 
+  test("SIGINT while showing the QR: cancelled, the rendezvous session is deleted, exit 1", async () => {
+    const nd = start(["new-device", "--rendezvous", dh.baseUrl]);
+    const hex = (await nd.waitFor(/^QR: ([0-9a-f]+)$/m))[1]!;
+    nd.child.kill("SIGINT");
+    const n = await nd.done;
+    expect(lastJson(n.stdout)).toMatchObject({ outcome: "cancelled" });
+    expect(n.code).toBe(1);
+    // Scanning the QR now finds no session.
+    const ed = start(["existing-device", "--session", seedFile, "--scan", hex]);
+    const e = await ed.done;
+    expect(lastJson(e.stdout)).toMatchObject({ outcome: "closed" });
+    expect(e.code).toBe(1);
+  }, 60_000);
+
   test("usage errors exit 2", async () => {
     const p = start(["new-device"]);
     expect((await p.done).code).toBe(2);
