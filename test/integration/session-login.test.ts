@@ -22,6 +22,7 @@ let dh: RunningDevhome;
 let tmp: string;
 let recoveryKey: string;
 let bundle: SecretsBundle;
+let cliSessionFile: string | undefined;
 const clients: MatrixClient[] = [];
 
 /** The user's browser: sign in as the demo account, approve, and return the loopback redirect (unvisited). */
@@ -150,5 +151,41 @@ describe("existing device: browser sign-in + recovery key", () => {
     const stored = parseSession(readFileSync(file, "utf8"));
     expect(stored.secrets.cross_signing).toEqual(bundle.cross_signing);
     expect(stored.clientId).toBeDefined();
+    cliSessionFile = file;
   }, 60_000);
+
+  test("the session written by --login signs a new device in (existing-device --session FILE --generate)", async () => {
+    expect(cliSessionFile).toBeDefined();
+    const run = (args: string[]) => {
+      const child = spawn(process.execPath, [path.join(ROOT, "bin/qr-login.js"), ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+      const io = { out: "", err: "" };
+      child.stdout.on("data", (d: Buffer) => (io.out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (io.err += d.toString()));
+      const waitFor = async (re: RegExp): Promise<string> => {
+        for (let i = 0; i < 300; i++) {
+          const m = re.exec(io.err);
+          if (m) return m[1]!;
+          if (child.exitCode !== null) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`no ${re}:\n${io.err}`);
+      };
+      const done = new Promise<number | null>((resolve) => child.on("close", resolve));
+      return { child, io, waitFor, done };
+    };
+    const ed = run(["existing-device", "--session", cliSessionFile!, "--generate"]);
+    const hex = await ed.waitFor(/^QR: ([0-9a-f]+)$/m);
+    const nd = run(["new-device", "--scan", hex, "--yes"]);
+    ed.child.stdin.write(`${await nd.waitFor(/^check code: (\d\d)/m)}\n`);
+    const uri = await ed.waitFor(/^verification URI: (\S+)/m);
+    const browser = new MiniBrowser();
+    const entry = await browser.go(uri);
+    const page = await browser.submit(entry, {});
+    const next = await browser.submit(page, {}, { button: "confirm" });
+    await browser.submit(next, { username: dh.demo!.localpart, password: dh.demo!.password }, { withField: "password" });
+    const [nCode, eCode] = await Promise.all([nd.done, ed.done]);
+    expect(JSON.parse(nd.io.out.trim())).toMatchObject({ outcome: "success", userId: dh.demo!.userId, crossSigned: true, backup: true });
+    expect(JSON.parse(ed.io.out.trim())).toMatchObject({ outcome: "success", crossSigned: true, backup: true });
+    expect([nCode, eCode]).toEqual([0, 0]);
+  }, 80_000);
 });
