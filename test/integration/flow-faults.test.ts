@@ -223,5 +223,20 @@ describe("sign-in with rendezvous faults", () => {
         await b.close();
       }
     }, 60_000);
+
+    test("control: two instances with their own in-memory stores behind the same proxy cannot complete", async () => {
+      const a = await rendezvous("memory");
+      const b = await rendezvous("memory");
+      const proxy = await startRoundRobinProxy([a.url, b.url]);
+      try {
+        const run = await signIn(`${proxy.url}/`);
+        expect(run.newOutcome.outcome).not.toBe("success");
+        expect(run.existingOutcome.outcome).not.toBe("success");
+      } finally {
+        await proxy.close();
+        await a.close();
+        await b.close();
+      }
+    }, 60_000);
   });
 });
