@@ -16,11 +16,11 @@
 //     },
 //     "createdAt": "2026-…Z"
 //   }
-// To restore the device: create a matrix-js-sdk client with these credentials, initRustCrypto({useIndexedDB:false}),
-// importSecretsBundle(secrets) BEFORE starting it, then start it (main/login/matrix.ts importSecretsAndVerify does
-// exactly this). The device's Olm account is not persisted (no IndexedDB in Node), so each restore uploads fresh
-// device keys for the same device id, already signed by the self-signing key; this server accepts that from the
-// device's own token. exportSecretsBundle then works on the restored client.
+// To restore the device for the existing-device role (main/login/session.ts restoreSessionClient): create a
+// matrix-js-sdk client with these credentials, initRustCrypto({useIndexedDB:false}) and importSecretsBundle(secrets)
+// WITHOUT starting it: the role only needs exportSecretsBundle, /devices and /keys/query, and a started client would
+// upload a fresh (unpersisted) Olm account under the stored device id. If a client is started anyway, this server
+// accepts the fresh device keys from the device's own token and drops the old one-time keys.
 //
 // server/ may not import main/ code (ARCHITECTURE.md), so the few matrix-js-sdk calls are made here directly.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
