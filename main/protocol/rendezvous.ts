@@ -44,15 +44,20 @@ export const systemClock: MonotonicClock = {
     }),
 };
 
-/** Poll timing. The floor (`minIntervalMs`) is a hard limit per session; the rest are targets. */
+/**
+ * Poll timing. The floor (`minIntervalMs`) is a hard limit per session on polling, i.e. on GETs
+ * (issue 3: "never above 1 request per 250 ms per session"); the rest are targets. Writes are not
+ * paced: a PUT needs the token its GET just fetched, and holding it back only delays the peer (and
+ * widens the window in which a third party could write first). DELETE is a one-off.
+ */
 export interface PollPolicy {
-  /** Never start two requests of one session closer than this (the 1 request / 250 ms limit). */
+  /** Never start two GETs of one session closer than this (the 1 request / 250 ms limit). */
   readonly minIntervalMs: number;
-  /** Interval right after our own write, while the peer's reply is due. */
+  /** Interval right after our own write, while the peer's reply is due; also the delay of the first poll after that write. */
   readonly fastMs: number;
   /** How long after our own write we stay at `fastMs` before easing off. */
   readonly fastWindowMs: number;
-  /** Interval when idle (waiting for a human, e.g. for someone to scan the QR). */
+  /** Interval when idle (waiting for a human, e.g. for the user to consent on the other device). */
   readonly idleMs: number;
 }
 
@@ -93,7 +98,7 @@ interface RequestOptions {
   readonly auth?: boolean;
   readonly session?: RendezvousSession;
   readonly signal?: AbortSignal | undefined;
-  /** Skip the per-session pacing (settling a 409 right away keeps the race window small). */
+  /** Skip the per-session GET pacing (settling a 409 right away keeps the race window small). */
   readonly unpaced?: boolean;
 }
 
@@ -251,12 +256,13 @@ export class RendezvousClient {
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw abortReason(signal);
       const immediate = lost > 0 && attempt > 0 && lostBackoffMs(lost - 1) === 0;
-      if (session && !immediate && !(opts.unpaced && attempt === 0)) await session.pace(signal);
+      const paced = method === "GET" && !immediate && !(opts.unpaced && attempt === 0);
+      if (session && paced) await session.pace(signal);
       session?.checkExpiry();
       if (!session && attempt >= this.maxAttempts) {
         throw new RendezvousError("rendezvous_network", `${method} ${path}: gave up after ${attempt} attempts`);
       }
-      session?.noteRequest();
+      if (method === "GET") session?.noteGet();
       const timeout = AbortSignal.timeout(this.requestTimeoutMs);
       const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
       let response: Response;
@@ -343,9 +349,20 @@ export interface GetResult {
 
 export interface PollOptions {
   readonly signal?: AbortSignal;
-  /** Poll fast: a reply to our own write is due. Default: true iff our last action was a write. */
+  /**
+   * How soon an answer is expected:
+   * - `"reply"`: a reply to our own write is due: fast (`fastMs`) for `fastWindowMs`, then easing off to idle;
+   * - `"idle"`: waiting for a human (e.g. consent on the other device): `idleMs`;
+   * - `"eager"`: someone may write at any moment and must not wait (the generator showing its QR):
+   *   at the floor for the whole wait, which the session's expiry bounds.
+   * Default: `"reply"` iff our last action was a write, else `"idle"`.
+   */
+  readonly pace?: PollPace;
+  /** Shorthand: `true` = `pace: "reply"`, `false` = `pace: "idle"` (`pace` wins when both are given). */
   readonly replyDue?: boolean;
 }
+
+export type PollPace = "reply" | "idle" | "eager";
 
 /** One rendezvous session. Holds the current sequence token: the token of the last GET or own write. */
 export class RendezvousSession {
@@ -354,7 +371,7 @@ export class RendezvousSession {
   private token: string | undefined;
   private lastData: string | undefined;
   private expiresAt = Number.POSITIVE_INFINITY;
-  private lastRequestAt = Number.NEGATIVE_INFINITY;
+  private lastGetAt = Number.NEGATIVE_INFINITY;
   private lastOwnWriteAt: number | undefined;
   private lastWasOwnWrite = false;
   private closed = false;
@@ -406,14 +423,14 @@ export class RendezvousSession {
     this.lastWasOwnWrite = true;
   }
 
-  /** @internal */
-  noteRequest(): void {
-    this.lastRequestAt = this.client.clock.now();
+  /** @internal Record that a GET is going out now. */
+  noteGet(): void {
+    this.lastGetAt = this.client.clock.now();
   }
 
-  /** @internal Wait until the per-session request floor allows the next request. */
+  /** @internal Wait until the per-session polling floor allows the next GET. */
   async pace(signal?: AbortSignal): Promise<void> {
-    const due = this.lastRequestAt + this.client.policy.minIntervalMs - this.client.clock.now();
+    const due = this.lastGetAt + this.client.policy.minIntervalMs - this.client.clock.now();
     if (due > 0) await this.sleepWithinLife(due, signal);
   }
 
@@ -470,20 +487,29 @@ export class RendezvousSession {
     return { data, sequenceToken: token, changed };
   }
 
-  /** GET until the sequence token changes; returns the new payload. Adaptive interval, see PollPolicy. */
+  /**
+   * GET until the sequence token changes; returns the new payload. Adaptive interval (see PollPace,
+   * PollPolicy); GETs are never closer than `minIntervalMs`.
+   */
   async poll(options: PollOptions = {}): Promise<string> {
     const { signal } = options;
-    const replyDue = options.replyDue ?? this.lastWasOwnWrite;
+    const pace: PollPace = options.pace ?? ((options.replyDue ?? this.lastWasOwnWrite) ? "reply" : "idle");
+    // Right after our own write, a GET cannot see an answer yet: the first poll goes `fastMs`
+    // after the write (never later, so a quick reply is seen at once), not immediately.
+    if (this.lastWasOwnWrite && this.lastOwnWriteAt !== undefined) {
+      await this.sleepWithinLife(this.lastOwnWriteAt + this.client.policy.fastMs - this.client.clock.now(), signal);
+    }
     for (;;) {
       const r = await this.get(signal);
       if (r.changed) return r.data;
-      await this.sleepWithinLife(this.nextInterval(replyDue), signal);
+      await this.sleepWithinLife(this.nextInterval(pace), signal);
     }
   }
 
-  private nextInterval(replyDue: boolean): number {
+  private nextInterval(pace: PollPace): number {
     const p = this.client.policy;
-    if (!replyDue || this.lastOwnWriteAt === undefined) return p.idleMs;
+    if (pace === "eager") return p.minIntervalMs;
+    if (pace === "idle" || this.lastOwnWriteAt === undefined) return p.idleMs;
     const since = this.client.clock.now() - this.lastOwnWriteAt;
     if (since < p.fastWindowMs) return p.fastMs;
     if (since < 3 * p.fastWindowMs) return Math.min(p.idleMs, 2 * p.fastMs);

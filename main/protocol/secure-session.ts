@@ -127,8 +127,9 @@ export class PendingGenerator {
     const session = this.session;
     // Open with the token of our own last write: the POST (token rule, crypto-interop.md §4.2).
     const openToken = session.sequenceToken;
-    // Waiting for a human to scan: idle pace.
-    const data = await session.poll({ signal, replyDue: false });
+    // A scanner may write LoginInitiate at any moment and then waits for our LoginOk: poll at the
+    // floor while the QR is shown (the session's expiry bounds how long), not at the idle pace.
+    const data = await session.poll({ signal, pace: "eager" });
     let unconfirmed: UnconfirmedChannel;
     let loginOk: string;
     try {

@@ -1,5 +1,5 @@
 // Rendezvous client against an in-memory server on a virtual monotonic clock: token tracking,
-// idempotent retry, 409, 429, expiry, prefix fallback, 404, poll pacing, cancellation.
+// idempotent retry, 409, 429, expiry, prefix fallback, 404, poll pacing (the 250 ms floor is on GETs), cancellation.
 import { afterEach, beforeEach, describe, expect, jest, test } from "@jest/globals";
 import { RendezvousClient, RendezvousError, systemClock, type RendezvousSession } from "../../main/protocol/rendezvous.js";
 import { FakeRendezvousServer, UNSTABLE, V1, VirtualClock, json } from "../helpers/fake-rendezvous.js";
@@ -220,10 +220,11 @@ describe("rate limits and expiry", () => {
     const g = await client().create("");
     // The server says 1 s left, whatever our own bookkeeping said.
     server.hook = (req) => (req.method === "GET" ? json(200, { data: "", sequence_token: g.sequenceToken, expires_in_ms: 1_000 }) : undefined);
-    const t0 = clock.now();
     const err = await rejection(g.poll({ replyDue: false }));
     expect(err.code).toBe("rendezvous_expired");
-    expect(clock.now() - t0).toBe(1_000);
+    // 1 s from the first GET that said so (the first poll goes 250 ms after our create)
+    const firstGet = server.requests("GET")[0]!;
+    expect(clock.now() - firstGet.at).toBe(1_000);
   });
 
   test("a 404 before our deadline means the session is gone: not found", async () => {
@@ -290,13 +291,14 @@ describe("polling pace", () => {
     return times.slice(1).map((t, i) => t - times[i]!);
   }
 
-  test("fast right after our own write, never more than one request per 250 ms, easing off later", async () => {
+  test("fast right after our own write, never more than one GET per 250 ms, easing off later", async () => {
     const g = await client().create("");
     await g.put("question");
     const times = [server.log.at(-1)!.at, ...(await pollFor(g, 30_000, true))];
     const d = gaps(times);
     expect(Math.min(...d)).toBeGreaterThanOrEqual(250);
-    expect(d[0]).toBe(250); // the reply is due: first poll as soon as allowed
+    expect(d[0]).toBe(250); // the reply is due: first poll 250 ms after the write, not later
+    expect(d.slice(0, 10)).toEqual(Array(10).fill(250)); // fast while the reply is due
     expect(d.at(-1)).toBeGreaterThan(250); // no longer fast after the window
     // 30 s at the floor would be 120 requests; adaptive pacing sends far fewer
     expect(times.length).toBeLessThan(60);
@@ -308,12 +310,54 @@ describe("polling pace", () => {
     expect(Math.min(...d)).toBeGreaterThanOrEqual(1_000);
   });
 
-  test("a PUT right after a GET waits for the 250 ms floor too", async () => {
+  test("eager polling (a peer may write at any moment) stays at the 250 ms floor for the whole wait", async () => {
+    const g = await client().create("");
+    const created = server.log.at(-1)!.at;
+    const start = server.log.length;
+    const deadline = clock.now() + 30_000;
+    server.hook = (req) => {
+      if (req.method === "GET" && req.at >= deadline) server.externalWrite(g.id, "LoginInitiate");
+      return undefined;
+    };
+    await expect(g.poll({ pace: "eager" })).resolves.toBe("LoginInitiate");
+    const times = server.log.slice(start).map((r) => r.at);
+    expect(server.log.slice(start).every((r) => r.method === "GET")).toBe(true);
+    expect(times[0]! - created).toBe(250);
+    expect(new Set(gaps(times))).toEqual(new Set([250]));
+    expect(times.at(-1)! - deadline).toBeLessThan(250);
+  });
+
+  test("a PUT goes right after the GET that fetched its token; the next GET keeps 250 ms from the last GET", async () => {
+    const s = await client().open((await client().create("")).id);
+    const opened = server.log.at(-1)!;
+    await s.put("LoginInitiate");
+    const put = server.log.at(-1)!;
+    expect(put.method).toBe("PUT");
+    expect(put.at - opened.at).toBe(0);
+    // explicit GETs are polling too: never closer than the floor, whatever was written in between
+    await s.get();
+    await s.get();
+    const [get1, get2] = server.log.slice(-2);
+    expect([get1!.at - opened.at, get2!.at - get1!.at]).toEqual([250, 250]);
+    await s.delete();
+    expect(server.log.at(-1)!.method).toBe("DELETE");
+    expect(server.log.at(-1)!.at - get2!.at).toBe(0);
+  });
+
+  test("after our write the first poll goes 250 ms after the write even if the last GET was earlier", async () => {
     const g = await client().create("");
     await g.get();
-    await g.put("x");
-    const [get, put] = server.log.slice(-2);
-    expect(put!.at - get!.at).toBe(250);
+    const get = server.log.at(-1)!.at;
+    await clock.sleep(100);
+    await g.put("question");
+    const put = server.log.at(-1)!.at;
+    server.hook = (req) => {
+      if (req.method === "GET") server.externalWrite(g.id, "answer");
+      return undefined;
+    };
+    await expect(g.poll()).resolves.toBe("answer");
+    const poll = server.log.at(-1)!.at;
+    expect([put - get, poll - put]).toEqual([100, 250]);
   });
 });
 

@@ -114,6 +114,28 @@ test("nobody scans: waitForScanner ends with rendezvous_expired at the session's
   const err = await rejectionOf(pending.waitForScanner());
   expect(err.code).toBe("rendezvous_expired");
   expect(env.clock.now() - t0).toBeLessThanOrEqual(30_000);
+  // While the QR is shown a scanner may arrive at any moment: G polls at the 250 ms floor, never faster.
+  const gets = env.server.requests("GET").map((r) => r.at);
+  expect(gets.length).toBeGreaterThanOrEqual(110);
+  expect(new Set(gets.slice(1).map((t, i) => t - gets[i]!))).toEqual(new Set([250]));
+});
+
+test("scanner: LoginInitiate goes right after its GET; the poll for LoginOk starts 250 ms after that write, 250 ms apart", async () => {
+  const env = setup();
+  const pending = await startGenerator({ rendezvousUrl: env.server.origin, intent: "login", ...env.transport });
+  const start = env.server.log.length;
+  const ac = new AbortController();
+  // Nobody answers; stop after the scanner's fourth GET.
+  env.server.hook = (req) => {
+    if (req.method === "GET" && env.server.log.slice(start).filter((r) => r.method === "GET").length === 4) ac.abort();
+    return undefined;
+  };
+  const err = await rejectionOf(connectScanner(pending.qr, { ...env.transport, signal: ac.signal }));
+  expect(err.code).toBe("cancelled");
+  const log = env.server.log.slice(start);
+  expect(log.map((r) => r.method)).toEqual(["GET", "PUT", "GET", "GET", "GET"]);
+  const at = log.map((r) => r.at - log[0]!.at);
+  expect(at).toEqual([0, 0, 250, 500, 750]);
 });
 
 test("a scanner expecting intent reciprocate refuses a login QR without any request", async () => {
