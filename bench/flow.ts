@@ -6,8 +6,8 @@
 // and the rendezvous requests per sign-in. Goals (issue 7): (a) ≤ 300 ms median; (b) ≤ 2 s plus one
 // token poll interval (the development stack polls every 1 s).
 // Usage: npm run bench:flow [-- --runs N] [--poll-idle MS]
-// --poll-idle sets the rendezvous polling pace while nobody has answered yet (the core's default is
-// 1 s, which bounds (a) from below: the QR-showing device only looks for the scanner once a second).
+// --poll-idle sets the rendezvous client's idle polling pace (used after ~5 s without an answer; the
+// QR-showing device polls for the scanner every 250 ms regardless, the floor for any session's GETs).
 
 import { startDevStack } from "../main/dev-stack.js";
 import { runNewDevice } from "../main/login/new-device.js";

@@ -11,7 +11,7 @@ import { decodeQr } from "../../main/protocol/qr.js";
 import { RendezvousClient } from "../../main/protocol/rendezvous.js";
 import { connectScanner, prefixesFor, startGenerator } from "../../main/protocol/secure-session.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
-import { seededRandom, startLossyProxy, type LossyProxy } from "../helpers/lossy-proxy.js";
+import { seededRandom, startLossyProxy, type LossyProxy } from "../support/lossy-proxy.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const PROFILES = ["element-2026", "msc4388"] as const;

@@ -18,8 +18,8 @@ import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecure
 import { createOAuthPort } from "../../main/login/oauth-port.js";
 import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
 import type { FlowEvent, FlowOutcome } from "../../main/login/ports.js";
-import { seededRandom, startLossyProxy } from "../helpers/lossy-proxy.js";
-import { startRoundRobinProxy } from "../helpers/round-robin-proxy.js";
+import { seededRandom, startLossyProxy } from "../support/lossy-proxy.js";
+import { startRoundRobinProxy } from "../support/round-robin-proxy.js";
 import { startRedis, type TestRedis } from "../support/redis-server.js";
 import { decodeQr } from "../../main/protocol/qr.js";
 import { MiniBrowser } from "./mini-browser.js";

@@ -2,7 +2,7 @@
 // idempotent retry, 409, 429, expiry, prefix fallback, 404, poll pacing (the 250 ms floor is on GETs), cancellation.
 import { afterEach, beforeEach, describe, expect, jest, test } from "@jest/globals";
 import { RendezvousClient, RendezvousError, systemClock, type RendezvousSession } from "../../main/protocol/rendezvous.js";
-import { FakeRendezvousServer, UNSTABLE, V1, VirtualClock, json } from "../helpers/fake-rendezvous.js";
+import { FakeRendezvousServer, UNSTABLE, V1, VirtualClock, json } from "../support/fake-rendezvous.js";
 
 let clock: VirtualClock;
 let server: FakeRendezvousServer;

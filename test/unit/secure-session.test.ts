@@ -4,8 +4,8 @@ import { describe, expect, test } from "@jest/globals";
 import { ProtocolError } from "../../main/protocol/errors.js";
 import { decodeQr } from "../../main/protocol/qr.js";
 import { connectScanner, startGenerator } from "../../main/protocol/secure-session.js";
-import { FakeRendezvousServer, VirtualClock } from "../helpers/fake-rendezvous.js";
-import { seededRandom } from "../helpers/lossy-proxy.js";
+import { FakeRendezvousServer, VirtualClock } from "../support/fake-rendezvous.js";
+import { seededRandom } from "../support/lossy-proxy.js";
 
 const PROFILES = ["element-2026", "msc4388"] as const;
 
