@@ -290,8 +290,11 @@ describe("device authorization grant expiry (3 s device code)", () => {
 describe("rendezvous session expiry (3 s session on a separate rendezvous server)", () => {
   let rz: RunningRendezvousServer;
   beforeAll(async () => {
+    // A stack with the default device-code lifetime: the previous block's 3 s grant would otherwise
+    // race the 3 s rendezvous session, and whichever expires first decides the outcome.
+    await startStack();
     rz = await startRendezvousServer({ host: "127.0.0.1", port: 0, mode: "open", store: "memory", ttlMs: 3_000, logLevel: false });
-  });
+  }, 60_000);
   afterAll(async () => {
     await rz?.close();
   });
