@@ -6,8 +6,8 @@ import path from "node:path";
 import { parseMode } from "../../server/rendezvous/plugin.js";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
-import { EXISTING_DEVICE_FILE, seedDemoAccount } from "../../server/devhome/seed.js";
-import type { ExistingDeviceFile } from "../../server/devhome/seed.js";
+import { EXISTING_DEVICE_FILE, seedDemoAccount } from "../devstack-seed.js";
+import type { StoredSession } from "../login/session.js";
 import { parseArgs, UsageError } from "./args.js";
 
 export const summary = "run the development homeserver (OAuth 2.0 + Client-Server API + rendezvous) on one origin";
@@ -47,7 +47,7 @@ function parsePort(value: string): number {
 
 export function describe(
   dh: RunningDevhome,
-  o: { dataDir?: string; masQuirks: boolean; rendezvousMode: string; existing?: { file: string; device: ExistingDeviceFile } },
+  o: { dataDir?: string; masQuirks: boolean; rendezvousMode: string; existing?: { file: string; device: StoredSession } },
 ): string {
   const lines = [
     `qr-login development homeserver listening on ${dh.baseUrl}`,
@@ -114,7 +114,7 @@ export async function run(args: string[]): Promise<number> {
   const cleanup = () => {
     if (seedDir && !dataDir) rmSync(seedDir, { recursive: true, force: true });
   };
-  let existing: { file: string; device: ExistingDeviceFile } | undefined;
+  let existing: { file: string; device: StoredSession } | undefined;
   if (dh.demo && seedDir) {
     const file = path.join(seedDir, EXISTING_DEVICE_FILE);
     try {

@@ -9,7 +9,8 @@ import type { MatrixClient } from "matrix-js-sdk";
 import { createMatrixClient, exportSecrets, importSecretsAndVerify, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
-import { readExistingDeviceFile, seedDemoAccount, SeedError } from "../../server/devhome/seed.js";
+import { seedDemoAccount, SeedError } from "../../main/devstack-seed.js";
+import { readSessionFile } from "../../main/login/session.js";
 
 let dh: RunningDevhome;
 let dir: string;
@@ -30,7 +31,7 @@ test("seed, restore in a fresh client, re-seed reuses the identity, reset only w
   const outFile = path.join(dir, "existing-device.json");
   const seeded = await seedDemoAccount({ auth: dh.auth, baseUrl: dh.baseUrl, userId, outFile });
   expect(statSync(outFile).mode & 0o777).toBe(0o600);
-  const file = readExistingDeviceFile(outFile);
+  const file = readSessionFile(outFile);
   expect(file).toEqual(seeded);
   expect(file.secrets.backup?.backup_version).toBe("1");
 
