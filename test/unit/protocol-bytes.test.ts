@@ -1,17 +1,7 @@
 import { b64decode, b64encode, concatBytes, equalBytes, hexDecode, hexEncode, u16Prefixed, u8Prefixed, utf8Decode, utf8Encode } from "../../main/protocol/bytes.js";
-import { ProtocolError } from "../../main/protocol/errors.js";
 import { DEFAULT_PROFILE, getProfile, PROFILES, RENDEZVOUS_PATH_STABLE, RENDEZVOUS_PATH_UNSTABLE } from "../../main/protocol/profile.js";
 import { hex, vector } from "./protocol-vectors.js";
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e.code;
-    throw e;
-  }
-  throw new Error("did not throw");
-}
+import { protocolErrorCode as code } from "../support/protocol-error-code.js";
 
 describe("base64 (vodozemac: standard alphabet, unpadded encode, lenient padding decode)", () => {
   test("matches Node's standard base64 on random data of every length mod 3", () => {

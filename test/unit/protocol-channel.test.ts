@@ -3,20 +3,11 @@ import {
   aadPrefix, buildAad, checkCodeDigits, EstablishedChannel, GeneratorChannel, LOGIN_INITIATE_LENGTH, LOGIN_OK_LENGTH, ScannerChannel,
   UnconfirmedChannel, type ChannelSession,
 } from "../../main/protocol/channel.js";
-import { ProtocolError } from "../../main/protocol/errors.js";
+import type { ProtocolError } from "../../main/protocol/errors.js";
 import { generateKeyPair, setupBaseS } from "../../main/protocol/hpke.js";
 import { getProfile, type ProfileName } from "../../main/protocol/profile.js";
 import { hex, vector } from "./protocol-vectors.js";
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e.code;
-    throw e;
-  }
-  throw new Error("did not throw");
-}
+import { protocolErrorCode as code } from "../support/protocol-error-code.js";
 
 const SESSION: ChannelSession = { baseUrl: "https://matrix-client.matrix.org", rendezvousId: "e8da6355-550b-4a32-a193-1619d9830668" };
 const PROFILES: ProfileName[] = ["element-2026", "msc4388"];

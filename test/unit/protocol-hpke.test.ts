@@ -2,22 +2,12 @@ import { CipherSuite } from "@hpke/core";
 import { Chacha20Poly1305 } from "@hpke/chacha20poly1305";
 import { DhkemX25519HkdfSha256, HkdfSha256 } from "@hpke/dhkem-x25519";
 import { hexEncode, utf8Encode } from "../../main/protocol/bytes.js";
-import { ProtocolError } from "../../main/protocol/errors.js";
 import {
   AeadContext, createResponseContext, decap, encap, generateKeyPair, HpkeContext, keySchedule, MAX_SEQ, publicKeyOf,
   setupBaseR, setupBaseS,
 } from "../../main/protocol/hpke.js";
 import { hex, vector } from "./protocol-vectors.js";
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e.code;
-    throw e;
-  }
-  throw new Error("did not throw");
-}
+import { protocolErrorCode as code } from "../support/protocol-error-code.js";
 
 describe("RFC 9180 A.2.1 (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305, base)", () => {
   const v = vector("rfc9180-a2-1-base-x25519-sha256-chacha20poly1305").data;

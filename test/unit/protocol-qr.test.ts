@@ -4,16 +4,7 @@ import { ProtocolError } from "../../main/protocol/errors.js";
 import { decodeQr, encodeQr, qrBaseUrlString, qrDataToJson, type QrData } from "../../main/protocol/qr.js";
 import { decodeQrPng, decodeQrPngFile, encodeQrPng } from "../../main/qr-image.js";
 import { hex, SHARED, vector, vectors } from "./protocol-vectors.js";
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e.code;
-    throw e;
-  }
-  throw new Error("did not throw");
-}
+import { protocolErrorCode as code } from "../support/protocol-error-code.js";
 
 const INTENTS = ["login", "reciprocate"] as const;
 
