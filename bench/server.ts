@@ -231,6 +231,8 @@ async function main(): Promise<void> {
   const os = await import("node:os");
   console.log(`rendezvous server benchmark: ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${DURATION} s per run (medians), Node ${process.version}, ${os.cpus().length} cores\n`);
 
+  // BENCH_ONLY=get: only rows (a), (a'), (b), (b') and their ratios, a quick before/after for the hot path.
+  const getOnly = process.env.BENCH_ONLY === "get";
   const bare = await startChild("bare");
   const fastify = await startChild("fastify");
   const mem = await startChild("rendezvous", "memory");
@@ -238,28 +240,31 @@ async function main(): Promise<void> {
   const nolimit = await startChild("rendezvous-nolimit", "memory");
   const [one] = await createSessions(mem.url, 1);
   const [free] = await createSessions(nolimit.url, 1);
-  const pairs = await createSessions(mem.url, CONNECTIONS);
+  const pairs = getOnly ? [] : await createSessions(mem.url, CONNECTIONS);
   const rows = await rounds([
     { name: "(a) bare node:http, fixed JSON", server: bare, opts: { url: bare.url } },
     { name: "(a') bare fastify, fixed JSON", server: fastify, opts: { url: fastify.url } },
     { name: "(b) GET poll, memory store", server: mem, opts: { url: `${mem.url}${P}/${one!.id}` } },
     { name: "(b') GET poll, memory, no limiter", server: nolimit, opts: { url: `${nolimit.url}${P}/${free!.id}` } },
-    { name: "(c) PUT/GET ping-pong, memory", server: mem, opts: pingPong(mem.url, pairs) },
+    ...(getOnly ? [] : [{ name: "(c) PUT/GET ping-pong, memory", server: mem, opts: pingPong(mem.url, pairs) }]),
   ]);
   for (const c of [bare, fastify, mem, nolimit]) await c.stop();
 
   // RSS of 10,000 idle sessions, in a fresh process.
+  let before = { rssKb: NaN, heapUsed: NaN }, after = before;
+  if (!getOnly) {
   // The baseline is taken after a burst of as many requests that create nothing (POSTs refused as
   // too large), so V8's grown young generation and the code warm-up are in it, not in the delta.
   const fresh = await startChild("rendezvous", "memory");
   await createSessions(fresh.url, 10);
   await burst(fresh.url, SESSIONS);
-  const before = await gcRss(fresh);
+  before = await gcRss(fresh);
   await createSessions(fresh.url, SESSIONS);
-  const after = await gcRss(fresh);
+  after = await gcRss(fresh);
   await fresh.stop();
+  }
 
-  const redis = await startRedis();
+  const redis = getOnly ? null : await startRedis();
   if (redis) {
     const rz = await startChild("rendezvous", redis.url);
     const memAgain = await startChild("rendezvous", "memory");
@@ -287,11 +292,12 @@ async function main(): Promise<void> {
   }
   console.log(`(load average at the end: ${fmt(loadavg, 1)} on ${os.cpus().length} cores; other processes skew req/s, less so CPU µs/req)`);
   const get = (name: string) => rows.find(([n]) => n.startsWith(name))?.[1];
-  const a = get("(a)")!, b = get("(b) GET poll, memory")!, c = get("(c) PUT/GET ping-pong, memory")!;
+  const a = get("(a)")!, b = get("(b) GET poll, memory")!, c = get("(c) PUT/GET ping-pong, memory");
   console.log("");
   console.log(`b/a throughput          ${fmt(b.rps / a.rps, 2)}   (goal ≥ 0.80)`);
   console.log(`a/b server CPU per req  ${fmt(a.cpuUsPerReq / b.cpuUsPerReq, 2)}   (the same ratio from CPU cost; without the limiter: ${fmt(a.cpuUsPerReq / get("(b')")!.cpuUsPerReq, 2)})`);
   console.log(`p99(b)/p99(a)           ${fmt(b.p99 / Math.max(a.p99, 1), 2)}   (goal ≤ 1.50)`);
+  if (!c) return;
   console.log(`ping-pong pairs/s       ${fmt(c.rps / 2)}`);
   const perSession = ((after.rssKb - before.rssKb) * 1024) / SESSIONS;
   console.log(`RSS for ${fmt(SESSIONS)} idle sessions: +${fmt((after.rssKb - before.rssKb) / 1024, 1)} MB = ${fmt(perSession)} bytes/session (goal < 2048; ${PAYLOAD.length}-byte payloads)`);

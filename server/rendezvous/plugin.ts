@@ -215,25 +215,40 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
 
   let createLimiter: onRequestHookHandler | undefined;
   let requestLimiter: onRequestHookHandler | undefined;
+  let hostLimiter = false;
   if (mode !== "off" && (limits.createPerWindow > 0 || limits.requestsPerWindow > 0)) {
-    if (app.hasDecorator("rateLimit")) {
+    if (app.hasDecorator("createRateLimit")) {
+      hostLimiter = true;
       app.log.warn("rendezvous: @fastify/rate-limit is already registered by the host; its store is used for rendezvous limits");
     } else {
       await app.register(rateLimit, {
         global: false,
         ...(store.redis ? { redis: store.redis, nameSpace: opts.rateLimitNamespace ?? "qrl:rz:rl:" } : {}),
-        keyGenerator: (req: FastifyRequest) => req.ip,
         // A Redis outage is answered by the store's 503, not by a limiter failure.
         skipOnError: true,
-        // Only Retry-After, on refusals: no x-ratelimit-* bookkeeping headers on every poll.
-        addHeadersOnExceeding: { "x-ratelimit-limit": false, "x-ratelimit-remaining": false, "x-ratelimit-reset": false },
-        addHeaders: { "x-ratelimit-limit": false, "x-ratelimit-remaining": false, "x-ratelimit-reset": false, "retry-after": true },
-        errorResponseBuilder: (_req, ctx) => Object.assign(new Error("Too many requests"), { statusCode: 429, retryAfterMs: ctx.ttl }),
-        onExceeded: () => { if (metrics) metrics.rateLimited++; },
+        // Refusals (429 + Retry-After only, no x-ratelimit-* headers) are answered by our hook below.
       });
     }
-    const limiter = (max: number, scope: string): onRequestHookHandler | undefined =>
-      max > 0 ? (app.rateLimit({ max, timeWindow: limits.windowMs, keyGenerator: (req: FastifyRequest) => `${scope}:${req.ip}` }) as onRequestHookHandler) : undefined;
+    // Each limiter is its own child store of @fastify/rate-limit: in memory an LRU of its own, so the
+    // client IP alone is the key; on Redis every child built by createRateLimit shares one key
+    // prefix, so the scope goes into the key there (one string per request only in that case).
+    const sharedKeys = store.redis !== undefined || hostLimiter;
+    const limiter = (max: number, scope: string): onRequestHookHandler | undefined => {
+      if (max <= 0) return undefined;
+      const keyGenerator = sharedKeys ? (req: FastifyRequest) => `${scope}:${req.ip}` : (req: FastifyRequest) => req.ip;
+      const check = app.createRateLimit({ max, timeWindow: limits.windowMs, keyGenerator });
+      // A callback hook around the plugin's check: fastify's hook runner then handles no promise of
+      // ours, and the route-level wrapper of app.rateLimit() (its own async frame, a re-entry flag
+      // and header bookkeeping that is switched off here anyway) is not run on every poll.
+      return (req, reply, done) => {
+        check(req).then((r) => {
+          if (r.isAllowed || !r.isExceeded) { done(); return; }
+          if (metrics) metrics.rateLimited++;
+          reply.header("retry-after", r.ttlInSeconds);
+          done(Object.assign(new Error("Too many requests"), { statusCode: 429, retryAfterMs: r.ttl }));
+        }, done);
+      };
+    };
     createLimiter = limiter(limits.createPerWindow, "create");
     requestLimiter = limiter(limits.requestsPerWindow, "req");
   }
