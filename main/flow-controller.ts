@@ -8,10 +8,10 @@ import { runNewDevice, type NewDeviceOptions } from "./login/new-device.js";
 import type { NewDeviceClientSession } from "./login/adapters.js";
 import { createOAuthPort } from "./login/oauth-port.js";
 import type { ClientMetadata } from "./login/oauth.js";
-import type { ExistingDeviceMatrixPort, FlowEvent, FlowOutcome, NewDeviceMatrixPort, NewDeviceSession, OAuthPort, SecureChannelPort } from "./login/ports.js";
+import type { ExistingDeviceMatrixPort, FlowEvent, FlowOutcome, NewDeviceMatrixPort, NewDeviceSession, OAuthPort, SecretsStepName, SecureChannelPort } from "./login/ports.js";
 import type { ControllerEvent, ControllerFactory, FlowController } from "./ipc.js";
 import type { DeviceRole, FlowError, Msc4108Reason, SecretsStep, StartOptions, StepStatus } from "../preload/api.js";
-import { MSC4108_REASONS } from "../preload/api.js";
+import { MSC4108_REASONS, SECRETS_STEPS } from "../preload/api.js";
 
 /** The signed-in account of the existing device (this app's own session). */
 export interface ExistingAccount {
@@ -82,6 +82,12 @@ function flowError(code: FlowError["code"], message: string): Error & { flowErro
   return Object.assign(new Error(message), { flowError: { code, message } });
 }
 
+// The flows' step names are the renderer's: a rename on either side fails to compile here.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const STEP_NAMES_MATCH: Same<SecretsStep, SecretsStepName> = true;
+void STEP_NAMES_MATCH;
+
+/** Fallback only: the steps a session that reported none of them implies from its final state. */
 const STEPS_FOR_VERIFIED = (crossSigned: boolean, backup: boolean): [SecretsStep, StepStatus][] => [
   ["cross_signing_keys", crossSigned ? "done" : "failed"],
   ["backup_key", backup ? "done" : "failed"],
@@ -137,6 +143,8 @@ export class LoginFlowController implements FlowController {
   private deviceId: string | null = null;
   private account: ExistingAccount | null = null;
   private channelPort: SecureChannelPort | null = null;
+  /** Secrets steps the flow reported itself (the final "verified" event fills in only the others). */
+  private readonly reportedSteps = new Set<SecretsStep>();
   /** A scanning flow takes one QR; a rejected one (wrong_qr_code) leaves it open. */
   private scanOpen = false;
 
@@ -261,8 +269,17 @@ export class LoginFlowController implements FlowController {
         emit({ type: "state", state: "completing" });
         emit({ type: "secrets", step: "cross_signing_keys", status: "active" });
         return emit({ type: "secrets", step: "backup_key", status: "active" });
+      case "secrets_step": {
+        this.reportedSteps.add(e.step);
+        emit({ type: "secrets", step: e.step, status: e.status });
+        // The bundle import covers the first two steps at once (both went active on "importing");
+        // each later step starts when the one before it is done.
+        const next = SECRETS_STEPS[SECRETS_STEPS.indexOf(e.step) + 1];
+        if (e.status === "done" && next && e.step !== "cross_signing_keys" && !this.reportedSteps.has(next)) emit({ type: "secrets", step: next, status: "active" });
+        return;
+      }
       case "verified":
-        for (const [step, status] of STEPS_FOR_VERIFIED(e.crossSigned, e.backup)) emit({ type: "secrets", step, status });
+        for (const [step, status] of STEPS_FOR_VERIFIED(e.crossSigned, e.backup)) if (!this.reportedSteps.has(step)) emit({ type: "secrets", step, status });
         return;
       case "outcome": {
         const ev = outcomeToEvent(e.result, this.role, this.account?.userId ?? null);

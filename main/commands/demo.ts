@@ -171,6 +171,8 @@ function describe(e: FlowEvent): string {
       return "secrets";
     case "importing":
       return "importing secrets";
+    case "secrets_step":
+      return `secrets: ${e.step} ${e.status}`;
     case "verified":
       return `verified: cross-signed ${e.crossSigned}, backup ${e.backup}`;
     case "message_sent":

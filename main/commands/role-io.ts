@@ -90,6 +90,8 @@ export function describeEvent(e: FlowEvent): string | undefined {
       return "… secrets received";
     case "importing":
       return "… importing secrets";
+    case "secrets_step":
+      return `secrets: ${e.step.replace(/_/g, " ")} ${e.status}`;
     case "verified":
       return `verified: cross-signed ${e.crossSigned}, key backup ${e.backup}`;
     case "message_sent":

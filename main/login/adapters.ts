@@ -182,8 +182,8 @@ export function createNewDeviceMatrixPort(opts: { fetch?: FetchLike; importTimeo
         userId: who.userId,
         deviceId,
         whoami: async () => who,
-        importSecretsAndVerify: async (bundle) => {
-          const state = await matrix.importSecretsAndVerify(client, bundle, { timeoutMs: opts.importTimeoutMs ?? 10_000 });
+        importSecretsAndVerify: async (bundle, progress) => {
+          const state = await matrix.importSecretsAndVerify(client, bundle, { timeoutMs: opts.importTimeoutMs ?? 10_000, ...(progress?.onStep ? { onStep: progress.onStep } : {}) });
           return { crossSigned: state.crossSigned, backup: state.backup };
         },
       };

@@ -7,10 +7,12 @@
 //  - fixtures: bootstrapCrossSigningAndBackup() creates an identity and a backup (seeding only; the QR flow
 //    never creates identities).
 import * as sdk from "matrix-js-sdk";
+import { ed25519 } from "@noble/curves/ed25519.js";
 import type { CryptoApi } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { logger as sdkLogger } from "matrix-js-sdk/lib/logger.js";
 import type { Logger } from "matrix-js-sdk/lib/logger.js";
 import type { SecretsBundle } from "./messages.js";
+import type { SecretsStepListener } from "./ports.js";
 
 export type { SecretsBundle } from "./messages.js";
 
@@ -76,11 +78,58 @@ export interface CreateClientOptions {
   logger?: Logger;
 }
 
+/** The first successful /keys/upload that carried our device keys, as it went over the wire. */
+interface DeviceKeysUpload {
+  /** Key ids of the signatures by our user on our device keys (`ed25519:<device>`, `ed25519:<ssk>`). */
+  signatureKeyIds: string[];
+}
+
+/** Per client: resolves when its device keys went up (see watchDeviceKeysUpload). */
+const deviceKeysUploads = new WeakMap<sdk.MatrixClient, Promise<DeviceKeysUpload>>();
+
+/**
+ * A fetch that reports the first successful /keys/upload carrying `device_keys`. The crypto stack
+ * uploads the device keys once; watching the request itself is the only way to tell whether the
+ * self-signing signature travelled in that same request (MSC4108's single-request rule) rather than
+ * in a later /keys/signatures/upload.
+ */
+function watchDeviceKeysUpload(userId: string): { fetchFn: typeof globalThis.fetch; uploaded: Promise<DeviceKeysUpload> } {
+  let report: (u: DeviceKeysUpload) => void = noop;
+  const uploaded = new Promise<DeviceKeysUpload>((resolve) => (report = resolve));
+  let seen = false;
+  const fetchFn: typeof globalThis.fetch = async (input, init) => {
+    // Looked up per call, so a fetch replaced later (tests) is still the one used.
+    const res = await globalThis.fetch(input, init);
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (!seen && res.ok && init?.method === "POST" && /\/keys\/upload(\?|$)/.test(url) && typeof init.body === "string") {
+      const signatures = deviceKeySignatures(init.body, userId);
+      if (signatures) {
+        seen = true;
+        report({ signatureKeyIds: signatures });
+      }
+    }
+    return res;
+  };
+  return { fetchFn, uploaded };
+}
+
+function deviceKeySignatures(body: string, userId: string): string[] | null {
+  try {
+    const parsed = JSON.parse(body) as { device_keys?: { signatures?: Record<string, Record<string, unknown>> } };
+    if (!parsed.device_keys) return null;
+    return Object.keys(parsed.device_keys.signatures?.[userId] ?? {});
+  } catch {
+    return null;
+  }
+}
+
 /** A client with Rust crypto initialised but not started: nothing has been uploaded yet. */
 export async function createMatrixClient(creds: MatrixCredentials, opts: CreateClientOptions = {}): Promise<sdk.MatrixClient> {
   const getKey = opts.getSecretStorageKey;
   unrefMatrixRequestTimers();
+  const watch = watchDeviceKeysUpload(creds.userId);
   const client = sdk.createClient({
+    fetchFn: watch.fetchFn,
     baseUrl: creds.homeserverUrl.replace(/\/+$/, ""),
     userId: creds.userId,
     deviceId: creds.deviceId,
@@ -91,6 +140,7 @@ export async function createMatrixClient(creds: MatrixCredentials, opts: CreateC
       : {}),
   });
   await client.initRustCrypto({ useIndexedDB: false });
+  deviceKeysUploads.set(client, watch.uploaded);
   return client;
 }
 
@@ -200,13 +250,17 @@ export function isSecretsBundle(v: unknown): v is SecretsBundle {
  * New device: import the bundle into a client that has NOT been started (so nothing was uploaded yet), start
  * it — the first /keys/upload then carries the self-signing signature — and wait until the crypto stack,
  * from a fresh /keys/query, sees our device cross-signed and the backup trusted and enabled.
+ * `onStep` hears each step as its work completes, in the order of ports.ts SECRETS_STEP_NAMES.
  */
 export async function importSecretsAndVerify(
   client: sdk.MatrixClient,
   bundle: SecretsBundle,
-  opts: { timeoutMs?: number; start?: boolean } = {},
+  opts: { timeoutMs?: number; start?: boolean; onStep?: SecretsStepListener } = {},
 ): Promise<VerifiedState> {
   const crypto = cryptoOf(client);
+  const onStep = opts.onStep ?? noop;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const deadline = Date.now() + timeoutMs;
   if (!crypto.importSecretsBundle) throw new MatrixGlueError("no_crypto", "this crypto stack cannot import a secrets bundle");
   if (!isSecretsBundle(bundle)) throw new MatrixGlueError("import_failed", "malformed secrets bundle");
   try {
@@ -214,8 +268,40 @@ export async function importSecretsAndVerify(
   } catch (err) {
     throw new MatrixGlueError("import_failed", "the crypto stack rejected the secrets bundle", { cause: err });
   }
+  const cached = (await crypto.getCrossSigningStatus()).privateKeysCachedLocally;
+  onStep("cross_signing_keys", cached.masterKey && cached.selfSigningKey && cached.userSigningKey ? "done" : "failed");
+  onStep("backup_key", bundle.backup && (await crypto.getSessionBackupPrivateKey()) ? "done" : "failed");
+
+  const upload = deviceKeysUploads.get(client);
   if (opts.start ?? true) await startAndWaitForSync(client);
-  return waitForVerifiedState(client, opts.timeoutMs ?? 10_000);
+  const sent = upload ? await beforeDeadline(upload, deadline) : null;
+  let state: VerifiedState;
+  if (sent) {
+    // Signed = the device keys went up carrying the signature of the bundle's self-signing key.
+    const signed = sent.signatureKeyIds.includes(`ed25519:${selfSigningPublicKey(bundle)}`);
+    onStep("device_signed", signed ? "done" : "failed");
+    onStep("keys_uploaded", signed ? "done" : "failed");
+    state = await waitForVerifiedState(client, Math.max(0, deadline - Date.now()));
+  } else {
+    // Not seen on the wire (a client made elsewhere, or no upload in time): what the server shows.
+    state = await waitForVerifiedState(client, Math.max(0, deadline - Date.now()));
+    onStep("device_signed", state.crossSigned ? "done" : "failed");
+    onStep("keys_uploaded", state.crossSigned ? "done" : "failed");
+  }
+  onStep("backup_connected", state.backup ? "done" : "failed");
+  return state;
+}
+
+/** The public half of the bundle's self-signing key (unpadded base64 of the Ed25519 seed's public key). */
+function selfSigningPublicKey(bundle: SecretsBundle): string {
+  const seed = Buffer.from(bundle.cross_signing.self_signing_key, "base64");
+  return Buffer.from(ed25519.getPublicKey(seed)).toString("base64").replace(/=+$/, "");
+}
+
+function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((r) => (timer = setTimeout(() => r(null), Math.max(0, deadline - Date.now()))));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /** Polls the crypto stack until our device is cross-signed and the backup enabled, or the time is up. */

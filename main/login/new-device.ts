@@ -127,7 +127,8 @@ export async function runNewDevice<S extends NewDeviceSession>(
     ctx.emit({ type: "importing" });
     let verified: { crossSigned: boolean; backup: boolean };
     try {
-      verified = await session.importSecretsAndVerify(bundle);
+      // Each step is reported as it completes, so the screen fills in while the import runs.
+      verified = await session.importSecretsAndVerify(bundle, { onStep: (step, status) => ctx.emit({ type: "secrets_step", step, status }) });
     } catch (e) {
       // The existing device is done after m.login.secrets: nobody is left to tell. We are signed in
       // but not verified; the session is still returned so the app can offer manual verification.

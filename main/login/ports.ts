@@ -150,11 +150,24 @@ export function supportsDeviceGrant(metadata: AuthMetadata): boolean {
 
 // ---- Matrix (matrix-js-sdk behind the adapter) --------------------------------------------------
 
+/**
+ * The new device's secrets-import steps, in the order the work is done: import the private
+ * cross-signing keys and the backup key from the bundle, sign our device with the self-signing key,
+ * send the one /keys/upload that carries the device keys with that signature, connect to the key backup.
+ */
+export const SECRETS_STEP_NAMES = ["cross_signing_keys", "backup_key", "device_signed", "keys_uploaded", "backup_connected"] as const;
+export type SecretsStepName = (typeof SECRETS_STEP_NAMES)[number];
+export type SecretsStepStatus = "done" | "failed";
+export type SecretsStepListener = (step: SecretsStepName, status: SecretsStepStatus) => void;
+
 /** The new device's signed-in session. Holds the tokens; the flow never looks inside. */
 export interface NewDeviceSession {
   whoami(signal?: AbortSignal): Promise<{ userId: string; deviceId?: string }>;
-  /** Import the bundle before the first /keys/upload, self-sign, connect backup. */
-  importSecretsAndVerify(bundle: SecretsBundle): Promise<{ crossSigned: boolean; backup: boolean }>;
+  /**
+   * Import the bundle before the first /keys/upload, self-sign, connect backup. `onStep` hears each
+   * SECRETS_STEP_NAMES step once, in that order, as the work is done (a fake may report them all).
+   */
+  importSecretsAndVerify(bundle: SecretsBundle, opts?: { onStep?: SecretsStepListener }): Promise<{ crossSigned: boolean; backup: boolean }>;
 }
 
 export interface NewDeviceMatrixPort<S extends NewDeviceSession = NewDeviceSession> {
@@ -266,6 +279,8 @@ export type FlowEvent =
   | { type: "confirm_account"; userId: string }
   | { type: "transferring_secrets" }
   | { type: "importing" }
+  /** One secrets-import step finished (names only: never a key). */
+  | { type: "secrets_step"; step: SecretsStepName; status: SecretsStepStatus }
   | { type: "verified"; crossSigned: boolean; backup: boolean }
   | { type: "message_sent"; messageType: string }
   | { type: "message_received"; messageType: string }

@@ -217,6 +217,19 @@ describe.each(["existing_scans", "new_scans"] as const)("sign in with QR (%s)", 
     const crypto = run.session!.client.getCrypto()!;
     expect(await crypto.exportSecretsBundle!()).toEqual(expect.objectContaining({ cross_signing: bundle.cross_signing }));
 
+    // Each secrets step was reported as matrix-js-sdk did it, in order, between "importing" and
+    // "verified"; device_signed / keys_uploaded come from the /keys/upload seen on the wire.
+    const importTail = run.events.new.filter((e) => e.type === "importing" || e.type === "secrets_step" || e.type === "verified");
+    expect(importTail).toEqual([
+      { type: "importing" },
+      { type: "secrets_step", step: "cross_signing_keys", status: "done" },
+      { type: "secrets_step", step: "backup_key", status: "done" },
+      { type: "secrets_step", step: "device_signed", status: "done" },
+      { type: "secrets_step", step: "keys_uploaded", status: "done" },
+      { type: "secrets_step", step: "backup_connected", status: "done" },
+      { type: "verified", crossSigned: true, backup: true },
+    ]);
+
     // The rendezvous session is gone afterwards.
     const qr = (direction === "existing_scans" ? run.events.new : run.events.existing).find((e) => e.type === "qr") as Extract<FlowEvent, { type: "qr" }>;
     expect(await sessionGone(dh.baseUrl, qr.hex)).toBe(true);

@@ -37,6 +37,24 @@ class Recorder {
   }
 }
 
+function secretsTrail(r: Recorder): string[] {
+  return r.events.filter((e): e is Extract<ControllerEvent, { type: "secrets" }> => e.type === "secrets").map((e) => `${e.step}:${e.status}`);
+}
+
+/** Runs a whole sign-in (existing device scans) and returns the new device's recorder. */
+async function signIn(ctx: ReturnType<typeof setup>): Promise<Recorder> {
+  const n = new Recorder();
+  const o = new Recorder();
+  await ctx.newCtl.start({ role: "new", side: "show" }, n.emit);
+  await ctx.oldCtl.start({ role: "existing", side: "scan" }, o.emit);
+  await ctx.oldCtl.submitQr((await n.next("qr")).payload);
+  await ctx.newCtl.submitCheckCode((await o.next("check_code")).code);
+  await n.next("confirm_account");
+  await ctx.newCtl.confirmAccount(true);
+  await o.next("success");
+  return n;
+}
+
 function setup(consent: ConsentDecision | "none" = "approve") {
   const hs = new FakeHomeserver();
   const net = new FakeRendezvous();
@@ -83,8 +101,15 @@ describe("both controllers, existing device scans", () => {
     const ok = await n.next("success");
     expect(ok).toEqual({ type: "success", userId: USER_ID, deviceId: "NEWDEVICE1", verified: true });
     expect((await o.next("success")).deviceId).toBe("NEWDEVICE1");
-    const done = n.events.filter((e): e is Extract<ControllerEvent, { type: "secrets" }> => e.type === "secrets" && e.status === "done").map((e) => e.step);
-    expect(new Set(done).size).toBe(5);
+    // Each step goes active, then done, in the order the import does the work; the first two (one
+    // bundle import) start together.
+    expect(secretsTrail(n)).toEqual([
+      "cross_signing_keys:active", "backup_key:active",
+      "cross_signing_keys:done", "backup_key:done",
+      "device_signed:active", "device_signed:done",
+      "keys_uploaded:active", "keys_uploaded:done",
+      "backup_connected:active", "backup_connected:done",
+    ]);
     expect(n.types()).toEqual(expect.arrayContaining(["state:starting", "qr", "state:waiting_for_scan", "check_code_prompt", "user_code", "waiting_for_consent", "confirm_account", "state:completing", "success"]));
     expect(o.types()).toEqual(expect.arrayContaining(["state:starting", "state:connecting", "check_code", "open_browser", "success"]));
     // the fallback button re-opens the same page
@@ -164,6 +189,29 @@ describe("both controllers, existing device scans", () => {
     // newCtl's environment has no account: use it for the existing role
     const ctl = new LoginFlowController("existing", (newCtl as unknown as { env: LoginEnvironment }).env);
     await expect(ctl.start({ role: "existing", side: "scan" }, () => undefined)).rejects.toMatchObject({ flowError: { code: "other_device_not_signed_in" } });
+  });
+  test("a session that reports no steps: the final verified state fills them in (fallback)", async () => {
+    const ctx = setup();
+    ctx.hs.importSteps = "silent";
+    const n = await signIn(ctx);
+    await n.next("success");
+    expect(secretsTrail(n)).toEqual([
+      "cross_signing_keys:active", "backup_key:active",
+      "cross_signing_keys:done", "backup_key:done", "device_signed:done", "keys_uploaded:done", "backup_connected:done",
+    ]);
+  });
+
+  test("an import failing part-way: the steps stop at the failed one, then an error", async () => {
+    const ctx = setup();
+    ctx.hs.importFailsAt = "device_signed";
+    const n = await signIn(ctx);
+    await n.next("error");
+    expect(secretsTrail(n)).toEqual([
+      "cross_signing_keys:active", "backup_key:active",
+      "cross_signing_keys:done", "backup_key:done",
+      "device_signed:active", "device_signed:failed",
+    ]);
+    expect(n.events.some((e) => e.type === "success")).toBe(false);
   });
 });
 

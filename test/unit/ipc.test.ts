@@ -260,6 +260,28 @@ describe("events and errors", () => {
     expect(rejected.length).toBe(3);
   });
 
+  test("secrets steps: each step and status the flow reports goes through in order; anything else is dropped", async () => {
+    await invoke(wc, "start", { role: "new", side: "show" });
+    const c = controllers[0]!;
+    const before = wc.sent.length;
+    const steps = ["cross_signing_keys", "backup_key", "device_signed", "keys_uploaded", "backup_connected"] as const;
+    for (const step of steps) {
+      c.emit!({ type: "secrets", step, status: "active" });
+      c.emit!({ type: "secrets", step, status: step === "backup_connected" ? "failed" : "done" });
+    }
+    const sent = wc.sent.slice(before).map((s) => s.data as Extract<ProgressEvent, { type: "secrets" }>);
+    expect(sent.map((e) => `${e.step}:${e.status}`)).toEqual(steps.flatMap((step) => [`${step}:active`, `${step}:${step === "backup_connected" ? "failed" : "done"}`]));
+    const rejectedBefore = rejected.length;
+    // The flows' own event shape, an unknown step or status, and a step carrying key material.
+    c.emit!({ type: "secrets_step", step: "device_signed", status: "done" } as unknown as ControllerEvent);
+    c.emit!({ type: "secrets", step: "room_keys", status: "done" } as unknown as ControllerEvent);
+    c.emit!({ type: "secrets", step: "device_signed", status: "maybe" } as unknown as ControllerEvent);
+    c.emit!({ type: "secrets", step: "backup_key", status: "done", key: SECRETS[2] } as unknown as ControllerEvent);
+    expect(rejected.length).toBe(rejectedBefore + 3);
+    expect(wc.sent.length).toBe(before + 2 * steps.length + 1);
+    expect(wc.sent.at(-1)!.data).toEqual({ type: "secrets", flowId: expect.any(Number), step: "backup_key", status: "done" });
+  });
+
   test("retry cancels the old flow; its late events are dropped", async () => {
     await invoke(wc, "start", { role: "existing", side: "scan" });
     const first = controllers[0]!;

@@ -8,6 +8,7 @@ import {
   ChannelError,
   DEVICE_CODE_GRANT,
   OAuthError,
+  SECRETS_STEP_NAMES,
   type AuthMetadata,
   type DecodedQr,
   type DeviceAuthorization,
@@ -20,6 +21,7 @@ import {
   type PollResult,
   type QrIntent,
   type ScannedChannel,
+  type SecretsStepName,
   type SecureChannelPort,
   type SecureConversation,
   type UnconfirmedChannel,
@@ -248,6 +250,10 @@ export class FakeHomeserver {
   deviceAppears: "at_once" | "never" | { afterMs: number } = "at_once";
   whoamiDeviceId: string | undefined;
   scopeFlavours: string[] = [];
+  /** The import reports each secrets step as it goes ("silent": an older session that reports none). */
+  importSteps: "report" | "silent" = "report";
+  /** The import fails at this step (reported failed, then the import throws). */
+  importFailsAt: SecretsStepName | undefined;
 
   oauth(): OAuthPort {
     return {
@@ -310,9 +316,16 @@ export class FakeHomeserver {
         return {
           deviceId,
           whoami: async () => ({ userId: USER_ID, deviceId: this.whoamiDeviceId ?? deviceId }),
-          importSecretsAndVerify: async (bundle) => {
+          importSecretsAndVerify: async (bundle, progress) => {
             this.importedBundles.push(bundle);
-            return { crossSigned: true, backup: bundle.backup !== undefined };
+            const backup = bundle.backup !== undefined;
+            const outcome: Record<SecretsStepName, boolean> = { cross_signing_keys: true, backup_key: backup, device_signed: true, keys_uploaded: true, backup_connected: backup };
+            for (const step of SECRETS_STEP_NAMES) {
+              const failsHere = step === this.importFailsAt;
+              if (this.importSteps === "report") progress?.onStep?.(step, outcome[step] && !failsHere ? "done" : "failed");
+              if (failsHere) throw new Error(`import failed at ${step}`);
+            }
+            return { crossSigned: true, backup };
           },
         };
       },

@@ -61,6 +61,17 @@ describe("happy path", () => {
     expect(eventOf(r.events.new, "user_code")).toMatchObject({ userCode: "ABCD-1234", verificationUri: "https://auth.example.org/link" });
     expect(eventOf(r.events.new, "confirm_account")).toEqual({ type: "confirm_account", userId: USER_ID });
     expect(eventOf(r.events.new, "verified")).toEqual({ type: "verified", crossSigned: true, backup: true });
+    // Each secrets step as the import did it, in order, after "importing" and before "verified".
+    const tail = r.events.new.filter((e) => e.type === "importing" || e.type === "secrets_step" || e.type === "verified");
+    expect(tail).toEqual([
+      { type: "importing" },
+      { type: "secrets_step", step: "cross_signing_keys", status: "done" },
+      { type: "secrets_step", step: "backup_key", status: "done" },
+      { type: "secrets_step", step: "device_signed", status: "done" },
+      { type: "secrets_step", step: "keys_uploaded", status: "done" },
+      { type: "secrets_step", step: "backup_connected", status: "done" },
+      { type: "verified", crossSigned: true, backup: true },
+    ]);
     expect(eventOf(r.events.existing, "check_code")!.code).toMatch(/^[1-9][0-9]$/);
     eventsAreClean(r);
   });
@@ -77,6 +88,20 @@ describe("happy path", () => {
     expect(statesOf(r.events.new)).toEqual(["scanning", "connecting", "showing_check_code", "oauth_discovery", "device_authorization", "waiting_for_accept", "waiting_for_consent", "confirm_account", "waiting_for_secrets", "importing", "done"]);
     expect(statesOf(r.events.existing)).toEqual(["prechecks", "creating_qr", "showing_qr", "check_code_entry", "waiting_for_protocol", "checking_device", "opening_browser", "waiting_for_outcome", "waiting_for_device", "transferring_secrets", "done"]);
     expect(eventOf(r.events.new, "homeserver")).toEqual({ type: "homeserver", baseUrl: HS_BASE_URL });
+    // No backup in the bundle: both backup steps report failed, the others done.
+    expect(r.events.new.filter((e) => e.type === "secrets_step").map((e) => e.type === "secrets_step" && `${e.step}:${e.status}`)).toEqual(
+      ["cross_signing_keys:done", "backup_key:failed", "device_signed:done", "keys_uploaded:done", "backup_connected:failed"],
+    );
+    eventsAreClean(r);
+  });
+
+  test("an import failing part-way: the steps done so far, the failed one, then import_failed", async () => {
+    const r = await runPair({ pairing: "new_generates", setup: (hs) => { hs.importFailsAt = "keys_uploaded"; } });
+    expect(r.new).toMatchObject({ outcome: "error", code: "import_failed" });
+    expect(r.events.new.filter((e) => e.type === "secrets_step").map((e) => e.type === "secrets_step" && `${e.step}:${e.status}`)).toEqual(
+      ["cross_signing_keys:done", "backup_key:done", "device_signed:done", "keys_uploaded:failed"],
+    );
+    expect(eventOf(r.events.new, "verified")).toBeUndefined();
     eventsAreClean(r);
   });
 
