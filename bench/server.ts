@@ -5,6 +5,8 @@
 //   (b) our GET poll of a live session (memory store, then Redis)
 //   (c) PUT/GET ping-pong pairs, each connection on its own session
 // plus RSS of the server process for 10,000 idle sessions. Prints figures and ratios; no pass/fail.
+// BENCH_ONLY=get runs only the GET-poll rows (a), (a'), (b), (b'); BENCH_ROUNDS and BENCH_DURATION
+// set the rounds and seconds per run, BENCH_CONNECTIONS the connections.
 import autocannon from "autocannon";
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
