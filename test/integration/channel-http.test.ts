@@ -12,6 +12,7 @@ import { RendezvousClient } from "../../main/protocol/rendezvous.js";
 import { connectScanner, prefixesFor, startGenerator } from "../../main/protocol/secure-session.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
 import { seededRandom, startLossyProxy, type LossyProxy } from "../support/lossy-proxy.js";
+import { protocolRejection as rejectionOf } from "../support/protocol-error-code.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const PROFILES = ["element-2026", "msc4388"] as const;
@@ -33,16 +34,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
 });
-
-async function rejectionOf(p: Promise<unknown>): Promise<ProtocolError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProtocolError);
-    return err as ProtocolError;
-  }
-  throw new Error("expected a rejection");
-}
 
 async function sessionExists(baseUrl: string, id: string, profile: string): Promise<boolean> {
   const client = new RendezvousClient({ baseUrl, prefixes: prefixesFor(getProfile(profile)) });

@@ -10,3 +10,14 @@ export function protocolErrorCode(fn: () => unknown): string {
   }
   throw new Error("did not throw");
 }
+
+/** The ProtocolError that `p` rejects with; resolving, or rejecting with anything else, fails the test. */
+export async function protocolRejection(p: Promise<unknown>): Promise<ProtocolError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProtocolError);
+    return err as ProtocolError;
+  }
+  throw new Error("expected a rejection");
+}

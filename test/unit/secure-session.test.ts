@@ -1,11 +1,11 @@
 // The secure session (channel + transport) on the in-memory rendezvous server and a virtual clock:
 // the token rule on the wire, lost responses, cancellation, a failed open, expiry, intent checks.
 import { describe, expect, test } from "@jest/globals";
-import { ProtocolError } from "../../main/protocol/errors.js";
 import { decodeQr } from "../../main/protocol/qr.js";
 import { connectScanner, startGenerator } from "../../main/protocol/secure-session.js";
 import { FakeRendezvousServer, VirtualClock } from "../support/fake-rendezvous.js";
 import { seededRandom } from "../support/lossy-proxy.js";
+import { protocolRejection as rejectionOf } from "../support/protocol-error-code.js";
 
 const PROFILES = ["element-2026", "msc4388"] as const;
 
@@ -13,16 +13,6 @@ function setup(ttlMs?: number) {
   const clock = new VirtualClock();
   const server = new FakeRendezvousServer(clock, ttlMs ? { ttlMs } : {});
   return { clock, server, transport: { fetch: server.fetch, clock } };
-}
-
-async function rejectionOf(p: Promise<unknown>): Promise<ProtocolError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProtocolError);
-    return err as ProtocolError;
-  }
-  throw new Error("expected a rejection");
 }
 
 async function connected(profile: string, env = setup()) {
