@@ -9,7 +9,7 @@
 // --poll-idle sets the rendezvous client's idle polling pace (used after ~5 s without an answer; the
 // QR-showing device polls for the scanner every 250 ms regardless, the floor for any session's GETs).
 
-import { startDevStack } from "../main/dev-stack.js";
+import { startDevStack } from "../main/devstack/stack.js";
 import { runNewDevice } from "../main/login/new-device.js";
 import { runExistingDevice } from "../main/login/existing-device.js";
 import { createNewDeviceMatrixPort, createSecureChannelPort } from "../main/login/adapters.js";

@@ -1,4 +1,4 @@
-// The one API the renderer gets (window.qrLogin), shared as types by preload/, main/ipc.ts and renderer/.
+// The one API the renderer gets (window.qrLogin), shared as types by preload/, main/app/ipc.ts and renderer/.
 // Everything here crosses the process boundary, so it is plain data: no functions except the API
 // methods themselves, no Node objects, and — by construction — no secret. The payloads carry only what a
 // screen shows: the QR bytes (already public: they are drawn on screen), the two-digit check code, the

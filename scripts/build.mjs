@@ -14,15 +14,15 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /** Node entry points: source → output (ESM). Entries whose source is missing are skipped. */
 const nodeEntries = [
-  ["main/cli.ts", "dist/cli.js"],
+  ["main/cli/cli.ts", "dist/cli.js"],
 ];
 
 /**
  * Electron main: bundled like the CLI, but a failure only warns. Nothing under test loads this bundle
  * (the Electron binary is not available on CI), so a protocol module still being written must not
- * break the CLI build that every test's global setup runs; `tsc` still checks main/index.ts.
+ * break the CLI build that every test's global setup runs; `tsc` still checks main/app/index.ts.
  */
-const electronMain = ["main/index.ts", "dist/main/index.js"];
+const electronMain = ["main/app/index.ts", "dist/main/index.js"];
 
 /** Electron preload and renderer: everything bundled (neither may load node_modules at run time). */
 const electronEntries = [

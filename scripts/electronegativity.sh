@@ -4,8 +4,8 @@
 # cache; CI runs this after `npm test`.
 #
 # Two checks are skipped on purpose; both are "review this" reminders, and the review is in the code:
-#  - OPEN_EXTERNAL_JS_CHECK: main/index.ts opens only the flow's verification URI, through the
-#    allow-list of main/external-url.ts (origins from the homeserver's auth metadata; https, or
+#  - OPEN_EXTERNAL_JS_CHECK: main/app/index.ts opens only the flow's verification URI, through the
+#    allow-list of main/app/external-url.ts (origins from the homeserver's auth metadata; https, or
 #    http on loopback for the development stack) — tested in test/unit/electron-main-helpers.test.ts.
 #  - PRELOAD_JS_CHECK: the preload is the one contextBridge API (preload/index.ts) in sandboxed,
 #    context-isolated windows — tested in test/unit/preload.test.ts and test/unit/electron-main.test.ts.

@@ -186,6 +186,14 @@ export interface ExistingDeviceMatrixPort {
   deviceExists(deviceId: string, signal?: AbortSignal): Promise<boolean>;
 }
 
+/** A signed-in existing device (the app's own session, or the devstack's seeded one). */
+export interface ExistingAccount {
+  userId: string;
+  matrix: ExistingDeviceMatrixPort;
+  /** For creating a rendezvous session on a server that requires authentication (E generating). */
+  accessToken?: string;
+}
+
 // ---- user interface -----------------------------------------------------------------------------
 
 export type OpenUriResult = "opened" | "declined";

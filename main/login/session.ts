@@ -1,6 +1,6 @@
 // The existing device's stored session: one JSON file (mode 0600, it holds an access token and the
 // private cross-signing keys) in the format the development stack's seed writes
-// (main/devstack-seed.ts, "qr-login.existing-device.v1"), so `qr-login existing-device --session FILE`
+// (main/devstack/seed.ts, "qr-login.existing-device.v1"), so `qr-login existing-device --session FILE`
 // runs on either a seeded demo device or one signed in with `--login` (session-login.ts).
 //
 // Restoring: a matrix-js-sdk client with the stored credentials, Rust crypto in memory and the secrets

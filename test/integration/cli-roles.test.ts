@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
-import { seedDemoAccount } from "../../main/devstack-seed.js";
+import { seedDemoAccount } from "../../main/devstack/seed.js";
 import { MiniBrowser } from "./mini-browser.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

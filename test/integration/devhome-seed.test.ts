@@ -9,7 +9,7 @@ import type { MatrixClient } from "matrix-js-sdk";
 import { createMatrixClient, exportSecrets, importSecretsAndVerify, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
-import { seedDemoAccount, SeedError } from "../../main/devstack-seed.js";
+import { seedDemoAccount, SeedError } from "../../main/devstack/seed.js";
 import { readSessionFile } from "../../main/login/session.js";
 
 let dh: RunningDevhome;

@@ -1,6 +1,6 @@
 // UI-test harness: serves the built renderer (dist/renderer) on 127.0.0.1, drives Debian's Chromium with
 // playwright-core, and puts a test bridge where Electron's preload would be. The bridge is the real
-// main/ipc.ts IpcSurface (with a mocked `electron` module, see electronMock): window.qrLogin calls go
+// main/app/ipc.ts IpcSurface (with a mocked `electron` module, see electronMock): window.qrLogin calls go
 // through the same handlers, validation and sender checks as in the app, and events come back through
 // the same sanitizing webContents.send. Only the transport differs (page.exposeFunction / evaluate
 // instead of Electron IPC), so bytes are tagged ({__bytes:[…]}) to survive JSON.

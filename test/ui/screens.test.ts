@@ -1,4 +1,4 @@
-// The renderer in Debian's Chromium, behind the real IPC surface (main/ipc.ts, electron mocked) with a
+// The renderer in Debian's Chromium, behind the real IPC surface (main/app/ipc.ts, electron mocked) with a
 // scripted FlowController: walks every screen of both roles, saves a screenshot of each under
 // test-artifacts/screens/, runs axe-core on each (no serious/critical violations), checks that the QR on
 // screen decodes to the session's payload, and that keyboard, focus and live-region behaviour hold.
@@ -14,11 +14,11 @@ import type { Browser, Page } from "playwright-core";
 import { chromium } from "playwright-core";
 import { tmpdir } from "node:os";
 import { electronMock, launchChromium, openWindow, serveDir, RENDERER_ORIGIN, type OpenedWindow, type StaticServer } from "../support/ui-bridge.js";
-import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/ipc.js";
+import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
 import type { DeviceRole, FlowErrorCode, StartOptions } from "../../preload/api.js";
 
 jest.unstable_mockModule("electron", electronMock);
-const { IpcSurface } = await import("../../main/ipc.js");
+const { IpcSurface } = await import("../../main/app/ipc.js");
 const { IPC, FLOW_ERROR_CODES, SECRETS_STEPS } = await import("../../preload/api.js");
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

@@ -1,5 +1,5 @@
-// A full sign-in driven through both windows' UIs, with the REAL main-process side: main/ipc.ts (electron
-// mocked) → main/flow-controller.ts → the MSC4108 flows (main/login) → the secure channel, rendezvous,
+// A full sign-in driven through both windows' UIs, with the REAL main-process side: main/app/ipc.ts (electron
+// mocked) → main/app/flow-controller.ts → the MSC4108 flows (main/login) → the secure channel, rendezvous,
 // OAuth and matrix-js-sdk, against a listening development homeserver with the seeded @alice. The
 // existing window "scans" the new window's QR by loading a screenshot of it as an image file; the
 // consent happens in Chromium on the devhome's pages (what shell.openExternal would open). Every IPC
@@ -13,15 +13,15 @@ import jsQR from "jsqr";
 import type { Browser, Page } from "playwright-core";
 import type { MatrixClient } from "matrix-js-sdk";
 import { electronMock, launchChromium, openWindow, serveDir, RENDERER_ORIGIN, type OpenedWindow, type StaticServer } from "../support/ui-bridge.js";
-import type { IpcSurface as IpcSurfaceT } from "../../main/ipc.js";
+import type { IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
 import type { ProgressEvent } from "../../preload/api.js";
 import { stopClient } from "../../main/login/matrix.js";
 import type { SecretsBundle } from "../../main/login/messages.js";
-import { createLoginControllerFactory } from "../../main/flow-controller.js";
-import { startDevStack, type DevStack } from "../../main/dev-stack.js";
+import { createLoginControllerFactory } from "../../main/app/flow-controller.js";
+import { startDevStack, type DevStack } from "../../main/devstack/stack.js";
 
 jest.unstable_mockModule("electron", electronMock);
-const { IpcSurface } = await import("../../main/ipc.js");
+const { IpcSurface } = await import("../../main/app/ipc.js");
 const { IPC } = await import("../../preload/api.js");
 
 jest.setTimeout(120_000);

@@ -1,4 +1,4 @@
-import { parseArgs, UsageError } from "../../main/commands/args.js";
+import { parseArgs, UsageError } from "../../main/cli/args.js";
 
 describe("parseArgs", () => {
   test("values, booleans and positionals", () => {

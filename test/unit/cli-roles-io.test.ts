@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
-import { describeEvent, hexToBytes, LineQueue, summarise, terminalQr } from "../../main/commands/role-io.js";
-import { UsageError } from "../../main/commands/args.js";
+import { describeEvent, hexToBytes, LineQueue, summarise, terminalQr } from "../../main/cli/role-io.js";
+import { UsageError } from "../../main/cli/args.js";
 import { parseSession, readSessionFile, SESSION_FORMAT, SessionFileError, writeSessionFile } from "../../main/login/session.js";
 
 const KEY = Buffer.alloc(32, 1).toString("base64").replace(/=+$/, "");

@@ -1,10 +1,10 @@
-// main/external-url.ts (what shell.openExternal may open) and main/credentials.ts (safeStorage at rest).
+// main/app/external-url.ts (what shell.openExternal may open) and main/app/credentials.ts (safeStorage at rest).
 import { describe, test, expect, afterAll } from "@jest/globals";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { isAllowedExternalUrl, providerOrigins } from "../../main/external-url.js";
-import { CredentialStore, type SafeStorageLike } from "../../main/credentials.js";
+import { isAllowedExternalUrl, providerOrigins } from "../../main/app/external-url.js";
+import { CredentialStore, type SafeStorageLike } from "../../main/app/credentials.js";
 
 describe("external URL policy", () => {
   const md = {

@@ -1,4 +1,4 @@
-// main/index.ts in plain Node with a mocked `electron`: the windows it opens and their security
+// main/app/index.ts in plain Node with a mocked `electron`: the windows it opens and their security
 // settings, the app:// protocol handler, navigation/new-window blocking, and the permission and
 // screen-capture handlers (camera/screen only for a window whose flow is scanning). Runs with
 // --homeserver so no development stack is started.
@@ -123,7 +123,7 @@ const savedArgv = process.argv;
 
 beforeAll(async () => {
   process.argv = [process.argv[0]!, "main.js", "--homeserver", "https://hs.example.org", "--rendezvous", "https://rv.example.org"];
-  await import("../../main/index.js");
+  await import("../../main/app/index.js");
   const end = Date.now() + 5000;
   while (FakeBrowserWindow.all.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
 });

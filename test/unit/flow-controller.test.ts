@@ -1,11 +1,11 @@
-// main/flow-controller.ts over the real MSC4108 state machines (main/login) with the in-memory fakes of
+// main/app/flow-controller.ts over the real MSC4108 state machines (main/login) with the in-memory fakes of
 // test/unit/login-fakes.ts: two controllers driven the way the renderer drives them (submitQr with the
 // QR bytes, the check code, the account confirmation), checking the events the screens get, that every
 // event passes the IPC schema, and the error mapping.
 import { describe, test, expect } from "@jest/globals";
-import { LoginFlowController, outcomeToEvent, type LoginEnvironment } from "../../main/flow-controller.js";
-import type { ControllerEvent } from "../../main/ipc.js";
-import { sanitizeEvent } from "../../main/ipc-schema.js";
+import { LoginFlowController, outcomeToEvent, type LoginEnvironment } from "../../main/app/flow-controller.js";
+import type { ControllerEvent } from "../../main/app/ipc.js";
+import { sanitizeEvent } from "../../main/app/ipc-schema.js";
 import { FakeHomeserver, FakeRendezvous, USER_ID, fakeSecrets, type ConsentDecision } from "./login-fakes.js";
 import type { FlowOutcome } from "../../main/login/ports.js";
 

@@ -1,7 +1,7 @@
-// main/ipc.ts in plain Node: `electron` is mocked (the real module throws without its binary). Every
+// main/app/ipc.ts in plain Node: `electron` is mocked (the real module throws without its binary). Every
 // message that crosses — handler results and webContents.send — is recorded and searched for secrets.
 import { jest, describe, test, expect, beforeAll, beforeEach, afterEach } from "@jest/globals";
-import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/ipc.js";
+import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
 import type { DeviceRole, ProgressEvent, StartOptions } from "../../preload/api.js";
 
 type Handler = (event: unknown, ...args: unknown[]) => Promise<unknown>;
@@ -17,7 +17,7 @@ jest.unstable_mockModule("electron", () => ({
   },
 }));
 
-const { IpcSurface, toFlowError } = await import("../../main/ipc.js");
+const { IpcSurface, toFlowError } = await import("../../main/app/ipc.js");
 const { IPC, EVENT_CHANNELS } = await import("../../preload/api.js");
 
 const ORIGIN = "app://qr-login";

@@ -1,5 +1,5 @@
 // Electron main: app lifecycle, windows and their security settings — no protocol logic. The flows run
-// behind main/ipc.ts (the only IPC surface) via main/flow-controller.ts.
+// behind main/app/ipc.ts (the only IPC surface) via main/app/flow-controller.ts.
 //
 //   npm start                         development stack (devhome + rendezvous, seeded @alice) and two
 //                                     windows side by side: "Existing device — signed in as @alice" and "New device"
@@ -19,15 +19,15 @@ import { IpcSurface } from "./ipc.js";
 import { createLoginControllerFactory, type ExistingAccount } from "./flow-controller.js";
 import { CredentialStore } from "./credentials.js";
 import { isAllowedExternalUrl, providerOrigins } from "./external-url.js";
-import type { DevStack } from "./dev-stack.js";
-import type { ChannelSide, DeviceRole } from "../preload/api.js";
+import type { DevStack } from "../devstack/stack.js";
+import type { ChannelSide, DeviceRole } from "../../preload/api.js";
 
 const SCHEME = "app";
 const HOST = "qr-login";
 const ORIGIN = `${SCHEME}://${HOST}`;
-// Bundled: dist/main/index.js → dist/. From the sources (tests): main/index.ts → <repo>/dist.
+// Bundled: dist/main/index.js → dist/. From the sources (tests): main/app/index.ts → <repo>/dist.
 const UP = path.resolve(import.meta.dirname, "..");
-const DIST = path.basename(UP) === "dist" ? UP : path.join(UP, "dist");
+const DIST = path.basename(UP) === "dist" ? UP : path.resolve(UP, "..", "dist");
 const RENDERER_DIR = path.join(DIST, "renderer");
 const PRELOAD = path.join(DIST, "preload", "index.cjs");
 
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   const store = new CredentialStore(path.join(app.getPath("userData"), "credentials.bin"), safeStorage);
   let dev: DevStack | null = null;
   if (!config.homeserver) {
-    const { startDevStack } = await import("./dev-stack.js");
+    const { startDevStack } = await import("../devstack/stack.js");
     dev = await startDevStack();
     console.log(`qr-login: development stack on ${dev.baseUrl} — sign in on the consent page as ${dev.account.userId} with password ${dev.password}`);
   }
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     if (account) return account;
     const creds = await store.load();
     if (!creds) return null;
-    const [{ createMatrixClient, startAndWaitForSync }, { createExistingDeviceMatrixPort }] = await Promise.all([import("./login/matrix.js"), import("./login/adapters.js")]);
+    const [{ createMatrixClient, startAndWaitForSync }, { createExistingDeviceMatrixPort }] = await Promise.all([import("../login/matrix.js"), import("../login/adapters.js")]);
     const client = await createMatrixClient({ homeserverUrl: creds.homeserverUrl, userId: creds.userId, deviceId: creds.deviceId, accessToken: creds.accessToken });
     await startAndWaitForSync(client);
     account = { userId: creds.userId, matrix: createExistingDeviceMatrixPort(client), accessToken: creds.accessToken };
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
 
   // shell.openExternal only for the account provider's own pages (from its auth metadata).
   const openExternal = async (uri: string): Promise<void> => {
-    const { discoverAuthMetadata } = await import("./login/oauth.js");
+    const { discoverAuthMetadata } = await import("../login/oauth.js");
     const acct = await existingAccount();
     const md = await discoverAuthMetadata(acct?.matrix.baseUrl ?? homeserver);
     if (!isAllowedExternalUrl(uri, { origins: providerOrigins(md), allowLoopbackHttp: dev !== null })) {

@@ -6,7 +6,7 @@ import path from "node:path";
 import { parseMode } from "../../server/rendezvous/plugin.js";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
-import { EXISTING_DEVICE_FILE, seedDemoAccount } from "../devstack-seed.js";
+import { EXISTING_DEVICE_FILE, seedDemoAccount } from "../devstack/seed.js";
 import type { StoredSession } from "../login/session.js";
 import { parseArgs, UsageError } from "./args.js";
 

@@ -20,7 +20,7 @@ import {
   type ProgressEvent,
   type StartOptions,
   type StartResult,
-} from "../preload/api.js";
+} from "../../preload/api.js";
 import {
   ValidationError,
   parseCheckCode,

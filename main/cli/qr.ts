@@ -7,7 +7,7 @@ import { b64decode, hexDecode, hexEncode } from "../protocol/bytes.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { DEFAULT_PROFILE, getProfile } from "../protocol/profile.js";
 import { decodeQr, encodeQr, qrDataToJson, type QrIntent } from "../protocol/qr.js";
-import { decodeQrPng, QrImageError, writeQrPngFile } from "../qr-image.js";
+import { decodeQrPng, QrImageError, writeQrPngFile } from "./qr-image.js";
 import { parseArgs, UsageError } from "./args.js";
 
 export const summary = "qr decode <hex|base64|file.png> | qr encode --intent I --key B64 --id ID --url URL: MSC4388 QR payloads";

@@ -29,7 +29,7 @@ export async function run(args: string[]): Promise<number> {
   const profile = parsed.values.get("profile");
 
   const [{ startDevStack }, { runNewDevice }, { runExistingDevice }, adapters, { createOAuthPort }, { driveDevConsent }] = await Promise.all([
-    import("../dev-stack.js"),
+    import("../devstack/stack.js"),
     import("../login/new-device.js"),
     import("../login/existing-device.js"),
     import("../login/adapters.js"),

@@ -3,17 +3,17 @@
 // (a matrix-js-sdk client with a cross-signing identity and a key backup) for the "Existing device"
 // window. Everything listens on 127.0.0.1 only.
 import type { MatrixClient } from "matrix-js-sdk";
-import { startDevhome, type RunningDevhome } from "../server/devhome/index.js";
-import { createExistingDeviceMatrixPort } from "./login/adapters.js";
-import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "./login/matrix.js";
-import type { ExistingAccount } from "./flow-controller.js";
+import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
+import { createExistingDeviceMatrixPort } from "../login/adapters.js";
+import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../login/matrix.js";
+import type { ExistingAccount } from "../login/ports.js";
 
 export interface DevStack {
   devhome: RunningDevhome;
   /** Homeserver and rendezvous base URL (same origin). */
   baseUrl: string;
   account: ExistingAccount;
-  /** The demo password, for the consent page (printed by main/index.ts, never sent to a renderer). */
+  /** The demo password, for the consent page (printed by main/app/index.ts, never sent to a renderer). */
   password: string;
   close(): Promise<void>;
 }

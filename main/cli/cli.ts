@@ -1,17 +1,17 @@
-// `qr-login` command line: dispatches to one module per command (main/commands/*).
+// `qr-login` command line: dispatches to one module per command (main/cli/*).
 // Each command module exports `run(args: string[]): Promise<number>` returning the exit code.
-import { UsageError } from "./commands/args.js";
+import { UsageError } from "./args.js";
 
 type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 
 const commands: Record<string, () => Promise<CommandModule>> = {
-  server: () => import("./commands/server.js"),
-  devstack: () => import("./commands/devstack.js"),
-  qr: () => import("./commands/qr.js"),
-  channel: () => import("./commands/channel.js"),
-  "new-device": () => import("./commands/new-device.js"),
-  "existing-device": () => import("./commands/existing-device.js"),
-  demo: () => import("./commands/demo.js"),
+  server: () => import("./server.js"),
+  devstack: () => import("./devstack.js"),
+  qr: () => import("./qr.js"),
+  channel: () => import("./channel.js"),
+  "new-device": () => import("./new-device.js"),
+  "existing-device": () => import("./existing-device.js"),
+  demo: () => import("./demo.js"),
 };
 
 async function usage(): Promise<string> {

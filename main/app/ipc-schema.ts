@@ -14,7 +14,7 @@ import {
   type ProgressEvent,
   type StartOptions,
   type StepStatus,
-} from "../preload/api.js";
+} from "../../preload/api.js";
 
 export class ValidationError extends Error {
   override readonly name = "ValidationError";

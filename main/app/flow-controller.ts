@@ -1,25 +1,19 @@
-// The FlowController (what main/ipc.ts drives) over the MSC4108 flows of main/login/. It turns the
+// The FlowController (what main/app/ipc.ts drives) over the MSC4108 flows of main/login/. It turns the
 // renderer's requests into answers to the flows' UI ports (scanned QR, typed check code, account
 // confirmation), and the flows' FlowEvents into the preload API's ProgressEvents. Only fields the
 // screens need are copied: the flows' events are already secret-free, and ipc.ts rebuilds every event
 // from an allow-list again before it leaves main.
-import { runExistingDevice } from "./login/existing-device.js";
-import { runNewDevice, type NewDeviceOptions } from "./login/new-device.js";
-import type { NewDeviceClientSession } from "./login/adapters.js";
-import { createOAuthPort } from "./login/oauth-port.js";
-import type { ClientMetadata } from "./login/oauth.js";
-import type { ExistingDeviceMatrixPort, FlowEvent, FlowOutcome, NewDeviceMatrixPort, NewDeviceSession, OAuthPort, SecretsStepName, SecureChannelPort } from "./login/ports.js";
+import { runExistingDevice } from "../login/existing-device.js";
+export type { ExistingAccount } from "../login/ports.js";
+import { runNewDevice, type NewDeviceOptions } from "../login/new-device.js";
+import type { NewDeviceClientSession } from "../login/adapters.js";
+import { createOAuthPort } from "../login/oauth-port.js";
+import type { ClientMetadata } from "../login/oauth.js";
+import type { ExistingAccount, FlowEvent, FlowOutcome, NewDeviceMatrixPort, NewDeviceSession, OAuthPort, SecretsStepName, SecureChannelPort } from "../login/ports.js";
 import type { ControllerEvent, ControllerFactory, FlowController } from "./ipc.js";
-import type { DeviceRole, FlowError, Msc4108Reason, SecretsStep, StartOptions, StepStatus } from "../preload/api.js";
-import { MSC4108_REASONS, SECRETS_STEPS } from "../preload/api.js";
+import type { DeviceRole, FlowError, Msc4108Reason, SecretsStep, StartOptions, StepStatus } from "../../preload/api.js";
+import { MSC4108_REASONS, SECRETS_STEPS } from "../../preload/api.js";
 
-/** The signed-in account of the existing device (this app's own session). */
-export interface ExistingAccount {
-  userId: string;
-  matrix: ExistingDeviceMatrixPort;
-  /** For creating a rendezvous session on a server that requires authentication (E generating). */
-  accessToken?: string;
-}
 
 export interface LoginEnvironment {
   /** Rendezvous server the new device creates its session on (N=G). */
@@ -29,7 +23,7 @@ export interface LoginEnvironment {
   clientMetadata: ClientMetadata;
   /** This app's signed-in account, or null (then the existing role reports "not signed in"). */
   existingAccount(): Promise<ExistingAccount | null>;
-  /** Open a URL in the system browser; main/index.ts applies the allow-list. */
+  /** Open a URL in the system browser; main/app/index.ts applies the allow-list. */
   openVerificationPage(uri: string): Promise<void>;
   /** The new device signed in: keep the session (store credentials, start the client). */
   onSignedIn?(session: NewDeviceClientSession): Promise<void>;
@@ -157,7 +151,7 @@ export class LoginFlowController implements FlowController {
   private async channel(accessToken?: string): Promise<SecureChannelPort> {
     if (this.env.ports?.channel) return this.env.ports.channel;
     if (!this.channelPort || accessToken) {
-      const { createSecureChannelPort } = await import("./login/adapters.js");
+      const { createSecureChannelPort } = await import("../login/adapters.js");
       this.channelPort = createSecureChannelPort({ ...(this.env.profile ? { profile: this.env.profile } : {}), ...(accessToken ? { accessToken } : {}) });
     }
     return this.channelPort;
@@ -298,7 +292,7 @@ export class LoginFlowController implements FlowController {
       const deps = {
         channel: await this.channel(),
         oauth: this.env.ports?.oauth ?? createOAuthPort({ clientMetadata: this.env.clientMetadata }),
-        matrix: this.env.ports?.newDeviceMatrix ?? (await import("./login/adapters.js")).createNewDeviceMatrixPort(),
+        matrix: this.env.ports?.newDeviceMatrix ?? (await import("../login/adapters.js")).createNewDeviceMatrixPort(),
         ui: {
           enterCheckCode: (s: AbortSignal) => this.waiters.check_code.wait(s),
           confirmAccount: (_userId: string, s: AbortSignal) => this.waiters.confirm.wait(s),
