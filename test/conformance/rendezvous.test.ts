@@ -1,4 +1,4 @@
-// Runs every black-box case of shared/conformance/rendezvous-cases.json against a real listening
+// Runs every black-box case of test/fixtures/rendezvous-cases.json against a real listening
 // server on 127.0.0.1, for each store (memory, SQLite, Redis), on both the unstable and the v1
 // prefix. Setup steps written in a case's prose notes are encoded in SCENARIOS below; where a case
 // records Synapse behaviour that the MSC (or the "no eviction" rule) overrides, the
@@ -7,16 +7,15 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Limits, RendezvousMode, RendezvousStore, RunningRendezvousServer } from "../../server/rendezvous/index.js";
 import { openStore, startRendezvousServer } from "../../server/rendezvous/index.js";
 import { closeHttpAgent, httpRequest } from "../support/http.js";
 import type { Reply } from "../support/http.js";
 import type { TestRedis } from "../support/redis-server.js";
 import { startRedis } from "../support/redis-server.js";
+import { fixturePath } from "../support/fixtures.js";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const CASES_FILE = path.resolve(root, "../shared/conformance/rendezvous-cases.json");
+const CASES_FILE = fixturePath("rendezvous-cases.json");
 
 interface Case {
   name: string;

@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { REPO_ROOT, SHARED, vector } from "./protocol-vectors.js";
+import { REPO_ROOT, fixturePath, vector } from "../support/fixtures.js";
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -39,7 +39,7 @@ describe("qr-login qr decode", () => {
     expect(r2.code).toBe(0);
     expect(JSON.parse(r2.stdout)).toMatchObject({ prefix: "IO_ELEMENT_MSC4388", intent: "reciprocate", idLengthBytes: 2, rendezvousId: "01HX9K00Q1H6KPD47EG4G1T3XG" });
 
-    const r3 = await cli(["qr", "decode", path.join(SHARED, "spec/4388-qr-intent01-unstable.png")]);
+    const r3 = await cli(["qr", "decode", fixturePath("qr", "4388-qr-intent01-unstable.png")]);
     expect(r3.code).toBe(0);
     expect(JSON.parse(r3.stdout)).toEqual({ prefix: "IO_ELEMENT_MSC4388", intent: "reciprocate", ...MSC_FIELDS });
   }, 60_000);

@@ -1,7 +1,4 @@
 import { describe, expect, test } from "@jest/globals";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import {
   AEAD_TAG_BYTES,
@@ -19,13 +16,9 @@ import {
   unpaddedBase64Length,
   type LoginMessage,
 } from "../../main/login/messages.js";
+import { vector } from "../support/fixtures.js";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const shared = path.resolve(repoRoot, "../shared");
-
-interface Vector { id: string; data: { messages: Record<string, Record<string, unknown>> } }
-const vectors = (JSON.parse(readFileSync(path.join(shared, "vectors/msc4388-vectors.json"), "utf8")) as { vectors: Vector[] }).vectors;
-const rust = vectors.find((v) => v.id === "rust-pr6173-msc4108-payload-json")!.data.messages;
+const rust = vector("rust-pr6173-msc4108-payload-json").data.messages as Record<string, Record<string, unknown>>;
 
 const key32 = (): string => randomBytes(32).toString("base64").replace(/=+$/, "");
 

@@ -1,6 +1,6 @@
 import { b64decode, b64encode, concatBytes, equalBytes, hexDecode, hexEncode, u16Prefixed, u8Prefixed, utf8Decode, utf8Encode } from "../../main/protocol/bytes.js";
 import { DEFAULT_PROFILE, getProfile, PROFILES, RENDEZVOUS_PATH_STABLE, RENDEZVOUS_PATH_UNSTABLE } from "../../main/protocol/profile.js";
-import { hex, vector } from "./protocol-vectors.js";
+import { hex, vector } from "../support/fixtures.js";
 import { protocolErrorCode as code } from "../support/protocol-error-code.js";
 
 describe("base64 (vodozemac: standard alphabet, unpadded encode, lenient padding decode)", () => {

@@ -6,7 +6,7 @@ import {
 import type { ProtocolError } from "../../main/protocol/errors.js";
 import { generateKeyPair, setupBaseS } from "../../main/protocol/hpke.js";
 import { getProfile, type ProfileName } from "../../main/protocol/profile.js";
-import { hex, vector } from "./protocol-vectors.js";
+import { hex, vector } from "../support/fixtures.js";
 import { protocolErrorCode as code } from "../support/protocol-error-code.js";
 
 const SESSION: ChannelSession = { baseUrl: "https://matrix-client.matrix.org", rendezvousId: "e8da6355-550b-4a32-a193-1619d9830668" };

@@ -6,7 +6,7 @@ import {
   AeadContext, createResponseContext, decap, encap, generateKeyPair, HpkeContext, keySchedule, MAX_SEQ, publicKeyOf,
   setupBaseR, setupBaseS,
 } from "../../main/protocol/hpke.js";
-import { hex, vector } from "./protocol-vectors.js";
+import { hex, vector } from "../support/fixtures.js";
 import { protocolErrorCode as code } from "../support/protocol-error-code.js";
 
 describe("RFC 9180 A.2.1 (DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305, base)", () => {

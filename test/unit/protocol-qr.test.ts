@@ -1,9 +1,8 @@
-import path from "node:path";
 import { b64decode, b64encode, hexEncode, utf8Encode } from "../../main/protocol/bytes.js";
 import { ProtocolError } from "../../main/protocol/errors.js";
 import { decodeQr, encodeQr, qrBaseUrlString, qrDataToJson, type QrData } from "../../main/protocol/qr.js";
-import { decodeQrPng, decodeQrPngFile, encodeQrPng } from "../../main/qr-image.js";
-import { hex, SHARED, vector, vectors } from "./protocol-vectors.js";
+import { decodeQrPng, decodeQrPngFile, encodeQrPng } from "../../main/cli/qr-image.js";
+import { fixturePath, hex, vector, vectors } from "../support/fixtures.js";
 import { protocolErrorCode as code } from "../support/protocol-error-code.js";
 
 const INTENTS = ["login", "reciprocate"] as const;
@@ -242,7 +241,7 @@ describe("QR images", () => {
     ["4388-qr-intent01.png", "msc4388-qr-intent01-stable"],
     ["4388-qr-intent01-unstable.png", "msc4388-qr-intent01-unstable"],
   ])("the MSC's %s decodes to the MSC example fields", async (file, id) => {
-    const bytes = await decodeQrPngFile(path.join(SHARED, "spec", file));
+    const bytes = await decodeQrPngFile(fixturePath("qr", file));
     const v = vector(id);
     expect(hexEncode(bytes)).toBe(v.data.bytes_hex);
     expectFields(decodeQr(bytes), v.data.expected);
