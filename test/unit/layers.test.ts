@@ -1,0 +1,45 @@
+// The layer rule of eslint.config.js (docs/architecture.md "Layers"): an upward import fails lint.
+// Each case lints a one-line probe as if it were a file in that folder.
+import { describe, expect, test } from "@jest/globals";
+import { ESLint } from "eslint";
+import path from "node:path";
+import { REPO_ROOT } from "../support/fixtures.js";
+
+const eslint = new ESLint({ cwd: REPO_ROOT });
+
+async function restricted(file: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: path.join(REPO_ROOT, file) });
+  return (result?.messages ?? []).filter((m) => m.ruleId === "@typescript-eslint/no-restricted-imports").map((m) => m.message);
+}
+
+describe("layer imports", () => {
+  test.each([
+    ["main/protocol/x.ts", 'import { a } from "../login/ports.js"; export const b = a;'],
+    ["main/protocol/x.ts", 'import { a } from "matrix-js-sdk"; export const b = a;'],
+    ["main/protocol-2024/x.ts", 'import { a } from "../login/ports.js"; export const b = a;'],
+    ["main/login/x.ts", 'import { a } from "../app/flow-controller.js"; export const b = a;'],
+    ["main/login/x.ts", 'import { a } from "../cli/args.js"; export const b = a;'],
+    ["main/login/x.ts", 'import { a } from "electron"; export const b = a;'],
+    ["main/devstack/x.ts", 'import { a } from "../app/index.js"; export const b = a;'],
+    ["main/cli/x.ts", 'import { a } from "../app/ipc.js"; export const b = a;'],
+    ["main/app/x.ts", 'import { a } from "../../server/devhome/index.js"; export const b = a;'],
+    ["server/rendezvous/x.ts", 'import { a } from "../../main/login/ports.js"; export const b = a;'],
+    ["renderer/x.ts", 'import { a } from "../main/login/ports.js"; export const b = a;'],
+    ["preload/x.ts", 'import { a } from "../main/app/ipc.js"; export const b = a;'],
+  ])("%s: %s is refused", async (file, code) => {
+    expect(await restricted(file, code)).toHaveLength(1);
+  });
+
+  test.each([
+    ["main/protocol/x.ts", 'import { a } from "./qr.js"; export const b = a;'],
+    ["main/protocol-2024/x.ts", 'import { a } from "../protocol/qr.js"; export const b = a;'],
+    ["main/login/x.ts", 'import { a } from "../protocol/qr.js"; export const b = a;'],
+    ["main/app/x.ts", 'import { a } from "../devstack/stack.js"; export const b = a;'],
+    ["main/cli/x.ts", 'import { a } from "../../server/rendezvous/standalone.js"; export const b = a;'],
+    ["server/rendezvous/x.ts", 'import { a } from "../../main/protocol/profile.js"; export const b = a;'],
+    ["server/rendezvous/x.ts", 'import type { A } from "../../main/login/ports.js"; export type B = A;'],
+    ["renderer/x.ts", 'import { a } from "../preload/api.js"; export const b = a;'],
+  ])("%s: %s is allowed", async (file, code) => {
+    expect(await restricted(file, code)).toEqual([]);
+  });
+});
