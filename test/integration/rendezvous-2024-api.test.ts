@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
+import Database from "better-sqlite3";
 import type { RendezvousApi, RendezvousServerConfig, RendezvousStore, RunningRendezvousServer } from "../../server/rendezvous/index.js";
-import { MSC4108_PATH, openStore, startRendezvousServer } from "../../server/rendezvous/index.js";
+import { MSC4108_PATH, openStore, sequenceToken, SqliteStore, startRendezvousServer } from "../../server/rendezvous/index.js";
 import { closeHttpAgent, httpRequest } from "../support/http.js";
 import type { Reply } from "../support/http.js";
 import type { TestRedis } from "../support/redis-server.js";
@@ -283,5 +284,27 @@ describe("either API can be switched off", () => {
     expectError(await httpRequest(s.url, "POST", MSC4108_PATH, { ...TEXT, Authorization: "Bearer bad" }, "x"), 401, "M_UNKNOWN_TOKEN");
     const ok = await create(s.url, "x", { ...TEXT, Authorization: "Bearer good" });
     expect((await httpRequest(s.url, "GET", ok.path)).text).toBe("x"); // the session itself needs no token
+  });
+});
+
+describe("SQLite files written before the 2024 API", () => {
+  test("gain the new columns in place; their 2025 sessions keep working and stay 2025 sessions", async () => {
+    const file = path.join(tmp, "old-schema.sqlite");
+    const old = new Database(file);
+    old.exec(`CREATE TABLE rendezvous_sessions (id TEXT PRIMARY KEY, data TEXT NOT NULL, token TEXT NOT NULL, counter INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL, owner TEXT NOT NULL) WITHOUT ROWID`);
+    const id = "OLDOLDOLDOLDOLDOLDOLD0";
+    const token = sequenceToken(id, 0, "from before");
+    old.prepare("INSERT INTO rendezvous_sessions VALUES (?, ?, ?, 0, ?, '127.0.0.1')").run(id, "from before", token, Date.now() + 100_000);
+    old.close();
+    const store = new SqliteStore(file);
+    cleanup.push(() => store.close());
+    expect(await store.get("2025", id, Date.now())).toMatchObject({ data: "from before", sequenceToken: token });
+    expect(await store.get("2024", id, Date.now())).toBeNull();
+    const s = await start(store);
+    expect((await httpRequest(s.url, "GET", `${V1}/${id}`)).json).toMatchObject({ data: "from before", sequence_token: token });
+    expect((await httpRequest(s.url, "GET", `${MSC4108_PATH}/${id}`)).status).toBe(404);
+    const s24 = await create(s.url, "new");
+    expect((await httpRequest(s.url, "GET", s24.path)).text).toBe("new");
   });
 });
