@@ -3,15 +3,16 @@
 // or the bound passes, then answered exactly as a normal GET would be at that moment.
 //
 // This module is the registry of held GETs: who is waiting on which session, the caps, and the
-// deadlines. It knows nothing about HTTP: a route holds a request with a `recheck` callback, and
-// the registry calls it when the session may have changed (a local write, a store notification
-// from another instance), at the request's deadline, or when the server closes. `recheck` then
-// either answers (and releases) or keeps holding.
+// deadlines. It knows nothing about HTTP: a route holds a request as a Held object, and the
+// registry calls its recheck() when the session may have changed (a local write, a store
+// notification from another instance), at the request's deadline, or when the server closes.
+// recheck() then either answers (and releases) or keeps holding.
 //
-// Deadlines: every hold gets the same bound, so bound deadlines come in insertion order and sit in
-// one FIFO with one timer. Only a session that expires before the bound needs its own timer.
+// Memory matters (thousands may wait at once), so a held request is one object: no closures, no
+// timer of its own. Every hold gets the same bound, so bound deadlines come in insertion order and
+// sit in one FIFO with one timer; only a session that expires before the bound needs its own
+// timer. Waiters are keyed by session id alone: ids are unique in a store, whatever the API.
 import { performance } from "node:perf_hooks";
-import type { RendezvousApi } from "./store.js";
 
 /** The query parameter that opts a GET in, and the body field that advertises the extension. */
 export const LONG_POLL_PARAM = "since";
@@ -36,9 +37,9 @@ export interface HeldStats {
 
 const PRIORITY: Record<WakeReason, number> = { changed: 1, deadline: 2, closing: 3 };
 
-/** One held GET. Created by HeldRequests.hold(); the route keeps it to arm and release it. */
-export class Held {
-  /** Bound deadline, performance.now() ms. */
+/** One held GET; a route subclasses it with what recheck() needs to answer. */
+export abstract class Held {
+  /** Bound deadline, performance.now() ms; set by hold(). */
   deadline = 0;
   /** Own timer when the session expires before the bound. */
   expiryTimer: NodeJS.Timeout | undefined = undefined;
@@ -52,14 +53,18 @@ export class Held {
   released = false;
 
   constructor(
+    /** The session id. */
     readonly key: string,
     readonly ip: string,
-    readonly recheck: (reason: WakeReason) => void,
   ) {}
+
+  /** Re-read the session: answer and release, or arm() again to keep holding. */
+  abstract recheck(reason: WakeReason): void;
 }
 
 export class HeldRequests {
-  private readonly byKey = new Map<string, Set<Held>>();
+  /** Waiters by session id: one, or several (both devices of a sign-in may wait on one session). */
+  private readonly byKey = new Map<string, Held | Held[]>();
   private readonly perIp = new Map<string, number>();
   /** Every held request in deadline order (they all got the same bound). */
   private readonly queue = new Set<Held>();
@@ -80,30 +85,26 @@ export class HeldRequests {
     return { held: this.count, refused: this.refusedCount, outcomes: { ...this.outcomeCounts } };
   }
 
-  static key(api: RendezvousApi, id: string): string {
-    return api + id;
-  }
-
   /**
    * Registers a held request, before the route reads the store (so a write landing between the read
-   * and the registration cannot be missed). null: a cap is reached or the server is closing; the
+   * and the registration cannot be missed). false: a cap is reached or the server is closing; the
    * route answers at once.
    */
-  hold(api: RendezvousApi, id: string, ip: string, recheck: (reason: WakeReason) => void): Held | null {
-    const mine = this.perIp.get(ip) ?? 0;
+  hold(h: Held): boolean {
+    const mine = this.perIp.get(h.ip) ?? 0;
     if (this.closing || (this.maxHeld > 0 && this.count >= this.maxHeld) || (this.maxHeldPerIp > 0 && mine >= this.maxHeldPerIp)) {
       this.refusedCount++;
-      return null;
+      return false;
     }
-    const h = new Held(HeldRequests.key(api, id), ip, recheck);
-    let set = this.byKey.get(h.key);
-    if (!set) this.byKey.set(h.key, (set = new Set()));
-    set.add(h);
-    this.perIp.set(ip, mine + 1);
+    const there = this.byKey.get(h.key);
+    if (there === undefined) this.byKey.set(h.key, h);
+    else if (Array.isArray(there)) there.push(h);
+    else this.byKey.set(h.key, [there, h]);
+    this.perIp.set(h.ip, mine + 1);
     this.count++;
     h.deadline = performance.now() + this.boundMs;
     this.queue.add(h);
-    return h;
+    return true;
   }
 
   /** Whether the request's bound has passed (then a recheck answers, changed or not). */
@@ -138,10 +139,12 @@ export class HeldRequests {
     h.armed = false;
     if (h.expiryTimer !== undefined) clearTimeout(h.expiryTimer);
     this.queue.delete(h);
-    const set = this.byKey.get(h.key);
-    if (set) {
-      set.delete(h);
-      if (set.size === 0) this.byKey.delete(h.key);
+    const there = this.byKey.get(h.key);
+    if (there === h) this.byKey.delete(h.key);
+    else if (Array.isArray(there)) {
+      const i = there.indexOf(h);
+      if (i >= 0) there.splice(i, 1);
+      if (there.length === 1) this.byKey.set(h.key, there[0]!);
     }
     const n = (this.perIp.get(h.ip) ?? 1) - 1;
     if (n > 0) this.perIp.set(h.ip, n);
@@ -150,10 +153,12 @@ export class HeldRequests {
     this.outcomeCounts[outcome]++;
   }
 
-  /** The session (api, id) may have changed: recheck everyone waiting on it. */
-  wake(api: RendezvousApi, id: string): void {
-    const set = this.byKey.get(HeldRequests.key(api, id));
-    if (set) for (const h of [...set]) this.fire(h, "changed");
+  /** The session may have changed: recheck everyone waiting on it. */
+  wake(id: string): void {
+    const there = this.byKey.get(id);
+    if (there === undefined) return;
+    if (Array.isArray(there)) for (const h of [...there]) this.fire(h, "changed");
+    else this.fire(there, "changed");
   }
 
   /** Anything may have changed (a store that cannot say what): recheck everyone. */

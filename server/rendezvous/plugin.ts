@@ -103,7 +103,7 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
   if (held) {
     if (metrics) metrics.heldStats = () => held.stats;
     // Writes on other instances (Redis) or processes (SQLite) wake the GETs held here.
-    const unwatch = await store.watch?.((api, id) => (api === null || id === null ? held.wakeAll() : held.wake(api, id)));
+    const unwatch = await store.watch?.((_api, id) => (id === null ? held.wakeAll() : held.wake(id)));
     // Held GETs are answered (as normal GETs) before the server stops, so closing never waits for a bound.
     app.addHook("preClose", (done) => { held.closeAll(); done(); });
     if (unwatch) app.addHook("onClose", async () => unwatch());

@@ -7,6 +7,7 @@ import type { RouteContext, ScopeBasics } from "./context.js";
 import { checkSecFetch, MatrixHttpError, methodNotAllowed, notFound, send, sendError, storeDown, unrecognized, retryAfterHeaders } from "./http-common.js";
 import type { RendezvousPrefix } from "./protocol.js";
 import { ID_PATTERN, MAX_DATA_BYTES } from "./protocol.js";
+import type { HeldGetRoute } from "./held-get.js";
 import { holdGet } from "./held-get.js";
 import { LONG_POLL_FIELD, LONG_POLL_PARAM } from "./long-poll.js";
 import type { StoredSession } from "./store.js";
@@ -89,6 +90,12 @@ export async function routes2025(scope: FastifyInstance, basics: ScopeBasics, ct
   const { store, memory, limits, now, metrics, held } = ctx;
   // The advertisement, appended as one more member to discovery, create and session bodies.
   const lp = ctx.longPoll ? `,"${LONG_POLL_FIELD}":${JSON.stringify(ctx.longPoll)}` : "";
+  const heldRoute: HeldGetRoute | null = held && {
+    held, now,
+    read: (id) => (memory ? memory.getSync("2025", id, now()) : store.get("2025", id, now())),
+    unchanged: (s, since) => s.sequenceToken === since,
+    answer: (_req, reply, s, t) => { sendSession(reply, s, t, lp); },
+  };
   const conflict = () => new MatrixHttpError(409, prefix.concurrentWriteErrcode, "sequence_token does not match");
   const reqHooks = ctx.requestHooks;
 
@@ -119,15 +126,8 @@ export async function routes2025(scope: FastifyInstance, basics: ScopeBasics, ct
     checkSecFetch(req);
     const id = req.params.id;
     if (!ID_PATTERN.test(id)) throw notFound();
-    const since = held ? req.query[LONG_POLL_PARAM] : undefined;
-    if (typeof since === "string") {
-      return holdGet(held!, req, reply, now, {
-        api: "2025", id,
-        read: () => (memory ? memory.getSync("2025", id, now()) : store.get("2025", id, now())),
-        unchanged: (s) => s.sequenceToken === since,
-        answer: (s, t) => sendSession(reply, s, t, lp),
-      });
-    }
+    const since = heldRoute ? req.query[LONG_POLL_PARAM] : undefined;
+    if (typeof since === "string") return holdGet(heldRoute!, req, reply, id, since);
     const t = now();
     if (memory) return sendSession(reply, memory.getSync("2025", id, t), t, lp);
     return store.get("2025", id, t).then((s) => sendSession(reply, s, t, lp), storeDown(req));
@@ -141,7 +141,7 @@ export async function routes2025(scope: FastifyInstance, basics: ScopeBasics, ct
     const result = await store.update("2025", id, body.sequence_token, body.data, now()).catch(storeDown(req));
     switch (result.kind) {
       case "written":
-        held?.wake("2025", id);
+        held?.wake(id);
         return send(reply, 200, `{"sequence_token":"${result.sequenceToken}"}`);
       case "unchanged":
         return send(reply, 200, `{"sequence_token":"${result.sequenceToken}"}`);
@@ -155,7 +155,7 @@ export async function routes2025(scope: FastifyInstance, basics: ScopeBasics, ct
   scope.delete<{ Params: { id: string } }>("/:id", reqHooks, async (req, reply) => {
     const id = req.params.id;
     if (!ID_PATTERN.test(id) || !(await store.delete("2025", id, now()).catch(storeDown(req)))) throw notFound();
-    held?.wake("2025", id);
+    held?.wake(id);
     return send(reply, 200, "{}");
   });
 

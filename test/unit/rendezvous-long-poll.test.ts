@@ -2,21 +2,28 @@
 // that arrives while the route is still reading the store, deadlines in order, expiry before the
 // bound, releases, and closing.
 import { describe, expect, test } from "@jest/globals";
-import type { Held, WakeReason } from "../../server/rendezvous/long-poll.js";
-import { HeldRequests } from "../../server/rendezvous/long-poll.js";
+import type { WakeReason } from "../../server/rendezvous/long-poll.js";
+import { Held, HeldRequests } from "../../server/rendezvous/long-poll.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A route stand-in: records rechecks, answers (releases) on anything but a plain change. */
+/** A route stand-in: records rechecks; answers (releases), or keeps holding on a change if told to. */
+class TestHeld extends Held {
+  readonly seen: WakeReason[] = [];
+  constructor(private readonly reg: HeldRequests, id: string, ip: string, private readonly keepOnChange: boolean, private readonly log?: string[]) {
+    super(id, ip);
+  }
+  recheck(reason: WakeReason): void {
+    this.seen.push(reason);
+    this.log?.push(`${this.key}:${reason}`);
+    if (reason === "changed" && this.keepOnChange) this.reg.arm(this, 60_000);
+    else this.reg.release(this, reason === "changed" ? "changed" : reason === "closing" ? "closing" : "bound");
+  }
+}
+
 function holder(reg: HeldRequests, id: string, ip = "192.0.2.1", keepOnChange = false) {
-  const seen: WakeReason[] = [];
-  let h: Held | null = null;
-  h = reg.hold("2025", id, ip, (reason) => {
-    seen.push(reason);
-    if (reason === "changed" && keepOnChange) reg.arm(h!, 60_000);
-    else reg.release(h!, reason === "changed" ? "changed" : reason === "closing" ? "closing" : "bound");
-  });
-  return { h, seen };
+  const t = new TestHeld(reg, id, ip, keepOnChange);
+  return { h: reg.hold(t) ? t : null, seen: t.seen };
 }
 
 describe("HeldRequests", () => {
@@ -36,22 +43,36 @@ describe("HeldRequests", () => {
   test("a wake-up that comes before the route armed is delivered when it arms, not lost", () => {
     const reg = new HeldRequests(10_000, 0, 0);
     const x = holder(reg, "s1");
-    reg.wake("2025", "s1"); // the write lands while the route still reads the store
+    reg.wake("s1"); // the write lands while the route still reads the store
     expect(x.seen).toEqual([]);
     reg.arm(x.h!, 60_000);
     expect(x.seen).toEqual(["changed"]);
     expect(reg.stats.held).toBe(0);
   });
 
-  test("wake() reaches only the session's own waiters, of that API; spurious wake-ups can keep holding", () => {
+  test("two waiters on one session both wake; releasing one leaves the other", () => {
+    const reg = new HeldRequests(10_000, 0, 0);
+    const a = holder(reg, "s1", "192.0.2.1", true);
+    const b = holder(reg, "s1", "192.0.2.2", true);
+    reg.arm(a.h!, 60_000);
+    reg.arm(b.h!, 60_000);
+    reg.wake("s1");
+    expect([a.seen, b.seen]).toEqual([["changed"], ["changed"]]);
+    reg.release(a.h!, "client_closed");
+    reg.wake("s1");
+    expect([a.seen, b.seen]).toEqual([["changed"], ["changed", "changed"]]);
+    expect(reg.stats.held).toBe(1);
+  });
+
+  test("wake() reaches only the session's own waiters; spurious wake-ups can keep holding", () => {
     const reg = new HeldRequests(10_000, 0, 0);
     const mine = holder(reg, "s1", "192.0.2.1", true);
     const other = holder(reg, "s2");
     reg.arm(mine.h!, 60_000);
     reg.arm(other.h!, 60_000);
-    reg.wake("2024", "s1");
-    reg.wake("2025", "s1");
-    reg.wake("2025", "s1");
+    reg.wake("s9");
+    reg.wake("s1");
+    reg.wake("s1");
     expect(mine.seen).toEqual(["changed", "changed"]);
     expect(other.seen).toEqual([]);
     expect(reg.stats.held).toBe(2);
@@ -67,9 +88,9 @@ describe("HeldRequests", () => {
     const reg = new HeldRequests(120, 0, 0);
     const order: string[] = [];
     const make = (name: string, expiresInMs: number) => {
-      let h: Held | null = null;
-      h = reg.hold("2025", name, "192.0.2.1", (reason) => { order.push(`${name}:${reason}`); reg.release(h!, "bound"); });
-      reg.arm(h!, expiresInMs);
+      const h = new TestHeld(reg, name, "192.0.2.1", false, order);
+      expect(reg.hold(h)).toBe(true);
+      reg.arm(h, expiresInMs);
     };
     make("a", 60_000);
     await sleep(40);
@@ -85,7 +106,7 @@ describe("HeldRequests", () => {
     const x = holder(reg, "s1");
     reg.arm(x.h!, 10);
     reg.release(x.h!, "client_closed");
-    reg.wake("2025", "s1");
+    reg.wake("s1");
     await sleep(80);
     expect(x.seen).toEqual([]);
   });
