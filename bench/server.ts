@@ -70,7 +70,8 @@ async function child(kind: string, store: string): Promise<void> {
       limits: { maxSessions: 0, maxSessionsPerIp: 0, createPerWindow: 1e9, requestsPerWindow: kind === "rendezvous-nolimit" ? 0 : 1e9, maxHeld: 0, maxHeldPerIp: 0 },
       // Held GETs must outlast the measurement: the longest bound.
       ...(kind === "rendezvous-held" ? { longPollMs: 25_000 } : {}),
-      ...(store.startsWith("redis") ? { redisPrefix: `bench:${process.pid}:` } : {}),
+      // Each process its own key space, except the pair of the cross-instance wake-up run.
+      ...(store.startsWith("redis") ? { redisPrefix: kind === "rendezvous-held" ? `bench:held:${process.ppid}:` : `bench:${process.pid}:` } : {}),
     });
     console.log(`URL ${s.url}`);
   }
@@ -369,6 +370,45 @@ async function heldRun(kind: "rendezvous-held" | "bare-held"): Promise<HeldFigur
   }
 }
 
+/**
+ * Wake-up across instances: two servers on one Redis, GETs held on B by the holder process, each
+ * woken by a PUT through A (pub/sub from inside the write script). ms from the PUT to the answer.
+ */
+async function redisWake(redisUrl: string, n = 200): Promise<{ p50: number; p99: number; woken: number }> {
+  const a = await startChild("rendezvous-held", redisUrl);
+  const b = await startChild("rendezvous-held", redisUrl);
+  const dir = mkdtempSync(path.join(tmpdir(), "qrl-bench-wake-"));
+  try {
+    const sessions = await createSessions(a.url, n);
+    const file = path.join(dir, "sessions.json");
+    writeFileSync(file, JSON.stringify(sessions));
+    const h = await startChild("holder", JSON.stringify({ url: b.url, file }), false);
+    await h.waitFor("IDLE ");
+    const woke = new Map<number, number>();
+    h.onLine((line) => {
+      const m = /^WOKE (\d+) ([\d.]+)$/.exec(line);
+      if (m) woke.set(Number(m[1]), Number(m[2]));
+    });
+    h.proc.stdin!.write("hold\n");
+    await h.waitFor("SENT");
+    while ((await heldCount(b.url)) < n) await new Promise((r) => setTimeout(r, 20));
+    const putAt = new Map<number, number>();
+    for (let i = 0; i < n; i++) {
+      putAt.set(i, performance.timeOrigin + performance.now());
+      await request(a.url, "PUT", `${P}/${sessions[i]!.id}`, JSON.stringify({ sequence_token: sessions[i]!.token, data: "woken" }));
+    }
+    for (let k = 0; k < 100 && woke.size < n; k++) await new Promise((r) => setTimeout(r, 20));
+    const lat = [...putAt].filter(([i]) => woke.has(i)).map(([i, t]) => woke.get(i)! - t).sort((x, y) => x - y);
+    h.proc.stdin!.write("exit\n");
+    await h.stop();
+    return { p50: lat[Math.floor(lat.length / 2)] ?? NaN, p99: lat[Math.floor(lat.length * 0.99)] ?? NaN, woken: woke.size };
+  } finally {
+    await a.stop();
+    await b.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function heldCount(base: string): Promise<number> {
   const text = await new Promise<string>((resolve, reject) => {
     http.get(`${base}/metrics`, { agent }, (res) => {
@@ -416,8 +456,11 @@ async function main(): Promise<void> {
 
   if (process.env.BENCH_ONLY === "held") {
     const held = [await heldRun("rendezvous-held"), await heldRun("bare-held")];
+    const redis = await startRedis();
+    const wake = redis ? await redisWake(redis.url) : undefined;
+    await redis?.stop();
     agent.destroy();
-    printHeld(held);
+    printHeld(held, wake);
     return;
   }
   // BENCH_ONLY=get: only rows (a), (a'), (b), (b') and their ratios, a quick before/after for the hot path.
@@ -454,6 +497,7 @@ async function main(): Promise<void> {
   }
 
   const redis = getOnly ? null : await startRedis();
+  let wake: Awaited<ReturnType<typeof redisWake>> | undefined;
   if (redis) {
     const rz = await startChild("rendezvous", redis.url);
     const memAgain = await startChild("rendezvous", "memory");
@@ -470,6 +514,7 @@ async function main(): Promise<void> {
     rows.push(...redisRows);
     await rz.stop();
     await memAgain.stop();
+    wake = await redisWake(redis.url);
     await redis.stop();
   }
   const held = getOnly ? [] : [await heldRun("rendezvous-held"), await heldRun("bare-held")];
@@ -500,10 +545,10 @@ async function main(): Promise<void> {
   } else {
     console.log("Redis: redis-server not installed, Redis runs skipped");
   }
-  printHeld(held);
+  printHeld(held, wake);
 }
 
-function printHeld(runs: HeldFigures[]): void {
+function printHeld(runs: HeldFigures[], wake?: { p50: number; p99: number; woken: number }): void {
   const ours = runs.find((r) => r.kind === "rendezvous-held");
   const bare = runs.find((r) => r.kind === "bare-held");
   if (!ours || !bare) return;
@@ -518,6 +563,7 @@ function printHeld(runs: HeldFigures[]): void {
   console.log(`  ours/bare per held request    heap ${fmt(ours.perHeldHeap / bare.perHeldHeap, 2)}×, RSS ${fmt(ours.perHeldRss / bare.perHeldRss, 2)}×`);
   console.log(`  PUT → held GET answered       p50 ${fmt(ours.wakeP50 ?? NaN, 2)} ms, p99 ${fmt(ours.wakeP99 ?? NaN, 2)} ms (200 PUTs in turn)`);
   console.log(`  all clients gone → released   ${fmt(ours.releaseMs ?? NaN)} ms for ${fmt(ours.held - 200)} held GETs`);
+  if (wake) console.log(`  PUT on A → GET held on B      p50 ${fmt(wake.p50, 2)} ms, p99 ${fmt(wake.p99, 2)} ms (two instances on one Redis; ${wake.woken} of 200 woken)`);
 }
 
 const childAt = process.argv.indexOf("--child");
