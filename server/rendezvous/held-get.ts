@@ -71,7 +71,7 @@ class HeldGet extends Held {
   }
 
   private fail(err: unknown): void {
-    this.route.held.release(this, "gone");
+    this.route.held.release(this, "error");
     sendStoreDown(this.req, this.reply, err);
   }
 }

@@ -24,8 +24,11 @@ export const MAX_LONG_POLL_MS = 25_000;
 /** Why a held request is being rechecked. */
 export type WakeReason = "changed" | "deadline" | "closing";
 
-/** How a held request ended. `immediate`: the first read already showed a change, so it was not held. */
-export type HeldOutcome = "immediate" | "changed" | "bound" | "gone" | "client_closed" | "closing";
+/**
+ * How a held request ended. `immediate`: the first read already showed a change, so it was not
+ * held; `error`: the store failed (answered 503).
+ */
+export type HeldOutcome = "immediate" | "changed" | "bound" | "gone" | "client_closed" | "closing" | "error";
 
 export interface HeldStats {
   /** Requests held right now. */
@@ -73,7 +76,7 @@ export class HeldRequests {
   private closing = false;
   private count = 0;
   private refusedCount = 0;
-  private readonly outcomeCounts: Record<HeldOutcome, number> = { immediate: 0, changed: 0, bound: 0, gone: 0, client_closed: 0, closing: 0 };
+  private readonly outcomeCounts: Record<HeldOutcome, number> = { immediate: 0, changed: 0, bound: 0, gone: 0, client_closed: 0, closing: 0, error: 0 };
 
   constructor(
     readonly boundMs: number,
