@@ -1,7 +1,7 @@
 // The secure session (channel + transport) on the in-memory rendezvous server and a virtual clock:
 // the token rule on the wire, lost responses, cancellation, a failed open, expiry, intent checks.
 import { describe, expect, test } from "@jest/globals";
-import { decodeQr } from "../../main/protocol/qr.js";
+import { decodeQr, encodeQr } from "../../main/protocol/qr.js";
 import { connectScanner, startGenerator } from "../../main/protocol/secure-session.js";
 import { FakeRendezvousServer, VirtualClock } from "../support/fake-rendezvous.js";
 import { seededRandom } from "../support/lossy-proxy.js";
@@ -152,6 +152,21 @@ test.each(["https://rz.test/", "https://rz.test/matrix/", "https://rz.test/matri
     expect(env.server.log.every((r) => r.path.startsWith(`${pathBase}/_matrix/client/`))).toBe(true);
   },
 );
+
+test.each(PROFILES)("profile %s scans either id-length form, with bytes after the URL, as Rust does", async (profile) => {
+  for (const idLengthBytes of [1, 2] as const) {
+    const env = setup();
+    const pending = await startGenerator({ rendezvousUrl: env.server.origin, intent: "login", profile, ...env.transport });
+    const shown = decodeQr(pending.qr);
+    expect(shown.idLengthBytes).toBe(profile === "msc4388" ? 1 : 2);
+    // The same session written by another encoder: the other length form and an appended extension.
+    const other = Uint8Array.from([...encodeQr(shown, profile, { idLengthBytes }), 0x00, 0x7f]);
+    const [unconfirmed, scanner] = await Promise.all([pending.waitForScanner(), connectScanner(other, { profile, ...env.transport })]);
+    const g = await unconfirmed.confirm(scanner.checkCode);
+    await scanner.conversation.send({ idLengthBytes });
+    await expect(g.receive()).resolves.toEqual({ idLengthBytes });
+  }
+});
 
 test("an unusable rendezvous URL is refused before any request", async () => {
   const env = setup();
