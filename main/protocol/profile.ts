@@ -1,5 +1,6 @@
 // Wire profiles: the handful of constants where the MSC4388 text and the deployed implementations
-// differ (docs/protocol.md "Wire profiles"). Everything else is identical in both profiles.
+// differ (docs/protocol.md "Wire profiles", and the table of differences with its sources there).
+// Everything else is identical in both profiles.
 //   element-2026 — what Element's Rust stack puts on the wire (default): the HPKE channel of vodozemac
 //                  `main` (src/hpke/, merged July 2026) and the QR code module of matrix-rust-sdk `main`
 //                  (crates/matrix-sdk-crypto/src/types/qr_login/msc_4388.rs), which is what

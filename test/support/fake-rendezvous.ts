@@ -1,7 +1,7 @@
 // In-memory MSC4388 rendezvous server behind a fetch function, on a virtual monotonic clock, for
 // unit tests of the rendezvous client: every request is logged with its virtual time, and a hook can
 // inject faults (lost responses, 429, 5xx) or change the server's behaviour.
-// With `longPoll` it also plays qr-login's long-poll extension (docs/rendezvous.md "Long-poll"): it
+// With `longPoll` it also plays qr-login's long-poll extension (docs/protocol.md "Long-poll"): it
 // advertises it, and holds `GET …/{id}?<parameter>=<current token>` until the session changes, the
 // request is aborted, or the bound passes (`boundRealMs` of real time, after which a VirtualClock is
 // moved on by the advertised bound, so the client sees the bound pass).

@@ -1,4 +1,4 @@
-// The rendezvous client's use of qr-login's long-poll extension (docs/rendezvous.md "Long-poll"),
+// The rendezvous client's use of qr-login's long-poll extension (docs/protocol.md "Long-poll"),
 // against the in-memory server playing it: used only when advertised, one held GET per message, no
 // hot loop when a server answers at once, re-sent at once at the bound, abort and local expiry cut a
 // held GET, and a held GET is not taken for a lost response before the bound plus the request timeout.
