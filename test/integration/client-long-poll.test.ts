@@ -127,3 +127,17 @@ test("aborting a wait ends the held GET at once; the session stays usable", asyn
   await peer.put("after abort");
   await expect(next).resolves.toBe("after abort");
 });
+
+test("after a client aborted a held GET, the server still closes at once (Node's fetch leaves an unused connection behind)", async () => {
+  const server = await startRendezvousServer({ host: "127.0.0.1", port: 0, mode: "open", store: "memory", logLevel: false, limits: NO_LIMITS, longPollMs: 20_000 });
+  const session = await new RendezvousClient({ baseUrl: server.url }).create("");
+  const ac = new AbortController();
+  const waiting = protocolRejection(session.poll({ signal: ac.signal }));
+  await new Promise((r) => setTimeout(r, 100));
+  ac.abort();
+  expect((await waiting).code).toBe("cancelled");
+  await new Promise((r) => setTimeout(r, 100)); // the fresh, never-used connection is open by now
+  const t = performance.now();
+  await server.close();
+  expect(performance.now() - t).toBeLessThan(2_000);
+});
