@@ -186,13 +186,14 @@ try {
     for (let i = 0; i < VARIANTS.length; i++) samples[i]!.push(await oneRun(stacks[i]!, VARIANTS[i]!));
   }
 
-  const cell = (v: number[]): string => `${quantile(v, 0.5).toFixed(0).padStart(6)} ${quantile(v, 0.95).toFixed(0).padStart(6)}`;
+  const cell = (v: number[]): string => `${quantile(v, 0.5).toFixed(0).padStart(7)} ${quantile(v, 0.95).toFixed(0).padStart(7)}`;
   const width = 46;
+  const col = Math.max(18, ...VARIANTS.map((v) => v.name.length + 3));
   console.log(`bench:flow — ${RUNS} sign-ins per row (existing device scans), loopback, token poll interval 1 s${POLL ? `, idle poll ${POLL.idleMs} ms` : ""}`);
-  console.log(`${"".padEnd(width)}${VARIANTS.map((v) => v.name.padStart(15)).join("")}`);
-  console.log(`${"".padEnd(width)}${VARIANTS.map(() => "median    p95".padStart(15)).join("")}`);
+  console.log(`${"".padEnd(width)}${VARIANTS.map((v) => v.name.padStart(col)).join("")}`);
+  console.log(`${"".padEnd(width)}${VARIANTS.map(() => "median     p95".padStart(col)).join("")}`);
   const row = (name: string, pick: (s: Sample) => number): void =>
-    console.log(`${name.padEnd(width)}${samples.map((s) => cell(s.map(pick)).padStart(15)).join("")}`);
+    console.log(`${name.padEnd(width)}${samples.map((s) => cell(s.map(pick)).padStart(col)).join("")}`);
   row("(a) scan → check code shown (ms)", (s) => s.scanToCode);
   row("(b) flow w/o typing, consent, interval (ms)", (s) => s.flowWithoutHuman);
   row("    secrets import (ms, in b)", (s) => s.secretsImport);
