@@ -1,6 +1,8 @@
 // `qr-login qr decode|encode`: the MSC4388 QR payload codec on the command line (docs/architecture.md
 // "Contracts"). decode prints exactly one JSON line; a malformed payload prints
 // {"error":"<code>","message":"..."} and exits 2. encode prints the payload as hex.
+// decode reads what Element's Rust code reads: both id-length forms, and bytes after the base URL
+// are ignored (said on stderr); --strict refuses them (qr_trailing), for checking an encoder.
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { b64decode, hexDecode, hexEncode } from "../protocol/bytes.js";
@@ -14,13 +16,16 @@ export const summary = "qr decode <hex|base64|file.png> | qr encode --intent I -
 
 const USAGE = [
   "usage:",
-  "  qr-login qr decode <hex | base64 | file.png>",
+  "  qr-login qr decode [--strict] <hex | base64 | file.png>",
   "  qr-login qr encode --intent login|reciprocate --key <base64> --id <rendezvous id> --url <base url>",
-  "                     [--profile element-2026|msc4388] [--png FILE] [--legacy-id-length]",
+  "                     [--profile element-2026|msc4388] [--png FILE] [--id-length 1|2]",
   "",
   "decode prints one JSON object: prefix, type, intent, publicKey, rendezvousId, baseUrl, idLengthBytes;",
-  'a malformed payload prints {"error":"<code>","message":"..."} and exits 2.',
-  `encode prints the payload as hex (prefix per profile, default ${DEFAULT_PROFILE}); --png also writes a QR image (byte mode, EC level Q).`,
+  'a malformed payload prints {"error":"<code>","message":"..."} and exits 2. Both rendezvous-id length',
+  "forms are read; bytes after the base URL are ignored as Element's Rust parser does (--strict: refused).",
+  `encode prints the payload as hex, with the prefix and id-length form of the profile (default ${DEFAULT_PROFILE}:`,
+  "IO_ELEMENT_MSC4388, 2-byte id length; msc4388: MATRIX, 1-byte); --id-length overrides the form;",
+  "--png also writes a QR image (byte mode, EC level Q).",
 ].join("\n");
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -56,14 +61,15 @@ async function readPayload(arg: string): Promise<Uint8Array> {
 }
 
 async function decode(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { booleans: ["help"] });
+  const parsed = parseArgs(args, { booleans: ["help", "strict"] });
   if (parsed.booleans.has("help")) {
     console.log(USAGE);
     return 0;
   }
   if (parsed.positional.length !== 1) throw new UsageError(`decode takes one payload argument\n${USAGE}`);
   try {
-    const qr = decodeQr(await readPayload(parsed.positional[0]!));
+    const qr = decodeQr(await readPayload(parsed.positional[0]!), { strict: parsed.booleans.has("strict") });
+    if (qr.trailingBytes > 0) process.stderr.write(`note: ${qr.trailingBytes} byte(s) after the base URL ignored (--strict refuses them)\n`);
     process.stdout.write(`${JSON.stringify(qrDataToJson(qr))}\n`);
     return 0;
   } catch (err) {
@@ -73,7 +79,7 @@ async function decode(args: string[]): Promise<number> {
 }
 
 async function encode(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["intent", "key", "id", "url", "profile", "png"], booleans: ["help", "legacy-id-length"] });
+  const parsed = parseArgs(args, { values: ["intent", "key", "id", "url", "profile", "png", "id-length"], booleans: ["help"] });
   if (parsed.booleans.has("help")) {
     console.log(USAGE);
     return 0;
@@ -89,12 +95,14 @@ async function encode(args: string[]): Promise<number> {
   const key = need("key");
   const id = need("id");
   const url = need("url");
+  const idLength = parsed.values.get("id-length");
+  if (idLength !== undefined && idLength !== "1" && idLength !== "2") throw new UsageError("--id-length must be 1 or 2");
   try {
     const profile = getProfile(parsed.values.get("profile") ?? DEFAULT_PROFILE);
     const payload = encodeQr(
       { intent: intent as QrIntent, publicKey: b64decode(key), rendezvousId: id, baseUrl: url },
       profile,
-      { legacyIdLength: parsed.booleans.has("legacy-id-length") },
+      idLength === undefined ? {} : { idLengthBytes: idLength === "1" ? 1 : 2 },
     );
     const png = parsed.values.get("png");
     if (png !== undefined) await writeQrPngFile(png, payload);

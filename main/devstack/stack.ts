@@ -18,8 +18,21 @@ export interface DevStack {
   close(): Promise<void>;
 }
 
-export async function startDevStack(opts: { port?: number; dataDir?: string } = {}): Promise<DevStack> {
-  const devhome = await startDevhome({ port: opts.port ?? 0, seed: true, deviceInterval: 1, ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) });
+export interface DevStackOptions {
+  port?: number;
+  dataDir?: string;
+  /** Rendezvous long-poll bound in ms (default: the server's, 20 s; 0 = plain polling only). */
+  rendezvousLongPollMs?: number;
+}
+
+export async function startDevStack(opts: DevStackOptions = {}): Promise<DevStack> {
+  const devhome = await startDevhome({
+    port: opts.port ?? 0,
+    seed: true,
+    deviceInterval: 1,
+    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    ...(opts.rendezvousLongPollMs !== undefined ? { rendezvousLongPollMs: opts.rendezvousLongPollMs } : {}),
+  });
   const clients: MatrixClient[] = [];
   try {
     const demo = devhome.demo;

@@ -269,9 +269,13 @@ export async function importSecretsAndVerify(
   } catch (err) {
     throw new MatrixGlueError("import_failed", "the crypto stack rejected the secrets bundle", { cause: err });
   }
-  const cached = (await crypto.getCrossSigningStatus()).privateKeysCachedLocally;
-  onStep("cross_signing_keys", cached.masterKey && cached.selfSigningKey && cached.userSigningKey ? "done" : "failed");
-  onStep("backup_key", bundle.backup && (await crypto.getSessionBackupPrivateKey()) ? "done" : "failed");
+  // Read the keys back from the crypto store, not through getCrossSigningStatus(): that first asks
+  // crypto-wasm for our own identity (OlmMachine.getIdentity), which waits up to 1 s for the pending
+  // /keys/query of our user — and a client that is not started yet never sends it, so every import
+  // paid the full second. The export is a store read, and it checks more: the very keys we were sent.
+  const held = await heldSecrets(crypto);
+  onStep("cross_signing_keys", held && sameCrossSigningKeys(held, bundle) ? "done" : "failed");
+  onStep("backup_key", held && sameBackupKey(held, bundle) ? "done" : "failed");
 
   const upload = deviceKeysUploads.get(client);
   if (opts.start ?? true) await startAndWaitForSync(client);
@@ -291,6 +295,32 @@ export async function importSecretsAndVerify(
   }
   onStep("backup_connected", state.backup ? "done" : "failed");
   return state;
+}
+
+/** What the crypto store holds now, as a bundle; null when it lacks a private cross-signing key. */
+async function heldSecrets(crypto: CryptoApi): Promise<SecretsBundle | null> {
+  try {
+    const exported = await crypto.exportSecretsBundle?.();
+    return exported ? (exported as SecretsBundle) : null;
+  } catch {
+    return null; // rust: "The store doesn't contain any cross-signing keys" (or only some)
+  }
+}
+
+/** Same key bytes (a sender may pad its base64 differently from ours). */
+function sameKeyBytes(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false;
+  const x = Buffer.from(a, "base64");
+  return x.length > 0 && x.equals(Buffer.from(b, "base64"));
+}
+
+function sameCrossSigningKeys(held: SecretsBundle, sent: SecretsBundle): boolean {
+  return (["master_key", "self_signing_key", "user_signing_key"] as const).every((k) => sameKeyBytes(held.cross_signing[k], sent.cross_signing[k]));
+}
+
+function sameBackupKey(held: SecretsBundle, sent: SecretsBundle): boolean {
+  if (!sent.backup || !held.backup) return false;
+  return held.backup.backup_version === sent.backup.backup_version && sameKeyBytes(held.backup.key, sent.backup.key);
 }
 
 /** The public half of the bundle's self-signing key (unpadded base64 of the Ed25519 seed's public key). */

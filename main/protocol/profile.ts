@@ -1,7 +1,10 @@
 // Wire profiles: the handful of constants where the MSC4388 text and the deployed implementations
 // differ (docs/protocol.md "Wire profiles", and the table of differences with its sources there).
 // Everything else is identical in both profiles.
-//   element-2026 — what vodozemac / matrix-rust-sdk (PR #6173) put on the wire as of mid-2026 (default).
+//   element-2026 — what Element's Rust stack puts on the wire (default): the HPKE channel of vodozemac
+//                  `main` (src/hpke/, merged July 2026) and the QR code module of matrix-rust-sdk `main`
+//                  (crates/matrix-sdk-crypto/src/types/qr_login/msc_4388.rs), which is what
+//                  @matrix-org/matrix-sdk-crypto-wasm 18.9.0 ships.
 //   msc4388      — the MSC text taken literally.
 import { b64encode, concatBytes, utf8Encode } from "./bytes.js";
 import { ProtocolError } from "./errors.js";
@@ -12,6 +15,8 @@ export const RENDEZVOUS_PATH_STABLE = "/_matrix/client/v1/rendezvous";
 export const RENDEZVOUS_PATH_UNSTABLE = "/_matrix/client/unstable/io.element.msc4388/rendezvous";
 
 export type QrPrefix = "MATRIX" | "IO_ELEMENT_MSC4388";
+/** 1: `u8(len(id))`, the MSC text since June 2026; 2: `u16be(len(id))`, matrix-rust-sdk main and crypto-wasm. */
+export type QrIdLengthBytes = 1 | 2;
 export const QR_PREFIXES: readonly QrPrefix[] = ["MATRIX", "IO_ELEMENT_MSC4388"];
 
 /** HPKE `info` of the primary context (same in every profile). */
@@ -25,6 +30,8 @@ export interface WireProfile {
   readonly name: ProfileName;
   /** Prefix written into generated QR codes (decoding accepts both). */
   readonly qrPrefix: QrPrefix;
+  /** Bytes of the rendezvous-id length written into generated QR codes (decoding accepts both forms). */
+  readonly qrIdLengthBytes: QrIdLengthBytes;
   /** Rendezvous API path appended to the homeserver base URL. */
   readonly rendezvousPath: string;
   /** errcode of the rendezvous server's 409 on a stale sequence_token. */
@@ -40,6 +47,9 @@ const CHECKCODE_LABEL = "MATRIX_QR_CODE_LOGIN_CHECKCODE";
 const element2026: WireProfile = Object.freeze({
   name: "element-2026",
   qrPrefix: "IO_ELEMENT_MSC4388",
+  // matrix-rust-sdk main (msc_4388.rs) writes and reads a u16 big-endian id length; crypto-wasm 18.9.0's
+  // QrCodeData.fromBytes refuses the 1-byte form ("The QR code data is missing some fields").
+  qrIdLengthBytes: 2,
   rendezvousPath: RENDEZVOUS_PATH_UNSTABLE,
   concurrentWriteErrcode: "IO_ELEMENT_MSC4388_CONCURRENT_WRITE",
   // vodozemac: format!("{application_info_prefix}_RESPONSE")
@@ -51,6 +61,8 @@ const element2026: WireProfile = Object.freeze({
 const msc4388: WireProfile = Object.freeze({
   name: "msc4388",
   qrPrefix: "MATRIX",
+  // MSC text: "EncodeStringAsBytes8(rendezvous id)".
+  qrIdLengthBytes: 1,
   rendezvousPath: RENDEZVOUS_PATH_STABLE,
   concurrentWriteErrcode: "M_CONCURRENT_WRITE",
   responseExportLabel: `${HPKE_INFO} response`,

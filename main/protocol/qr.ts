@@ -2,14 +2,17 @@
 //   prefix ‖ type 0x03 ‖ intent ‖ Gp (32) ‖ len(id) ‖ id ‖ u16be(len(url)) ‖ url
 //
 // Decoding accepts both prefixes ("MATRIX", unstable "IO_ELEMENT_MSC4388") and both rendezvous-id
-// length forms: the current 1-byte form (MSC since 2026-06, rust-sdk PR #6173) and the legacy 2-byte
-// big-endian form (rust-sdk main, crypto-wasm 18.9.0). A first id-length byte of 0x00 means the
-// legacy form: in the 1-byte form it would announce an empty id, which is never valid.
+// length forms, whatever the profile: the 1-byte form of the MSC text (since June 2026) and the
+// 2-byte big-endian form that matrix-rust-sdk main and crypto-wasm 18.9.0 write and read. A first
+// id-length byte of 0x00 means the 2-byte form: in the 1-byte form it would announce an empty id,
+// which is never valid, and ids are at most 255 bytes, so the 2-byte form's high byte is always 0x00.
+// Encoding writes the form of the wire profile (profile.ts `qrIdLengthBytes`).
 //
-// Decoding is deliberately stricter than the Rust parser where being lax would be unsafe:
-// - Trailing bytes after the URL are REJECTED (Rust ignores them). The payload is an exact encoding;
-//   leftover bytes mean a different or extended format that we do not understand, and accepting
-//   them would let two different payloads decode to the same session.
+// Bytes after the base URL are ignored, as the Rust parser ignores them (a future extension may
+// append fields); `trailingBytes` says how many there were, and `{ strict: true }` refuses them
+// (`qr_trailing`) for tools that check an encoder.
+//
+// Decoding is stricter than the Rust parser where being lax would be unsafe:
 // - The rendezvous id must follow the opaque identifier grammar ([0-9A-Za-z._~-], 1..255): it is
 //   placed into a URL path by the rendezvous client, so "../" or "?" must never get through.
 // - The base URL must be http(s) without credentials, query or fragment, and without whitespace or
@@ -18,7 +21,7 @@
 import { b64encode, copyBytes, utf8Decode, utf8Encode } from "./bytes.js";
 import { ProtocolError } from "./errors.js";
 import { DEFAULT_PROFILE, getProfile } from "./profile.js";
-import type { ProfileName, QrPrefix, WireProfile } from "./profile.js";
+import type { ProfileName, QrIdLengthBytes, QrPrefix, WireProfile } from "./profile.js";
 
 export type QrIntent = "login" | "reciprocate";
 
@@ -32,8 +35,10 @@ export interface QrData {
   readonly rendezvousId: string;
   /** The base URL exactly as carried in the QR (e.g. without the root "/"). */
   readonly baseUrl: string;
-  /** 1: current MSC form; 2: legacy big-endian form. */
-  readonly idLengthBytes: 1 | 2;
+  /** How the rendezvous-id length was written: 1 byte (MSC text) or 2 bytes big-endian (Rust main). */
+  readonly idLengthBytes: QrIdLengthBytes;
+  /** Bytes after the base URL, ignored (always 0 with `{ strict: true }`). */
+  readonly trailingBytes: number;
 }
 
 export interface QrEncodeInput {
@@ -44,8 +49,13 @@ export interface QrEncodeInput {
 }
 
 export interface QrEncodeOptions {
-  /** Write the legacy 2-byte rendezvous-id length (only for talking to old Rust builds / tests). */
-  readonly legacyIdLength?: boolean;
+  /** Override the profile's rendezvous-id length form (tools and tests). */
+  readonly idLengthBytes?: QrIdLengthBytes;
+}
+
+export interface QrDecodeOptions {
+  /** Refuse bytes after the base URL (`qr_trailing`) instead of ignoring them as Rust does. */
+  readonly strict?: boolean;
 }
 
 export const QR_TYPE = 0x03;
@@ -102,7 +112,7 @@ export function parseBaseUrl(text: string): URL {
 }
 
 /** Decodes a QR payload. Throws ProtocolError (qr_*) on anything malformed. */
-export function decodeQr(bytes: Uint8Array): QrData {
+export function decodeQr(bytes: Uint8Array, options: QrDecodeOptions = {}): QrData {
   if (!(bytes instanceof Uint8Array)) throw new ProtocolError("qr_too_short", "QR payload is not a byte array");
   let prefix: QrPrefix | undefined;
   let pos = 0;
@@ -140,9 +150,9 @@ export function decodeQr(bytes: Uint8Array): QrData {
 
   need(1, "qr_too_short", "rendezvous id length");
   let idLength = bytes[pos++]!;
-  let idLengthBytes: 1 | 2 = 1;
+  let idLengthBytes: QrIdLengthBytes = 1;
   if (idLength === 0) {
-    // Legacy u16 big-endian length: 0x00 was its high byte.
+    // u16 big-endian length: 0x00 was its high byte.
     idLengthBytes = 2;
     need(1, "qr_truncated", "rendezvous id length");
     idLength = bytes[pos++]!;
@@ -161,8 +171,9 @@ export function decodeQr(bytes: Uint8Array): QrData {
   pos += urlLength;
   parseBaseUrl(baseUrl);
 
-  if (pos !== bytes.length) throw new ProtocolError("qr_trailing", `${bytes.length - pos} unexpected byte(s) after the base URL`);
-  return { prefix, type: QR_TYPE, intent, publicKey, rendezvousId, baseUrl, idLengthBytes };
+  const trailingBytes = bytes.length - pos;
+  if (trailingBytes > 0 && options.strict) throw new ProtocolError("qr_trailing", `${trailingBytes} unexpected byte(s) after the base URL`);
+  return { prefix, type: QR_TYPE, intent, publicKey, rendezvousId, baseUrl, idLengthBytes, trailingBytes };
 }
 
 /**
@@ -175,7 +186,7 @@ export function qrBaseUrlString(baseUrl: string): string {
   return url.pathname === "/" ? url.href.slice(0, -1) : url.href;
 }
 
-/** Encodes a QR payload with the profile's prefix and the 1-byte id length. */
+/** Encodes a QR payload with the profile's prefix and rendezvous-id length form. */
 export function encodeQr(input: QrEncodeInput, profile: WireProfile | ProfileName = DEFAULT_PROFILE, options: QrEncodeOptions = {}): Uint8Array {
   const p = typeof profile === "string" ? getProfile(profile) : profile;
   const intentByte = INTENT_BYTES[input.intent];
@@ -188,7 +199,7 @@ export function encodeQr(input: QrEncodeInput, profile: WireProfile | ProfileNam
   const url = utf8Encode(qrBaseUrlString(input.baseUrl));
   if (url.length > 0xffff) throw new ProtocolError("base_url_too_long", "base URL is longer than 65535 bytes");
   const prefix = PREFIX_BYTES.find(([name]) => name === p.qrPrefix)![1];
-  const idLen = options.legacyIdLength ? 2 : 1;
+  const idLen = options.idLengthBytes ?? p.qrIdLengthBytes;
   const out = new Uint8Array(prefix.length + 2 + KEY_LENGTH + idLen + id.length + 2 + url.length);
   let pos = 0;
   out.set(prefix, pos);
@@ -215,7 +226,7 @@ export function qrDataToJson(qr: QrData): {
   publicKey: string;
   rendezvousId: string;
   baseUrl: string;
-  idLengthBytes: 1 | 2;
+  idLengthBytes: QrIdLengthBytes;
 } {
   return {
     prefix: qr.prefix,

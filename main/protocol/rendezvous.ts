@@ -5,6 +5,11 @@
 // with clock skew). The session object keeps the current `sequence_token`, which the secure channel
 // binds into its AAD (docs/protocol.md "The sequence-token rule"): seal with the token this side is
 // about to PUT with, open with the token this side got back from its own previous write.
+//
+// Long-poll (docs/protocol.md "Long-poll"): a server may advertise, in the body of discovery, create
+// and session GETs, that it holds `GET …/{id}?since=<token>` until the session changes or a bound
+// passes. The client then waits for a message with one held GET instead of a GET per interval; it
+// falls back to plain polling whenever the latest answer from the server does not advertise it.
 
 import { RENDEZVOUS_PATH_STABLE, RENDEZVOUS_PATH_UNSTABLE } from "./profile.js";
 import { RendezvousError } from "./rendezvous-errors.js";
@@ -64,6 +69,31 @@ export interface PollPolicy {
 
 export const DEFAULT_POLL_POLICY: PollPolicy = { minIntervalMs: 250, fastMs: 250, fastWindowMs: 5_000, idleMs: 1_000 };
 
+/** The body field by which a server advertises long-poll (qr-login's extension of MSC4388). */
+export const LONG_POLL_FIELD = "io.github.qr_login.long_poll";
+
+/** Long-poll as the server advertised it. */
+export interface LongPollSupport {
+  /** Query parameter that carries the sequence token the client already has (the server names it). */
+  readonly queryParameter: string;
+  /** The server's hold bound. */
+  readonly maxWaitMs: number;
+}
+
+/** A longer advertised hold is not believed: a broken advertisement must not park a sign-in for minutes. */
+const MAX_TRUSTED_HOLD_MS = 60_000;
+const QUERY_PARAMETER = /^[A-Za-z0-9._~-]{1,64}$/;
+
+/** The advertisement in a 200 body, if there is a well-formed one. */
+export function parseLongPoll(body: Record<string, unknown> | null): LongPollSupport | undefined {
+  const v = body?.[LONG_POLL_FIELD];
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return undefined;
+  const { query_parameter: name, max_wait_ms: wait } = v as Record<string, unknown>;
+  if (typeof name !== "string" || !QUERY_PARAMETER.test(name)) return undefined;
+  if (typeof wait !== "number" || !Number.isFinite(wait) || wait <= 0) return undefined;
+  return { queryParameter: name, maxWaitMs: Math.min(wait, MAX_TRUSTED_HOLD_MS) };
+}
+
 export interface RendezvousClientOptions {
   /** Homeserver base URL (as carried in the QR; a trailing "/" is ignored when joining paths). */
   readonly baseUrl: string;
@@ -73,7 +103,7 @@ export interface RendezvousClientOptions {
   readonly clock?: MonotonicClock;
   /** Sent on discovery and create only (the MSC makes GET/PUT/DELETE unauthenticated). */
   readonly accessToken?: string;
-  /** A request that has not answered after this long counts as a lost response. */
+  /** A request that has not answered after this long counts as a lost response (a held GET: this plus the hold bound). */
   readonly requestTimeoutMs?: number;
   readonly poll?: Partial<PollPolicy>;
   /** Attempts for requests that have no session deadline yet (discovery, create). */
@@ -86,6 +116,8 @@ export interface Discovery {
   /** The server says this requester may create sessions. */
   readonly createAvailable: boolean;
   readonly prefix?: string;
+  /** The server holds GETs that name the token the client has (qr-login's long-poll extension). */
+  readonly longPoll?: LongPollSupport;
 }
 
 interface HttpResult {
@@ -101,6 +133,8 @@ interface RequestOptions {
   readonly signal?: AbortSignal | undefined;
   /** Skip the per-session GET pacing (settling a 409 right away keeps the race window small). */
   readonly unpaced?: boolean;
+  /** The server may hold this request this long (long-poll): added to the request timeout. */
+  readonly holdMs?: number;
 }
 
 const CONCURRENT_WRITE_ERRCODES = new Set(["M_CONCURRENT_WRITE", "IO_ELEMENT_MSC4388_CONCURRENT_WRITE"]);
@@ -139,6 +173,7 @@ export class RendezvousClient {
   private readonly requestTimeoutMs: number;
   private readonly maxAttempts: number;
   private confirmedPrefix: string | undefined;
+  private longPollSupport: LongPollSupport | undefined;
 
   constructor(options: RendezvousClientOptions) {
     let url: URL;
@@ -175,6 +210,19 @@ export class RendezvousClient {
     return this.confirmedPrefix;
   }
 
+  /** Long-poll as the server's latest answer advertised it; undefined: poll. */
+  get longPoll(): LongPollSupport | undefined {
+    return this.longPollSupport;
+  }
+
+  /**
+   * @internal Every 200 of discovery, create and session GETs says whether the server holds GETs: the
+   * latest one wins, so a server (or instance behind a balancer) that stops advertising is polled again.
+   */
+  noteAdvertisement(body: Record<string, unknown> | null): void {
+    this.longPollSupport = parseLongPoll(body);
+  }
+
   /** `GET /rendezvous`: is the API there, and may we create sessions? */
   async discover(signal?: AbortSignal): Promise<Discovery> {
     let r: { result: HttpResult; prefix: string };
@@ -190,7 +238,8 @@ export class RendezvousClient {
     if (result.status === 401 || result.status === 403) return { available: true, createAvailable: false, prefix };
     if (result.status !== 200) throw httpError(result, "discovery");
     const create = result.body?.["create_available"];
-    return { available: true, createAvailable: create === true, prefix };
+    this.noteAdvertisement(result.body);
+    return { available: true, createAvailable: create === true, prefix, ...(this.longPollSupport ? { longPoll: this.longPollSupport } : {}) };
   }
 
   /** `POST /rendezvous`: create a session with an initial payload (MSC sequence diagram: `""`). */
@@ -207,6 +256,7 @@ export class RendezvousClient {
     if (typeof expires !== "number" || !Number.isFinite(expires) || expires < 0) {
       throw new RendezvousError("rendezvous_bad_response", "create: response lacks a valid expires_in_ms");
     }
+    this.noteAdvertisement(result.body);
     const session = new RendezvousSession(this, id);
     session.adopt(token, data, startedAt + expires);
     session.markOwnWrite(startedAt);
@@ -264,7 +314,11 @@ export class RendezvousClient {
         throw new RendezvousError("rendezvous_network", `${method} ${path}: gave up after ${attempt} attempts`);
       }
       if (method === "GET") session?.noteGet();
-      const timeout = AbortSignal.timeout(this.requestTimeoutMs);
+      // A held GET may take the server's bound before it answers; it must not count as lost for that.
+      // It never outlives the session, though: at our expiry it is cut, and the loop reports expiry.
+      let timeoutMs = this.requestTimeoutMs + (opts.holdMs ?? 0);
+      if (session && opts.holdMs !== undefined) timeoutMs = Math.min(timeoutMs, Math.max(1, Math.ceil(session.remainingMs)));
+      const timeout = AbortSignal.timeout(timeoutMs);
       const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
       let response: Response;
       let text: string;
@@ -465,12 +519,20 @@ export class RendezvousSession {
 
   /** `GET /rendezvous/{id}`: read the payload; updates the current token. */
   async get(signal?: AbortSignal): Promise<GetResult> {
-    return this.read(signal, false);
+    return this.read(signal, {});
   }
 
-  private async read(signal: AbortSignal | undefined, unpaced: boolean): Promise<GetResult> {
+  private async read(signal: AbortSignal | undefined, how: { unpaced?: boolean; hold?: LongPollSupport }): Promise<GetResult> {
     const startedAt = this.client.clock.now();
-    const { result } = await this.client.withPrefix("GET", this.url(), { session: this, signal, unpaced });
+    const { hold } = how;
+    // Held GET: name the token we have; the server answers when the session moves past it.
+    const path = hold ? `${this.url()}?${encodeURIComponent(hold.queryParameter)}=${encodeURIComponent(this.sequenceToken)}` : this.url();
+    const { result } = await this.client.withPrefix("GET", path, {
+      session: this,
+      signal,
+      ...(how.unpaced || hold ? { unpaced: true } : {}),
+      ...(hold ? { holdMs: hold.maxWaitMs } : {}),
+    });
     if (result.status === 404) throw this.goneError(result);
     if (result.status !== 200) throw httpError(result, "get");
     const data = result.body?.["data"];
@@ -479,6 +541,7 @@ export class RendezvousSession {
     if (typeof data !== "string" || typeof token !== "string" || token.length === 0) {
       throw new RendezvousError("rendezvous_bad_response", "get: response lacks data or sequence_token");
     }
+    this.client.noteAdvertisement(result.body);
     const changed = token !== this.token;
     // The deadline is measured from when we asked: the server computed expires_in_ms later than
     // that, so our deadline is never after the real one.
@@ -489,21 +552,31 @@ export class RendezvousSession {
   }
 
   /**
-   * GET until the sequence token changes; returns the new payload. Adaptive interval (see PollPace,
-   * PollPolicy); GETs are never closer than `minIntervalMs`.
+   * GET until the sequence token changes; returns the new payload. When the server advertises
+   * long-poll, each GET is held by the server until the session changes (one request per message);
+   * otherwise the interval adapts (see PollPace, PollPolicy) and GETs are never closer than
+   * `minIntervalMs`.
    */
   async poll(options: PollOptions = {}): Promise<string> {
     const { signal } = options;
     const pace: PollPace = options.pace ?? ((options.replyDue ?? this.lastWasOwnWrite) ? "reply" : "idle");
-    // Right after our own write, a GET cannot see an answer yet: the first poll goes `fastMs`
-    // after the write (never later, so a quick reply is seen at once), not immediately.
-    if (this.lastWasOwnWrite && this.lastOwnWriteAt !== undefined) {
+    // Right after our own write, a plain GET cannot see an answer yet: the first poll goes `fastMs`
+    // after the write (never later, so a quick reply is seen at once), not immediately. A held GET
+    // goes at once: the server answers it the moment the reply lands.
+    if (!this.client.longPoll && this.lastWasOwnWrite && this.lastOwnWriteAt !== undefined) {
       await this.sleepWithinLife(this.lastOwnWriteAt + this.client.policy.fastMs - this.client.clock.now(), signal);
     }
     for (;;) {
-      const r = await this.get(signal);
+      const hold = this.client.longPoll;
+      const startedAt = this.client.clock.now();
+      const r = await this.read(signal, hold ? { hold } : {});
       if (r.changed) return r.data;
-      await this.sleepWithinLife(this.nextInterval(pace), signal);
+      // Unchanged. A plain GET waits an interval. A held GET that the server held for at least an
+      // interval (its bound passed) is re-sent at once; one answered sooner (a server at its cap of
+      // held requests, or one that ignores the parameter) waits out the interval like a plain poll,
+      // so a server that stops holding never turns the client into a hot loop.
+      const interval = this.nextInterval(pace);
+      await this.sleepWithinLife(hold ? startedAt + interval - this.client.clock.now() : interval, signal);
     }
   }
 
@@ -538,7 +611,7 @@ export class RendezvousSession {
     if (result.status === 404) throw this.goneError(result);
     if (result.status === 409 || CONCURRENT_WRITE_ERRCODES.has(errcodeOf(result) ?? "")) {
       // Settle at once: if our earlier attempt landed, the peer may answer within its next poll.
-      const now = await this.read(signal, true);
+      const now = await this.read(signal, { unpaced: true });
       if (now.data === data) {
         this.markOwnWrite(startedAt);
         return now.sequenceToken;

@@ -42,6 +42,8 @@ export interface DevhomeOptions {
   rendezvousMode?: RendezvousMode;
   /** Rendezvous APIs served (default both); /versions advertises exactly the ones served. */
   rendezvousApis?: readonly RendezvousApi[];
+  /** Rendezvous long-poll bound in ms (the server's default when omitted; 0 = off). */
+  rendezvousLongPollMs?: number;
   /** Matrix server name (default "localhost"). */
   serverName?: string;
   /** Base URL clients use, when it differs from http://host:port/ (e.g. behind a proxy). */
@@ -178,6 +180,7 @@ export async function startDevhome(opts: DevhomeOptions = {}): Promise<RunningDe
     await fastify.register(rendezvousPlugin, {
       mode: rendezvousMode,
       apis: rendezvousApis,
+      ...(opts.rendezvousLongPollMs !== undefined ? { longPollMs: opts.rendezvousLongPollMs } : {}),
       // 2024 session URLs on the origin clients use, also behind a proxy.
       publicBaseUrl: baseUrl,
       store: await openStore("memory"),

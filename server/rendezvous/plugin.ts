@@ -8,6 +8,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHan
 import type { Limits, RendezvousMode, RouteContext, ScopeBasics } from "./context.js";
 import { bearerToken, MatrixHttpError, retryAfterHeaders, sendError, toMatrixError } from "./http-common.js";
 import type { RendezvousMetrics } from "./metrics.js";
+import { dropUnusedConnectionsOnClose } from "./unused-connections.js";
 import { DEFAULT_LONG_POLL_MS, HeldRequests, LONG_POLL_PARAM, MAX_LONG_POLL_MS } from "./long-poll.js";
 import { DEFAULT_TTL_MS, MSC4108_PATH, RENDEZVOUS_PREFIXES } from "./protocol.js";
 import { routes2024 } from "./routes-2024.js";
@@ -100,6 +101,8 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
     throw new Error(`rendezvous: longPollMs must be an integer from 0 (off) to ${MAX_LONG_POLL_MS}, got ${longPollMs}`);
   }
   const held = mode !== "off" && longPollMs > 0 ? new HeldRequests(longPollMs, limits.maxHeld, limits.maxHeldPerIp) : null;
+  // Long-polling clients abort in-flight GETs; the connection Node's fetch leaves behind must not hold up close().
+  dropUnusedConnectionsOnClose(app);
   if (held) {
     if (metrics) metrics.heldStats = () => held.stats;
     // Writes on other instances (Redis) or processes (SQLite) wake the GETs held here.

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { ScannerChannel } from "../../main/protocol/channel.js";
 import { ProtocolError } from "../../main/protocol/errors.js";
 import { getProfile } from "../../main/protocol/profile.js";
-import { decodeQr } from "../../main/protocol/qr.js";
+import { decodeQr, encodeQr } from "../../main/protocol/qr.js";
 import { RendezvousClient } from "../../main/protocol/rendezvous.js";
 import { connectScanner, prefixesFor, startGenerator } from "../../main/protocol/secure-session.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
@@ -290,8 +290,12 @@ describe("qr-login channel CLI", () => {
     expect(qr["hex"]).toMatch(/^[0-9a-f]+$/);
     const decoded = decodeQr(Uint8Array.from(Buffer.from(String(qr["hex"]), "hex")));
     expect(decoded.intent).toBe("reciprocate");
+    expect(decoded.idLengthBytes).toBe(getProfile(profile).qrIdLengthBytes);
 
-    const s = cli(["channel", "scan", "--qr", String(qr["hex"]), "--profile", profile]);
+    // The scanner gets the same session as another encoder would write it: the other id-length form,
+    // with a byte after the URL (Rust ignores it, so must we).
+    const otherForm = encodeQr(decoded, profile, { idLengthBytes: decoded.idLengthBytes === 1 ? 2 : 1 });
+    const s = cli(["channel", "scan", "--qr", `${Buffer.from(otherForm).toString("hex")}ff`, "--profile", profile]);
     s.child.stdin.end("s1\ns2\n");
     const cc = await s.next("checkcode");
     expect(cc["code"]).toMatch(/^[1-9][0-9]$/);

@@ -48,7 +48,6 @@ describe("qr-login qr decode", () => {
     const cases: [string, string][] = [
       ["4d415452495803", "qr_too_short"],
       ["4d4154524958020000", "qr_invalid_type"],
-      [vector("msc4388-qr-intent00-stable").data.bytes_hex + "00", "qr_trailing"],
       ["not*base64", "invalid_base64"],
     ];
     const results = await Promise.all(cases.map(([arg]) => cli(["qr", "decode", arg])));
@@ -66,9 +65,34 @@ describe("qr-login qr decode", () => {
     expect(JSON.parse(r.stdout).error).toBe("qr_image_unreadable");
   }, 60_000);
 
+  test("bytes after the URL are ignored (noted on stderr), as Rust does; --strict refuses them", async () => {
+    const hexArg = vector("msc4388-qr-intent00-stable").data.bytes_hex + "00ff";
+    const legacyArg = vector("rust-main-qr-code-data-login").data.bytes_hex + "00";
+    const [lax, legacy, strict, strictClean] = await Promise.all([
+      cli(["qr", "decode", hexArg]),
+      cli(["qr", "decode", legacyArg]),
+      cli(["qr", "decode", "--strict", hexArg]),
+      cli(["qr", "decode", "--strict", vector("msc4388-qr-intent00-stable").data.bytes_hex]),
+    ]);
+    expect(lax.code).toBe(0);
+    expect(JSON.parse(lax.stdout)).toEqual({ prefix: "MATRIX", intent: "login", ...MSC_FIELDS });
+    expect(lax.stderr).toMatch(/2 byte\(s\) after the base URL ignored/);
+    expect(legacy.code).toBe(0);
+    expect(JSON.parse(legacy.stdout)).toEqual({ prefix: "IO_ELEMENT_MSC4388", intent: "login", ...MSC_FIELDS, idLengthBytes: 2 });
+    expect(strict.code).toBe(2);
+    expect(JSON.parse(strict.stdout).error).toBe("qr_trailing");
+    expect(strictClean.code).toBe(0);
+    expect(strictClean.stderr).toBe("");
+  }, 60_000);
+
   test("usage errors exit 2", async () => {
-    const runs = await Promise.all([cli(["qr", "decode"]), cli(["qr", "nope"]), cli(["qr", "encode", "--intent", "login"])]);
-    expect(runs.map((r) => r.code)).toEqual([2, 2, 2]);
+    const runs = await Promise.all([
+      cli(["qr", "decode"]),
+      cli(["qr", "nope"]),
+      cli(["qr", "encode", "--intent", "login"]),
+      cli(["qr", "encode", "--intent", "login", "--key", MSC_FIELDS.publicKey, "--id", "x", "--url", "https://h", "--id-length", "3"]),
+    ]);
+    expect(runs.map((r) => r.code)).toEqual([2, 2, 2, 2]);
   }, 60_000);
 });
 
@@ -76,19 +100,21 @@ describe("qr-login qr encode", () => {
   const key = "2IZoarIZe3gOMAqdSiFHSAcA15KfOasxueUUNwJI7Ws";
   const id = "e8da6355-550b-4a32-a193-1619d9830668";
 
-  test("reproduces the MSC examples (msc4388 profile) and the unstable one (default profile)", async () => {
+  test("reproduces the MSC example (msc4388 profile), rust-sdk main's (default profile) and the MSC's unstable one (--id-length 1)", async () => {
     const a = await cli(["qr", "encode", "--intent", "login", "--key", key, "--id", id, "--url", "https://matrix-client.matrix.org/", "--profile", "msc4388"]);
     expect(a.code).toBe(0);
     expect(a.stdout.trim()).toBe(vector("msc4388-qr-intent00-stable").data.bytes_hex);
     const b = await cli(["qr", "encode", "--intent", "reciprocate", "--key", key, "--id", id, "--url", "https://matrix-client.matrix.org"]);
-    expect(b.stdout.trim()).toBe(vector("msc4388-qr-intent01-unstable").data.bytes_hex);
+    expect(b.stdout.trim()).toBe(vector("rust-main-qr-code-data-reciprocate").data.bytes_hex);
+    const c = await cli(["qr", "encode", "--intent", "reciprocate", "--key", key, "--id", id, "--url", "https://matrix-client.matrix.org", "--id-length", "1"]);
+    expect(c.stdout.trim()).toBe(vector("msc4388-qr-intent01-unstable").data.bytes_hex);
   }, 60_000);
 
   test("encode → decode round trip, and --png → decode", async () => {
     const png = path.join(tmp, "qr.png");
     const e = await cli(["qr", "encode", "--intent", "reciprocate", "--key", key, "--id", "abc_123", "--url", "http://127.0.0.1:8008/hs/", "--png", png]);
     expect(e.code).toBe(0);
-    const expected = { prefix: "IO_ELEMENT_MSC4388", type: 3, intent: "reciprocate", publicKey: key, rendezvousId: "abc_123", baseUrl: "http://127.0.0.1:8008/hs/", idLengthBytes: 1 };
+    const expected = { prefix: "IO_ELEMENT_MSC4388", type: 3, intent: "reciprocate", publicKey: key, rendezvousId: "abc_123", baseUrl: "http://127.0.0.1:8008/hs/", idLengthBytes: 2 };
     const fromHex = await cli(["qr", "decode", e.stdout.trim()]);
     expect(JSON.parse(fromHex.stdout)).toEqual(expected);
     const fromPng = await cli(["qr", "decode", png]);

@@ -57,6 +57,30 @@ describe("verifySignature", () => {
     expect(verifySignature(signed, "domain", "ed25519:2", pub)).toBe(false);
   });
 
+  test("agrees with @noble/curves (strict RFC 8032) on good, altered and non-canonical (S + L) signatures", () => {
+    const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+    for (let i = 0; i < 20; i++) {
+      const sk = ed25519.utils.randomSecretKey();
+      const obj: JsonObject = { i, keys: { k: b64(sk.subarray(0, 8)) } };
+      const sig = ed25519.sign(new TextEncoder().encode(canonicalJson(obj)), sk);
+      const signed = (s: Uint8Array): JsonObject => ({ ...obj, signatures: { u: { "ed25519:k": b64(s) } } });
+      const key = b64(ed25519.getPublicKey(sk));
+      expect(verifySignature(signed(sig), "u", "ed25519:k", key)).toBe(true);
+      const flipped = sig.slice();
+      flipped[i % 64]! ^= 1;
+      expect(verifySignature(signed(flipped), "u", "ed25519:k", key)).toBe(false);
+      // S + L is the same scalar mod L, but not canonical: RFC 8032 §5.1.7 rejects it.
+      let S = 0n;
+      for (let b = 31; b >= 0; b--) S = (S << 8n) | BigInt(sig[32 + b]!);
+      const big = sig.slice();
+      let t = S + L;
+      for (let b = 0; b < 32; b++, t >>= 8n) big[32 + b] = Number(t & 255n);
+      expect(t).toBe(0n); // S + L still fits in 32 bytes (S < L < 2^253)
+      expect(verifySignature(signed(big), "u", "ed25519:k", key)).toBe(false);
+      expect(ed25519.verify(big, new TextEncoder().encode(canonicalJson(obj)), ed25519.getPublicKey(sk), { zip215: false })).toBe(false);
+    }
+  });
+
   test("malformed signatures and keys are false, not exceptions", () => {
     const s = (sig: string): JsonObject => ({ signatures: { d: { "ed25519:1": sig } } });
     expect(verifySignature(s("!!!"), "d", "ed25519:1", pub)).toBe(false);

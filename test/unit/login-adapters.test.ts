@@ -42,6 +42,13 @@ describe("createSecureChannelPort().decodeQr", () => {
     expect(port.decodeQr(qr)).toEqual({ intent: "reciprocate", baseUrl: expect.stringMatching(/^https:\/\/hs\.example\.org\/?$/) });
   });
 
+  test("both id-length forms and bytes after the URL (the app's and the CLI's scan path)", () => {
+    for (const idLengthBytes of [1, 2] as const) {
+      const qr = encodeQr({ intent: "login", publicKey, rendezvousId: "abc123", baseUrl: "https://hs.example.org/m/" }, "element-2026", { idLengthBytes });
+      expect(port.decodeQr(Uint8Array.from([...qr, 1, 2, 3]))).toEqual({ intent: "login", baseUrl: "https://hs.example.org/m/" });
+    }
+  });
+
   test("garbage is a ChannelError invalid_qr", () => {
     let err: unknown;
     try {

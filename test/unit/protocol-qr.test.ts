@@ -31,7 +31,9 @@ describe("QR vectors (MSC examples, rust-sdk PR #6173 and main, crypto-wasm 18.9
     if (v.data.expected.parsed_base_url_as_url_string) expect(new URL(qr.baseUrl).href).toBe(v.data.expected.parsed_base_url_as_url_string);
     // Re-encoding with the matching prefix and length form reproduces the bytes exactly.
     const profile = qr.prefix === "MATRIX" ? "msc4388" : "element-2026";
-    expect(hexEncode(encodeQr(qr, profile, { legacyIdLength: legacy }))).toBe(v.data.bytes_hex);
+    expect(hexEncode(encodeQr(qr, profile, { idLengthBytes: legacy ? 2 : 1 }))).toBe(v.data.bytes_hex);
+    // Each profile's own form: element-2026 writes what rust-sdk main writes, msc4388 what the MSC shows.
+    if (legacy || profile === "msc4388") expect(hexEncode(encodeQr(qr, profile))).toBe(v.data.bytes_hex);
   });
 
   test.each(vectors("qr_code_base64").map((v) => [v.id, v] as const))("%s (base64 form) decodes and re-encodes", (_id, v) => {
@@ -40,14 +42,14 @@ describe("QR vectors (MSC examples, rust-sdk PR #6173 and main, crypto-wasm 18.9
     const qr = decodeQr(bytes);
     expectFields(qr, v.data.expected);
     expect(new URL(qr.baseUrl).href).toBe(v.data.expected.parsed_base_url_as_url_string);
-    expect(b64encode(encodeQr(qr, "element-2026", { legacyIdLength: qr.idLengthBytes === 2 }))).toBe(v.data.base64_unpadded);
+    expect(b64encode(encodeQr(qr, "element-2026", { idLengthBytes: qr.idLengthBytes }))).toBe(v.data.base64_unpadded);
   });
 
-  test("crypto-wasm 18.9.0 newMsc4388 outputs: same URL normalisation (strip '/' only for a root path)", () => {
+  test("crypto-wasm 18.9.0 newMsc4388 outputs are what element-2026 writes (2-byte id length; strip '/' only for a root path)", () => {
     const v = vector("npm-matrix-sdk-crypto-wasm-18.9.0-newMsc4388");
     const key = b64decode("2IZoarIZe3gOMAqdSiFHSAcA15KfOasxueUUNwJI7Ws");
     for (const out of v.data.outputs) {
-      const ours = encodeQr({ intent: "reciprocate", publicKey: key, rendezvousId: "e8da6355-550b-4a32-a193-1619d9830668", baseUrl: out.base_url_arg }, "element-2026", { legacyIdLength: true });
+      const ours = encodeQr({ intent: "reciprocate", publicKey: key, rendezvousId: "e8da6355-550b-4a32-a193-1619d9830668", baseUrl: out.base_url_arg }, "element-2026");
       expect(hexEncode(ours)).toBe(out.bytes_hex);
       expect(decodeQr(ours).idLengthBytes).toBe(2);
     }
@@ -56,19 +58,34 @@ describe("QR vectors (MSC examples, rust-sdk PR #6173 and main, crypto-wasm 18.9
   test("derived handshake vector's QR, both id length forms", () => {
     const d = vector("derived-noble-full-handshake").data;
     const input = { intent: "reciprocate" as const, publicKey: hex(d.inputs.Gp), rendezvousId: d.inputs.rendezvous_id, baseUrl: d.inputs.qr_base_url };
-    expect(hexEncode(encodeQr(input))).toBe(d.qr.unstable_rendezvous_id_len_u8_hex);
-    expect(hexEncode(encodeQr(input, "element-2026", { legacyIdLength: true }))).toBe(d.qr.unstable_rendezvous_id_len_u16_legacy_hex);
+    expect(hexEncode(encodeQr(input))).toBe(d.qr.unstable_rendezvous_id_len_u16_legacy_hex);
+    expect(hexEncode(encodeQr(input, "element-2026", { idLengthBytes: 1 }))).toBe(d.qr.unstable_rendezvous_id_len_u8_hex);
   });
 });
 
 describe("QR encoding", () => {
   const key = new Uint8Array(32).fill(7);
-  test("1-byte id form, prefix per profile, round trip", () => {
+  test("prefix and id-length form per profile (element-2026: 2 bytes, msc4388: 1 byte), round trip", () => {
     for (const profile of ["element-2026", "msc4388"] as const) {
       for (const intent of INTENTS) {
         const bytes = encodeQr({ intent, publicKey: key, rendezvousId: "abc_DEF-1.2~3", baseUrl: "https://example.org/matrix/" }, profile);
         const qr = decodeQr(bytes);
-        expect(qr).toEqual({ prefix: profile === "msc4388" ? "MATRIX" : "IO_ELEMENT_MSC4388", type: 3, intent, publicKey: key, rendezvousId: "abc_DEF-1.2~3", baseUrl: "https://example.org/matrix/", idLengthBytes: 1 });
+        const idLengthBytes = profile === "msc4388" ? 1 : 2;
+        expect(qr).toEqual({ prefix: profile === "msc4388" ? "MATRIX" : "IO_ELEMENT_MSC4388", type: 3, intent, publicKey: key, rendezvousId: "abc_DEF-1.2~3", baseUrl: "https://example.org/matrix/", idLengthBytes, trailingBytes: 0 });
+        // The length field: one byte 0x0d, or the two bytes 0x00 0x0d.
+        const at = (profile === "msc4388" ? 6 : 18) + 2 + 32;
+        expect([...bytes.subarray(at, at + idLengthBytes)]).toEqual(idLengthBytes === 1 ? [13] : [0, 13]);
+      }
+    }
+  });
+
+  test("--id-length override: either form with either profile, and ids of 1 and 255 bytes", () => {
+    for (const profile of ["element-2026", "msc4388"] as const) {
+      for (const idLengthBytes of [1, 2] as const) {
+        for (const rendezvousId of ["x", "a".repeat(255)]) {
+          const qr = decodeQr(encodeQr({ intent: "login", publicKey: key, rendezvousId, baseUrl: "https://h.example" }, profile, { idLengthBytes }));
+          expect([qr.idLengthBytes, qr.rendezvousId, qr.baseUrl]).toEqual([idLengthBytes, rendezvousId, "https://h.example"]);
+        }
       }
     }
   });
@@ -125,8 +142,17 @@ describe("QR decoding rejects malformed payloads with the right code", () => {
     for (let n = idAt + 1; n < good.length; n++) expect(code(() => decodeQr(good.subarray(0, n)))).toBe("qr_truncated");
   });
 
-  test("trailing bytes are rejected (Rust ignores them; we do not)", () => {
-    expect(code(() => decodeQr(Uint8Array.from([...good, 0])))).toBe("qr_trailing");
+  test("trailing bytes are ignored and counted, as Rust ignores them; { strict: true } refuses them", () => {
+    const legacy = hex(vector("rust-main-qr-code-data-login").data.bytes_hex);
+    for (const payload of [good, legacy]) {
+      const plain = decodeQr(payload);
+      for (const extra of [[0], [0xff, 0x00, 0x41], Array.from({ length: 300 }, (_, i) => i & 255)]) {
+        const withExtra = Uint8Array.from([...payload, ...extra]);
+        expect(decodeQr(withExtra)).toEqual({ ...plain, trailingBytes: extra.length });
+        expect(code(() => decodeQr(withExtra, { strict: true }))).toBe("qr_trailing");
+      }
+      expect(decodeQr(payload, { strict: true })).toEqual({ ...plain, trailingBytes: 0 });
+    }
   });
 
   test("rendezvous id: UTF-8, grammar, legacy empty", () => {
@@ -197,9 +223,10 @@ describe("QR decoder fuzz", () => {
       // A success must be a complete, self-consistent result that re-encodes to the input.
       ok++;
       expect(qr.publicKey.length).toBe(32);
-      const again = encodeQr(qr, qr.prefix === "MATRIX" ? "msc4388" : "element-2026", { legacyIdLength: qr.idLengthBytes === 2 });
+      const again = encodeQr(qr, qr.prefix === "MATRIX" ? "msc4388" : "element-2026", { idLengthBytes: qr.idLengthBytes });
       const urlCanonical = qrBaseUrlString(qr.baseUrl) === qr.baseUrl;
-      if (urlCanonical) expect(hexEncode(again)).toBe(hexEncode(input));
+      // Ignored trailing bytes are the only part of the input that re-encoding does not reproduce.
+      if (urlCanonical) expect(hexEncode(again)).toBe(hexEncode(input.subarray(0, input.length - qr.trailingBytes)));
     };
     for (let i = 0; i < 40_000; i++) {
       // pure random, random length, sometimes with a valid prefix

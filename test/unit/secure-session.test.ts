@@ -1,17 +1,17 @@
 // The secure session (channel + transport) on the in-memory rendezvous server and a virtual clock:
 // the token rule on the wire, lost responses, cancellation, a failed open, expiry, intent checks.
 import { describe, expect, test } from "@jest/globals";
-import { decodeQr } from "../../main/protocol/qr.js";
+import { decodeQr, encodeQr } from "../../main/protocol/qr.js";
 import { connectScanner, startGenerator } from "../../main/protocol/secure-session.js";
-import { FakeRendezvousServer, VirtualClock } from "../support/fake-rendezvous.js";
+import { FakeRendezvousServer, VirtualClock, type FakeLongPoll } from "../support/fake-rendezvous.js";
 import { seededRandom } from "../support/lossy-proxy.js";
 import { protocolRejection as rejectionOf } from "../support/protocol-error-code.js";
 
 const PROFILES = ["element-2026", "msc4388"] as const;
 
-function setup(ttlMs?: number) {
+function setup(ttlMs?: number, longPoll?: FakeLongPoll) {
   const clock = new VirtualClock();
-  const server = new FakeRendezvousServer(clock, ttlMs ? { ttlMs } : {});
+  const server = new FakeRendezvousServer(clock, { ...(ttlMs ? { ttlMs } : {}), ...(longPoll ? { longPoll } : {}) });
   return { clock, server, transport: { fetch: server.fetch, clock } };
 }
 
@@ -40,6 +40,54 @@ describe.each(PROFILES)("profile %s", (profile) => {
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBe(`tok${i + 1}`);
   });
 });
+
+describe.each(PROFILES)("profile %s on a long-poll server", (profile) => {
+  test("handshake and 6 messages: one GET per message (plus the scanner's first), no polling wait at all", async () => {
+    const env = setup(undefined, { maxWaitMs: 20_000 });
+    const t0 = env.clock.now();
+    const { server, g, s } = await connected(profile, env);
+    for (let i = 0; i < 3; i++) {
+      const [, atG] = await Promise.all([s.send({ i }), g.receive()]);
+      expect(atG).toEqual({ i });
+      const [, atS] = await Promise.all([g.send({ back: i }), s.receive()]);
+      expect(atS).toEqual({ back: i });
+    }
+    // LoginInitiate, LoginOk and 6 messages: 8 PUTs, 8 GETs that each brought one, and S's opening GET.
+    expect(server.requests("PUT")).toHaveLength(8);
+    expect(server.requests("GET")).toHaveLength(9);
+    expect(server.requests("GET").filter((r) => r.search.startsWith("?since="))).toHaveLength(8);
+    expect(env.clock.now()).toBe(t0);
+  });
+});
+
+test("long-poll server, 100 seeded runs with 20% of requests or responses lost", async () => {
+  const failures: string[] = [];
+  let lost = 0;
+  for (let seed = 1; seed <= 100; seed++) {
+    const env = setup(undefined, { maxWaitMs: 20_000, boundRealMs: 20 });
+    const rnd = seededRandom(seed);
+    env.server.hook = () => {
+      if (rnd() >= 0.2) return undefined;
+      lost++;
+      return rnd() < 0.5 ? "drop-response" : "drop-request";
+    };
+    try {
+      const pending = await startGenerator({ rendezvousUrl: env.server.origin, intent: "login", ...env.transport });
+      const [unconfirmed, scanner] = await Promise.all([pending.waitForScanner(), connectScanner(pending.qr, env.transport)]);
+      const g = await unconfirmed.confirm(scanner.checkCode);
+      const s = scanner.conversation;
+      for (let i = 0; i < 4; i++) {
+        const [, atG] = await Promise.all([s.send({ i }), g.receive()]);
+        const [, atS] = await Promise.all([g.send({ back: i }), s.receive()]);
+        if ((atG as { i?: number }).i !== i || (atS as { back?: number }).back !== i) failures.push(`${seed}: wrong message`);
+      }
+    } catch (err) {
+      failures.push(`${seed}: ${String(err)}`);
+    }
+  }
+  expect(failures).toEqual([]);
+  expect(lost).toBeGreaterThan(300);
+}, 60_000);
 
 test("30% of responses lost: the handshake and the conversation still complete", async () => {
   const env = setup();
@@ -152,6 +200,21 @@ test.each(["https://rz.test/", "https://rz.test/matrix/", "https://rz.test/matri
     expect(env.server.log.every((r) => r.path.startsWith(`${pathBase}/_matrix/client/`))).toBe(true);
   },
 );
+
+test.each(PROFILES)("profile %s scans either id-length form, with bytes after the URL, as Rust does", async (profile) => {
+  for (const idLengthBytes of [1, 2] as const) {
+    const env = setup();
+    const pending = await startGenerator({ rendezvousUrl: env.server.origin, intent: "login", profile, ...env.transport });
+    const shown = decodeQr(pending.qr);
+    expect(shown.idLengthBytes).toBe(profile === "msc4388" ? 1 : 2);
+    // The same session written by another encoder: the other length form and an appended extension.
+    const other = Uint8Array.from([...encodeQr(shown, profile, { idLengthBytes }), 0x00, 0x7f]);
+    const [unconfirmed, scanner] = await Promise.all([pending.waitForScanner(), connectScanner(other, { profile, ...env.transport })]);
+    const g = await unconfirmed.confirm(scanner.checkCode);
+    await scanner.conversation.send({ idLengthBytes });
+    await expect(g.receive()).resolves.toEqual({ idLengthBytes });
+  }
+});
 
 test("an unusable rendezvous URL is refused before any request", async () => {
   const env = setup();
