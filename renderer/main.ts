@@ -235,7 +235,15 @@ function screenView(s: Screen): HTMLElement {
         s.state === "waiting_for_browser"
           ? h("p", {}, s.opened ? "Your browser opened your homeserver's sign-in page. Sign in there and allow qr-login; then come back here." : "Opening your browser at your homeserver's sign-in page…")
           : null,
-        s.url && s.state === "waiting_for_browser" ? h("p", { class: "uri" }, h("span", { id: "uri-label" }, "Address: "), h("code", { "aria-labelledby": "uri-label" }, s.url)) : null,
+        s.url && s.state === "waiting_for_browser"
+          ? h(
+              "details",
+              {},
+              h("summary", {}, "The browser did not open?"),
+              h("p", {}, "Open this address in your browser yourself:"),
+              h("p", { class: "uri" }, h("span", { id: "uri-label" }, "Address: "), h("code", { "aria-labelledby": "uri-label" }, s.url)),
+            )
+          : null,
         spinner(s.state === "waiting_for_browser" ? "Waiting for the browser" : SIGN_IN_STATE_LABELS[s.state]),
         h(
           "div",
