@@ -95,6 +95,8 @@ async function main(): Promise<void> {
   surface.register();
   hardenSessions(surface, windows);
 
+  // The pair: the existing device scans the new device's code (the headline direction,
+  // docs/architecture.md "The two directions").
   const specs: WindowSpec[] = config.roles
     ? config.roles.map((role, index, all) => ({ role, side: all.length === 2 ? (role === "existing" ? "scan" : "show") : null, index, count: all.length }))
     : [{ role: null, side: null, index: 0, count: 1 }];

@@ -1,8 +1,8 @@
 // Runs every black-box case of test/fixtures/rendezvous-cases.json against a real listening
 // server on 127.0.0.1, for each store (memory, SQLite, Redis), on both the unstable and the v1
 // prefix. Setup steps written in a case's prose notes are encoded in SCENARIOS below; where a case
-// records Synapse behaviour that the MSC (or the issue's "no eviction" rule) overrides, the
-// scenario says so and asserts our behaviour instead.
+// records Synapse behaviour that the MSC (or this server's refuse-don't-evict rule, docs/operators.md
+// "Limits and refused requests") overrides, the scenario says so and asserts our behaviour instead.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -105,7 +105,7 @@ const SCENARIOS: Record<string, Scenario> = {
   "msc4388.auth.get-after-delete": { server: "auth", setup: del },
   "msc4388.expiry.get-before-ttl": { check: (r) => expect(body(r).data).toBe("foo=bar") },
   "msc4388.expiry.get-at-ttl": { setup: async (ctx) => ctx.advance(ctx.createdExpiresInMs!) },
-  // Synapse evicts the oldest live sessions when full; the issue requires refusing new ones instead.
+  // Synapse evicts the oldest live sessions when full; this server refuses new ones instead.
   "msc4388.capacity.soft-limit-eviction": {
     server: "capped",
     fresh: true,
