@@ -48,8 +48,8 @@ maybe("qr-login run by an older Node", () => {
   test("re-runs itself on the project's Node 22: the SQLite rendezvous server starts instead of crashing", async () => {
     const db = path.join(tmp, "rv.sqlite");
     // From another folder (cwd = tmp), as `npx --prefix` or a global install would.
-    const r = await run(old!.exe, [path.join(root, "bin/qr-login.js"), "server", "--listen", "127.0.0.1:0", "--store", `sqlite:${db}`], { untilOutput: /listening/ });
-    expect(r.out + r.err).toMatch(/rendezvous server listening/);
+    const r = await run(old!.exe, [path.join(root, "bin/qr-login.js"), "server", "--listen", "127.0.0.1:0", "--store", `sqlite:${db}`], { untilOutput: /listening on http:/ });
+    expect(r.out + r.err).toMatch(/rendezvous server .*listening on http:\/\/127\.0\.0\.1:\d+/);
     expect(r.err).not.toMatch(/Unsupported runtime/);
     expect(r.signal).not.toBe("SIGSEGV");
     // SIGTERM reached the Node 22 child through the parent, which exits as it did
