@@ -105,10 +105,23 @@ export class AccountController {
     return () => this.listeners.delete(listener);
   }
 
-  /** The existing-device side of this account (restored once, not started: see main/login/session.ts). */
+  /**
+   * The existing-device side of this account (restored, not started: see main/login/session.ts). Each
+   * flow asks for it, so the access token is checked first: account providers such as MAS issue them
+   * for minutes only, and a renewed pair must replace the stored one at once (refresh tokens rotate).
+   */
   async existingAccount(): Promise<ExistingAccount | null> {
-    const session = this.session;
+    let session = this.session;
     if (!session) return null;
+    const fresh = await (this.env.refresh ?? defaultRefresh)(session).catch(() => ({ session, refreshed: false }));
+    if (fresh.refreshed && this.session === session) {
+      session = fresh.session;
+      this.session = session;
+      if (this.saved) this.status = await this.env.store.save(session);
+      const old = this.restored;
+      this.restored = null;
+      void old?.then((r) => r.close(), () => undefined);
+    }
     this.restored ??= (this.env.restore ?? defaultRestore)(session).catch((err: unknown) => {
       this.restored = null;
       throw err;

@@ -21,7 +21,13 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function startApp(name: string, args: string[]): Promise<{ loaded: string[]; lines: string[]; stderr: string }> {
+interface WindowReport {
+  args: string[];
+  title: string;
+  info: { ok: boolean; info: { label: string; account: { userId: string } | null; storage: string; dev: { homeserver: string; username: string; password: string } | null } };
+}
+
+async function startApp(name: string, args: string[]): Promise<{ loaded: string[]; lines: string[]; windows: WindowReport[]; stderr: string }> {
   const report = path.join(tmp, `${name}.txt`);
   writeFileSync(report, "");
   const child = spawn(process.execPath, ["--import", pathToFileURL(path.join(root, "test/support/electron-child/register.mjs")).href, path.join(root, "dist/main/index.js"), ...args], {
@@ -37,7 +43,8 @@ async function startApp(name: string, args: string[]): Promise<{ loaded: string[
   clearTimeout(timer);
   const lines = readFileSync(report, "utf8").split("\n").filter(Boolean);
   const pkg = (s: string) => (s.startsWith("@") ? s.split("/").slice(0, 2).join("/") : s.split("/")[0]!);
-  return { loaded: [...new Set(lines.filter((l) => !/^(ready|exited) /.test(l)).map(pkg))].sort(), lines, stderr };
+  const windows = lines.filter((l) => l.startsWith("window ")).map((l) => JSON.parse(l.slice(7)) as WindowReport);
+  return { loaded: [...new Set(lines.filter((l) => !/^(ready|exited|window) /.test(l)).map(pkg))].sort(), lines, windows, stderr };
 }
 
 const DEV_STACK = ["fastify", "@fastify/cors", "@fastify/rate-limit", "oidc-provider", "ioredis", "better-sqlite3"];
@@ -48,11 +55,23 @@ describe("start-up of the built main process", () => {
     expect(r.lines).toContain("ready 1");
     expect(r.loaded).toEqual(["@noble/hashes", "electron"].sort());
     for (const p of [...DEV_STACK, "matrix-js-sdk"]) expect(r.loaded).not.toContain(p);
+    // one window, whose renderer chooses its role (the first-run screen), and no development stack
+    expect(r.windows).toHaveLength(1);
+    expect(r.windows[0]!.args).toEqual([]);
+    expect(r.windows[0]!.info).toMatchObject({ ok: true, info: { label: "qr-login", account: null, storage: "keychain", dev: null } });
   }, 70_000);
 
   test("the development mode (--dev) loads the development stack, through its own chunk", async () => {
     const r = await startApp("dev", ["--dev"]);
     expect(r.lines).toContain("ready 2");
     for (const p of [...DEV_STACK, "matrix-js-sdk"]) expect(r.loaded).toContain(p);
+    // the pair; each window shows where to approve sign-ins and the password (not only stdout),
+    // while the renderer's command line names no account
+    expect(r.windows.map((w) => w.title).sort()).toEqual(["Existing device", "New device"]);
+    for (const w of r.windows) {
+      expect(w.info.info.dev).toEqual({ homeserver: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/$/), username: "alice", password: expect.stringMatching(/^\S{8,}$/) });
+      expect(JSON.stringify(w.args)).not.toContain("@");
+    }
+    expect(r.windows.find((w) => w.title === "Existing device")!.info.info.label).toBe("Existing device — signed in as @alice:localhost");
   }, 70_000);
 });

@@ -164,7 +164,8 @@ beforeAll(async () => {
       onNewController?.(c);
       return c;
     },
-    appInfo: (id) => appInfoFor({ label: labels.get(id) ?? "", account: { userId: "@alice:localhost", homeserver: "http://127.0.0.1:8008/" } }),
+    // The development pair's app info (npm start): every screen is checked with its banner.
+    appInfo: (id) => appInfoFor({ label: labels.get(id) ?? "", account: { userId: "@alice:localhost", homeserver: "http://127.0.0.1:8008/" }, dev: { homeserver: "http://127.0.0.1:8008/", username: "alice", password: "dev-password-1234" } }),
   });
   surface.register();
 });

@@ -121,6 +121,12 @@ describe("full sign-in through both windows (existing device scans the new devic
     newWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "new", side: "show" }, IPC);
     oldWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "scan" }, IPC);
 
+    // Both windows show where to approve the sign-in, as whom, and the password (a desktop launch has no console).
+    for (const w of [newWin, oldWin]) {
+      await w.page.waitForSelector("#dev-banner:not([hidden])");
+      await expect(w.page.locator("#dev-banner").textContent()).resolves.toBe(`Development stack. Approve sign-ins on ${dev.baseUrl} as alice with the password ${dev.password}.`);
+    }
+
     // New device: a real rendezvous session and its QR.
     await onScreen(newWin.page, "show_qr");
     await newWin.page.waitForFunction(() => {

@@ -1,6 +1,7 @@
 // The `electron` module for a child process running dist/main/index.js (bundled by the test with
-// esbuild): the stand-in of ../electron-fake.ts, made ready at once; when the app's windows have
-// loaded their page it writes "ready" to the load report and ends the process.
+// esbuild): the stand-in of ../electron-fake.ts, made ready at once. When the app's windows have
+// loaded their page it writes to the load report what each window got — its command-line arguments
+// and, over IPC, its app info — then "ready N", and ends the process.
 import { appendFileSync } from "node:fs";
 import { createElectronFake } from "../electron-fake.js";
 
@@ -16,7 +17,14 @@ const timer = setInterval(() => {
   const windows = fake.BrowserWindow.getAllWindows();
   if (windows.length > 0 && windows.every((w) => w.webContents.getURL() !== "")) {
     clearInterval(timer);
-    appendFileSync(process.env.QR_LOGIN_LOAD_REPORT!, `ready ${windows.length}\n`);
-    process.exit(0);
+    void Promise.all(
+      windows.map(async (w) => {
+        const info = await fake.page.invoke(w.webContents, "qr-login:get-app-info");
+        appendFileSync(process.env.QR_LOGIN_LOAD_REPORT!, `window ${JSON.stringify({ args: w.opts.webPreferences.additionalArguments, title: w.getTitle(), info })}\n`);
+      }),
+    ).finally(() => {
+      appendFileSync(process.env.QR_LOGIN_LOAD_REPORT!, `ready ${windows.length}\n`);
+      process.exit(0);
+    });
   }
 }, 20);
