@@ -111,10 +111,12 @@ export class AccountController {
    * for minutes only, and a renewed pair must replace the stored one at once (refresh tokens rotate).
    */
   async existingAccount(): Promise<ExistingAccount | null> {
-    let session = this.session;
-    if (!session) return null;
-    const fresh = await (this.env.refresh ?? defaultRefresh)(session).catch(() => ({ session, refreshed: false }));
-    if (fresh.refreshed && this.session === session) {
+    const current = this.session;
+    if (!current) return null;
+    const fresh = await (this.env.refresh ?? defaultRefresh)(current).catch(() => ({ session: current, refreshed: false }));
+    if (this.session !== current) return this.session ? this.existingAccount() : null; // signed out or in again meanwhile
+    let session = current;
+    if (fresh.refreshed) {
       session = fresh.session;
       this.session = session;
       if (this.saved) this.status = await this.env.store.save(session);
