@@ -275,19 +275,6 @@ function screenView(s: Screen): HTMLElement {
         h("div", { class: "actions" }, button("Try again", () => dispatch({ type: "want_sign_in" }), { primary: true }), button("Cancel", () => dispatch({ type: "reset" }))),
       );
     }
-    case "choose_role":
-      return h(
-        "section",
-        {},
-        heading("Sign in with QR code"),
-        h("p", {}, "Which device is this?"),
-        h(
-          "div",
-          { class: "choices" },
-          button("This device is already signed in — link a new device", () => dispatch({ type: "choose_role", role: "existing" }), { primary: true }),
-          button("This is a new device — sign it in", () => dispatch({ type: "choose_role", role: "new" }), { primary: true }),
-        ),
-      );
     case "choose_side": {
       const pick = (side: ChannelSide) => () => {
         if (side === "show" && s.role === "new") return showQrAsNewDevice();

@@ -29,7 +29,6 @@ export type Screen =
   | { name: "signed_in"; account: Account }
   | { name: "sign_in_error"; code: SignInErrorCode; message: string }
   // the MSC4108 flows
-  | { name: "choose_role" }
   | { name: "choose_side"; role: DeviceRole }
   | { name: "prescan_warning"; role: DeviceRole }
   | { name: "scan"; role: DeviceRole; source: ScanSource | null; problem: string | null }
