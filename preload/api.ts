@@ -15,6 +15,11 @@ export type ChannelSide = "show" | "scan";
 export interface StartOptions {
   role: DeviceRole;
   side: ChannelSide;
+  /**
+   * New device showing a QR without a configured rendezvous server: the homeserver the user typed
+   * (its rendezvous endpoint carries the session). Ignored otherwise.
+   */
+  homeserver?: string;
 }
 
 /** The secrets-transfer steps on the new device (import), in order. */
@@ -51,6 +56,7 @@ export const FLOW_ERROR_CODES = [
   "rate_limited",
   "network", // rendezvous / homeserver unreachable
   "camera_denied", // local only: the renderer reports it to itself
+  "homeserver_needed", // new device showing a QR: no homeserver known to carry the rendezvous session
   "invalid_request", // main rejected a call (validation failed); never reaches the peer
   "unknown",
 ] as const;
@@ -112,6 +118,60 @@ export type ProgressEventType = ProgressEvent["type"];
 export type CallResult = { ok: true } | { ok: false; error: FlowError };
 export type StartResult = { ok: true; flowId: number } | { ok: false; error: FlowError };
 
+/** How this app keeps its own sign-in between runs (safeStorage; docs/desktop.md "Your session"). */
+export const STORAGE_STATUSES = [
+  "keychain", // encrypted with the OS keychain / DPAPI / libsecret / KWallet: kept across restarts
+  "no_keyring", // Linux without a keyring (safeStorage's basic_text backend): kept only until quit
+  "unavailable", // no OS encryption at all: kept only until quit
+] as const;
+export type StorageStatus = (typeof STORAGE_STATUSES)[number];
+
+/** What a window shows about the app: asked once over IPC (never on a renderer's command line). */
+export interface AppInfo {
+  /** Window label, e.g. "Existing device — signed in as @alice". */
+  label: string;
+  /** This app's own account, when it is signed in. */
+  account: { userId: string; homeserver: string } | null;
+  storage: StorageStatus;
+  /** A homeserver to prefill in the sign-in field (--homeserver). */
+  homeserverHint: string | null;
+  /** The new device can show a QR without asking for a homeserver (a rendezvous server is configured). */
+  rendezvousConfigured: boolean;
+  /** The embedded development stack (npm start, --dev): where to approve sign-ins, and as whom. */
+  dev: { homeserver: string; username: string; password: string } | null;
+}
+export type AppInfoResult = { ok: true; info: AppInfo } | { ok: false; error: FlowError };
+
+/** Why signing this app in to its account failed (main/app/account.ts). */
+export const SIGN_IN_ERROR_CODES = [
+  "invalid_homeserver", // not a URL / host name
+  "homeserver_unreachable", // no answer, or not a Matrix homeserver
+  "homeserver_lacks_support", // no OAuth 2.0 (next-generation auth) on it
+  "browser_failed", // the system browser could not be opened
+  "timeout", // the browser did not come back in time
+  "declined", // the account provider refused (access_denied, …)
+  "invalid_recovery_key", // three tries did not unlock the secret storage
+  "no_secret_storage", // the account has no recovery set up
+  "secrets_unavailable", // secret storage lacks the cross-signing keys
+  "unknown",
+] as const;
+export type SignInErrorCode = (typeof SIGN_IN_ERROR_CODES)[number];
+
+/** Steps of "Sign in to your account", in order. */
+export const SIGN_IN_STATES = ["discovering", "waiting_for_browser", "finishing", "unlocking"] as const;
+export type SignInState = (typeof SIGN_IN_STATES)[number];
+
+/** Events about this app's own account, on their own channel (ACCOUNT_CHANNEL). */
+export type AccountEvent =
+  | { type: "sign_in_state"; state: SignInState }
+  /** The authorization page in the system browser (public: it carries no secret, the browser has it). */
+  | { type: "sign_in_browser"; url: string; opened: boolean }
+  /** Type the recovery key; `retry`: the last one did not unlock the secrets. */
+  | { type: "recovery_key_prompt"; retry: boolean; attemptsLeft: number }
+  | { type: "sign_in_error"; code: SignInErrorCode; message: string }
+  /** The account changed: signed in (by either way), or signed out (account null). */
+  | { type: "account"; account: { userId: string; homeserver: string } | null; storage: StorageStatus; saved: boolean };
+
 /** The object exposed as `window.qrLogin`. */
 export interface QrLoginApi {
   /** Start (or restart) this window's flow. */
@@ -129,8 +189,21 @@ export interface QrLoginApi {
   retry(): Promise<StartResult>;
   /** Receive progress events; returns the unsubscribe function. */
   onProgress(listener: (event: ProgressEvent) => void): () => void;
+  /** The app's state for this window: label, account, how a sign-in is kept, the dev stack. */
+  getAppInfo(): Promise<AppInfoResult>;
+  /** "Sign in to your account": OAuth 2.0 in the system browser, then the recovery key. */
+  signIn(homeserver: string): Promise<CallResult>;
+  /** Answer a recovery_key_prompt. The key stays in main; it is never sent back. */
+  submitRecoveryKey(key: string): Promise<CallResult>;
+  /** Open the authorization page in the system browser again. */
+  openSignInPage(): Promise<CallResult>;
+  cancelSignIn(): Promise<CallResult>;
+  /** Forget this app's session (and revoke it at the account provider). */
+  signOut(): Promise<CallResult>;
+  /** Receive account events; returns the unsubscribe function. */
+  onAccount(listener: (event: AccountEvent) => void): () => void;
   /** This window's configured role and side (from the command line), so the UI can skip "choose role". */
-  readonly initial: { role: DeviceRole | null; side: ChannelSide | null; label: string };
+  readonly initial: { role: DeviceRole | null; side: ChannelSide | null };
 }
 
 /** IPC channel names: one per request, one event channel per role (each window runs one flow). */
@@ -142,6 +215,12 @@ export const IPC = {
   openVerificationUri: "qr-login:open-verification-uri",
   cancel: "qr-login:cancel",
   retry: "qr-login:retry",
+  getAppInfo: "qr-login:get-app-info",
+  signIn: "qr-login:sign-in",
+  submitRecoveryKey: "qr-login:submit-recovery-key",
+  openSignInPage: "qr-login:open-sign-in-page",
+  cancelSignIn: "qr-login:cancel-sign-in",
+  signOut: "qr-login:sign-out",
 } as const;
 export type IpcRequest = keyof typeof IPC;
 
@@ -149,6 +228,13 @@ export const EVENT_CHANNELS: Record<DeviceRole, string> = {
   new: "qr-login:progress:new-device",
   existing: "qr-login:progress:existing-device",
 };
+
+/** Account events: one channel for the app's own sign-in (sent to the window that asked, and on changes to all). */
+export const ACCOUNT_CHANNEL = "qr-login:account";
+
+/** Longest homeserver address and recovery key main accepts (a recovery key is 48 base58 characters plus spaces). */
+export const MAX_HOMESERVER_INPUT = 512;
+export const MAX_RECOVERY_KEY_INPUT = 200;
 
 /** Largest QR payload main accepts (a version-40 QR in byte mode holds 2953 bytes). */
 export const MAX_QR_PAYLOAD = 2953;

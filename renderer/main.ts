@@ -2,12 +2,24 @@
 // time. Accessibility: each screen has one h1 that receives focus when the screen changes, status changes
 // are announced through an aria-live region, errors through role="alert", and everything is a real
 // button/input reachable with the keyboard.
-import type { ChannelSide, DeviceRole, FlowError, ProgressEvent, QrLoginApi } from "../preload/api.js";
-import { SECRETS_STEPS } from "../preload/api.js";
+import type { AccountEvent, AppInfo, ChannelSide, DeviceRole, FlowError, ProgressEvent, QrLoginApi, StorageStatus } from "../preload/api.js";
+import { MAX_HOMESERVER_INPUT, SECRETS_STEPS } from "../preload/api.js";
 import { button, h } from "./dom.js";
 import { qrDataUrl } from "./qr.js";
 import { decodeBlob, openCamera, openScreen, parsePayloadText, toBase64, watchStream } from "./scan.js";
-import { STATUS_LABELS, STEP_LABELS, errorText, initialState, reduce, type Action, type Screen, type ViewState } from "./view-model.js";
+import {
+  SIGN_IN_STATE_LABELS,
+  STATUS_LABELS,
+  STEP_LABELS,
+  errorText,
+  initialState,
+  reduce,
+  signInErrorText,
+  storageText,
+  type Action,
+  type Screen,
+  type ViewState,
+} from "./view-model.js";
 
 declare global {
   interface Window {
@@ -19,6 +31,7 @@ const api = window.qrLogin;
 const app = document.getElementById("app") as HTMLElement;
 const statusEl = document.getElementById("status") as HTMLElement;
 const titleEl = document.getElementById("window-label") as HTMLElement;
+const devBanner = document.getElementById("dev-banner") as HTMLElement;
 
 let state: ViewState = initialState(api.initial.role, api.initial.side);
 let renderedScreen: Screen | null = null;
@@ -44,10 +57,25 @@ function fail(error: FlowError): void {
 
 // ---- flow calls ----------------------------------------------------------------------------------
 
-async function start(role: DeviceRole, side: ChannelSide): Promise<void> {
-  const r = await api.start({ role, side });
+async function start(role: DeviceRole, side: ChannelSide, homeserver?: string): Promise<void> {
+  const r = await api.start(homeserver === undefined ? { role, side } : { role, side, homeserver });
   if (r.ok) dispatch({ type: "started", flowId: r.flowId });
   else fail(r.error);
+}
+
+/** "Show a QR code" on the new device: it needs a homeserver for the session unless one is configured. */
+function showQrAsNewDevice(): void {
+  if (state.app?.rendezvousConfigured) {
+    dispatch({ type: "choose_side", side: "show" });
+    void start("new", "show");
+  } else {
+    dispatch({ type: "want_homeserver_for_qr" });
+  }
+}
+
+async function call(r: Promise<{ ok: true } | { ok: false; error: FlowError }>): Promise<void> {
+  const res = await r;
+  if (!res.ok) fail(res.error);
 }
 
 async function retry(): Promise<void> {
@@ -101,7 +129,41 @@ api.onProgress((event: ProgressEvent) => {
   dispatch({ type: "event", event });
 });
 
+api.onAccount((event: AccountEvent) => {
+  dispatch({ type: "account_event", event });
+  if (event.type === "account") void loadAppInfo(); // the window label names the account
+});
+
+async function loadAppInfo(): Promise<void> {
+  const r = await api.getAppInfo();
+  if (!r.ok) return;
+  showAppInfo(r.info);
+  dispatch({ type: "app_info", info: r.info });
+}
+
+function showAppInfo(info: AppInfo): void {
+  titleEl.textContent = info.label || "Sign in with QR code";
+  document.title = info.label || "Sign in with QR code";
+  if (info.dev) {
+    devBanner.replaceChildren(
+      h("strong", {}, "Development stack. "),
+      `Approve sign-ins on ${info.dev.homeserver} as `,
+      h("code", {}, info.dev.username),
+      " with the password ",
+      h("code", {}, info.dev.password),
+      ".",
+    );
+    devBanner.hidden = false;
+  }
+}
+
 // ---- screens ----------------------------------------------------------------------------------
+
+/** How this sign-in is kept; a warning when it is not kept at all (no keyring). */
+function storageNote(status: StorageStatus): HTMLElement {
+  const t = storageText(status);
+  return t.kept ? h("p", { class: "help", "data-storage": status }, t.text) : h("p", { class: "warning", role: "note", "data-storage": status }, h("strong", {}, "Not saved on this computer. "), t.text);
+}
 
 function heading(text: string): HTMLHeadingElement {
   return h("h1", { tabindex: "-1" }, text);
@@ -129,29 +191,97 @@ function render(): void {
   const view = screenView(s);
   app.replaceChildren(view);
   const focusTarget = app.querySelector<HTMLElement>("[data-autofocus]") ?? app.querySelector<HTMLElement>("h1");
-  if (changedScreen || s.name === "check_code_entry") focusTarget?.focus();
+  // A screen that comes back with a problem (a wrong code or key, a bad address) refocuses its field.
+  if (changedScreen || s.name === "check_code_entry" || ((s.name === "recovery_key" || s.name === "homeserver") && s.problem)) focusTarget?.focus();
 }
 
 function screenView(s: Screen): HTMLElement {
   switch (s.name) {
-    case "choose_role":
+    case "welcome":
       return h(
         "section",
         {},
-        heading("Sign in with QR code"),
-        h("p", {}, "Which device is this?"),
+        heading("Sign in"),
+        h("p", {}, "How do you want to sign in on this computer?"),
         h(
           "div",
           { class: "choices" },
-          button("This device is already signed in — link a new device", () => dispatch({ type: "choose_role", role: "existing" }), { primary: true }),
-          button("This is a new device — sign it in", () => dispatch({ type: "choose_role", role: "new" }), { primary: true }),
+          choiceButton("Sign in with a QR code", "Use a device where you are already signed in, such as your phone.", () => dispatch({ type: "choose_role", role: "new" })),
+          choiceButton("Sign in to your account", "On your homeserver's sign-in page in your browser, then with your recovery key.", () => dispatch({ type: "want_sign_in" })),
+        ),
+        state.storage === "keychain" ? null : storageNote(state.storage),
+      );
+    case "home":
+      return h(
+        "section",
+        {},
+        heading("Your account"),
+        h("dl", {}, h("dt", {}, "Account"), h("dd", { "data-field": "user" }, s.account.userId), h("dt", {}, "Homeserver"), h("dd", {}, s.account.homeserver)),
+        storageNote(state.storage),
+        h(
+          "div",
+          { class: "actions" },
+          button("Link a new device", () => dispatch({ type: "link_device" }), { primary: true }),
+          button("Sign out", () => void call(api.signOut())),
         ),
       );
+    case "homeserver":
+      return homeserverView(s);
+    case "sign_in_progress":
+      return h(
+        "section",
+        {},
+        heading(s.state === "waiting_for_browser" ? "Continue in your browser" : SIGN_IN_STATE_LABELS[s.state]),
+        s.state === "waiting_for_browser"
+          ? h("p", {}, s.opened ? "Your browser opened your homeserver's sign-in page. Sign in there and allow qr-login; then come back here." : "Opening your browser at your homeserver's sign-in page…")
+          : null,
+        s.url && s.state === "waiting_for_browser"
+          ? h(
+              "details",
+              {},
+              h("summary", {}, "The browser did not open?"),
+              h("p", {}, "Open this address in your browser yourself:"),
+              h("p", { class: "uri" }, h("span", { id: "uri-label" }, "Address: "), h("code", { "aria-labelledby": "uri-label" }, s.url)),
+            )
+          : null,
+        spinner(s.state === "waiting_for_browser" ? "Waiting for the browser" : SIGN_IN_STATE_LABELS[s.state]),
+        h(
+          "div",
+          { class: "actions" },
+          s.url && s.state === "waiting_for_browser" ? button("Open the browser again", () => void call(api.openSignInPage()), { primary: true }) : null,
+          button("Cancel", () => void api.cancelSignIn().then(() => dispatch({ type: "reset" }))),
+        ),
+      );
+    case "recovery_key":
+      return recoveryKeyView(s);
+    case "signed_in":
+      return h(
+        "section",
+        {},
+        heading("You're signed in"),
+        h("dl", {}, h("dt", {}, "Account"), h("dd", { "data-field": "user" }, s.account.userId), h("dt", {}, "Homeserver"), h("dd", {}, s.account.homeserver)),
+        h("p", {}, "Your keys are unlocked: this computer can now sign in your other devices and verify them."),
+        storageNote(state.storage),
+        h("div", { class: "actions" }, button("Link a new device", () => dispatch({ type: "link_device" }), { primary: true }), button("Done", () => dispatch({ type: "reset" }))),
+      );
+    case "sign_in_error": {
+      const t = signInErrorText(s.code);
+      return h(
+        "section",
+        { class: "error-screen" },
+        heading(t.title),
+        h("p", { role: "alert" }, t.body),
+        s.message && s.message !== t.body ? h("p", { class: "detail" }, `Details: ${s.message}`) : null,
+        h("div", { class: "actions" }, button("Try again", () => dispatch({ type: "want_sign_in" }), { primary: true }), button("Cancel", () => dispatch({ type: "reset" }))),
+      );
+    }
     case "choose_side": {
       const pick = (side: ChannelSide) => () => {
+        if (side === "show" && s.role === "new") return showQrAsNewDevice();
         dispatch({ type: "choose_side", side });
         if (side === "show") void start(s.role, "show");
       };
+      const back = state.fixedRole === s.role ? null : button("Back", () => dispatch({ type: "reset" }));
       return s.role === "existing"
         ? h(
             "section",
@@ -164,7 +294,7 @@ function screenView(s: Screen): HTMLElement {
               button("Desktop computer — it shows a QR code, this device scans it", pick("scan"), { primary: true }),
               button("Mobile device — show a QR code here for it to scan", pick("show"), { primary: true }),
             ),
-            state.role === api.initial.role ? null : button("Back", () => dispatch({ type: "reset" })),
+            back,
           )
         : h(
             "section",
@@ -177,6 +307,7 @@ function screenView(s: Screen): HTMLElement {
               button("Show a QR code for my signed-in device to scan", pick("show"), { primary: true }),
               button("Scan a QR code shown by my signed-in device", pick("scan"), { primary: true }),
             ),
+            back,
           );
     }
     case "prescan_warning":
@@ -313,6 +444,122 @@ function screenView(s: Screen): HTMLElement {
 }
 
 const MARKS = { pending: "○", active: "…", done: "✓", failed: "✗" } as const;
+
+/** A big choice button with a description under its label (described-by, so both are read). */
+function choiceButton(label: string, description: string, onClick: () => void): HTMLButtonElement {
+  const id = `choice-${label.toLowerCase().replace(/[^a-z]+/g, "-")}`;
+  const b = h("button", { type: "button", class: "primary choice", "aria-describedby": id, onclick: () => onClick() }, h("span", { class: "choice-label" }, label), h("span", { id, class: "choice-help" }, description));
+  return b;
+}
+
+function homeserverView(s: Extract<Screen, { name: "homeserver" }>): HTMLElement {
+  const errId = "homeserver-error";
+  const input = h("input", {
+    id: "homeserver",
+    name: "homeserver",
+    type: "text",
+    inputmode: "url",
+    autocomplete: "url",
+    spellcheck: "false",
+    autocapitalize: "off",
+    maxlength: String(MAX_HOMESERVER_INPUT),
+    value: s.value,
+    placeholder: "matrix.org",
+    required: true,
+    "aria-invalid": s.problem ? "true" : "false",
+    "aria-describedby": `homeserver-help ${errId}`,
+    "data-autofocus": true,
+  });
+  const err = h("p", { id: errId, class: "field-error", role: "alert" }, s.problem ?? "");
+  const signIn = s.purpose === "sign_in";
+  return h(
+    "section",
+    {},
+    heading(signIn ? "Sign in to your account" : "Which homeserver is your account on?"),
+    h(
+      "form",
+      {
+        novalidate: true,
+        onsubmit: (ev: Event) => {
+          ev.preventDefault();
+          const value = input.value.trim();
+          if (value === "") return dispatch({ type: "homeserver_problem", value, problem: "Enter the address of your homeserver, for example matrix.org." });
+          if (signIn) {
+            dispatch({ type: "signing_in", value });
+            void call(api.signIn(value));
+          } else {
+            dispatch({ type: "choose_side", side: "show" });
+            void start("new", "show", value);
+          }
+        },
+      },
+      h("label", { for: "homeserver" }, "Homeserver"),
+      h(
+        "p",
+        { id: "homeserver-help", class: "help" },
+        signIn
+          ? "The server your account is on, for example matrix.org. Your browser opens its sign-in page next."
+          : "The server your account is on, for example matrix.org. It carries the QR code's secure session.",
+      ),
+      input,
+      err,
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Continue"), button("Back", () => dispatch({ type: "reset" }))),
+    ),
+  );
+}
+
+function recoveryKeyView(s: Extract<Screen, { name: "recovery_key" }>): HTMLElement {
+  const errId = "recovery-key-error";
+  const input = h("input", {
+    id: "recovery-key",
+    name: "recovery-key",
+    type: "password",
+    autocomplete: "off",
+    spellcheck: "false",
+    autocapitalize: "off",
+    "aria-invalid": s.problem ? "true" : "false",
+    "aria-describedby": `recovery-key-help ${errId}`,
+    "data-autofocus": true,
+  });
+  const show = h("input", { id: "show-recovery-key", type: "checkbox", onchange: () => (input.type = show.checked ? "text" : "password") });
+  const err = h("p", { id: errId, class: "field-error", role: "alert" }, s.problem ?? "");
+  return h(
+    "section",
+    {},
+    heading("Enter your recovery key"),
+    h("p", {}, "It unlocks your account's keys, so this computer can verify the devices it signs in. You type it once: qr-login keeps what it unlocks, not the key."),
+    h(
+      "form",
+      {
+        novalidate: true,
+        onsubmit: (ev: Event) => {
+          ev.preventDefault();
+          // A recovery key is 48 base58 characters (no 0, O, I or l), usually written in groups of four.
+          const compact = input.value.replace(/\s+/g, "");
+          if (!/^[1-9A-HJ-NP-Za-km-z]{48}$/.test(compact)) {
+            dispatch({ type: "recovery_key_problem", problem: "That is not a recovery key: it has 48 letters and digits, usually in groups of four." });
+            input.focus();
+            return;
+          }
+          dispatch({ type: "checking_recovery_key" });
+          void call(api.submitRecoveryKey(input.value));
+        },
+      },
+      h("label", { for: "recovery-key" }, "Recovery key"),
+      h("p", { id: "recovery-key-help", class: "help" }, "You saved it when you set up recovery in another app (for example “EsTc LW2K PGiF …”)."),
+      input,
+      h("p", { class: "checkbox" }, show, h("label", { for: "show-recovery-key" }, "Show the key")),
+      err,
+      s.checking ? spinner("Checking the recovery key") : null,
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "submit", class: "primary", disabled: s.checking }, "Unlock"),
+        button("Cancel", () => void api.cancelSignIn().then(() => dispatch({ type: "reset" }))),
+      ),
+    ),
+  );
+}
 
 function checkCodeEntryView(s: Extract<Screen, { name: "check_code_entry" }>): HTMLElement {
   const errId = "code-error";
@@ -492,7 +739,7 @@ function scanView(s: Extract<Screen, { name: "scan" }>): HTMLElement {
 
 // ---- boot ----------------------------------------------------------------------------------
 
-titleEl.textContent = api.initial.label || "Sign in with QR code";
-if (api.initial.label) document.title = api.initial.label;
+titleEl.textContent = "Sign in with QR code";
 render();
+void loadAppInfo();
 if (state.role && state.side === "show") void start(state.role, "show");

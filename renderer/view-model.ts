@@ -1,11 +1,34 @@
 // The renderer's state: which screen, with what data. A pure reducer over the preload API's progress
 // events and the user's local choices, so every screen is reachable from plain data (and testable).
-import { SECRETS_STEPS, type ChannelSide, type DeviceRole, type FlowError, type ProgressEvent, type SecretsStep, type StepStatus } from "../preload/api.js";
+import {
+  SECRETS_STEPS,
+  type AccountEvent,
+  type AppInfo,
+  type ChannelSide,
+  type DeviceRole,
+  type FlowError,
+  type ProgressEvent,
+  type SecretsStep,
+  type SignInErrorCode,
+  type SignInState,
+  type StepStatus,
+  type StorageStatus,
+} from "../preload/api.js";
 
 export type ScanSource = "camera" | "screen";
 
+export type Account = { userId: string; homeserver: string };
+
 export type Screen =
-  | { name: "choose_role" }
+  // first run and the app's own account (a window without a fixed role)
+  | { name: "welcome" }
+  | { name: "home"; account: Account }
+  | { name: "homeserver"; purpose: "sign_in" | "show_qr"; value: string; problem: string | null }
+  | { name: "sign_in_progress"; state: SignInState; url: string | null; opened: boolean }
+  | { name: "recovery_key"; retry: boolean; attemptsLeft: number; checking: boolean; problem: string | null }
+  | { name: "signed_in"; account: Account }
+  | { name: "sign_in_error"; code: SignInErrorCode; message: string }
+  // the MSC4108 flows
   | { name: "choose_side"; role: DeviceRole }
   | { name: "prescan_warning"; role: DeviceRole }
   | { name: "scan"; role: DeviceRole; source: ScanSource | null; problem: string | null }
@@ -26,8 +49,14 @@ export type Screen =
 export type ScreenName = Screen["name"];
 
 export interface ViewState {
+  /** Fixed by the command line (the development pair, --role); null: the window chooses. */
+  fixedRole: DeviceRole | null;
   role: DeviceRole | null;
   side: ChannelSide | null;
+  /** From main (getAppInfo); null until it arrived. */
+  app: AppInfo | null;
+  account: Account | null;
+  storage: StorageStatus;
   /** Events of other flows (an older run) are ignored. */
   flowId: number | null;
   screen: Screen;
@@ -36,6 +65,15 @@ export interface ViewState {
 }
 
 export type Action =
+  | { type: "app_info"; info: AppInfo }
+  | { type: "account_event"; event: AccountEvent }
+  | { type: "want_sign_in" }
+  | { type: "want_homeserver_for_qr" }
+  | { type: "homeserver_problem"; value: string; problem: string }
+  | { type: "signing_in"; value: string }
+  | { type: "checking_recovery_key" }
+  | { type: "recovery_key_problem"; problem: string }
+  | { type: "link_device" }
   | { type: "choose_role"; role: DeviceRole }
   | { type: "choose_side"; side: ChannelSide }
   | { type: "ready_to_scan" }
@@ -49,10 +87,61 @@ export type Action =
   | { type: "event"; event: ProgressEvent };
 
 export function initialState(role: DeviceRole | null, side: ChannelSide | null): ViewState {
-  const base: ViewState = { role, side, flowId: null, screen: { name: "choose_role" }, status: "" };
+  const base: ViewState = { fixedRole: role, role, side, app: null, account: null, storage: "unavailable", flowId: null, screen: { name: "loading", text: "Starting…" }, status: "" };
   if (role === null) return base;
   if (side === null) return { ...base, screen: { name: "choose_side", role } };
   return { ...base, screen: side === "scan" ? { name: "prescan_warning", role } : { name: "loading", text: "Loading QR code…" } };
+}
+
+/** Where "Done", "Cancel" and "Back" lead: the fixed role's start, or the account's home / first run. */
+function rootState(s: ViewState): ViewState {
+  const base = { ...s, flowId: null, status: "" };
+  if (s.fixedRole) return { ...base, role: s.fixedRole, side: null, screen: { name: "choose_side", role: s.fixedRole } };
+  if (!s.app) return { ...base, role: null, side: null, screen: { name: "loading", text: "Starting…" } };
+  return { ...base, role: null, side: null, screen: s.account ? { name: "home", account: s.account } : { name: "welcome" } };
+}
+
+const SIGN_IN_SCREENS: readonly Screen["name"][] = ["homeserver", "sign_in_progress", "recovery_key"];
+
+function onAccountEvent(s: ViewState, e: AccountEvent): ViewState {
+  const sc = s.screen;
+  const signingIn = SIGN_IN_SCREENS.includes(sc.name) && !(sc.name === "homeserver" && sc.purpose === "show_qr");
+  switch (e.type) {
+    case "sign_in_state":
+      if (!signingIn) return s;
+      return {
+        ...s,
+        screen: { name: "sign_in_progress", state: e.state, url: sc.name === "sign_in_progress" ? sc.url : null, opened: sc.name === "sign_in_progress" && sc.opened },
+        status: SIGN_IN_STATE_LABELS[e.state],
+      };
+    case "sign_in_browser":
+      if (!signingIn) return s;
+      return { ...s, screen: { name: "sign_in_progress", state: "waiting_for_browser", url: e.url, opened: e.opened }, status: e.opened ? "Your browser opened. Sign in there." : "Opening your browser" };
+    case "recovery_key_prompt":
+      if (!signingIn) return s;
+      return {
+        ...s,
+        screen: { name: "recovery_key", retry: e.retry, attemptsLeft: e.attemptsLeft, checking: false, problem: e.retry ? recoveryRetryText(e.attemptsLeft) : null },
+        status: e.retry ? recoveryRetryText(e.attemptsLeft) : "Signed in. Enter your recovery key.",
+      };
+    case "sign_in_error":
+      if (!signingIn) return s;
+      if (e.code === "invalid_homeserver") {
+        const value = sc.name === "homeserver" ? sc.value : "";
+        return { ...s, screen: { name: "homeserver", purpose: "sign_in", value, problem: e.message }, status: e.message };
+      }
+      return { ...s, screen: { name: "sign_in_error", code: e.code, message: e.message }, status: signInErrorText(e.code).title };
+    case "account": {
+      const next = { ...s, account: e.account, storage: e.storage };
+      if (signingIn && e.account) return { ...next, screen: { name: "signed_in", account: e.account }, status: `Signed in as ${e.account.userId}` };
+      if (sc.name === "home" || sc.name === "welcome" || sc.name === "loading") return rootState(next);
+      return next;
+    }
+  }
+}
+
+function recoveryRetryText(left: number): string {
+  return `That recovery key does not unlock your account. Check it and try again (${left} ${left === 1 ? "try" : "tries"} left).`;
 }
 
 function emptySteps(): Record<SecretsStep, StepStatus> {
@@ -63,6 +152,29 @@ const WAITING = "Waiting for your other device";
 
 export function reduce(s: ViewState, a: Action): ViewState {
   switch (a.type) {
+    case "app_info": {
+      const next = { ...s, app: a.info, account: a.info.account, storage: a.info.storage };
+      return s.screen.name === "loading" && s.flowId === null && !s.fixedRole ? rootState(next) : next;
+    }
+    case "account_event":
+      return onAccountEvent(s, a.event);
+    case "want_sign_in":
+      return { ...s, screen: { name: "homeserver", purpose: "sign_in", value: s.app?.homeserverHint ?? "", problem: null }, status: "" };
+    case "want_homeserver_for_qr":
+      return { ...s, screen: { name: "homeserver", purpose: "show_qr", value: s.app?.homeserverHint ?? "", problem: null }, status: "" };
+    case "homeserver_problem":
+      if (s.screen.name !== "homeserver") return s;
+      return { ...s, screen: { ...s.screen, value: a.value, problem: a.problem }, status: a.problem };
+    case "signing_in":
+      return { ...s, screen: { name: "sign_in_progress", state: "discovering", url: null, opened: false }, status: SIGN_IN_STATE_LABELS.discovering };
+    case "checking_recovery_key":
+      if (s.screen.name !== "recovery_key") return s;
+      return { ...s, screen: { ...s.screen, checking: true, problem: null }, status: "Checking the recovery key" };
+    case "recovery_key_problem":
+      if (s.screen.name !== "recovery_key") return s;
+      return { ...s, screen: { ...s.screen, checking: false, problem: a.problem }, status: a.problem };
+    case "link_device":
+      return { ...s, role: "existing", side: null, screen: { name: "choose_side", role: "existing" }, status: "" };
     case "choose_role":
       return { ...s, role: a.role, screen: { name: "choose_side", role: a.role }, status: "" };
     case "choose_side": {
@@ -88,10 +200,15 @@ export function reduce(s: ViewState, a: Action): ViewState {
       if (s.screen.name !== "show_qr") return s;
       return { ...s, screen: { ...s.screen, regenerating: true }, status: "The QR code expired. Making a new one." };
     case "local_error":
+      if (a.error.code === "homeserver_needed" && s.role === "new" && s.side === "show") {
+        // The new device needs a homeserver for its QR session: ask for it (again), saying why.
+        const value = s.screen.name === "homeserver" ? s.screen.value : (s.app?.homeserverHint ?? "");
+        return { ...s, flowId: null, screen: { name: "homeserver", purpose: "show_qr", value, problem: a.error.message }, status: a.error.message };
+      }
       return { ...s, screen: { name: "error", error: a.error }, status: a.error.message };
     case "reset":
-      // Back to the start of this window's role (the side is chosen again).
-      return { ...initialState(s.role, null), status: "" };
+      // Back to the start: the fixed role's first choice, or the account's home / first run.
+      return rootState(s);
     case "event":
       return onEvent(s, a.event);
   }
@@ -222,8 +339,57 @@ export function errorText(e: FlowError): { title: string; body: string; list?: s
       return { title: "Can't reach the server", body: "Check your internet connection and try again." };
     case "camera_denied":
       return { title: "Allow camera access to scan the QR code", body: "You need to give permission to use your camera, or choose another way to scan." };
+    case "homeserver_needed":
+      return { title: "Which homeserver is your account on?", body: "Enter your homeserver to show a QR code." };
     case "invalid_request":
     case "unknown":
       return { title: "Something went wrong", body: "An unexpected error occurred. Please try again." };
+  }
+}
+
+export const SIGN_IN_STATE_LABELS: Record<SignInState, string> = {
+  discovering: "Contacting your homeserver",
+  waiting_for_browser: "Continue in your browser",
+  finishing: "Signed in. Setting up this device",
+  unlocking: "Unlocking your keys",
+};
+
+/** Storage wording: what the user should know about how this sign-in is kept. */
+export function storageText(status: StorageStatus): { kept: boolean; text: string } {
+  switch (status) {
+    case "keychain":
+      return { kept: true, text: "This sign-in is kept in your system's keychain, so qr-login stays signed in after you quit." };
+    case "no_keyring":
+      return {
+        kept: false,
+        text: "This computer has no keyring (such as GNOME Keyring or KWallet) for qr-login to keep your sign-in in, so it is not saved: qr-login forgets it when you quit. Install or unlock a keyring to stay signed in.",
+      };
+    case "unavailable":
+      return { kept: false, text: "Your system offers qr-login no encrypted storage, so this sign-in is not saved: qr-login forgets it when you quit." };
+  }
+}
+
+export function signInErrorText(code: SignInErrorCode): { title: string; body: string } {
+  switch (code) {
+    case "invalid_homeserver":
+      return { title: "Check the homeserver address", body: "That is not a homeserver address." };
+    case "homeserver_unreachable":
+      return { title: "Can't reach the homeserver", body: "Check the address and your internet connection, then try again." };
+    case "homeserver_lacks_support":
+      return { title: "This homeserver can't be used", body: "Your homeserver doesn't offer the sign-in qr-login uses (OAuth 2.0, also called next-generation auth). Its administrator can enable it." };
+    case "browser_failed":
+      return { title: "Couldn't open the browser", body: "qr-login could not open your web browser for the sign-in page." };
+    case "timeout":
+      return { title: "The sign-in was not completed in time", body: "The browser did not come back to qr-login in time. Please try again." };
+    case "declined":
+      return { title: "Sign in declined", body: "The sign-in was declined in the browser." };
+    case "invalid_recovery_key":
+      return { title: "The recovery key didn't work", body: "None of the keys entered unlocks your account's keys. Find your recovery key (saved when you set up recovery) and try again." };
+    case "no_secret_storage":
+      return { title: "Set up recovery first", body: "Your account has no recovery key yet. Set up recovery in another app where you are signed in (Settings → Security), then try again." };
+    case "secrets_unavailable":
+      return { title: "Your keys are incomplete", body: "Your account's recovery does not hold all of its cross-signing keys. Reset your recovery in another app, then try again." };
+    case "unknown":
+      return { title: "Something went wrong", body: "The sign-in could not be completed. Please try again." };
   }
 }

@@ -1,64 +1,82 @@
-// The app's own Matrix credentials at rest, encrypted with Electron's safeStorage (OS keychain /
-// DPAPI / libsecret). Without OS encryption nothing is written: the session then lasts until quit,
-// rather than leaving a token in a plain file.
+// This app's own session at rest: the StoredSession of main/login/session.ts (tokens, and the private
+// cross-signing and backup keys the existing device sends in MSC4108), encrypted with Electron's
+// safeStorage (Keychain on macOS, DPAPI on Windows, libsecret / KWallet on Linux; docs/api/safe-storage.md).
+//
+// Where safeStorage has no real key store — Linux without a keyring, where getSelectedStorageBackend()
+// is "basic_text" and items are "encrypted via hardcoded plaintext password" — nothing is written: the
+// session lasts until quit, and the app says so on screen (StorageStatus "no_keyring") instead of
+// pretending to keep it. The same holds when encryption is not available at all ("unavailable").
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { StoredSession } from "../login/session.js";
+import type { StorageStatus } from "../../preload/api.js";
 
 /** The subset of Electron's safeStorage used here (injected: tests run without Electron). */
 export interface SafeStorageLike {
-  isEncryptionAvailable(): boolean;
-  encryptString(plain: string): Buffer;
-  decryptString(encrypted: Buffer): string;
+  isAsyncEncryptionAvailable(): Promise<boolean>;
+  encryptStringAsync(plain: string): Promise<Buffer>;
+  decryptStringAsync(encrypted: Buffer): Promise<{ result: string; shouldReEncrypt: boolean }>;
+  getSelectedStorageBackend?(): string;
 }
 
-export interface StoredCredentials {
-  homeserverUrl: string;
-  userId: string;
-  deviceId: string;
-  accessToken: string;
-  refreshToken?: string;
-}
+export class SessionVault {
+  private status: StorageStatus | null = null;
 
-function isCredentials(v: unknown): v is StoredCredentials {
-  if (typeof v !== "object" || v === null) return false;
-  const o = v as Record<string, unknown>;
-  return (
-    ["homeserverUrl", "userId", "deviceId", "accessToken"].every((k) => typeof o[k] === "string" && (o[k] as string).length > 0) &&
-    (o.refreshToken === undefined || typeof o.refreshToken === "string")
-  );
-}
-
-export class CredentialStore {
   constructor(
     private readonly file: string,
     private readonly safe: SafeStorageLike,
+    private readonly platform: NodeJS.Platform = process.platform,
   ) {}
 
-  /** false when the OS offers no encryption (nothing is then persisted). */
-  async save(c: StoredCredentials): Promise<boolean> {
-    if (!this.safe.isEncryptionAvailable()) return false;
-    await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.tmp`;
-    await writeFile(tmp, this.safe.encryptString(JSON.stringify(c)), { mode: 0o600 });
-    await rename(tmp, this.file);
-    return true;
+  /** How a session is kept here. Call after app ready (before it, Linux reports the backend "unknown"). */
+  async storage(): Promise<StorageStatus> {
+    if (this.status) return this.status;
+    if (!(await this.safe.isAsyncEncryptionAvailable().catch(() => false))) return (this.status = "unavailable");
+    if (this.platform === "linux" && this.safe.getSelectedStorageBackend?.() === "basic_text") return (this.status = "no_keyring");
+    return (this.status = "keychain");
   }
 
-  /** null when nothing is stored, or it cannot be decrypted / parsed (a different OS user, a corrupt file). */
-  async load(): Promise<StoredCredentials | null> {
-    if (!this.safe.isEncryptionAvailable()) return null;
+  /** Writes the session when it can be protected; returns how it is kept. */
+  async save(session: StoredSession): Promise<StorageStatus> {
+    const status = await this.storage();
+    if (status !== "keychain") return status;
+    await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    await writeFile(tmp, await this.safe.encryptStringAsync(JSON.stringify(session)), { mode: 0o600 });
+    await rename(tmp, this.file);
+    return status;
+  }
+
+  /**
+   * The stored session, or null: nothing stored, no protected storage here, content the keychain does
+   * not decrypt now (kept: a locked or refused keychain may decrypt it next time), or content that is
+   * not a session (removed: it can never be used).
+   */
+  async load(): Promise<StoredSession | null> {
+    if ((await this.storage()) !== "keychain") return null;
     let data: Buffer;
     try {
       data = await readFile(this.file);
     } catch {
       return null;
     }
+    let decrypted: { result: string; shouldReEncrypt: boolean };
     try {
-      const v: unknown = JSON.parse(this.safe.decryptString(data));
-      return isCredentials(v) ? v : null;
+      decrypted = await this.safe.decryptStringAsync(data);
     } catch {
       return null;
     }
+    let session: StoredSession;
+    try {
+      // Loaded here, not at start-up: session.ts brings matrix-js-sdk with it.
+      const { parseSession } = await import("../login/session.js");
+      session = parseSession(decrypted.result, "stored session");
+    } catch {
+      await this.clear();
+      return null;
+    }
+    if (decrypted.shouldReEncrypt) await this.save(session);
+    return session;
   }
 
   async clear(): Promise<void> {

@@ -13,11 +13,16 @@ import type { ExistingAccount, FlowEvent, FlowOutcome, NewDeviceMatrixPort, NewD
 import type { ControllerEvent, ControllerFactory, FlowController } from "./ipc.js";
 import type { DeviceRole, FlowError, Msc4108Reason, SecretsStep, StartOptions, StepStatus } from "../../preload/api.js";
 import { MSC4108_REASONS, SECRETS_STEPS } from "../../preload/api.js";
-
+import { HomeserverInputError, resolveHomeserver } from "./homeserver-input.js";
 
 export interface LoginEnvironment {
-  /** Rendezvous server the new device creates its session on (N=G). */
-  rendezvousUrl: string;
+  /**
+   * Rendezvous server the new device creates its session on (N=G), or null: then the renderer passes
+   * the homeserver the user typed (StartOptions.homeserver), whose rendezvous endpoint is used.
+   */
+  rendezvousUrl: string | null;
+  /** The typed homeserver → its base URL (main/app/homeserver-input.ts; tests may replace it). */
+  resolveHomeserver?(input: string): Promise<string>;
   /** Wire profile (element-2026 | msc4388). */
   profile?: string;
   clientMetadata: ClientMetadata;
@@ -141,6 +146,8 @@ export class LoginFlowController implements FlowController {
   private readonly reportedSteps = new Set<SecretsStep>();
   /** A scanning flow takes one QR; a rejected one (wrong_qr_code) leaves it open. */
   private scanOpen = false;
+  /** The new device showing a QR: where its rendezvous session lives. */
+  private rendezvousUrl: string | null = null;
 
   constructor(
     readonly role: DeviceRole,
@@ -162,6 +169,19 @@ export class LoginFlowController implements FlowController {
     this.emit = emit;
     this.scanOpen = options.side === "scan";
     emit({ type: "state", state: "starting" });
+    if (options.role === "new" && options.side === "show") {
+      if (options.homeserver !== undefined) {
+        try {
+          this.rendezvousUrl = await (this.env.resolveHomeserver ?? ((i: string) => resolveHomeserver(i)))(options.homeserver);
+        } catch (err) {
+          throw flowError("homeserver_needed", err instanceof HomeserverInputError ? err.message : "That homeserver address cannot be used.");
+        }
+      } else if (this.env.rendezvousUrl) {
+        this.rendezvousUrl = this.env.rendezvousUrl;
+      } else {
+        throw flowError("homeserver_needed", "Enter your homeserver: its rendezvous service carries the QR code session.");
+      }
+    }
     if (options.role === "existing") {
       this.account = await this.env.existingAccount();
       if (!this.account) throw flowError("other_device_not_signed_in", "This app is not signed in to an account, so it cannot link a new device.");
@@ -299,7 +319,7 @@ export class LoginFlowController implements FlowController {
         },
       };
       let mode: NewDeviceOptions["mode"];
-      if (options.side === "show") mode = { kind: "generate", rendezvousUrl: this.env.rendezvousUrl };
+      if (options.side === "show") mode = { kind: "generate", rendezvousUrl: this.rendezvousUrl! };
       else {
         let qr: Uint8Array;
         try {

@@ -1,151 +1,171 @@
 // Electron main: app lifecycle, windows and their security settings — no protocol logic. The flows run
-// behind main/app/ipc.ts (the only IPC surface) via main/app/flow-controller.ts.
+// behind main/app/ipc.ts (the only IPC surface) via main/app/flow-controller.ts; this app's own account
+// lives in main/app/account.ts. The command line and the two modes are in main/app/config.ts:
 //
-//   npm start                         development stack (devhome + rendezvous, seeded @alice) and two
-//                                     windows side by side: "Existing device — signed in as @alice" and "New device"
-//   electron . --homeserver URL       real use: this app's account lives on URL (credentials from safeStorage)
-//              --rendezvous URL       rendezvous server the new device creates its session on (default: the homeserver)
-//              --role new|existing|both
-//              --profile element-2026|msc4388   wire profile
+//   installed app / --homeserver URL   one window: "Sign in with a QR code" or "Sign in to your account",
+//                                      then linking new devices; the session is kept with safeStorage
+//   npm start / --dev                  the development stack (devhome + rendezvous, seeded @alice) and the
+//                                      pair of windows side by side: "Existing device" and "New device"
 //
-// Cannot be run on the CI machines (no Electron binary); it is type-checked and bundled there.
-import { app, BrowserWindow, desktopCapturer, net, protocol, safeStorage, session, shell } from "electron";
-import type { WebContents } from "electron";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+// Only what a start-up needs is loaded: the development stack, matrix-js-sdk and the sign-in are
+// dynamic imports, which scripts/build.mjs keeps in chunks of their own.
+import { app, BrowserWindow, desktopCapturer, dialog, net, protocol, safeStorage, session, shell, systemPreferences, webContents } from "electron";
+import type { DesktopCapturerSource, WebContents } from "electron";
+import { statSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { IpcSurface } from "./ipc.js";
 import { createLoginControllerFactory, type ExistingAccount } from "./flow-controller.js";
-import { CredentialStore } from "./credentials.js";
+import { SessionVault } from "./credentials.js";
+import { AccountController } from "./account.js";
+import { readConfig, type AppConfig } from "./config.js";
+import { createDisplayMediaHandler, type ScreenAccess } from "./display-media.js";
 import { isAllowedExternalUrl, providerOrigins } from "./external-url.js";
+import { APP_HOST, APP_ORIGIN, APP_SCHEME } from "./origin.js";
+import { installPermissionHandlers } from "./permissions.js";
+import { installQuitGuard } from "./quit.js";
+import { StartupError, reportStartupError } from "./startup-error.js";
+import { openAppWindow, WindowSet, type WindowSpec } from "./windows.js";
 import type { DevStack } from "../devstack/stack.js";
-import type { ChannelSide, DeviceRole } from "../../preload/api.js";
+import type { AppInfo } from "../../preload/api.js";
 
-const SCHEME = "app";
-const HOST = "qr-login";
-const ORIGIN = `${SCHEME}://${HOST}`;
 // Bundled: dist/main/index.js → dist/. From the sources (tests): main/app/index.ts → <repo>/dist.
 const UP = path.resolve(import.meta.dirname, "..");
 const DIST = path.basename(UP) === "dist" ? UP : path.resolve(UP, "..", "dist");
 const RENDERER_DIR = path.join(DIST, "renderer");
 const PRELOAD = path.join(DIST, "preload", "index.cjs");
-
-interface Config {
-  homeserver: string | null;
-  rendezvous: string | null;
-  roles: DeviceRole[];
-  profile: string | undefined;
-}
-
-function readConfig(argv: string[]): Config {
-  const { values } = parseArgs({
-    args: argv,
-    strict: false,
-    options: { homeserver: { type: "string" }, rendezvous: { type: "string" }, role: { type: "string" }, profile: { type: "string" } },
-  });
-  const str = (v: unknown): string | null => (typeof v === "string" && v.length > 0 ? v : null);
-  const role = str(values.role) ?? "both";
-  if (!["new", "existing", "both"].includes(role)) throw new Error(`--role must be new, existing or both (got ${role})`);
-  return {
-    homeserver: str(values.homeserver),
-    rendezvous: str(values.rendezvous),
-    roles: role === "both" ? ["existing", "new"] : [role as DeviceRole],
-    profile: str(values.profile) ?? undefined,
-  };
-}
+/** How long quitting may wait for the flows to say goodbye and the development stack to close. */
+const QUIT_TIMEOUT_MS = 8000;
+const CLIENT_METADATA = { client_name: "qr-login desktop", client_uri: "https://github.com/qr-login/qr-login", application_type: "native" as const };
 
 // Before ready: our renderer origin is a standard, secure scheme (CSP 'self' and fetch rules apply).
-protocol.registerSchemesAsPrivileged([{ scheme: SCHEME, privileges: { standard: true, secure: true } }]);
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true } }]);
 
 if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
-  void main().catch((err: unknown) => {
-    console.error("qr-login:", err instanceof Error ? err.message : err);
-    app.exit(1);
-  });
+  void main().catch((err: unknown) => reportStartupError(err, { app, showErrorBox: (title, content) => dialog.showErrorBox(title, content) }));
 }
 
 async function main(): Promise<void> {
-  const config = readConfig(process.argv.slice(app.isPackaged ? 1 : 2));
+  const config = readConfig(process.argv.slice(app.isPackaged ? 1 : 2), { isPackaged: app.isPackaged });
   await app.whenReady();
+  serveRenderer();
 
-  // Serve dist/renderer only; anything outside it is a 404.
-  protocol.handle(SCHEME, (req) => {
-    const u = new URL(req.url);
-    const file = path.normalize(path.join(RENDERER_DIR, decodeURIComponent(u.pathname)));
-    if (u.host !== HOST || !file.startsWith(RENDERER_DIR + path.sep) || !isFile(file)) return new Response("not found", { status: 404 });
-    return net.fetch(pathToFileURL(file).href);
-  });
-
-  const store = new CredentialStore(path.join(app.getPath("userData"), "credentials.bin"), safeStorage);
   let dev: DevStack | null = null;
-  if (!config.homeserver) {
-    const { startDevStack } = await import("../devstack/stack.js");
-    dev = await startDevStack();
-    console.log(`qr-login: development stack on ${dev.baseUrl} — sign in on the consent page as ${dev.account.userId} with password ${dev.password}`);
-  }
-  const homeserver = dev?.baseUrl ?? config.homeserver!;
-  const rendezvousUrl = config.rendezvous ?? homeserver;
+  let ipc: IpcSurface | null = null;
+  const account = config.dev
+    ? null
+    : new AccountController({ store: new SessionVault(path.join(app.getPath("userData"), "session.bin"), safeStorage), openBrowser: (url) => shell.openExternal(url), clientName: CLIENT_METADATA.client_name });
+  // From here on a quit waits (bounded) for the flows to tell the peer and DELETE their rendezvous
+  // sessions, then for the development stack to close.
+  installQuitGuard(
+    app,
+    async () => {
+      await ipc?.cancelAll();
+      account?.close();
+      await dev?.close();
+    },
+    { timeoutMs: QUIT_TIMEOUT_MS, onTimeout: () => console.warn(`qr-login: quitting after ${QUIT_TIMEOUT_MS} ms without a clean goodbye`) },
+  );
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => app.quit());
 
-  let account: ExistingAccount | null = dev?.account ?? null;
-  const existingAccount = async (): Promise<ExistingAccount | null> => {
-    if (account) return account;
-    const creds = await store.load();
-    if (!creds) return null;
-    const [{ createMatrixClient, startAndWaitForSync }, { createExistingDeviceMatrixPort }] = await Promise.all([import("../login/matrix.js"), import("../login/adapters.js")]);
-    const client = await createMatrixClient({ homeserverUrl: creds.homeserverUrl, userId: creds.userId, deviceId: creds.deviceId, accessToken: creds.accessToken });
-    await startAndWaitForSync(client);
-    account = { userId: creds.userId, matrix: createExistingDeviceMatrixPort(client), accessToken: creds.accessToken };
-    return account;
-  };
+  if (config.dev) dev = await startDevelopmentStack();
+  else await account!.init();
 
-  // shell.openExternal only for the account provider's own pages (from its auth metadata).
-  const openExternal = async (uri: string): Promise<void> => {
-    const { discoverAuthMetadata } = await import("../login/oauth.js");
-    const acct = await existingAccount();
-    const md = await discoverAuthMetadata(acct?.matrix.baseUrl ?? homeserver);
-    if (!isAllowedExternalUrl(uri, { origins: providerOrigins(md), allowLoopbackHttp: dev !== null })) {
-      throw Object.assign(new Error("refused to open a page outside the account provider"), { code: "unable_to_open_verification_uri" });
-    }
-    await shell.openExternal(uri);
-  };
+  const existingAccount = async (): Promise<ExistingAccount | null> => (dev ? dev.account : account!.existingAccount());
+  const windows = new WindowSet();
 
-  const ipc = new IpcSurface({
-    rendererOrigin: ORIGIN,
+  ipc = new IpcSurface({
+    rendererOrigin: APP_ORIGIN,
     createController: createLoginControllerFactory({
-      rendezvousUrl,
+      rendezvousUrl: config.rendezvous ?? config.homeserver ?? dev?.baseUrl ?? null,
       ...(config.profile ? { profile: config.profile } : {}),
-      clientMetadata: { client_name: "qr-login desktop", client_uri: "https://github.com/qr-login/qr-login", application_type: "native" },
+      clientMetadata: CLIENT_METADATA,
       existingAccount,
-      openVerificationPage: openExternal,
-      onSignedIn: async (s) => {
-        const accessToken = s.client.getAccessToken();
-        if (!accessToken) return;
-        const refreshToken = s.client.getRefreshToken();
-        await store.save({ homeserverUrl: s.client.baseUrl, userId: s.userId, deviceId: s.deviceId, accessToken, ...(refreshToken ? { refreshToken } : {}) });
-      },
+      openVerificationPage: (uri) => openVerificationPage(uri, existingAccount, dev !== null),
+      ...(account ? { onSignedIn: (s) => account.adoptNewDeviceSession(s) } : {}),
     }),
+    appInfo: (id) => appInfo(config, dev, account, windows, id),
+    ...(account ? { account } : {}),
     onRejected: (what, detail) => console.warn(`qr-login: refused IPC ${what}: ${detail}`),
   });
-  ipc.register();
-  hardenSessions(ipc);
+  const surface = ipc;
+  account?.onChange((e) => surface.broadcastAccountEvent(e));
+  surface.register();
+  hardenSessions(surface, windows);
 
-  const accountLabel = dev ? dev.account.userId.replace(/:.*$/, "") : ((await store.load())?.userId ?? "");
-  const windows = config.roles.map((role, i) => openWindow(ipc, role, config.roles.length, i, accountLabel));
+  // The pair: the existing device scans the new device's code (the headline direction,
+  // docs/architecture.md "The two directions").
+  const specs: WindowSpec[] = config.roles
+    ? config.roles.map((role, index, all) => ({ role, side: all.length === 2 ? (role === "existing" ? "scan" : "show") : null, index, count: all.length }))
+    : [{ role: null, side: null, index: 0, count: 1 }];
+  for (const spec of specs) windows.add(openAppWindow(spec, PRELOAD, (wc) => surface.attachWindow(wc, spec.role)));
 
   app.on("second-instance", () => {
-    const w = windows.find((x) => !x.isDestroyed());
+    const w = windows.all().find((x) => !x.window.isDestroyed())?.window;
     if (w) {
       if (w.isMinimized()) w.restore();
       w.focus();
     }
   });
   app.on("window-all-closed", () => app.quit());
-  app.on("before-quit", () => {
-    void ipc.cancelAll().finally(() => dev?.close());
+}
+
+/** Serve dist/renderer only; anything outside it is a 404. */
+function serveRenderer(): void {
+  protocol.handle(APP_SCHEME, (req) => {
+    const u = new URL(req.url);
+    const file = path.normalize(path.join(RENDERER_DIR, decodeURIComponent(u.pathname)));
+    if (u.host !== APP_HOST || !file.startsWith(RENDERER_DIR + path.sep) || !isFile(file)) return new Response("not found", { status: 404 });
+    return net.fetch(pathToFileURL(file).href);
   });
+}
+
+async function startDevelopmentStack(): Promise<DevStack> {
+  const { startDevStack } = await import("../devstack/stack.js");
+  let dev: DevStack;
+  try {
+    dev = await startDevStack();
+  } catch (err) {
+    throw new StartupError(
+      "The development stack could not start",
+      `npm start runs a development homeserver on this computer, and it failed: ${err instanceof Error ? err.message : String(err)}`,
+      "Check that this checkout is installed (npm install) and try again. To use a real homeserver instead, start with --homeserver https://…",
+      { cause: err },
+    );
+  }
+  // Also shown in both windows (AppInfo.dev): a desktop launch has no terminal to read it from.
+  console.log(`qr-login: development stack on ${dev.baseUrl} — approve sign-ins as ${dev.account.userId} with password ${dev.password}`);
+  return dev;
+}
+
+function appInfo(config: AppConfig, dev: DevStack | null, account: AccountController | null, windows: WindowSet, webContentsId: number): AppInfo {
+  const own = windows.all().find((w) => w.window.webContents.id === webContentsId);
+  const current = dev ? { userId: dev.account.userId, homeserver: dev.baseUrl } : (account?.current() ?? null);
+  const role = own?.spec.role ?? null;
+  const label =
+    role === "existing" ? `Existing device — ${current ? `signed in as ${current.userId}` : "not signed in"}` : role === "new" ? "New device" : current ? `Signed in as ${current.userId}` : "qr-login";
+  return {
+    label,
+    account: current,
+    storage: dev ? "unavailable" : (account?.storage() ?? "unavailable"),
+    homeserverHint: config.homeserver,
+    rendezvousConfigured: (config.rendezvous ?? config.homeserver ?? dev?.baseUrl ?? null) !== null,
+    dev: dev ? { homeserver: dev.baseUrl, username: dev.account.userId.replace(/^@([^:]+):.*$/, "$1"), password: dev.password } : null,
+  };
+}
+
+/** shell.openExternal only for the account provider's own pages (from its auth metadata). */
+async function openVerificationPage(uri: string, existingAccount: () => Promise<ExistingAccount | null>, allowLoopbackHttp: boolean): Promise<void> {
+  const { discoverAuthMetadata } = await import("../login/oauth.js");
+  const acct = await existingAccount();
+  if (!acct) throw Object.assign(new Error("not signed in"), { code: "unable_to_open_verification_uri" });
+  const md = await discoverAuthMetadata(acct.matrix.baseUrl);
+  if (!isAllowedExternalUrl(uri, { origins: providerOrigins(md), allowLoopbackHttp })) {
+    throw Object.assign(new Error("refused to open a page outside the account provider"), { code: "unable_to_open_verification_uri" });
+  }
+  await shell.openExternal(uri);
 }
 
 function isFile(file: string): boolean {
@@ -157,102 +177,54 @@ function isFile(file: string): boolean {
 }
 
 /** Navigation, new windows, webviews and permissions: deny by default everywhere. */
-function hardenSessions(ipc: IpcSurface): void {
+function hardenSessions(ipc: IpcSurface, windows: WindowSet): void {
   app.on("web-contents-created", (_e, contents) => {
     contents.on("will-navigate", (ev) => ev.preventDefault());
     contents.on("will-redirect", (ev) => ev.preventDefault());
     contents.on("will-attach-webview", (ev) => ev.preventDefault());
     contents.setWindowOpenHandler(() => ({ action: "deny" }));
   });
-  const scanning = (wc: WebContents | null): boolean => wc !== null && ipc.flowOptions(wc.id)?.side === "scan";
-  const s = session.defaultSession;
-  // Camera only (no microphone), only for a window whose flow is scanning, only from our origin; and
-  // clipboard *write* ("Copy code as text"). Everything else is refused.
-  s.setPermissionRequestHandler((wc, permission, callback, details) => {
-    const media = details as { mediaTypes?: string[]; requestingUrl?: string };
-    const ours = (media.requestingUrl ?? "").startsWith(`${ORIGIN}/`);
-    if (permission === "clipboard-sanitized-write") return callback(ours);
-    const ok = permission === "media" && scanning(wc) && (media.mediaTypes ?? []).every((t) => t === "video") && ours;
-    callback(ok);
-  });
-  s.setPermissionCheckHandler((wc, permission, origin) => permission === "media" && scanning(wc) && origin === ORIGIN);
-  // Screen/window capture (getDisplayMedia) for scanning a QR shown on this desktop: offer the other
-  // window of the pair first, else the primary screen.
-  s.setDisplayMediaRequestHandler((request, callback) => {
-    if (!scanning(request.frame ? webContentsOf(request.frame) : null)) return callback({});
-    void desktopCapturer.getSources({ types: ["window", "screen"] }).then(
-      (sources) => {
-        const pick = sources.find((x) => x.name === "New device") ?? sources.find((x) => x.id.startsWith("screen:")) ?? sources[0];
-        callback(pick ? { video: pick } : {});
-      },
-      () => callback({}),
-    );
-  });
+  const isScanning = (wc: WebContents | null): boolean => wc !== null && ipc.flowOptions(wc.id)?.side === "scan";
+  installPermissionHandlers(session.defaultSession, { isScanning });
+  session.defaultSession.setDisplayMediaRequestHandler(
+    createDisplayMediaHandler({
+      platform: process.platform,
+      fromFrame: (frame) => webContents.fromFrame(frame),
+      isScanning,
+      sourceIdOf: (wc) => windows.sourceIdOf(wc),
+      partnerOf: (wc) => windows.partnerOf(wc),
+      getSources: (options) => desktopCapturer.getSources(options),
+      screenAccess: () => systemPreferences.getMediaAccessStatus("screen") as ScreenAccess,
+      choose: (wc, sources) => chooseCaptureSource(wc, sources),
+      explainScreenAccess: (wc) => explainScreenAccess(wc),
+      onError: (err) => console.warn(`qr-login: screen capture: ${err instanceof Error ? err.message : String(err)}`),
+    }),
+  );
 }
 
-function webContentsOf(frame: Electron.WebFrameMain): WebContents | null {
-  return BrowserWindow.getAllWindows().find((w) => w.webContents.mainFrame.processId === frame.processId)?.webContents ?? null;
+/** Which screen or window shows the QR code: a question with one button per source (at most ten). */
+async function chooseCaptureSource(requester: WebContents, sources: DesktopCapturerSource[]): Promise<DesktopCapturerSource | null> {
+  const offered = [...sources.filter((s) => s.id.startsWith("screen:")), ...sources.filter((s) => !s.id.startsWith("screen:") && s.name.trim() !== "")].slice(0, 10);
+  if (offered.length === 0) return null;
+  const buttons = [...offered.map((s) => (s.id.startsWith("screen:") ? `Screen: ${s.name || "entire screen"}` : s.name)), "Cancel"];
+  const parent = BrowserWindow.fromWebContents(requester);
+  const options = { type: "question" as const, title: "Capture a screen or window", message: "Which screen or window shows the QR code?", buttons, cancelId: buttons.length - 1, defaultId: 0, noLink: true };
+  const { response } = parent ? await dialog.showMessageBox(parent, options) : await dialog.showMessageBox(options);
+  return response < offered.length ? offered[response]! : null;
 }
 
-interface Bounds {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-function windowStateFile(role: DeviceRole): string {
-  return path.join(app.getPath("userData"), `window-${role}.json`);
-}
-
-function loadBounds(role: DeviceRole): Bounds | null {
-  try {
-    const b = JSON.parse(readFileSync(windowStateFile(role), "utf8")) as Bounds;
-    return [b.x, b.y, b.width, b.height].every((n) => Number.isFinite(n)) ? b : null;
-  } catch {
-    return null;
-  }
-}
-
-function openWindow(ipc: IpcSurface, role: DeviceRole, count: number, index: number, accountLabel: string): BrowserWindow {
-  const label = role === "existing" ? `Existing device — signed in as ${accountLabel || "(not signed in)"}` : "New device";
-  // The pair demo: the existing device scans the new device's code (the headline direction,
-  // docs/architecture.md "The two directions").
-  const side: ChannelSide | null = count === 2 ? (role === "existing" ? "scan" : "show") : null;
-  const width = 560;
-  const saved = loadBounds(role);
-  const win = new BrowserWindow({
-    title: label,
-    width: saved?.width ?? width,
-    height: saved?.height ?? 780,
-    ...(saved ? { x: saved.x, y: saved.y } : count === 2 ? { x: 40 + index * (width + 20), y: 60 } : {}),
-    show: false,
-    webPreferences: {
-      preload: PRELOAD,
-      contextIsolation: true,
-      sandbox: true,
-      nodeIntegration: false,
-      nodeIntegrationInSubFrames: false,
-      webSecurity: true,
-      allowRunningInsecureContent: false,
-      webviewTag: false,
-      spellcheck: false,
-      // Middle-click would otherwise open links in new windows (electronegativity AUXCLICK_JS_CHECK).
-      disableBlinkFeatures: "Auxclick",
-      devTools: !app.isPackaged,
-      additionalArguments: [`--qr-login-role=${role}`, ...(side ? [`--qr-login-side=${side}`] : []), `--qr-login-label=${label}`],
-    },
-  });
-  ipc.attachWindow(win.webContents, role);
-  win.on("page-title-updated", (e) => e.preventDefault());
-  win.once("ready-to-show", () => win.show());
-  win.on("close", () => {
-    try {
-      writeFileSync(windowStateFile(role), JSON.stringify(win.getBounds()));
-    } catch {
-      /* window state is a convenience */
-    }
-  });
-  void win.loadURL(`${ORIGIN}/index.html`);
-  return win;
+/** macOS without Screen Recording permission: say where to grant it. */
+async function explainScreenAccess(requester: WebContents): Promise<void> {
+  const parent = BrowserWindow.fromWebContents(requester);
+  const options = {
+    type: "info" as const,
+    title: "Screen Recording is off for qr-login",
+    message: "qr-login may not capture the screen.",
+    detail: "To scan a QR code shown on this Mac, allow qr-login in System Settings → Privacy & Security → Screen & System Audio Recording, then quit and reopen qr-login. Or scan with the camera, open an image of the code, or paste it as text.",
+    buttons: ["Open System Settings", "Not now"],
+    cancelId: 1,
+    defaultId: 0,
+  };
+  const { response } = parent ? await dialog.showMessageBox(parent, options) : await dialog.showMessageBox(options);
+  if (response === 0) await shell.openExternal("x-apple.systempreferences:com.apple.preference.security?Privacy_ScreenCapture");
 }

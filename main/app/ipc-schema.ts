@@ -5,9 +5,16 @@
 import {
   FLOW_ERROR_CODES,
   FLOW_STATES,
+  MAX_HOMESERVER_INPUT,
   MAX_QR_PAYLOAD,
+  MAX_RECOVERY_KEY_INPUT,
   MSC4108_REASONS,
   SECRETS_STEPS,
+  SIGN_IN_ERROR_CODES,
+  SIGN_IN_STATES,
+  STORAGE_STATUSES,
+  type AccountEvent,
+  type AppInfo,
   type ChannelSide,
   type DeviceRole,
   type FlowError,
@@ -44,11 +51,27 @@ function onlyKeys(v: Rec, allowed: readonly string[], what: string): void {
 export function parseStartOptions(args: readonly unknown[]): StartOptions {
   if (args.length !== 1 || !isRecord(args[0])) throw new ValidationError("start: expected one options object");
   const o = args[0];
-  onlyKeys(o, ["role", "side"], "start");
-  return {
+  onlyKeys(o, ["role", "side", "homeserver"], "start");
+  const options: StartOptions = {
     role: oneOf<DeviceRole>(["new", "existing"], o.role, "start.role"),
     side: oneOf<ChannelSide>(["show", "scan"], o.side, "start.side"),
   };
+  if (o.homeserver !== undefined) options.homeserver = str(o.homeserver, "start.homeserver", MAX_HOMESERVER_INPUT);
+  return options;
+}
+
+/** signIn(homeserver): what the user typed; main/app/homeserver-input.ts makes sense of it. */
+export function parseHomeserverArg(args: readonly unknown[]): string {
+  if (args.length !== 1) throw new ValidationError("signIn: expected one string");
+  return str(args[0], "signIn.homeserver", MAX_HOMESERVER_INPUT);
+}
+
+/** submitRecoveryKey(key): base58 in groups; letters, digits and spaces only. */
+export function parseRecoveryKeyArg(args: readonly unknown[]): string {
+  if (args.length !== 1) throw new ValidationError("submitRecoveryKey: expected one string");
+  const key = str(args[0], "submitRecoveryKey.key", MAX_RECOVERY_KEY_INPUT);
+  if (!/^[A-Za-z0-9 \t\r\n-]+$/.test(key)) throw new ValidationError("submitRecoveryKey: not a recovery key");
+  return key;
 }
 
 /** A Uint8Array (structured clone keeps the type), 1..MAX_QR_PAYLOAD bytes. Copied, so main owns it. */
@@ -97,6 +120,53 @@ function httpUrl(v: unknown, what: string): string {
   }
   if (u.protocol !== "https:" && u.protocol !== "http:") throw new ValidationError(`${what}: not http(s)`);
   return s;
+}
+
+function account(v: unknown, what: string): { userId: string; homeserver: string } | null {
+  if (v === null) return null;
+  if (!isRecord(v)) throw new ValidationError(`${what}: not an object`);
+  return { userId: str(v.userId, `${what}.userId`, 255), homeserver: httpUrl(v.homeserver, `${what}.homeserver`) };
+}
+
+/** Rebuild the app info a window gets (main/app/index.ts computes it; nothing else may ride along). */
+export function sanitizeAppInfo(v: unknown): AppInfo {
+  if (!isRecord(v)) throw new ValidationError("appInfo: not an object");
+  const dev = v.dev;
+  let devOut: AppInfo["dev"] = null;
+  if (dev !== null) {
+    if (!isRecord(dev)) throw new ValidationError("appInfo.dev: not an object");
+    devOut = { homeserver: httpUrl(dev.homeserver, "appInfo.dev.homeserver"), username: str(dev.username, "appInfo.dev.username", 64), password: str(dev.password, "appInfo.dev.password", 128) };
+  }
+  return {
+    label: typeof v.label === "string" ? v.label.slice(0, 200) : "",
+    account: account(v.account, "appInfo.account"),
+    storage: oneOf(STORAGE_STATUSES, v.storage, "appInfo.storage"),
+    homeserverHint: v.homeserverHint === null ? null : str(v.homeserverHint, "appInfo.homeserverHint", MAX_HOMESERVER_INPUT),
+    rendezvousConfigured: v.rendezvousConfigured === true,
+    dev: devOut,
+  };
+}
+
+/** Rebuild an account event from its allowed fields only (a session or a recovery key cannot pass). */
+export function sanitizeAccountEvent(e: unknown): AccountEvent {
+  if (!isRecord(e)) throw new ValidationError("account event: not an object");
+  switch (e.type) {
+    case "sign_in_state":
+      return { type: "sign_in_state", state: oneOf(SIGN_IN_STATES, e.state, "sign_in_state.state") };
+    case "sign_in_browser":
+      return { type: "sign_in_browser", url: httpUrl(e.url, "sign_in_browser.url"), opened: e.opened === true };
+    case "recovery_key_prompt": {
+      const left = e.attemptsLeft;
+      if (typeof left !== "number" || !Number.isSafeInteger(left) || left < 1 || left > 10) throw new ValidationError("recovery_key_prompt.attemptsLeft: bad");
+      return { type: "recovery_key_prompt", retry: e.retry === true, attemptsLeft: left };
+    }
+    case "sign_in_error":
+      return { type: "sign_in_error", code: oneOf(SIGN_IN_ERROR_CODES, e.code, "sign_in_error.code"), message: typeof e.message === "string" ? e.message.slice(0, 300) : "" };
+    case "account":
+      return { type: "account", account: account(e.account, "account.account"), storage: oneOf(STORAGE_STATUSES, e.storage, "account.storage"), saved: e.saved === true };
+    default:
+      throw new ValidationError(`account event.type: unknown ${String(e.type)}`);
+  }
 }
 
 /**

@@ -9,9 +9,13 @@
 import { ipcMain } from "electron";
 import type { IpcMainInvokeEvent, WebContents } from "electron";
 import {
+  ACCOUNT_CHANNEL,
   EVENT_CHANNELS,
   FLOW_ERROR_CODES,
   IPC,
+  type AccountEvent,
+  type AppInfo,
+  type AppInfoResult,
   type CallResult,
   type DeviceRole,
   type FlowError,
@@ -25,12 +29,17 @@ import {
   ValidationError,
   parseCheckCode,
   parseConfirm,
+  parseHomeserverArg,
   parseNoArgs,
   parseQrPayload,
+  parseRecoveryKeyArg,
   parseStartOptions,
+  sanitizeAccountEvent,
+  sanitizeAppInfo,
   sanitizeEvent,
   sanitizeFlowError,
 } from "./ipc-schema.js";
+import { isAppOrigin } from "./origin.js";
 
 /** A progress event as a flow emits it; the IPC layer stamps the flow id. */
 export type ControllerEvent = ProgressEvent extends infer E ? (E extends ProgressEvent ? Omit<E, "flowId"> : never) : never;
@@ -53,12 +62,25 @@ export interface FlowController {
 
 export type ControllerFactory = (role: DeviceRole, windowId: number) => FlowController;
 
+/** This app's own account (main/app/account.ts AccountController; tests use a fake). */
+export interface AccountPort {
+  signIn(homeserver: string, emit: (e: AccountEvent) => void): void;
+  submitRecoveryKey(key: string): void;
+  openSignInPage(): Promise<void>;
+  cancelSignIn(): void;
+  signOut(): Promise<void>;
+}
+
 export interface IpcOptions {
   createController: ControllerFactory;
   /** Origin of our renderer pages (e.g. "app://qr-login"); frames elsewhere are refused. */
   rendererOrigin: string;
   /** Told about refused calls and dropped events (for the log); never sent to the renderer. */
   onRejected?: (what: string, detail: string) => void;
+  /** What a window shows about the app (label, account, storage, dev stack). */
+  appInfo?: (webContentsId: number) => AppInfo | Promise<AppInfo>;
+  /** The app's own account; without it the account requests are refused (a pair of fixed windows). */
+  account?: AccountPort;
 }
 
 interface WindowEntry {
@@ -119,6 +141,35 @@ export class IpcSurface {
       parseNoArgs("openVerificationUri", args);
       return this.call(w, (c) => c.openVerificationUri());
     });
+    this.handle("getAppInfo", async (w, args): Promise<AppInfoResult> => {
+      parseNoArgs("getAppInfo", args);
+      if (!this.opts.appInfo) throw new ValidationError("getAppInfo: no app info here");
+      return { ok: true, info: sanitizeAppInfo(await this.opts.appInfo(w.webContents.id)) };
+    });
+    this.handle("signIn", async (w, args) => {
+      const homeserver = parseHomeserverArg(args);
+      this.accountPort().signIn(homeserver, (e) => this.sendAccountEvent(w, e));
+      return { ok: true };
+    });
+    this.handle("submitRecoveryKey", async (_w, args) => {
+      this.accountPort().submitRecoveryKey(parseRecoveryKeyArg(args));
+      return { ok: true };
+    });
+    this.handle("openSignInPage", async (_w, args) => {
+      parseNoArgs("openSignInPage", args);
+      await this.accountPort().openSignInPage();
+      return { ok: true };
+    });
+    this.handle("cancelSignIn", async (_w, args) => {
+      parseNoArgs("cancelSignIn", args);
+      this.accountPort().cancelSignIn();
+      return { ok: true };
+    });
+    this.handle("signOut", async (_w, args) => {
+      parseNoArgs("signOut", args);
+      await this.accountPort().signOut();
+      return { ok: true };
+    });
     this.handle("cancel", async (w, args) => {
       parseNoArgs("cancel", args);
       const flow = w.flow;
@@ -152,6 +203,28 @@ export class IpcSurface {
     return flow && flow.id > 0 ? flow.options : null;
   }
 
+  /** An account event for every window (the account changed). */
+  broadcastAccountEvent(event: AccountEvent): void {
+    for (const w of this.windows.values()) this.sendAccountEvent(w, event);
+  }
+
+  private accountPort(): AccountPort {
+    if (!this.opts.account) throw new ValidationError("this window has no account of its own");
+    return this.opts.account;
+  }
+
+  private sendAccountEvent(w: WindowEntry, event: AccountEvent): void {
+    if (w.webContents.isDestroyed()) return;
+    let clean: AccountEvent;
+    try {
+      clean = sanitizeAccountEvent(event);
+    } catch (err) {
+      this.reject(`account event ${String((event as { type?: unknown }).type)}`, err instanceof Error ? err.message : "bad event");
+      return;
+    }
+    w.webContents.send(ACCOUNT_CHANNEL, clean);
+  }
+
   /** Cancel every flow (app quit). */
   async cancelAll(): Promise<void> {
     await Promise.allSettled([...this.windows.values()].map((w) => w.flow?.controller.cancel()));
@@ -168,19 +241,11 @@ export class IpcSurface {
     const frame = event.senderFrame;
     const main = event.sender.mainFrame;
     if (!frame || !main || frame.processId !== main.processId || frame.routingId !== main.routingId) return null;
-    // URL.origin is "null" for non-special schemes such as app://, so compare scheme + host ourselves.
-    let origin: string;
-    try {
-      const u = new URL(frame.url);
-      origin = `${u.protocol}//${u.host}`;
-    } catch {
-      return null;
-    }
-    return origin === this.opts.rendererOrigin ? entry : null;
+    return isAppOrigin(frame.url, this.opts.rendererOrigin) ? entry : null;
   }
 
-  private handle(name: IpcRequest, fn: (w: WindowEntry, args: unknown[]) => Promise<CallResult | StartResult>): void {
-    ipcMain.handle(IPC[name], async (event: IpcMainInvokeEvent, ...args: unknown[]): Promise<CallResult | StartResult> => {
+  private handle(name: IpcRequest, fn: (w: WindowEntry, args: unknown[]) => Promise<CallResult | StartResult | AppInfoResult>): void {
+    ipcMain.handle(IPC[name], async (event: IpcMainInvokeEvent, ...args: unknown[]): Promise<CallResult | StartResult | AppInfoResult> => {
       const w = this.senderWindow(event);
       if (!w) {
         this.reject(name, `untrusted sender (webContents ${event.sender.id})`);

@@ -158,6 +158,9 @@ export interface NewDeviceClientSession extends NewDeviceSession {
   readonly client: MatrixClient;
   readonly userId: string;
   readonly deviceId: string;
+  /** The OAuth client and refresh token, so an app that keeps this session can renew its access token. */
+  readonly clientId: string;
+  readonly refreshToken?: string;
 }
 
 async function whoami(baseUrl: string, accessToken: string, fetchImpl: FetchLike, signal?: AbortSignal): Promise<{ userId: string; deviceId?: string }> {
@@ -172,7 +175,7 @@ async function whoami(baseUrl: string, accessToken: string, fetchImpl: FetchLike
 export function createNewDeviceMatrixPort(opts: { fetch?: FetchLike; importTimeoutMs?: number } = {}): NewDeviceMatrixPort<NewDeviceClientSession> {
   const fetchImpl: FetchLike = opts.fetch ?? ((input, init) => fetch(input, init));
   return {
-    async createSession({ baseUrl, deviceId, tokens }) {
+    async createSession({ baseUrl, deviceId, tokens, clientId }) {
       // whoami first: matrix-js-sdk needs the user id, and the flow asks the user to confirm it.
       const who = await whoami(baseUrl, tokens.access_token, fetchImpl);
       // A client that is NOT started: nothing may be uploaded before the secrets are imported.
@@ -181,6 +184,8 @@ export function createNewDeviceMatrixPort(opts: { fetch?: FetchLike; importTimeo
         client,
         userId: who.userId,
         deviceId,
+        clientId,
+        ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
         whoami: async () => who,
         importSecretsAndVerify: async (bundle, progress) => {
           const state = await matrix.importSecretsAndVerify(client, bundle, { timeoutMs: opts.importTimeoutMs ?? 10_000, ...(progress?.onStep ? { onStep: progress.onStep } : {}) });

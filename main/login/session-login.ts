@@ -30,14 +30,25 @@ export class SessionLoginError extends Error {
   }
 }
 
+/** The steps of a sign-in, for a UI that shows where it is. */
+export type SessionLoginStep = "discovering" | "browser" | "signed_in" | "unlocking";
+
 export interface SessionLoginOptions {
   homeserver: string;
   /** Open the authorization URL in the user's browser (resolves once started). */
   openUri(url: string): Promise<void>;
-  /** Asked once signed in: the user's recovery key (base58, spaces allowed). */
-  recoveryKey(): Promise<string>;
+  /**
+   * Asked once signed in: the user's recovery key (base58, spaces allowed). With recoveryKeyAttempts > 1
+   * a key that does not unlock the secret storage is asked for again (`retry`), so a typo does not
+   * cost the whole browser sign-in.
+   */
+  recoveryKey(attempt: { retry: boolean; attemptsLeft: number }): Promise<string>;
+  /** How many recovery keys to try before giving up (default 1). */
+  recoveryKeyAttempts?: number;
   /** Called with the progress steps, for the CLI's stderr. */
   onProgress?(step: string): void;
+  /** Called as each step begins. */
+  onStep?(step: SessionLoginStep): void;
   /** How long to wait for the browser to come back (default 5 minutes). */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -45,8 +56,8 @@ export interface SessionLoginOptions {
 }
 
 const CALLBACK_PATH = "/callback";
-const DONE_PAGE = "<!doctype html><meta charset=utf-8><title>qr-login</title><p>Signed in. You can close this window and return to the terminal.</p>";
-const FAILED_PAGE = "<!doctype html><meta charset=utf-8><title>qr-login</title><p>Sign-in failed. See the terminal.</p>";
+const DONE_PAGE = "<!doctype html><meta charset=utf-8><title>qr-login</title><p>Signed in. You can close this window and return to qr-login.</p>";
+const FAILED_PAGE = "<!doctype html><meta charset=utf-8><title>qr-login</title><p>Sign-in failed. qr-login says why.</p>";
 
 interface Loopback {
   redirectUri: string;
@@ -108,7 +119,9 @@ async function whoami(baseUrl: string, accessToken: string): Promise<string> {
 /** Signs in through the browser and unlocks the secrets; returns what to store. Revokes the tokens on failure. */
 export async function signInWithBrowser(opts: SessionLoginOptions): Promise<StoredSession> {
   const progress = opts.onProgress ?? (() => {});
+  const step = opts.onStep ?? (() => {});
   const homeserverUrl = new URL(opts.homeserver).href.replace(/\/?$/, "/");
+  step("discovering");
   progress("discovering the account provider");
   const md = await oauth.discoverAuthMetadata(homeserverUrl, opts.signal ? { signal: opts.signal } : {});
   const state = oauth.randomState();
@@ -126,6 +139,7 @@ export async function signInWithBrowser(opts: SessionLoginOptions): Promise<Stor
     }));
     const pkce = oauth.createPkce();
     const url = oauth.buildAuthorizationUrl(md, { clientId, redirectUri: loopback.redirectUri, scope: oauth.matrixScopes(deviceId), state, codeChallenge: pkce.challenge, responseMode: "query" });
+    step("browser");
     progress(`opening the browser: ${url}`);
     try {
       await opts.openUri(url);
@@ -141,6 +155,7 @@ export async function signInWithBrowser(opts: SessionLoginOptions): Promise<Stor
 
   let client: MatrixClient | undefined;
   try {
+    step("signed_in");
     const userId = await whoami(homeserverUrl, tokens.access_token);
     progress(`signed in as ${userId} (device ${deviceId})`);
     const keyHolder: { key?: Uint8Array<ArrayBuffer> } = {};
@@ -149,7 +164,7 @@ export async function signInWithBrowser(opts: SessionLoginOptions): Promise<Stor
       { getSecretStorageKey: (keyIds) => (keyHolder.key && keyIds[0] ? [keyIds[0], keyHolder.key] : null) },
     );
     await startAndWaitForSync(client);
-    await unlockSecrets(client, keyHolder, opts.recoveryKey, progress);
+    await unlockSecrets(client, keyHolder, opts.recoveryKey, Math.max(1, opts.recoveryKeyAttempts ?? 1), progress, step);
     const secrets = await exportSecrets(client).catch((err: unknown) => {
       throw new SessionLoginError("secrets_unavailable", "the cross-signing keys did not arrive from secret storage", { cause: err });
     });
@@ -175,20 +190,35 @@ export async function signInWithBrowser(opts: SessionLoginOptions): Promise<Stor
 }
 
 /** Recovery key → secret storage key → cross-signing keys (bootstrapCrossSigning caches them) and backup key. */
-async function unlockSecrets(client: MatrixClient, holder: { key?: Uint8Array<ArrayBuffer> }, ask: () => Promise<string>, progress: (s: string) => void): Promise<void> {
+async function unlockSecrets(
+  client: MatrixClient,
+  holder: { key?: Uint8Array<ArrayBuffer> },
+  ask: SessionLoginOptions["recoveryKey"],
+  attempts: number,
+  progress: (s: string) => void,
+  step: (s: SessionLoginStep) => void,
+): Promise<void> {
   const crypto = client.getCrypto();
   if (!crypto) throw new SessionLoginError("secrets_unavailable", "no crypto stack");
   const keyId = await client.secretStorage.getDefaultKeyId();
   const keyTuple = keyId ? await client.secretStorage.getKey(keyId) : null;
   if (!keyId || !keyTuple) throw new SessionLoginError("no_secret_storage", "this account has no secret storage (set up recovery in another client first)");
-  let key: Uint8Array<ArrayBuffer>;
-  try {
-    key = decodeRecoveryKey((await ask()).trim());
-  } catch (err) {
-    throw new SessionLoginError("invalid_recovery_key", "not a recovery key", { cause: err });
+  let key: Uint8Array<ArrayBuffer> | null = null;
+  for (let attempt = 1; key === null; attempt++) {
+    const last = attempt >= attempts;
+    const typed = await ask({ retry: attempt > 1, attemptsLeft: attempts - attempt + 1 });
+    let candidate: Uint8Array<ArrayBuffer>;
+    try {
+      candidate = decodeRecoveryKey(typed.trim());
+    } catch (err) {
+      if (last) throw new SessionLoginError("invalid_recovery_key", "not a recovery key", { cause: err });
+      continue;
+    }
+    if (await client.secretStorage.checkKey(candidate, keyTuple[1])) key = candidate;
+    else if (last) throw new SessionLoginError("invalid_recovery_key", "the recovery key does not unlock this account's secret storage");
   }
-  if (!(await client.secretStorage.checkKey(key, keyTuple[1]))) throw new SessionLoginError("invalid_recovery_key", "the recovery key does not unlock this account's secret storage");
   holder.key = key;
+  step("unlocking");
   progress("unlocking the secrets with the recovery key");
   // The crypto stack checks imported private keys against the user's public identity: make sure it has
   // fetched that identity (/keys/query) before importing, or the import fails on a fast machine.

@@ -8,7 +8,13 @@ import http from "node:http";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import type { ChannelSide, DeviceRole } from "../../preload/api.js";
+import type { AppInfo, ChannelSide, DeviceRole } from "../../preload/api.js";
+import { ACCOUNT_CHANNEL } from "../../preload/api.js";
+
+/** App info for a test window (what main/app/index.ts computes), with the fields overridden. */
+export function appInfoFor(over: Partial<AppInfo> = {}): AppInfo {
+  return { label: "", account: null, storage: "keychain", homeserverHint: null, rendezvousConfigured: true, dev: null, ...over };
+}
 
 export const RENDERER_ORIGIN = "app://qr-login";
 
@@ -95,7 +101,7 @@ function decode(v: unknown): unknown {
 }
 
 /** Runs in the page before any of its scripts: the stand-in for preload/index.ts. */
-function pagePreload(init: { channels: Record<string, string>; initial: { role: string | null; side: string | null; label: string } }): void {
+function pagePreload(init: { channels: Record<string, string>; accountChannel: string; initial: { role: string | null; side: string | null } }): void {
   const enc = (v: unknown): unknown => {
     if (v instanceof Uint8Array) return { __bytes: Array.from(v) };
     if (Array.isArray(v)) return v.map(enc);
@@ -114,9 +120,10 @@ function pagePreload(init: { channels: Record<string, string>; initial: { role: 
   const w = globalThis as unknown as Record<string, unknown>;
   const invoke = w.__qrLoginInvoke as (ch: string, args: unknown) => Promise<unknown>;
   const listeners = new Set<(e: unknown) => void>();
-  w.__qrLoginDeliver = (ev: unknown) => {
+  const accountListeners = new Set<(e: unknown) => void>();
+  w.__qrLoginDeliver = (channel: string, ev: unknown) => {
     const e = dec(ev);
-    for (const l of listeners) l(e);
+    for (const l of channel === init.accountChannel ? accountListeners : listeners) l(e);
   };
   const call = async (ch: string, ...args: unknown[]): Promise<unknown> => dec(await invoke(ch, enc(args)));
   const c = init.channels;
@@ -131,6 +138,16 @@ function pagePreload(init: { channels: Record<string, string>; initial: { role: 
     onProgress: (l: (e: unknown) => void) => {
       listeners.add(l);
       return () => listeners.delete(l);
+    },
+    getAppInfo: () => call(c.getAppInfo!),
+    signIn: (h: unknown) => call(c.signIn!, String(h)),
+    submitRecoveryKey: (k: unknown) => call(c.submitRecoveryKey!, String(k)),
+    openSignInPage: () => call(c.openSignInPage!),
+    cancelSignIn: () => call(c.cancelSignIn!),
+    signOut: () => call(c.signOut!),
+    onAccount: (l: (e: unknown) => void) => {
+      accountListeners.add(l);
+      return () => accountListeners.delete(l);
     },
     initial: Object.freeze({ ...init.initial }),
   });
@@ -151,7 +168,7 @@ export class BridgedWebContents {
   send(channel: string, data: unknown): void {
     this.sent.push({ channel, data });
     // Keep delivery order: evaluate calls are chained.
-    this.queue = this.queue.then(() => this.page.evaluate((ev) => (globalThis as unknown as { __qrLoginDeliver(e: unknown): void }).__qrLoginDeliver(ev), encode(data)).catch(() => undefined));
+    this.queue = this.queue.then(() => this.page.evaluate(([ch, ev]) => (globalThis as unknown as { __qrLoginDeliver(c: string, e: unknown): void }).__qrLoginDeliver(ch, ev), [channel, encode(data)] as const).catch(() => undefined));
   }
   isDestroyed(): boolean {
     return this.destroyed;
@@ -182,7 +199,7 @@ export async function openWindow(
   browser: Browser,
   baseUrl: string,
   attach: (wc: BridgedWebContents, fixedRole: DeviceRole | null) => void,
-  initial: { role: DeviceRole | null; side: ChannelSide | null; label: string },
+  initial: { role: DeviceRole | null; side: ChannelSide | null },
   channels: Record<string, string>,
 ): Promise<OpenedWindow> {
   const context = await browser.newContext({ viewport: { width: 640, height: 820 }, deviceScaleFactor: 1 });
@@ -201,7 +218,7 @@ export async function openWindow(
     results.push(result);
     return encode(result);
   });
-  await page.addInitScript(pagePreload, { channels, initial });
+  await page.addInitScript(pagePreload, { channels, accountChannel: ACCOUNT_CHANNEL, initial });
   attach(wc, initial.role);
   await page.goto(baseUrl + "index.html");
   return { page, wc, results, consoleErrors };

@@ -13,7 +13,7 @@ import QRCode from "qrcode";
 import type { Browser, Page } from "playwright-core";
 import { chromium } from "playwright-core";
 import { tmpdir } from "node:os";
-import { electronMock, launchChromium, openWindow, serveDir, RENDERER_ORIGIN, type OpenedWindow, type StaticServer } from "../support/ui-bridge.js";
+import { appInfoFor, electronMock, launchChromium, openWindow, serveDir, RENDERER_ORIGIN, type OpenedWindow, type StaticServer } from "../support/ui-bridge.js";
 import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
 import type { DeviceRole, FlowErrorCode, StartOptions } from "../../preload/api.js";
 
@@ -87,6 +87,8 @@ let surface: IpcSurfaceT;
 const controllers: ScriptedController[] = [];
 let onNewController: ((c: ScriptedController) => void) | null = null;
 const shotNames: string[] = [];
+/** Each window's label, as main would compute it (AppInfo). */
+const labels = new Map<number, string>();
 const axeFindings: Record<string, string[]> = {};
 
 function latest(role: DeviceRole): ScriptedController {
@@ -162,6 +164,8 @@ beforeAll(async () => {
       onNewController?.(c);
       return c;
     },
+    // The development pair's app info (npm start): every screen is checked with its banner.
+    appInfo: (id) => appInfoFor({ label: labels.get(id) ?? "", account: { userId: "@alice:localhost", homeserver: "http://127.0.0.1:8008/" }, dev: { homeserver: "http://127.0.0.1:8008/", username: "alice", password: "dev-password-1234" } }),
   });
   surface.register();
 });
@@ -174,7 +178,16 @@ afterAll(async () => {
 });
 
 async function open(role: DeviceRole | null, side: "show" | "scan" | null, label: string): Promise<OpenedWindow> {
-  return openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role, side, label }, IPC);
+  return openWindow(
+    browser,
+    server.url,
+    (wc, fixed) => {
+      labels.set(wc.id, label);
+      surface.attachWindow(wc as never, fixed);
+    },
+    { role, side },
+    IPC,
+  );
 }
 
 describe("new device shows the QR (N=G)", () => {
@@ -437,18 +450,22 @@ describe("existing device scans (E=S), keyboard only", () => {
   });
 });
 
-describe("unconfigured window", () => {
-  test("choose role screen, and the role choice reaches main", async () => {
-    const w = await open(null, null, "");
+describe("a window without a fixed role (the installed app), signed in", () => {
+  test("opens on the account's home; linking a new device reaches main as the existing role", async () => {
+    const w = await open(null, null, "Signed in as @alice:localhost");
     try {
-      await onScreen(w.page, "choose_role");
-      await capture(w.page, "any-01-choose-role");
-      await w.page.getByRole("button", { name: "This is a new device — sign it in" }).click();
+      await onScreen(w.page, "home");
+      await expect(w.page.locator("[data-field=user]").textContent()).resolves.toBe("@alice:localhost");
+      await capture(w.page, "any-01-home");
+      await w.page.getByRole("button", { name: "Link a new device" }).click();
       await onScreen(w.page, "choose_side");
-      await w.page.getByRole("button", { name: /Scan a QR code/ }).click();
+      await w.page.getByRole("button", { name: "Back" }).click();
+      await onScreen(w.page, "home");
+      await w.page.getByRole("button", { name: "Link a new device" }).click();
+      await w.page.getByRole("button", { name: /^Desktop computer/ }).click();
       await onScreen(w.page, "prescan_warning");
       await w.page.getByRole("button", { name: "Ready to scan" }).click();
-      await poll(() => latest("new").options).toEqual({ role: "new", side: "scan" });
+      await poll(() => latest("existing").options).toEqual({ role: "existing", side: "scan" });
       expect(w.consoleErrors).toEqual([]);
     } finally {
       w.wc.destroy();
@@ -483,7 +500,7 @@ describe("camera scanning, with a fake camera that films a QR code", () => {
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${file}`],
     });
     try {
-      const w = await openWindow(camBrowser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "scan", label: "Existing device" }, IPC);
+      const w = await openWindow(camBrowser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "scan" }, IPC);
       await onScreen(w.page, "prescan_warning");
       await w.page.getByRole("button", { name: "Ready to scan" }).click();
       await poll(() => controllers.filter((x) => x.role === "existing" && x.options?.side === "scan").length > 0).toBe(true);

@@ -12,7 +12,7 @@ import { PNG } from "pngjs";
 import jsQR from "jsqr";
 import type { Browser, Page } from "playwright-core";
 import type { MatrixClient } from "matrix-js-sdk";
-import { electronMock, launchChromium, openWindow, serveDir, RENDERER_ORIGIN, type OpenedWindow, type StaticServer } from "../support/ui-bridge.js";
+import { appInfoFor, electronMock, launchChromium, openWindow, serveDir, RENDERER_ORIGIN, type OpenedWindow, type StaticServer } from "../support/ui-bridge.js";
 import type { IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
 import type { ProgressEvent } from "../../preload/api.js";
 import { stopClient } from "../../main/login/matrix.js";
@@ -91,6 +91,8 @@ beforeAll(async () => {
       },
       lingerMs: 200,
     }),
+    // What main/app/index.ts tells each window in development mode: the banner shows where to approve.
+    appInfo: () => appInfoFor({ label: "Development pair", account: { userId: dev.account.userId, homeserver: dev.baseUrl }, storage: "unavailable", dev: { homeserver: dev.baseUrl, username: "alice", password: dev.password } }),
   });
   surface.register();
 }, 90_000);
@@ -116,8 +118,14 @@ describe("full sign-in through both windows (existing device scans the new devic
   });
 
   test("the new device ends up signed in and verified; nothing secret crossed IPC", async () => {
-    newWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "new", side: "show", label: "New device" }, IPC);
-    oldWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "scan", label: "Existing device — signed in as @alice" }, IPC);
+    newWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "new", side: "show" }, IPC);
+    oldWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "scan" }, IPC);
+
+    // Both windows show where to approve the sign-in, as whom, and the password (a desktop launch has no console).
+    for (const w of [newWin, oldWin]) {
+      await w.page.waitForSelector("#dev-banner:not([hidden])");
+      await expect(w.page.locator("#dev-banner").textContent()).resolves.toBe(`Development stack. Approve sign-ins on ${dev.baseUrl} as alice with the password ${dev.password}.`);
+    }
 
     // New device: a real rendezvous session and its QR.
     await onScreen(newWin.page, "show_qr");
@@ -197,8 +205,8 @@ describe("full sign-in, the other direction (new device scans the existing devic
   test("the existing device shows a QR, the new device scans it, and ends up verified", async () => {
     consentPages.length = 0;
     opened.length = 0;
-    const oldWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "show", label: "Existing device — signed in as @alice" }, IPC);
-    const newWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "new", side: "scan", label: "New device" }, IPC);
+    const oldWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "show" }, IPC);
+    const newWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "new", side: "scan" }, IPC);
     try {
       await onScreen(oldWin.page, "show_qr");
       await oldWin.page.waitForFunction(() => {

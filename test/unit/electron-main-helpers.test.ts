@@ -1,10 +1,20 @@
-// main/app/external-url.ts (what shell.openExternal may open) and main/app/credentials.ts (safeStorage at rest).
+// Small modules of the Electron main process: main/app/external-url.ts (what shell.openExternal may
+// open), main/app/origin.ts (origins in every spelling Electron uses), main/app/permissions.ts (the two
+// permission handlers' answers), main/app/homeserver-input.ts (the homeserver field), main/app/config.ts
+// (the command line) and main/app/credentials.ts (the session at rest, with safeStorage).
 import { describe, test, expect, afterAll } from "@jest/globals";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { isAllowedExternalUrl, providerOrigins } from "../../main/app/external-url.js";
-import { CredentialStore, type SafeStorageLike } from "../../main/app/credentials.js";
+import { SessionVault, type SafeStorageLike } from "../../main/app/credentials.js";
+import { isAppOrigin, originOf } from "../../main/app/origin.js";
+import { allowCheck, allowRequest } from "../../main/app/permissions.js";
+import { HomeserverInputError, parseHomeserverInput, resolveHomeserver } from "../../main/app/homeserver-input.js";
+import { readConfig } from "../../main/app/config.js";
+import { StartupError } from "../../main/app/startup-error.js";
+import { SESSION_FORMAT, type StoredSession } from "../../main/login/session.js";
+import { fakeSecrets } from "./login-fakes.js";
 
 describe("external URL policy", () => {
   const md = {
@@ -43,40 +53,188 @@ describe("external URL policy", () => {
   });
 });
 
-describe("credential store", () => {
-  const dir = mkdtempSync(path.join(tmpdir(), "qr-login-creds-"));
+describe("origins", () => {
+  test.each([
+    ["app://qr-login/", true], // a permission check's requestingOrigin (Electron passes the slash)
+    ["app://qr-login", true],
+    ["app://qr-login/index.html", true], // a request's requestingUrl, a frame's url
+    ["APP://QR-LOGIN/", true],
+    ["app://qr-login.evil/", false],
+    ["app://qr-loginx/", false],
+    ["https://qr-login/", false],
+    ["app://user@qr-login/", false],
+    ["", false],
+    ["not a url", false],
+  ])("%s is ours: %s", (value, ours) => {
+    expect(isAppOrigin(value)).toBe(ours);
+  });
+
+  test("originOf keeps ports and drops paths", () => {
+    expect(originOf("http://127.0.0.1:8008/oauth2/device")).toBe("http://127.0.0.1:8008");
+    expect(originOf(null)).toBeNull();
+  });
+});
+
+describe("permission answers", () => {
+  const scanning = { isScanning: () => true };
+  const idle = { isScanning: () => false };
+  const page = { requestingUrl: "app://qr-login/index.html", isMainFrame: true };
+  test("check handler: the origin as Electron sends it, with the slash", () => {
+    expect(allowCheck(scanning, null, "media", "app://qr-login/", { mediaType: "video" })).toBe(true);
+    expect(allowCheck(scanning, null, "media", "app://qr-login/", { mediaType: "audio" })).toBe(false);
+    expect(allowCheck(idle, null, "media", "app://qr-login/", { mediaType: "video" })).toBe(false);
+    expect(allowCheck(idle, null, "clipboard-sanitized-write", "app://qr-login/", {})).toBe(true);
+    expect(allowCheck(scanning, null, "clipboard-sanitized-write", "https://evil.example/", {})).toBe(false);
+    expect(allowCheck(scanning, null, "media", "app://qr-login/", { mediaType: "video", embeddingOrigin: "https://evil.example/" })).toBe(false);
+    expect(allowCheck(scanning, null, "clipboard-read", "app://qr-login/", {})).toBe(false);
+  });
+
+  test("request handler: our main frame only; camera video only while scanning; screen capture has no device types", () => {
+    expect(allowRequest(scanning, null, "media", { ...page, mediaTypes: ["video"] })).toBe(true);
+    expect(allowRequest(scanning, null, "media", { ...page, mediaTypes: [] })).toBe(true); // getDisplayMedia
+    expect(allowRequest(scanning, null, "media", { ...page, mediaTypes: ["video", "audio"] })).toBe(false);
+    expect(allowRequest(idle, null, "media", { ...page, mediaTypes: ["video"] })).toBe(false);
+    expect(allowRequest(scanning, null, "media", { ...page, isMainFrame: false, mediaTypes: ["video"] })).toBe(false);
+    expect(allowRequest(scanning, null, "media", { requestingUrl: "https://evil.example/", mediaTypes: ["video"] })).toBe(false);
+    expect(allowRequest(idle, null, "clipboard-sanitized-write", page)).toBe(true);
+    for (const p of ["notifications", "geolocation", "clipboard-read", "openExternal", "fullscreen"]) expect(allowRequest(scanning, null, p, page)).toBe(false);
+  });
+});
+
+describe("the homeserver field", () => {
+  test.each([
+    ["matrix.org", "https://matrix.org/"],
+    ["  matrix.example.org  ", "https://matrix.example.org/"],
+    ["https://matrix.example.org", "https://matrix.example.org/"],
+    ["https://example.org/matrix", "https://example.org/matrix/"],
+    ["http://127.0.0.1:8008", "http://127.0.0.1:8008/"],
+    ["http://localhost:8008/", "http://localhost:8008/"],
+  ])("%s → %s", (input, url) => {
+    expect(parseHomeserverInput(input).href).toBe(url);
+  });
+
+  test.each(["", "http://matrix.example.org", "ftp://example.org", "https://user:pw@example.org", "https://example.org/?x=1", "exa mple"])("%s is refused with a reason", (input) => {
+    expect(() => parseHomeserverInput(input)).toThrow(HomeserverInputError);
+  });
+
+  test("a server name resolves through /.well-known/matrix/client; without one the address is used as typed", async () => {
+    const seen: string[] = [];
+    const fetchWith = (body: unknown, status = 200) =>
+      (async (url: URL | string) => {
+        seen.push(String(url));
+        return new Response(typeof body === "string" ? body : JSON.stringify(body), { status });
+      }) as typeof fetch;
+    expect(await resolveHomeserver("example.org", { fetch: fetchWith({ "m.homeserver": { base_url: "https://matrix-client.example.org" } }) })).toBe("https://matrix-client.example.org/");
+    expect(seen).toEqual(["https://example.org/.well-known/matrix/client"]);
+    expect(await resolveHomeserver("example.org", { fetch: fetchWith("not found", 404) })).toBe("https://example.org/");
+    expect(await resolveHomeserver("example.org", { fetch: fetchWith("<html>") })).toBe("https://example.org/");
+    const offline = (async () => {
+      throw new TypeError("fetch failed");
+    }) as typeof fetch;
+    expect(await resolveHomeserver("example.org", { fetch: offline })).toBe("https://example.org/");
+    // a well-known pointing at plain http elsewhere is refused, not followed
+    await expect(resolveHomeserver("example.org", { fetch: fetchWith({ "m.homeserver": { base_url: "http://evil.example" } }) })).rejects.toThrow(HomeserverInputError);
+  });
+});
+
+describe("the command line", () => {
+  test("an installed app is in account mode with one free window; npm start is the development pair", () => {
+    expect(readConfig([], { isPackaged: true })).toEqual({ dev: false, homeserver: null, rendezvous: null, roles: null, profile: undefined });
+    expect(readConfig([], { isPackaged: false })).toMatchObject({ dev: true, roles: ["existing", "new"] });
+    expect(readConfig(["--dev"], { isPackaged: true })).toMatchObject({ dev: true, roles: ["existing", "new"] });
+    expect(readConfig(["--homeserver", "https://hs.example.org"], { isPackaged: false })).toMatchObject({ dev: false, homeserver: "https://hs.example.org/", roles: null });
+    expect(readConfig(["--role", "new", "--no-sandbox-ignored"], { isPackaged: true })).toMatchObject({ roles: ["new"] });
+  });
+
+  test("mistakes are start-up errors with a hint", () => {
+    for (const argv of [["--role", "x"], ["--homeserver", "matrix.org"], ["--rendezvous", "ftp://x"], ["--profile", "element-2099"]]) {
+      expect(() => readConfig(argv, { isPackaged: true })).toThrow(StartupError);
+    }
+  });
+});
+
+describe("the session at rest (safeStorage)", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "qr-login-vault-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   // A reversible stand-in for the OS keychain: XOR with a key, so the file is not plaintext.
-  const fakeSafe = (available: boolean, key = 0x5a): SafeStorageLike => ({
-    isEncryptionAvailable: () => available,
-    encryptString: (s) => Buffer.from(Buffer.from(s, "utf8").map((b) => b ^ key)),
-    decryptString: (b) => Buffer.from(b.map((x) => x ^ key)).toString("utf8"),
-  });
-  const creds = { homeserverUrl: "https://hs.example.org", userId: "@alice:example.org", deviceId: "DEV", accessToken: "syt_SECRET_TOKEN", refreshToken: "REFRESH" };
+  const fakeSafe = (o: { available?: boolean; backend?: string; key?: number; reEncrypt?: boolean } = {}): SafeStorageLike & { encrypted: number } => {
+    const key = o.key ?? 0x5a;
+    const safe = {
+      encrypted: 0,
+      isAsyncEncryptionAvailable: async () => o.available ?? true,
+      getSelectedStorageBackend: () => o.backend ?? "gnome_libsecret",
+      encryptStringAsync: async (s: string) => {
+        safe.encrypted++;
+        return Buffer.concat([Buffer.from([key]), Buffer.from(Buffer.from(s, "utf8").map((b) => b ^ key))]);
+      },
+      decryptStringAsync: async (b: Buffer) => {
+        if (b[0] !== key) throw new Error("Error while decrypting the ciphertext provided to safeStorage.decryptString.");
+        return { result: Buffer.from(b.subarray(1).map((x) => x ^ key)).toString("utf8"), shouldReEncrypt: o.reEncrypt === true };
+      },
+    };
+    return safe;
+  };
+  const session: StoredSession = {
+    format: SESSION_FORMAT,
+    homeserverUrl: "https://hs.example.org/",
+    userId: "@alice:example.org",
+    deviceId: "DEV",
+    accessToken: "syt_SECRET_TOKEN",
+    refreshToken: "REFRESH",
+    clientId: "client",
+    secrets: fakeSecrets(),
+    createdAt: "2026-01-01T00:00:00.000Z",
+  };
 
-  test("round trip; the file holds no plaintext token and is private", async () => {
-    const file = path.join(dir, "a", "credentials.bin");
-    const store = new CredentialStore(file, fakeSafe(true));
-    expect(await store.save(creds)).toBe(true);
-    expect(readFileSync(file).toString("latin1")).not.toContain("syt_SECRET_TOKEN");
+  test("round trip through the keychain; the file holds no plaintext token or key and is private", async () => {
+    const file = path.join(dir, "a", "session.bin");
+    const vault = new SessionVault(file, fakeSafe(), "linux");
+    expect(await vault.storage()).toBe("keychain");
+    expect(await vault.save(session)).toBe("keychain");
+    const raw = readFileSync(file).toString("latin1");
+    expect(raw).not.toContain("syt_SECRET_TOKEN");
+    expect(raw).not.toContain(session.secrets.cross_signing.master_key);
     expect(statSync(file).mode & 0o077).toBe(0);
-    expect(await store.load()).toEqual(creds);
-    await store.clear();
-    expect(await store.load()).toBeNull();
+    expect(await vault.load()).toEqual(session);
+    await vault.clear();
+    expect(await vault.load()).toBeNull();
   });
 
-  test("without OS encryption nothing is written or read", async () => {
+  test("Linux without a keyring (basic_text): nothing is written, and the status says so", async () => {
     const file = path.join(dir, "b.bin");
-    const store = new CredentialStore(file, fakeSafe(false));
-    expect(await store.save(creds)).toBe(false);
-    expect(() => statSync(file)).toThrow();
+    const safe = fakeSafe({ backend: "basic_text" });
+    const vault = new SessionVault(file, safe, "linux");
+    expect(await vault.storage()).toBe("no_keyring");
+    expect(await vault.save(session)).toBe("no_keyring");
+    expect(existsSync(file)).toBe(false);
+    expect(safe.encrypted).toBe(0);
+    // basic_text is a Linux backend name: elsewhere the keychain is used as it reports
+    expect(await new SessionVault(file, fakeSafe({ backend: "basic_text" }), "darwin").storage()).toBe("keychain");
   });
 
-  test("undecryptable or malformed content loads as null", async () => {
+  test("no encryption at all: nothing is written or read", async () => {
     const file = path.join(dir, "c.bin");
-    await new CredentialStore(file, fakeSafe(true, 0x11)).save(creds);
-    expect(await new CredentialStore(file, fakeSafe(true, 0x22)).load()).toBeNull();
-    writeFileSync(file, fakeSafe(true).encryptString(JSON.stringify({ userId: "@a:b" })));
-    expect(await new CredentialStore(file, fakeSafe(true)).load()).toBeNull();
+    const vault = new SessionVault(file, fakeSafe({ available: false }), "win32");
+    expect(await vault.save(session)).toBe("unavailable");
+    expect(existsSync(file)).toBe(false);
+    expect(await vault.load()).toBeNull();
+  });
+
+  test("content the keychain cannot decrypt now is kept; content that is no session is removed", async () => {
+    const file = path.join(dir, "d.bin");
+    await new SessionVault(file, fakeSafe({ key: 0x11 }), "linux").save(session);
+    expect(await new SessionVault(file, fakeSafe({ key: 0x22 }), "linux").load()).toBeNull();
+    expect(existsSync(file)).toBe(true);
+    writeFileSync(file, await fakeSafe().encryptStringAsync(JSON.stringify({ userId: "@a:b" })));
+    expect(await new SessionVault(file, fakeSafe(), "linux").load()).toBeNull();
+    expect(existsSync(file)).toBe(false);
+  });
+
+  test("a rotated keychain key re-encrypts on load", async () => {
+    const file = path.join(dir, "e.bin");
+    await new SessionVault(file, fakeSafe(), "linux").save(session);
+    const safe = fakeSafe({ reEncrypt: true });
+    expect(await new SessionVault(file, safe, "linux").load()).toEqual(session);
+    expect(safe.encrypted).toBe(1);
   });
 });

@@ -2,7 +2,7 @@
 // message that crosses — handler results and webContents.send — is recorded and searched for secrets.
 import { jest, describe, test, expect, beforeAll, beforeEach, afterEach } from "@jest/globals";
 import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
-import type { DeviceRole, ProgressEvent, StartOptions } from "../../preload/api.js";
+import type { AccountEvent, DeviceRole, ProgressEvent, StartOptions } from "../../preload/api.js";
 
 type Handler = (event: unknown, ...args: unknown[]) => Promise<unknown>;
 const handlers = new Map<string, Handler>();
@@ -18,7 +18,7 @@ jest.unstable_mockModule("electron", () => ({
 }));
 
 const { IpcSurface, toFlowError } = await import("../../main/app/ipc.js");
-const { IPC, EVENT_CHANNELS } = await import("../../preload/api.js");
+const { IPC, EVENT_CHANNELS, ACCOUNT_CHANNEL } = await import("../../preload/api.js");
 
 const ORIGIN = "app://qr-login";
 const SECRETS = ["syt_SECRET_ACCESS_TOKEN", "PRIVATE_KEY_BYTES", "MEGOLM_BACKUP_KEY", "/home/user/secret/path.ts"];
@@ -95,6 +95,31 @@ let surface: IpcSurfaceT;
 let controllers: FakeController[];
 let rejected: string[];
 
+/** The app's account, scripted, and trying to leak what it holds through its events and app info. */
+const account = {
+  calls: [] as [string, unknown][],
+  signIn(homeserver: string, emit: (e: AccountEvent) => void) {
+    account.calls.push(["signIn", homeserver]);
+    emit({ type: "sign_in_state", state: "discovering", accessToken: SECRETS[0] } as unknown as AccountEvent);
+    emit({ type: "sign_in_browser", url: "https://auth.example.org/authorize?state=s", opened: true });
+    emit({ type: "recovery_key_prompt", retry: false, attemptsLeft: 3, recoveryKey: "EsTc LW2K" } as unknown as AccountEvent);
+    emit({ type: "account", account: { userId: "@alice:example.org", homeserver: "https://hs.example.org/", session: { secrets: SECRETS[2] } }, storage: "no_keyring", saved: false } as unknown as AccountEvent);
+    emit({ type: "sign_in_secrets", secrets: SECRETS[1] } as unknown as AccountEvent);
+  },
+  submitRecoveryKey(key: string) {
+    account.calls.push(["submitRecoveryKey", key]);
+  },
+  async openSignInPage() {
+    account.calls.push(["openSignInPage", null]);
+  },
+  cancelSignIn() {
+    account.calls.push(["cancelSignIn", null]);
+  },
+  async signOut() {
+    account.calls.push(["signOut", null]);
+  },
+};
+
 function frameEvent(wc: FakeWebContents, frame: { processId: number; routingId: number; url: string } | null = wc.mainFrame) {
   return { sender: wc, senderFrame: frame };
 }
@@ -120,6 +145,17 @@ beforeAll(() => {
       return c;
     },
     onRejected: (what, detail) => rejected.push(`${what}: ${detail}`),
+    appInfo: (id) =>
+      ({
+        label: `Existing device ${id}`,
+        account: { userId: "@alice:example.org", homeserver: "https://hs.example.org/" },
+        storage: "keychain",
+        homeserverHint: null,
+        rendezvousConfigured: true,
+        dev: null,
+        accessToken: SECRETS[0],
+      }) as never,
+    account,
   });
   surface.register();
 });
@@ -349,6 +385,63 @@ describe("nothing secret crosses", () => {
     // ...and none of the secrets the fake controller tried to push through
     for (const s of SECRETS) expect(text).not.toContain(s);
     expect(text).not.toMatch(/accessToken|privateKey|secretsBundle|tokens|stack/);
+  });
+});
+
+describe("the app's account over IPC", () => {
+  let wc: FakeWebContents;
+  beforeEach(() => {
+    wc = new FakeWebContents(40);
+    surface.attachWindow(wc as never, null);
+    account.calls = [];
+  });
+  afterEachDestroy(() => wc);
+
+  test("getAppInfo: the fields the screens use, rebuilt; nothing else", async () => {
+    const r = (await invoke(wc, "getAppInfo")) as { ok: boolean; info: Record<string, unknown> };
+    expect(r).toEqual({ ok: true, info: { label: "Existing device 40", account: { userId: "@alice:example.org", homeserver: "https://hs.example.org/" }, storage: "keychain", homeserverHint: null, rendezvousConfigured: true, dev: null } });
+    expect(await invoke(wc, "getAppInfo", "extra")).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+  });
+
+  test("sign-in events reach the window that asked, rebuilt: no token, key or secret rides along; unknown events are dropped", async () => {
+    expect(await invoke(wc, "signIn", "matrix.org")).toEqual({ ok: true });
+    expect(account.calls).toEqual([["signIn", "matrix.org"]]);
+    const events = wc.sent.filter((m) => m.channel === ACCOUNT_CHANNEL).map((m) => m.data);
+    expect(events).toEqual([
+      { type: "sign_in_state", state: "discovering" },
+      { type: "sign_in_browser", url: "https://auth.example.org/authorize?state=s", opened: true },
+      { type: "recovery_key_prompt", retry: false, attemptsLeft: 3 },
+      { type: "account", account: { userId: "@alice:example.org", homeserver: "https://hs.example.org/" }, storage: "no_keyring", saved: false },
+    ]);
+    expect(rejected.some((r) => r.startsWith("account event sign_in_secrets"))).toBe(true);
+    expect(JSON.stringify(wire) + JSON.stringify(wc.sent)).not.toMatch(/syt_SECRET|PRIVATE_KEY|MEGOLM|EsTc/);
+  });
+
+  test.each([
+    ["signIn", []],
+    ["signIn", [42]],
+    ["signIn", ["x".repeat(513)]],
+    ["submitRecoveryKey", [""]],
+    ["submitRecoveryKey", ["key<script>"]],
+    ["submitRecoveryKey", ["a".repeat(201)]],
+    ["submitRecoveryKey", [{ key: "abc" }]],
+    ["signOut", [true]],
+  ] as const)("%s rejects %j before it reaches the account", async (name, args) => {
+    expect(await invoke(wc, name, ...args)).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    expect(account.calls).toEqual([]);
+  });
+
+  test("the recovery key goes to main as typed; nothing comes back but ok", async () => {
+    expect(await invoke(wc, "submitRecoveryKey", "EsTc LW2K PGiF")).toEqual({ ok: true });
+    expect(account.calls).toEqual([["submitRecoveryKey", "EsTc LW2K PGiF"]]);
+  });
+
+  test("account changes are sent to every window", () => {
+    const other = new FakeWebContents(41);
+    surface.attachWindow(other as never, "new");
+    surface.broadcastAccountEvent({ type: "account", account: null, storage: "keychain", saved: false });
+    for (const w of [wc, other]) expect(w.sent.filter((m) => m.channel === ACCOUNT_CHANNEL).map((m) => m.data)).toEqual([{ type: "account", account: null, storage: "keychain", saved: false }]);
+    other.destroy();
   });
 });
 

@@ -31,6 +31,7 @@ jest.unstable_mockModule("electron", () => ({
 let api: Record<string, unknown>;
 let IPC: Record<string, string>;
 let EVENT_CHANNELS: Record<string, string>;
+let ACCOUNT_CHANNEL: string;
 
 const savedArgv = process.argv;
 afterAll(() => {
@@ -39,17 +40,20 @@ afterAll(() => {
 
 beforeAll(async () => {
   process.argv = [...savedArgv];
-  process.argv.push("--qr-login-role=existing", "--qr-login-side=scan", "--qr-login-label=Existing device — signed in as @alice");
+  process.argv.push("--qr-login-role=existing", "--qr-login-side=scan");
   await import("../../preload/index.js");
-  ({ IPC, EVENT_CHANNELS } = await import("../../preload/api.js"));
+  ({ IPC, EVENT_CHANNELS, ACCOUNT_CHANNEL } = await import("../../preload/api.js"));
   api = exposed[0]![1] as Record<string, unknown>;
 });
 
 test("one object, window.qrLogin, with exactly the API methods and no ipcRenderer", () => {
   expect(exposed.map(([k]) => k)).toEqual(["qrLogin"]);
-  expect(Object.keys(api).sort()).toEqual(["cancel", "confirmAccount", "initial", "onProgress", "openVerificationUri", "retry", "start", "submitCheckCode", "submitQr"]);
+  expect(Object.keys(api).sort()).toEqual(
+    ["cancel", "cancelSignIn", "confirmAccount", "getAppInfo", "initial", "onAccount", "onProgress", "openSignInPage", "openVerificationUri", "retry", "signIn", "signOut", "start", "submitCheckCode", "submitQr", "submitRecoveryKey"].sort(),
+  );
   for (const v of Object.values(api)) expect(v).not.toBe(ipcRenderer);
-  expect(api.initial).toEqual({ role: "existing", side: "scan", label: "Existing device — signed in as @alice" });
+  // role and side only: nothing about the account comes from the command line (it is visible in `ps`)
+  expect(api.initial).toEqual({ role: "existing", side: "scan" });
 });
 
 test("each method invokes its own channel with a plain copy of its argument", async () => {
@@ -61,6 +65,12 @@ test("each method invokes its own channel with a plain copy of its argument", as
     openVerificationUri(): Promise<unknown>;
     cancel(): Promise<unknown>;
     retry(): Promise<unknown>;
+    getAppInfo(): Promise<unknown>;
+    signIn(h: unknown): Promise<unknown>;
+    submitRecoveryKey(k: unknown): Promise<unknown>;
+    openSignInPage(): Promise<unknown>;
+    cancelSignIn(): Promise<unknown>;
+    signOut(): Promise<unknown>;
   };
   const bytes = new Uint8Array([1, 2, 3]);
   await a.start({ role: "new", side: "show", extra: "dropped" });
@@ -70,12 +80,25 @@ test("each method invokes its own channel with a plain copy of its argument", as
   await a.openVerificationUri();
   await a.cancel();
   await a.retry();
-  expect(invoked.map((c) => c[0])).toEqual([IPC.start, IPC.submitQr, IPC.submitCheckCode, IPC.confirmAccount, IPC.openVerificationUri, IPC.cancel, IPC.retry]);
+  await a.getAppInfo();
+  await a.signIn(42);
+  await a.submitRecoveryKey("EsTc LW2K");
+  await a.openSignInPage();
+  await a.cancelSignIn();
+  await a.signOut();
+  await a.start({ role: "new", side: "show", homeserver: "matrix.org", extra: 1 });
+  expect(invoked.map((c) => c[0])).toEqual([
+    IPC.start, IPC.submitQr, IPC.submitCheckCode, IPC.confirmAccount, IPC.openVerificationUri, IPC.cancel, IPC.retry,
+    IPC.getAppInfo, IPC.signIn, IPC.submitRecoveryKey, IPC.openSignInPage, IPC.cancelSignIn, IPC.signOut, IPC.start,
+  ]);
   expect(invoked[0]![1]).toEqual({ role: "new", side: "show" });
+  expect(invoked[8]![1]).toBe("42"); // always a string
+  expect(invoked[13]![1]).toEqual({ role: "new", side: "show", homeserver: "matrix.org" });
   expect(invoked[1]![1]).toEqual(bytes);
   expect(invoked[1]![1]).not.toBe(bytes);
   expect(invoked[3]![1]).toBe(false); // anything but `true` is a no
-  expect(invoked.slice(4).every((c) => c.length === 1)).toBe(true);
+  expect(invoked.slice(4, 8).every((c) => c.length === 1)).toBe(true);
+  expect([10, 11, 12].map((i) => invoked[i]!.length)).toEqual([1, 1, 1]);
 });
 
 test("progress listeners get the payload only, and unsubscribe removes them", () => {
@@ -88,4 +111,15 @@ test("progress listeners get the payload only, and unsubscribe removes them", ()
   expect(got).toEqual([[event]]);
   off();
   for (const ch of channels) expect(listeners.get(ch)?.size).toBe(0);
+});
+
+test("account listeners get the payload only, on the account channel", () => {
+  const got: unknown[][] = [];
+  const off = (api.onAccount as (l: (...a: unknown[]) => void) => () => void)((...a) => got.push(a));
+  expect(listeners.get(ACCOUNT_CHANNEL)?.size).toBe(1);
+  const event = { type: "sign_in_state", state: "discovering" };
+  for (const fn of listeners.get(ACCOUNT_CHANNEL)!) fn({ sender: ipcRenderer }, event);
+  expect(got).toEqual([[event]]);
+  off();
+  expect(listeners.get(ACCOUNT_CHANNEL)?.size).toBe(0);
 });
