@@ -22,9 +22,9 @@ const savedArgv = process.argv;
 
 beforeAll(async () => {
   const origDelete = store.delete.bind(store);
-  store.delete = async (id, now) => {
+  store.delete = async (api, id, now) => {
     deleted.push(id);
-    return origDelete(id, now);
+    return origDelete(api, id, now);
   };
   rendezvous = await startRendezvousServer({ host: "127.0.0.1", port: 0, mode: "open", store: "memory", storeInstance: store, logLevel: false });
   // A session this app signed in with earlier, in the (fake) keychain: its homeserver refuses
