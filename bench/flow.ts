@@ -14,6 +14,7 @@ import { runNewDevice } from "../main/login/new-device.js";
 import { runExistingDevice } from "../main/login/existing-device.js";
 import { createNewDeviceMatrixPort, createSecureChannelPort } from "../main/login/adapters.js";
 import { createOAuthPort } from "../main/login/oauth-port.js";
+import { createHomeserverPort } from "../main/login/homeserver.js";
 import { driveDevConsent } from "../main/login/dev-consent.js";
 import type { FlowEvent, FlowOutcome } from "../main/login/ports.js";
 import type { FetchLike } from "../main/protocol/rendezvous.js";
@@ -67,6 +68,7 @@ async function oneRun(stack: Awaited<ReturnType<typeof startDevStack>>): Promise
     runNewDevice(
       {
         channel,
+        homeserver: createHomeserverPort({ pinned: stack.baseUrl }),
         oauth: createOAuthPort({ clientMetadata: CLIENT }),
         matrix: createNewDeviceMatrixPort(),
         ui: { enterCheckCode: async () => (await next("existing", "check_code")).code, confirmAccount: async () => true },

@@ -7,7 +7,7 @@ import { SECRETS_STEPS } from "../preload/api.js";
 import { button, h } from "./dom.js";
 import { qrDataUrl } from "./qr.js";
 import { decodeBlob, openCamera, openScreen, parsePayloadText, toBase64, watchStream } from "./scan.js";
-import { STATUS_LABELS, STEP_LABELS, errorText, initialState, reduce, type Action, type Screen, type ViewState } from "./view-model.js";
+import { STATUS_LABELS, STEP_LABELS, errorText, initialState, isPlausibleCheckCode, protocolDetail, reduce, type Action, type Screen, type ViewState } from "./view-model.js";
 
 declare global {
   interface Window {
@@ -127,6 +127,7 @@ function render(): void {
   renderedScreen = s;
   document.body.dataset.screen = s.name;
   const view = screenView(s);
+  if (state.protocol) view.append(h("p", { class: "detail", "data-protocol": state.protocol }, protocolDetail(state.protocol)));
   app.replaceChildren(view);
   const focusTarget = app.querySelector<HTMLElement>("[data-autofocus]") ?? app.querySelector<HTMLElement>("h1");
   if (changedScreen || s.name === "check_code_entry") focusTarget?.focus();
@@ -337,10 +338,10 @@ function checkCodeEntryView(s: Extract<Screen, { name: "check_code_entry" }>): H
       onsubmit: (ev: Event) => {
         ev.preventDefault();
         const v = input.value.trim();
-        // The check code is a number from 10 to 99 (MSC4388): anything else cannot match.
-        if (!/^[1-9][0-9]$/.test(v)) {
+        // MSC4388 (2025) codes are 10..99; the 2024 version's may start with 0. Anything else cannot match.
+        if (!isPlausibleCheckCode(v, state.protocol)) {
           input.setAttribute("aria-invalid", "true");
-          err.textContent = "Enter the two digits shown on your other device (a number from 10 to 99).";
+          err.textContent = state.protocol === "2024" ? "Enter the two digits shown on your other device." : "Enter the two digits shown on your other device (a number from 10 to 99).";
           input.focus();
           return;
         }

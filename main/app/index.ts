@@ -6,7 +6,9 @@
 //   electron . --homeserver URL       real use: this app's account lives on URL (credentials from safeStorage)
 //              --rendezvous URL       rendezvous server the new device creates its session on (default: the homeserver)
 //              --role new|existing|both
-//              --profile element-2026|msc4388   wire profile
+//              --profile element-2026|msc4388   wire profile of the 2025 version
+//              --protocol 2024|2025|auto        version of sign in with QR (default auto: the QR decides
+//                                               when scanning, the servers when showing)
 //
 // Cannot be run on the CI machines (no Electron binary); it is type-checked and bundled there.
 import { app, BrowserWindow, desktopCapturer, net, protocol, safeStorage, session, shell } from "electron";
@@ -36,22 +38,26 @@ interface Config {
   rendezvous: string | null;
   roles: DeviceRole[];
   profile: string | undefined;
+  protocol: "auto" | "2024" | "2025";
 }
 
 function readConfig(argv: string[]): Config {
   const { values } = parseArgs({
     args: argv,
     strict: false,
-    options: { homeserver: { type: "string" }, rendezvous: { type: "string" }, role: { type: "string" }, profile: { type: "string" } },
+    options: { homeserver: { type: "string" }, rendezvous: { type: "string" }, role: { type: "string" }, profile: { type: "string" }, protocol: { type: "string" } },
   });
   const str = (v: unknown): string | null => (typeof v === "string" && v.length > 0 ? v : null);
   const role = str(values.role) ?? "both";
   if (!["new", "existing", "both"].includes(role)) throw new Error(`--role must be new, existing or both (got ${role})`);
+  const protocol = str(values.protocol) ?? "auto";
+  if (protocol !== "auto" && protocol !== "2024" && protocol !== "2025") throw new Error(`--protocol must be 2024, 2025 or auto (got ${protocol})`);
   return {
     homeserver: str(values.homeserver),
     rendezvous: str(values.rendezvous),
     roles: role === "both" ? ["existing", "new"] : [role as DeviceRole],
     profile: str(values.profile) ?? undefined,
+    protocol,
   };
 }
 
@@ -117,6 +123,11 @@ async function main(): Promise<void> {
     createController: createLoginControllerFactory({
       rendezvousUrl,
       ...(config.profile ? { profile: config.profile } : {}),
+      protocol: config.protocol,
+      // The new device signs in where this app is configured to (the dev stack's server name,
+      // `localhost`, cannot be resolved through .well-known): the other device must agree.
+      homeserver,
+      ...(config.rendezvous && config.rendezvous !== homeserver ? { fallbackRendezvousUrl: config.rendezvous } : {}),
       clientMetadata: { client_name: "qr-login desktop", client_uri: "https://github.com/qr-login/qr-login", application_type: "native" },
       existingAccount,
       openVerificationPage: openExternal,

@@ -16,6 +16,7 @@ import { runNewDevice } from "../../main/login/new-device.js";
 import { runExistingDevice } from "../../main/login/existing-device.js";
 import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecureChannelPort } from "../../main/login/adapters.js";
 import { createOAuthPort } from "../../main/login/oauth-port.js";
+import { createHomeserverPort } from "../../main/login/homeserver.js";
 import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
 import type { FlowEvent, FlowOutcome } from "../../main/login/ports.js";
 import { seededRandom, startLossyProxy } from "../support/lossy-proxy.js";
@@ -91,6 +92,7 @@ async function signIn(rendezvousUrl: string, onNewEvent?: (e: FlowEvent) => void
     runNewDevice(
       {
         channel,
+        homeserver: createHomeserverPort(),
         oauth: createOAuthPort({ clientMetadata: CLIENT }),
         matrix: createNewDeviceMatrixPort(),
         ui: {

@@ -10,6 +10,7 @@ import { runNewDevice } from "../../main/login/new-device.js";
 import { runExistingDevice } from "../../main/login/existing-device.js";
 import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecureChannelPort, type NewDeviceClientSession } from "../../main/login/adapters.js";
 import { createOAuthPort } from "../../main/login/oauth-port.js";
+import { createHomeserverPort } from "../../main/login/homeserver.js";
 import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
 import type { SecretsBundle } from "../../main/login/messages.js";
 import type { FlowEvent, FlowOutcome, SecureChannelPort, SecureConversation } from "../../main/login/ports.js";
@@ -156,6 +157,7 @@ async function signIn(direction: "existing_scans" | "new_scans", v: Variation = 
     runNewDevice(
       {
         channel: v.tamperNew ? tampering(channel, v.tamperNew) : channel,
+        homeserver: createHomeserverPort(),
         oauth: newOAuth,
         matrix: createNewDeviceMatrixPort(),
         ui: {
