@@ -3,8 +3,8 @@
 // Prints median and p95 over the runs of:
 //   (a) scan → check code shown (the existing device, from having the QR bytes to showing the code);
 //   (b) the whole flow, excluding the user's typing (instant here) and the consent in the browser;
-// and the rendezvous requests per sign-in. Goals (issue 7): (a) ≤ 300 ms median; (b) ≤ 2 s plus one
-// token poll interval (the development stack polls every 1 s).
+// and the rendezvous requests per sign-in. Targets (docs/development.md "Benchmarks"): (a) ≤ 300 ms
+// median; (b) ≤ 2 s plus one token poll interval (the development stack polls every 1 s).
 // Usage: npm run bench:flow [-- --runs N] [--poll-idle MS]
 // --poll-idle sets the rendezvous client's idle polling pace (used after ~5 s without an answer; the
 // QR-showing device polls for the scanner every 250 ms regardless, the floor for any session's GETs).

@@ -29,8 +29,9 @@ export type SecretsStep = (typeof SECRETS_STEPS)[number];
 export type StepStatus = "pending" | "active" | "done" | "failed";
 
 /**
- * Error codes the UI distinguishes (flow-ux.md §4.1/§4.2 screens). MSC4108 failure reasons map 1:1
- * where one exists; transport and local problems get their own codes rather than "unknown".
+ * Error codes the UI distinguishes (Element's error screens; docs/architecture.md "Failure catalogue").
+ * MSC4108 failure reasons map 1:1 where one exists; transport and local problems get their own codes
+ * rather than "unknown".
  */
 export const FLOW_ERROR_CODES = [
   "expired", // rendezvous session or device authorization expired

@@ -186,7 +186,10 @@ export const STEP_LABELS: Record<SecretsStep, string> = {
 
 export const STATUS_LABELS: Record<StepStatus, string> = { pending: "waiting", active: "in progress", done: "done", failed: "failed" };
 
-/** Error wording: Element's strings (flow-ux.md §4) where they exist, made concrete where users were confused (§5). */
+/**
+ * Error wording: Element's strings where they exist, made concrete where users were confused
+ * (docs/architecture.md "Screens and their wording").
+ */
 export function errorText(e: FlowError): { title: string; body: string; list?: string[] } {
   switch (e.code) {
     case "expired":

@@ -227,7 +227,8 @@ function loadBounds(role: DeviceRole): Bounds | null {
 
 function openWindow(ipc: IpcSurface, role: DeviceRole, count: number, index: number, accountLabel: string): BrowserWindow {
   const label = role === "existing" ? `Existing device — signed in as ${accountLabel || "(not signed in)"}` : "New device";
-  // The pair demo: the existing device scans the new device's code (flow-ux.md §1.2).
+  // The pair demo: the existing device scans the new device's code (the headline direction,
+  // docs/architecture.md "The two directions").
   const side: ChannelSide | null = count === 2 ? (role === "existing" ? "scan" : "show") : null;
   const width = 560;
   const saved = loadBounds(role);

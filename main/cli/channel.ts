@@ -1,5 +1,5 @@
 // `qr-login channel generate|scan`: the bare MSC4388 secure channel over a real rendezvous server,
-// as G or S, for testing against other implementations (ARCHITECTURE.md "Contracts").
+// as G or S, for testing against other implementations (docs/architecture.md "Contracts").
 //
 // stdout: one JSON object per line — qr, checkcode, confirmed, received, sent, error.
 // stdin:  on G the first line is the check code; then each line is sent as {"type":"echo","body":line}.

@@ -1,4 +1,4 @@
-// `qr-login qr decode|encode`: the MSC4388 QR payload codec on the command line (ARCHITECTURE.md
+// `qr-login qr decode|encode`: the MSC4388 QR payload codec on the command line (docs/architecture.md
 // "Contracts"). decode prints exactly one JSON line; a malformed payload prints
 // {"error":"<code>","message":"..."} and exits 2. encode prints the payload as hex.
 import { existsSync } from "node:fs";

@@ -4,12 +4,14 @@ import { ConfigError, envLayer, readConfigFile, resolveConfig } from "../../serv
 import { startRendezvousServer } from "../../server/rendezvous/standalone.js";
 import { parseArgs, UsageError } from "./args.js";
 
-export const summary = "run the MSC4388 rendezvous server (default 127.0.0.1:8090, SQLite store)";
+export const summary = "run the rendezvous server, 2025 and 2024 APIs (default 127.0.0.1:8090, SQLite store)";
 
 const HELP = `usage: qr-login server [options]
 
-Runs the MSC4388 rendezvous server on /_matrix/client/v1/rendezvous and
-/_matrix/client/unstable/io.element.msc4388/rendezvous, plus /health and /metrics.
+Runs the rendezvous server: the 2025 API (MSC4388) on /_matrix/client/v1/rendezvous and
+/_matrix/client/unstable/io.element.msc4388/rendezvous, the 2024 API (MSC4108 2024, ETags) on
+/_matrix/client/unstable/org.matrix.msc4108/rendezvous (usable as Synapse's
+msc4108_delegation_endpoint), plus /health and /metrics.
 
 options (flags win over QR_LOGIN_RENDEZVOUS_* environment variables, which win over the config file):
   --config FILE            YAML or JSON file with the settings below (snake_case keys)
@@ -18,6 +20,11 @@ options (flags win over QR_LOGIN_RENDEZVOUS_* environment variables, which win o
   --store STORE            memory | sqlite:PATH | redis://HOST:PORT    (store, default
                            sqlite:$XDG_DATA_HOME/qr-login/rendezvous.sqlite, or ~/.local/share/...)
   --ttl SECONDS            session lifetime, 120..300, default 180     (ttl)
+  --ttl-2024 SECONDS       2024 session lifetime, 60..300, default ttl (ttl_2024)
+  --api-2025 on|off        serve the 2025 API (api_2025, default on)
+  --api-2024 on|off        serve the 2024 API (api_2024, default on)
+  --public-base-url URL    where 2024 session URLs start, e.g. https://rz.example.org/ (public_base_url;
+                           default: the POST's scheme and Host, X-Forwarded-* with --trust-proxy)
   --homeserver URL         verifies access tokens via /account/whoami in authenticated mode (homeserver)
   --trust-proxy VALUE      true | hop count | comma-separated proxy addresses (trust_proxy)
   --max-sessions N         live sessions in total (max_sessions, default 100000; 0 = no cap)
@@ -27,7 +34,7 @@ options (flags win over QR_LOGIN_RENDEZVOUS_* environment variables, which win o
   --redis-prefix PREFIX    key prefix in Redis (redis_prefix, default qrl:rz:)
   --log-level LEVEL        pino level or silent (log_level, default info)`;
 
-const FLAGS = ["config", "listen", "mode", "store", "ttl", "homeserver", "trust-proxy", "max-sessions",
+const FLAGS = ["config", "listen", "mode", "store", "ttl", "ttl-2024", "api-2025", "api-2024", "public-base-url", "homeserver", "trust-proxy", "max-sessions",
   "max-sessions-per-ip", "create-per-minute", "requests-per-minute", "redis-prefix", "log-level"] as const;
 
 export async function run(args: string[]): Promise<number> {
@@ -52,7 +59,8 @@ export async function run(args: string[]): Promise<number> {
   }
   const server = await startRendezvousServer(config);
   const storeText = config.store.startsWith("redis") ? "redis" : config.store;
-  console.log(`rendezvous server (${config.mode}, store ${storeText}, ttl ${(config.ttlMs ?? 0) / 1000} s) listening on ${server.url}`);
+  const apis = (config.apis ?? []).map((api) => (api === "2024" ? `2024 (ttl ${(config.ttl2024Ms ?? 0) / 1000} s)` : "2025")).join(" + ") || "none";
+  console.log(`rendezvous server (${config.mode}, APIs ${apis}, store ${storeText}, ttl ${(config.ttlMs ?? 0) / 1000} s) listening on ${server.url}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.off("SIGINT", stop);

@@ -7,7 +7,8 @@
 // Then: m.login.protocol → GET /devices/{id} must be 404 → open the verification URI (https, or http on
 // loopback) → m.login.protocol_accepted → m.login.success → poll GET /devices/{id} until 200 (≤ 10 s)
 // → m.login.secrets. m.login.declined and every m.login.failure end the flow.
-// See ../shared/notes/flow-ux.md §1.2 rows A2–A18 and §1.3.
+// Both directions step by step, and every failure: docs/architecture.md "The two directions" and
+// "Failure catalogue".
 
 import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, secretsMessage, type SecretsBundle } from "./messages.js";
 import { FlowContext, FlowEnd, delay, localFailure, toHex } from "./flow-kit.js";

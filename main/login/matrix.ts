@@ -3,7 +3,8 @@
 //  - existing device: exportSecrets() — the MSC4108 m.login.secrets payload comes from exportSecretsBundle.
 //  - new device: importSecretsAndVerify() — imports the bundle BEFORE the first /keys/upload, so the device
 //    keys go up already signed by the self-signing key in one request (MSC4108's single-request rule,
-//    flow-ux.md §3.2), then connects to the key backup and reports what a third party would see.
+//    docs/architecture.md "The secrets step"), then connects to the key backup and reports what a
+//    third party would see.
 //  - fixtures: bootstrapCrossSigningAndBackup() creates an identity and a backup (seeding only; the QR flow
 //    never creates identities).
 import * as sdk from "matrix-js-sdk";

@@ -9,7 +9,8 @@
 // device id → m.login.protocol → m.login.protocol_accepted → show user code, poll the token endpoint →
 // whoami, "Signed in as @x — continue?" → m.login.success (m.login.declined on access_denied,
 // m.login.failure authorization_expired on expiry) → m.login.secrets → import, self-sign, backup.
-// See ../shared/notes/flow-ux.md §1.2–1.4 (rows A1–A19, B0–B7) and §2.
+// Both directions step by step, and every failure: docs/architecture.md "The two directions" and
+// "Failure catalogue".
 
 import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, protocolMessage, type SecretsBundle } from "./messages.js";
 import { FlowContext, FlowEnd, localFailure, toHex } from "./flow-kit.js";

@@ -7,11 +7,11 @@
 //   S: ScannerChannel.create → sealLoginInitiate(tok) → { message, pending: PendingScannerChannel }
 //        → openLoginOk(data, tok) → EstablishedChannel (with checkCode to display)
 //
-// Crypto (crypto-interop.md §1–5): S is the HPKE sender (Sp = enc), G the recipient; G→S uses the
+// Crypto (docs/protocol.md): S is the HPKE sender (Sp = enc), G the recipient; G→S uses the
 // OHTTP-style response context. AAD = u16 len ‖ baseUrl ‖ u8 len ‖ rendezvousId ‖ u8 len ‖ token, with
 // baseUrl = new URL(qrBaseUrl).href (url-crate form: root URLs end in "/"). The token passed in is
-// the one of the PUT that writes the message (§4.2): seal with the token you are about to PUT with,
-// open with the token your own last write returned.
+// the one of the PUT that writes the message (docs/protocol.md "The sequence-token rule"): seal with
+// the token you are about to PUT with, open with the token your own last write returned.
 //
 // Failure semantics: a failed open kills the channel (MSC4388: abort), every handshake object is
 // consumed by its first use (even when that use fails), and a wrong check code kills G's channel.

@@ -1,6 +1,7 @@
 // RFC 9180 HPKE, base mode only, one suite: DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 /
 // ChaCha20-Poly1305 (KEM 0x0020, KDF 0x0001, AEAD 0x0003) — what vodozemac uses for MSC4388
-// (crypto-interop.md §1) — plus the OHTTP-style response context MSC4388 builds on top (§2).
+// (docs/protocol.md "HPKE") — plus the OHTTP-style response context MSC4388 builds on top
+// (docs/protocol.md "The response context").
 // Synchronous, on @noble/* only, so it runs unchanged in Node and Chromium.
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { x25519 } from "@noble/curves/ed25519.js";
@@ -231,7 +232,7 @@ export function setupBaseR(enc: Uint8Array, recipientSecretKey: Uint8Array, info
   return new HpkeContext(keySchedule(decap(enc, recipientSecretKey, recipientPublicKey), info));
 }
 
-// ---- OHTTP-style response context (crypto-interop.md §2, vodozemac response_context.rs) --------
+// ---- OHTTP-style response context (docs/protocol.md, vodozemac response_context.rs) -------------
 
 export const RESPONSE_NONCE_LENGTH = 32; // = AEAD key size (vodozemac)
 const INFO_KEY = utf8Encode("key");

@@ -1,5 +1,6 @@
 // Wire profiles: the handful of constants where the MSC4388 text and the deployed implementations
-// differ (see shared/notes/crypto-interop.md §10). Everything else is identical in both profiles.
+// differ (docs/protocol.md "Wire profiles", and the table of differences with its sources there).
+// Everything else is identical in both profiles.
 //   element-2026 — what vodozemac / matrix-rust-sdk (PR #6173) put on the wire as of mid-2026 (default).
 //   msc4388      — the MSC text taken literally.
 import { b64encode, concatBytes, utf8Encode } from "./bytes.js";

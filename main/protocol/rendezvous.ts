@@ -3,8 +3,8 @@
 // No I/O but `fetch` (injectable), and no wall clock: expiry is tracked from the relative
 // `expires_in_ms` against an injectable monotonic clock (matrix-js-sdk #5141: absolute times break
 // with clock skew). The session object keeps the current `sequence_token`, which the secure channel
-// binds into its AAD (crypto-interop.md §4.2): seal with the token this side is about to PUT with,
-// open with the token this side got back from its own previous write.
+// binds into its AAD (docs/protocol.md "The sequence-token rule"): seal with the token this side is
+// about to PUT with, open with the token this side got back from its own previous write.
 
 import { RENDEZVOUS_PATH_STABLE, RENDEZVOUS_PATH_UNSTABLE } from "./profile.js";
 import { RendezvousError } from "./rendezvous-errors.js";
@@ -46,9 +46,10 @@ export const systemClock: MonotonicClock = {
 
 /**
  * Poll timing. The floor (`minIntervalMs`) is a hard limit per session on polling, i.e. on GETs
- * (issue 3: "never above 1 request per 250 ms per session"); the rest are targets. Writes are not
- * paced: a PUT needs the token its GET just fetched, and holding it back only delays the peer (and
- * widens the window in which a third party could write first). DELETE is a one-off.
+ * (our rule: never more than one GET per 250 ms per session, docs/protocol.md "The rendezvous
+ * transport"); the rest are targets. Writes are not paced: a PUT needs the token its GET just
+ * fetched, and holding it back only delays the peer (and widens the window in which a third party
+ * could write first). DELETE is a one-off.
  */
 export interface PollPolicy {
   /** Never start two GETs of one session closer than this (the 1 request / 250 ms limit). */

@@ -1,8 +1,8 @@
 // The MSC4388 secure channel carried over a rendezvous session, for both roles.
 //
 // This is where the channel (channel.ts: pure crypto state) meets the transport (rendezvous.ts: HTTP).
-// The one rule that ties them together (crypto-interop.md §4.2): the AAD token of a message is the
-// `sequence_token` sent in the PUT that writes it. So a side seals with the session's current token
+// The one rule that ties them together (docs/protocol.md "The sequence-token rule"): the AAD token of
+// a message is the `sequence_token` sent in the PUT that writes it. So a side seals with the session's current token
 // (the token it is about to PUT with) and opens with the token it held before polling (the token it
 // got back from its own previous write, or from the POST).
 //
@@ -125,7 +125,7 @@ export class PendingGenerator {
     this.channel = undefined;
     const signal = linkSignals(this.signal, opts.signal);
     const session = this.session;
-    // Open with the token of our own last write: the POST (token rule, crypto-interop.md §4.2).
+    // Open with the token of our own last write: the POST (the sequence-token rule, docs/protocol.md).
     const openToken = session.sequenceToken;
     // A scanner may write LoginInitiate at any moment and then waits for our LoginOk: poll at the
     // floor while the QR is shown (the session's expiry bounds how long), not at the idle pace.

@@ -2,7 +2,8 @@
 //   /oauth2/*, /.well-known/openid-configuration   the OAuth 2.0 authorization server (oidc-provider, koa)
 //   /_matrix/client/{v1,unstable/org.matrix.msc2965}/auth_metadata   its metadata for Matrix clients
 //   /_matrix/client/...                            the Client-Server API the sign-in flow uses (cs/)
-//   /_matrix/client/{v1,unstable/io.element.msc4388}/rendezvous   the MSC4388 rendezvous server
+//   /_matrix/client/{v1,unstable/io.element.msc4388}/rendezvous   the 2025 rendezvous API (MSC4388)
+//   /_matrix/client/unstable/org.matrix.msc4108/rendezvous        the 2024 rendezvous API (MSC4108 2024)
 //   /account?action=org.matrix.cross_signing_reset   approval of a cross-signing identity reset
 // oidc-provider is a koa app: fastify hands it the raw request/response (reply.hijack) untouched, body
 // included, so its own parsers, cookies and CORS apply exactly as when it runs alone.
@@ -11,10 +12,10 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { openStore, rendezvousPlugin } from "../rendezvous/index.js";
+import { ALL_APIS, openStore, rendezvousPlugin } from "../rendezvous/index.js";
 import { createCsApi } from "./cs/index.js";
 import type { CsApi } from "./cs/index.js";
-import type { RendezvousMode } from "../rendezvous/index.js";
+import type { RendezvousApi, RendezvousMode } from "../rendezvous/index.js";
 import { accountPageRoutes, ACCOUNT_PATH, CROSS_SIGNING_RESET_ACTION } from "./oauth/account-page.js";
 import { openAccounts } from "./oauth/accounts.js";
 import type { Accounts } from "./oauth/accounts.js";
@@ -39,6 +40,8 @@ export interface DevhomeOptions {
   seed?: boolean;
   masQuirks?: boolean;
   rendezvousMode?: RendezvousMode;
+  /** Rendezvous APIs served (default both); /versions advertises exactly the ones served. */
+  rendezvousApis?: readonly RendezvousApi[];
   /** Matrix server name (default "localhost"). */
   serverName?: string;
   /** Base URL clients use, when it differs from http://host:port/ (e.g. behind a proxy). */
@@ -85,6 +88,7 @@ export async function startDevhome(opts: DevhomeOptions = {}): Promise<RunningDe
   const host = opts.host ?? "127.0.0.1";
   const serverName = opts.serverName ?? "localhost";
   const rendezvousMode = opts.rendezvousMode ?? "open";
+  const rendezvousApis = rendezvousMode === "off" ? [] : opts.rendezvousApis ?? ALL_APIS;
 
   // Bind first: the issuer (and every absolute URL the servers hand out) contains the port, which with port 0
   // is known only once the socket is bound. Fastify then serves on this already-listening server.
@@ -153,8 +157,13 @@ export async function startDevhome(opts: DevhomeOptions = {}): Promise<RunningDe
       serverName,
       auth,
       crossSigningResetUrl: `${baseUrl}${ACCOUNT_PATH.slice(1)}?action=${CROSS_SIGNING_RESET_ACTION}`,
-      // Clients that still discover the rendezvous server (and QR login) through /versions.
-      unstableFeatures: rendezvousMode === "off" ? {} : { "io.element.msc4388": true, "org.matrix.msc4108": true },
+      // Clients that discover the rendezvous server (and QR login) through /versions: the older
+      // MSC4388 clients, and every 2024 client (matrix-js-sdk's MSC4108RendezvousSession POSTs to
+      // this origin's org.matrix.msc4108 path only when it is advertised).
+      unstableFeatures: {
+        ...(rendezvousApis.includes("2025") ? { "io.element.msc4388": true } : {}),
+        ...(rendezvousApis.includes("2024") ? { "org.matrix.msc4108": true } : {}),
+      },
     });
     registry.current = cs.devices;
     await fastify.register(cs.plugin);
@@ -168,6 +177,9 @@ export async function startDevhome(opts: DevhomeOptions = {}): Promise<RunningDe
 
     await fastify.register(rendezvousPlugin, {
       mode: rendezvousMode,
+      apis: rendezvousApis,
+      // 2024 session URLs on the origin clients use, also behind a proxy.
+      publicBaseUrl: baseUrl,
       store: await openStore("memory"),
       verifier: async (token: string) => {
         const info = await auth.verifyAccessToken(token);

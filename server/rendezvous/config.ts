@@ -5,8 +5,9 @@ import os from "node:os";
 import path from "node:path";
 import YAML from "yaml";
 import type { Limits, RendezvousMode } from "./plugin.js";
-import { parseMode } from "./plugin.js";
-import { DEFAULT_TTL_MS, MAX_TTL_MS, MIN_TTL_MS } from "./protocol.js";
+import { normalizePublicBaseUrl, parseMode } from "./plugin.js";
+import { DEFAULT_TTL_MS, MAX_TTL_2024_MS, MAX_TTL_MS, MIN_TTL_2024_MS, MIN_TTL_MS } from "./protocol.js";
+import type { RendezvousApi } from "./store.js";
 import type { RendezvousServerConfig } from "./standalone.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
@@ -24,6 +25,10 @@ export interface ConfigLayer {
   mode?: string;
   store?: string;
   ttl?: string | number;
+  ttl_2024?: string | number;
+  api_2025?: string | boolean;
+  api_2024?: string | boolean;
+  public_base_url?: string;
   homeserver?: string;
   trust_proxy?: string | number | boolean | string[];
   log_level?: string;
@@ -35,7 +40,7 @@ export interface ConfigLayer {
 }
 
 const KEYS: readonly (keyof ConfigLayer)[] = [
-  "listen", "mode", "store", "ttl", "homeserver", "trust_proxy", "log_level", "max_sessions",
+  "listen", "mode", "store", "ttl", "ttl_2024", "api_2025", "api_2024", "public_base_url", "homeserver", "trust_proxy", "log_level", "max_sessions",
   "max_sessions_per_ip", "create_per_minute", "requests_per_minute", "redis_prefix",
 ];
 
@@ -92,6 +97,14 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host: m[1] || m[2] || DEFAULT_HOST, port };
 }
 
+function onOff(name: string, v: string | boolean): boolean {
+  if (typeof v === "boolean") return v;
+  const t = v.trim().toLowerCase();
+  if (t === "on" || t === "true" || t === "yes" || t === "1") return true;
+  if (t === "off" || t === "false" || t === "no" || t === "0") return false;
+  throw new ConfigError(`${name} must be on or off, got "${v}"`);
+}
+
 function trustProxy(v: NonNullable<ConfigLayer["trust_proxy"]>): boolean | number | string | string[] {
   if (typeof v === "boolean" || typeof v === "number" || Array.isArray(v)) return v;
   if (v === "true") return true;
@@ -114,6 +127,22 @@ export function resolveConfig(layers: readonly ConfigLayer[], env: NodeJS.Proces
   if (ttlMs < MIN_TTL_MS || ttlMs > MAX_TTL_MS) {
     throw new ConfigError(`ttl must be between ${MIN_TTL_MS / 1000} and ${MAX_TTL_MS / 1000} seconds (MSC4388), got ${ttlMs / 1000}`);
   }
+  // The 2024 lifetime: its own range (Synapse's fixed 60 s up to the 2025 maximum), by default the 2025 one.
+  const ttl2024Ms = c.ttl_2024 !== undefined ? int("ttl_2024 (seconds)", c.ttl_2024, 0) * 1000 : ttlMs;
+  if (ttl2024Ms < MIN_TTL_2024_MS || ttl2024Ms > MAX_TTL_2024_MS) {
+    throw new ConfigError(`ttl_2024 must be between ${MIN_TTL_2024_MS / 1000} and ${MAX_TTL_2024_MS / 1000} seconds, got ${ttl2024Ms / 1000}`);
+  }
+  const apis: RendezvousApi[] = [];
+  if (c.api_2025 === undefined || onOff("api_2025", c.api_2025)) apis.push("2025");
+  if (c.api_2024 === undefined || onOff("api_2024", c.api_2024)) apis.push("2024");
+  let publicBaseUrl: string | undefined;
+  if (c.public_base_url !== undefined && c.public_base_url !== "") {
+    try {
+      publicBaseUrl = normalizePublicBaseUrl(String(c.public_base_url));
+    } catch (err) {
+      throw new ConfigError(`public_base_url: ${(err as Error).message}`);
+    }
+  }
   const limits: Partial<Limits> = {};
   if (c.max_sessions !== undefined) limits.maxSessions = int("max_sessions", c.max_sessions, 0);
   if (c.max_sessions_per_ip !== undefined) limits.maxSessionsPerIp = int("max_sessions_per_ip", c.max_sessions_per_ip, 0);
@@ -125,7 +154,8 @@ export function resolveConfig(layers: readonly ConfigLayer[], env: NodeJS.Proces
     throw new ConfigError("mode authenticated needs homeserver (the base URL whose /account/whoami verifies access tokens)");
   }
   return {
-    host, port, mode, store, ttlMs, limits,
+    host, port, mode, store, ttlMs, ttl2024Ms, apis, limits,
+    ...(publicBaseUrl ? { publicBaseUrl } : {}),
     ...(c.homeserver ? { homeserver: c.homeserver } : {}),
     ...(c.trust_proxy !== undefined ? { trustProxy: trustProxy(c.trust_proxy) } : {}),
     ...(c.log_level ? { logLevel: c.log_level === "silent" ? false : c.log_level } : {}),

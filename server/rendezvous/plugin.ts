@@ -1,33 +1,23 @@
-// The MSC4388 rendezvous routes as a fastify plugin, served under both the v1 and the unstable
-// prefix. Mount it into any fastify instance (the development homeserver does, on its origin) or
-// run it standalone (standalone.ts). Order of checks per route follows the MSC, with Synapse's
-// ordering where the MSC is silent (Sec-Fetch before lookup, size before lookup).
-import cors from "@fastify/cors";
+// The rendezvous server as a fastify plugin: the 2025 API (MSC4388) under the v1 and the unstable
+// prefix, and the 2024 API (MSC4108 2024, ETags) under its own unstable prefix, on one store with
+// one set of limits. Mount it into any fastify instance (the development homeserver does, on its
+// origin) or run it standalone (standalone.ts). The routes are in routes-2025.ts and routes-2024.ts;
+// this file holds what they share: rate limits, body parsing, errors, metrics and purging.
 import rateLimit from "@fastify/rate-limit";
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
+import type { Limits, RendezvousMode, RouteContext, ScopeBasics } from "./context.js";
+import { bearerToken, MatrixHttpError, retryAfterHeaders, sendError, toMatrixError } from "./http-common.js";
 import type { RendezvousMetrics } from "./metrics.js";
-import type { RendezvousPrefix } from "./protocol.js";
-import { DEFAULT_TTL_MS, ID_PATTERN, MAX_DATA_BYTES, RENDEZVOUS_PREFIXES } from "./protocol.js";
-import type { RendezvousStore } from "./store.js";
+import { DEFAULT_TTL_MS, MSC4108_PATH, RENDEZVOUS_PREFIXES } from "./protocol.js";
+import { routes2024 } from "./routes-2024.js";
+import { routes2025 } from "./routes-2025.js";
+import type { RendezvousApi, RendezvousStore } from "./store.js";
 import { MemoryStore } from "./store-memory.js";
 import type { AccessTokenVerifier } from "./verifier.js";
 import { VerifierUnavailableError } from "./verifier.js";
 
-export type RendezvousMode = "off" | "authenticated" | "open";
-
-export interface Limits {
-  /** Live sessions in total; a create beyond it is refused (429), never evicting others. 0 = none. */
-  maxSessions: number;
-  /** Live sessions per client IP. 0 = none. */
-  maxSessionsPerIp: number;
-  /** Creates per client IP per window. 0 = no limit. */
-  createPerWindow: number;
-  /** All other rendezvous requests per client IP per window (clients poll once a second). 0 = no limit. */
-  requestsPerWindow: number;
-  windowMs: number;
-  /** Largest request body accepted (the JSON-escaped 4096-byte `data` plus the token fit easily). */
-  bodyLimitBytes: number;
-}
+export type { Limits, RendezvousMode } from "./context.js";
+export { MatrixHttpError, toMatrixError } from "./http-common.js";
 
 export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxSessions: 100_000,
@@ -38,11 +28,22 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   bodyLimitBytes: 64 * 1024,
 };
 
+export const ALL_APIS: readonly RendezvousApi[] = ["2025", "2024"];
+
 export interface RendezvousOptions {
   mode: RendezvousMode;
   store: RendezvousStore;
-  /** Session lifetime, fixed at creation (default 180 s). Configs keep it to 120–300 s. */
+  /** Which APIs to serve (default both). The prefixes of one left out answer 404 M_UNRECOGNIZED. */
+  apis?: readonly RendezvousApi[];
+  /** Lifetime of 2025 sessions, fixed at creation (default 180 s). Configs keep it to 120–300 s. */
   ttlMs?: number;
+  /** Lifetime of 2024 sessions (default: ttlMs). Configs keep it to 60–300 s. */
+  ttl2024Ms?: number;
+  /**
+   * Public base URL of this server (e.g. `https://matrix.example.org/`), where 2024 session URLs
+   * start. Unset: each POST's own scheme and Host (X-Forwarded-* with fastify's trustProxy).
+   */
+  publicBaseUrl?: string;
   limits?: Partial<Limits>;
   /** Needed in `authenticated` mode. */
   verifier?: AccessTokenVerifier;
@@ -63,155 +64,29 @@ export function parseMode(value: string): RendezvousMode {
   throw new Error(`rendezvous mode must be one of off, open (alias public), authenticated; got "${value}"`);
 }
 
-/** A Matrix error: status + errcode + human-readable message (+ optional extra fields). */
-export class MatrixHttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly errcode: string,
-    message: string,
-    readonly extra: Record<string, unknown> = {},
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
-const JSON_TYPE = "application/json";
-
-/** The Matrix CORS set (Client-Server API), on every response including errors and preflights. */
-const CORS_OPTIONS = {
-  origin: "*",
-  methods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
-  allowedHeaders: ["X-Requested-With", "Content-Type", "Authorization", "Date"],
-  strictPreflight: false,
-  hideOptionsRoute: true,
-};
-const PREFLIGHT_HEADERS = {
-  "access-control-allow-origin": "*",
-  "access-control-allow-methods": CORS_OPTIONS.methods.join(", "),
-  "access-control-allow-headers": CORS_OPTIONS.allowedHeaders.join(", "),
-  "content-length": "0",
-};
-
-/** Headers of every JSON response: CORS (non-preflight), no caching or transforming by proxies. */
-const STATIC_HEADERS = {
-  "content-type": JSON_TYPE,
-  "cache-control": "no-store, no-transform",
-  "access-control-allow-origin": "*",
-};
-
-function send(reply: FastifyReply, status: number, body: string): FastifyReply {
-  return reply.code(status).headers(STATIC_HEADERS).send(body);
-}
-
-function sendError(reply: FastifyReply, err: MatrixHttpError): FastifyReply {
-  for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
-  return send(reply, err.statusCode, JSON.stringify({ errcode: err.errcode, error: err.message, ...err.extra }));
-}
-
-const unrecognized = () => new MatrixHttpError(404, "M_UNRECOGNIZED", "Unrecognized request");
-const methodNotAllowed = () => new MatrixHttpError(405, "M_UNRECOGNIZED", "Method not allowed on this rendezvous path");
-const notFound = () => new MatrixHttpError(404, "M_NOT_FOUND", "Rendezvous session not found");
-
-/** Maps anything thrown inside our routes (ours, fastify's, the rate limiter's) to a Matrix error. */
-export function toMatrixError(err: unknown): MatrixHttpError {
-  if (err instanceof MatrixHttpError) return err;
-  const e = err as { statusCode?: number; code?: string; message?: string; retryAfterMs?: number };
-  const status = typeof e.statusCode === "number" ? e.statusCode : 500;
-  if (status === 429) {
-    const ms = Math.max(0, Math.ceil(e.retryAfterMs ?? 1000));
-    return new MatrixHttpError(429, "M_LIMIT_EXCEEDED", "Too many requests", { retry_after_ms: ms });
-  }
-  if (status === 413) return new MatrixHttpError(413, "M_TOO_LARGE", "Request body too large");
-  if (status === 415 || status === 400) return new MatrixHttpError(400, "M_INVALID_PARAM", `Bad request: ${e.message ?? "malformed"}`);
-  if (status === 404) return unrecognized();
-  if (status === 405) return methodNotAllowed();
-  if (status >= 400 && status < 500) return new MatrixHttpError(status, "M_UNKNOWN", e.message ?? "Bad request");
-  return new MatrixHttpError(500, "M_UNKNOWN", "Internal server error");
-}
-
-/** Parses the JSON body and checks the named string fields (message says which field is wrong). */
-function parseBody(raw: unknown, fields: readonly ("data" | "sequence_token")[]): Record<string, string> {
-  if (typeof raw !== "string" || raw.length === 0) {
-    throw new MatrixHttpError(400, "M_INVALID_PARAM", "Request body must be a JSON object");
-  }
-  let parsed: unknown;
+/** A public base URL as the 2024 routes join it: absolute http(s), with a trailing slash, no query. */
+export function normalizePublicBaseUrl(value: string): string {
+  let u: URL;
   try {
-    parsed = JSON.parse(raw);
+    u = new URL(value);
   } catch {
-    throw new MatrixHttpError(400, "M_INVALID_PARAM", "Invalid JSON in request body");
+    throw new Error(`public base URL must be an absolute http(s) URL, got "${value}"`);
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new MatrixHttpError(400, "M_INVALID_PARAM", "Request body must be a JSON object");
+  if ((u.protocol !== "http:" && u.protocol !== "https:") || u.search || u.hash || u.username || u.password) {
+    throw new Error(`public base URL must be an absolute http(s) URL without query, fragment or credentials, got "${value}"`);
   }
-  const out: Record<string, string> = {};
-  for (const field of fields) {
-    const value = Object.hasOwn(parsed, field) ? (parsed as Record<string, unknown>)[field] : undefined;
-    if (value === undefined) throw new MatrixHttpError(400, "M_INVALID_PARAM", `Missing required field '${field}'`);
-    if (typeof value !== "string") throw new MatrixHttpError(400, "M_INVALID_PARAM", `Field '${field}' must be a string`);
-    // Lone surrogates cannot be encoded as UTF-8, so "byte-for-byte identical" would be ill-defined.
-    if (LONE_SURROGATE.test(value)) throw new MatrixHttpError(400, "M_INVALID_PARAM", `Field '${field}' is not valid Unicode`);
-    out[field] = value;
-  }
-  return out;
-}
-
-/** In `u` mode a surrogate pair is one code point, so this matches only unpaired halves. */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-
-function checkDataSize(data: string): void {
-  // Cheap bound first: a string of n UTF-16 units is at most 3n UTF-8 bytes.
-  if (data.length * 3 > MAX_DATA_BYTES && Buffer.byteLength(data, "utf8") > MAX_DATA_BYTES) {
-    throw new MatrixHttpError(413, "M_TOO_LARGE", `'data' is larger than ${MAX_DATA_BYTES} bytes`);
-  }
-}
-
-/** MSC4388 unsafe-content rule: refuse GETs that look like a browser navigation or a subresource load. */
-function checkSecFetch(req: FastifyRequest): void {
-  const h = req.headers;
-  const dest = first(h["sec-fetch-dest"]);
-  if (dest !== undefined && dest !== "empty") throw forbidden("Rendezvous content is not accessible from the request destination");
-  if (first(h["sec-fetch-mode"]) === "navigate") throw forbidden("Rendezvous content is not accessible via top-level navigation");
-  if (first(h["sec-fetch-user"]) === "?1") throw forbidden("Rendezvous content is not accessible from requests with user activation");
-  if (first(h["sec-fetch-site"]) === "none") throw forbidden("Rendezvous content is not accessible from requests from user interaction");
-}
-
-function first(v: string | string[] | undefined): string | undefined {
-  if (v === undefined) return undefined;
-  const s = Array.isArray(v) ? v[0] : v;
-  return s === undefined ? undefined : s.split(",")[0]!.trim();
-}
-
-/** A store failure (Redis unreachable, SQLite busy…) is a temporary 503, logged without request data. */
-function storeDown(req: FastifyRequest): (err: unknown) => never {
-  return (err) => {
-    req.log.error({ err: (err as Error).message }, "rendezvous: store unavailable");
-    throw new MatrixHttpError(503, "M_UNKNOWN", "Rendezvous store temporarily unavailable", {}, { "retry-after": "1" });
-  };
-}
-
-const forbidden = (msg: string) => new MatrixHttpError(403, "M_FORBIDDEN", msg);
-
-function bearerToken(req: FastifyRequest): string | null {
-  const auth = req.headers.authorization;
-  if (typeof auth !== "string") return null;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-  return m ? m[1]! : null;
-}
-
-function retryAfterHeaders(ms: number): Record<string, string> {
-  return { "retry-after": String(Math.max(1, Math.ceil(ms / 1000))) };
+  return u.href.endsWith("/") ? u.href : `${u.href}/`;
 }
 
 export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (app, opts) => {
   const mode = opts.mode;
   const store = opts.store;
-  const ttlMs = opts.ttlMs ?? DEFAULT_TTL_MS;
+  const apis = new Set(opts.apis ?? ALL_APIS);
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const now = opts.now ?? Date.now;
   const metrics = opts.metrics;
   if (mode === "authenticated" && !opts.verifier) throw new Error("rendezvous: authenticated mode needs an access-token verifier");
-
+  const publicBaseUrl = opts.publicBaseUrl !== undefined ? normalizePublicBaseUrl(opts.publicBaseUrl) : undefined;
 
   let createLimiter: onRequestHookHandler | undefined;
   let requestLimiter: onRequestHookHandler | undefined;
@@ -232,6 +107,7 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
     // Each limiter is its own child store of @fastify/rate-limit: in memory an LRU of its own, so the
     // client IP alone is the key; on Redis every child built by createRateLimit shares one key
     // prefix, so the scope goes into the key there (one string per request only in that case).
+    // Both APIs share the two budgets: a client polling either counts against the same limit.
     const sharedKeys = store.redis !== undefined || hostLimiter;
     const limiter = (max: number, scope: string): onRequestHookHandler | undefined => {
       if (max <= 0) return undefined;
@@ -254,7 +130,8 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
   }
 
   // Bodies are read as text whatever their Content-Type (Synapse does not check it either) and
-  // parsed here, so every malformed body gets a Matrix error naming what is wrong.
+  // parsed by the routes, so every malformed body gets a Matrix error naming what is wrong. (The
+  // 2024 routes replace this with their own byte parser.)
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string", bodyLimit: limits.bodyLimitBytes }, (_req, body, done) => done(null, body));
 
@@ -285,8 +162,7 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
     app.addHook("onClose", async () => clearInterval(timer));
   }
 
-  const memory = store instanceof MemoryStore ? store : null;
-  const hostHasCors = app.hasRequestDecorator("corsPreflightEnabled");
+  const basics: ScopeBasics = { hostHasCors: app.hasRequestDecorator("corsPreflightEnabled"), metrics };
 
   async function mayCreate(req: FastifyRequest): Promise<boolean> {
     if (mode === "open") return true;
@@ -300,103 +176,38 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
     }
   }
 
-  const prefixRoutes = async (scope: FastifyInstance, prefix: RendezvousPrefix) => {
-    // @fastify/cors answers the preflights. It lives in a child scope that holds only its OPTIONS
-    // catch-all (so in a host app it covers only our paths, and its per-request hook does not run
-    // on the polling hot path); every other response gets the static Allow-Origin from send().
-    if (!hostHasCors) {
-      await scope.register(async (preflight) => { await preflight.register(cors, CORS_OPTIONS); });
-    } else {
-      // The host registered @fastify/cors (it cannot be registered twice in one tree), with its own
-      // settings, which may not allow PUT or Authorization. Our routes opt out of the host's hook
-      // and our preflights get the Matrix set.
-      scope.addHook("onRoute", (route) => { route.config = { ...(route.config ?? {}), cors: false } as typeof route.config; });
-      scope.options("*", (_req, reply) => { reply.code(204).headers(PREFLIGHT_HEADERS).send(); });
+  async function authorizeCreate(req: FastifyRequest): Promise<void> {
+    if (mode !== "authenticated") return;
+    const token = bearerToken(req);
+    if (!token) throw new MatrixHttpError(401, "M_MISSING_TOKEN", "Creating a rendezvous session needs an access token");
+    let user: { userId: string } | null;
+    try {
+      user = await opts.verifier!(token);
+    } catch (err) {
+      if (err instanceof VerifierUnavailableError) throw new MatrixHttpError(503, "M_UNKNOWN", "Cannot verify the access token right now", {}, { "retry-after": "5" });
+      throw err;
     }
-    scope.setNotFoundHandler((req, reply) => {
-      metrics?.countRequest(req.method, "unmatched", 404);
-      return sendError(reply, unrecognized());
-    });
-    if (mode === "off") return;
-    const conflict = () => new MatrixHttpError(409, prefix.concurrentWriteErrcode, "sequence_token does not match");
-    const reqHooks = requestLimiter ? { onRequest: requestLimiter } : {};
-    const createHooks = createLimiter ? { onRequest: createLimiter } : {};
+    if (!user) throw new MatrixHttpError(401, "M_UNKNOWN_TOKEN", "Unrecognised access token");
+  }
 
-    // Discovery: 200 with create_available for everyone who may or may not create (MSC), never 401.
-    scope.get("/", { ...reqHooks, exposeHeadRoute: true }, async (req, reply) =>
-      send(reply, 200, (await mayCreate(req)) ? '{"create_available":true}' : '{"create_available":false}'));
-
-    scope.post("/", createHooks, async (req, reply) => {
-      if (mode === "authenticated") {
-        const token = bearerToken(req);
-        if (!token) throw new MatrixHttpError(401, "M_MISSING_TOKEN", "Creating a rendezvous session needs an access token");
-        let user: { userId: string } | null;
-        try {
-          user = await opts.verifier!(token);
-        } catch (err) {
-          if (err instanceof VerifierUnavailableError) throw new MatrixHttpError(503, "M_UNKNOWN", "Cannot verify the access token right now", {}, { "retry-after": "5" });
-          throw err;
-        }
-        if (!user) throw new MatrixHttpError(401, "M_UNKNOWN_TOKEN", "Unrecognised access token");
-      }
-      const { data } = parseBody(req.body, ["data"]) as { data: string };
-      checkDataSize(data);
-      const t = now();
-      const created = await store.create({
-        data, now: t, ttlMs, owner: req.ip, maxSessions: limits.maxSessions, maxSessionsPerOwner: limits.maxSessionsPerIp,
-      }).catch(storeDown(req));
-      if (!created.ok) {
-        if (metrics) metrics.capRefused++;
-        const why = created.reason === "total" ? "The server has too many live rendezvous sessions" : "Too many live rendezvous sessions from this address";
-        throw new MatrixHttpError(429, "M_LIMIT_EXCEEDED", why, { retry_after_ms: created.retryAfterMs }, retryAfterHeaders(created.retryAfterMs));
-      }
-      return send(reply, 200, `{"id":"${created.id}","sequence_token":"${created.sequenceToken}","expires_in_ms":${Math.max(0, created.expiresAt - t)}}`);
-    });
-
-    scope.route({ method: ["PUT", "DELETE", "PATCH"], url: "/", handler: async () => { throw methodNotAllowed(); } });
-
-    // The hot path: clients poll this about once a second.
-    scope.get<{ Params: { id: string } }>("/:id", reqHooks, (req, reply) => {
-      checkSecFetch(req);
-      const id = req.params.id;
-      if (!ID_PATTERN.test(id)) throw notFound();
-      const t = now();
-      if (memory) return sendSession(reply, memory.getSync(id, t), t);
-      return store.get(id, t).then((s) => sendSession(reply, s, t), storeDown(req));
-    });
-
-    scope.put<{ Params: { id: string } }>("/:id", reqHooks, async (req, reply) => {
-      const body = parseBody(req.body, ["sequence_token", "data"]) as { sequence_token: string; data: string };
-      checkDataSize(body.data);
-      const id = req.params.id;
-      if (!ID_PATTERN.test(id)) throw notFound();
-      const result = await store.update(id, body.sequence_token, body.data, now()).catch(storeDown(req));
-      switch (result.kind) {
-        case "written":
-        case "unchanged":
-          return send(reply, 200, `{"sequence_token":"${result.sequenceToken}"}`);
-        case "conflict":
-          throw conflict();
-        default:
-          throw notFound();
-      }
-    });
-
-    scope.delete<{ Params: { id: string } }>("/:id", reqHooks, async (req, reply) => {
-      const id = req.params.id;
-      if (!ID_PATTERN.test(id) || !(await store.delete(id, now()).catch(storeDown(req)))) throw notFound();
-      return send(reply, 200, "{}");
-    });
-
-    scope.route({ method: ["POST", "PATCH"], url: "/:id", handler: async () => { throw methodNotAllowed(); } });
+  const ctx: RouteContext | null = mode === "off" ? null : {
+    ...basics,
+    mode,
+    store,
+    memory: store instanceof MemoryStore ? store : null,
+    limits,
+    now,
+    ttlMs2025: opts.ttlMs ?? DEFAULT_TTL_MS,
+    ttlMs2024: opts.ttl2024Ms ?? opts.ttlMs ?? DEFAULT_TTL_MS,
+    publicBaseUrl,
+    requestHooks: requestLimiter ? { onRequest: requestLimiter } : {},
+    createHooks: createLimiter ? { onRequest: createLimiter } : {},
+    mayCreate,
+    authorizeCreate,
   };
 
   for (const prefix of RENDEZVOUS_PREFIXES) {
-    await app.register(async (scope) => prefixRoutes(scope, prefix), { prefix: prefix.path });
+    await app.register(async (scope) => routes2025(scope, basics, apis.has("2025") ? ctx : null, prefix), { prefix: prefix.path });
   }
+  await app.register(async (scope) => routes2024(scope, basics, apis.has("2024") ? ctx : null), { prefix: MSC4108_PATH });
 };
-
-function sendSession(reply: FastifyReply, s: { data: string; sequenceToken: string; expiresAt: number } | null, t: number): FastifyReply {
-  if (!s) throw notFound();
-  return send(reply, 200, `{"data":${JSON.stringify(s.data)},"sequence_token":"${s.sequenceToken}","expires_in_ms":${s.expiresAt - t}}`);
-}

@@ -30,3 +30,20 @@ export const ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 
 /** Opaque identifier grammar of the Matrix spec (ids and sequence tokens must comply). */
 export const OPAQUE_ID_PATTERN = /^[0-9A-Za-z._~-]{1,255}$/;
+
+/**
+ * The 2024 rendezvous API (MSC4108 as Element shipped it in 2024: ETags, text/plain bodies). Its
+ * creating POST and its session URLs share this one unstable prefix here (Synapse hands out
+ * `/_synapse/client/rendezvous/<id>` instead; clients take the URL from the POST's answer).
+ */
+export const MSC4108_PATH = "/_matrix/client/unstable/org.matrix.msc4108/rendezvous";
+
+/** The 2024 API's body limit (Synapse's and the MSC's 4096 bytes), on the raw bytes. */
+export const MAX_2024_BODY_BYTES = 4096;
+
+/**
+ * Lifetime range of 2024 sessions. Synapse fixes 60 s, which users find too short to scan and type
+ * a code in; we allow 60–300 s (the 2025 range's upper end) and default to the 2025 lifetime.
+ */
+export const MIN_TTL_2024_MS = 60_000;
+export const MAX_TTL_2024_MS = 300_000;

@@ -1,12 +1,12 @@
-// The rendezvous server as its own process: the plugin plus /health, /metrics, JSON 404s for
+// The rendezvous server as its own process: the plugin (both APIs) plus /health, /metrics, JSON 404s for
 // every other path, pino logs without payloads, tokens or session ids, and graceful close.
 import Fastify, { LogController } from "fastify";
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from "fastify";
 import { RendezvousMetrics } from "./metrics.js";
 import { redactUrl, openStore } from "./open-store.js";
 import type { Limits, RendezvousMode } from "./plugin.js";
-import { rendezvousPlugin } from "./plugin.js";
-import type { RendezvousStore } from "./store.js";
+import { ALL_APIS, rendezvousPlugin } from "./plugin.js";
+import type { RendezvousApi, RendezvousStore } from "./store.js";
 import type { AccessTokenVerifier } from "./verifier.js";
 import { remoteWhoamiVerifier } from "./verifier.js";
 
@@ -18,6 +18,12 @@ export interface RendezvousServerConfig {
   store: string;
   storeInstance?: RendezvousStore;
   ttlMs?: number;
+  /** Lifetime of 2024 sessions (default ttlMs). */
+  ttl2024Ms?: number;
+  /** APIs served (default both). */
+  apis?: readonly RendezvousApi[];
+  /** Where 2024 session URLs start (see RendezvousOptions.publicBaseUrl). */
+  publicBaseUrl?: string;
   limits?: Partial<Limits>;
   /** Homeserver for the remote whoami verifier (authenticated mode). */
   homeserver?: string;
@@ -92,6 +98,9 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
     await app.register(rendezvousPlugin, {
       mode: config.mode, store, metrics,
       ...(config.ttlMs !== undefined ? { ttlMs: config.ttlMs } : {}),
+      ...(config.ttl2024Ms !== undefined ? { ttl2024Ms: config.ttl2024Ms } : {}),
+      ...(config.apis ? { apis: config.apis } : {}),
+      ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}),
       ...(config.limits ? { limits: config.limits } : {}),
       ...(verifier ? { verifier } : {}),
       ...(config.now ? { now: config.now } : {}),
@@ -102,7 +111,7 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
     app.get("/health", async (_req, reply) => {
       try {
         const live = await store.liveCount(now());
-        return reply.header("cache-control", "no-store").send({ status: "ok", store: store.kind, mode: config.mode, live_sessions: live });
+        return reply.header("cache-control", "no-store").send({ status: "ok", store: store.kind, mode: config.mode, apis: config.apis ?? ALL_APIS, live_sessions: live });
       } catch (err) {
         reply.log.warn({ err: (err as Error).message }, "health: store unavailable");
         return reply.code(503).header("cache-control", "no-store").send({ status: "unavailable", store: store.kind });

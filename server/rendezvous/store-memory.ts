@@ -1,7 +1,8 @@
-// In-process store: one Map in insertion order. Every session of a server gets the same TTL, so
-// insertion order is expiry order and purging pops expired entries off the front of the Map
-// without looking at the live ones.
-import type { CreateParams, CreateResult, RendezvousStore, StoredSession, UpdateResult } from "./store.js";
+// In-process store. Sessions live in one insertion-ordered Map per lifetime ("lane"): within a
+// lane every session got the same TTL, so insertion order is expiry order and purging pops expired
+// entries off the front of each lane without looking at the live ones. A server has one lane per
+// API lifetime (two at most), so a lookup is one Map probe, or two when both APIs have their own.
+import type { CreateParams, CreateResult, RendezvousApi, RendezvousStore, StoredSession, UpdateResult } from "./store.js";
 import { newSessionId, sequenceToken } from "./store.js";
 
 /** One per client address: sessions point at it, so the address string is stored once. */
@@ -17,60 +18,73 @@ class Entry implements StoredSession {
     public sequenceToken: string,
     public counter: number,
     public readonly expiresAt: number,
+    public modifiedAt: number,
     public readonly owner: Owner,
+    public readonly api: RendezvousApi,
+    public readonly lane: Lane,
   ) {}
 }
 
+type Lane = Map<string, Entry>;
+
 export class MemoryStore implements RendezvousStore {
   readonly kind = "memory" as const;
-  private readonly sessions = new Map<string, Entry>();
+  /** Lanes by TTL in ms. */
+  private readonly lanes = new Map<number, Lane>();
   private readonly byOwner = new Map<string, Owner>();
 
   async create(p: CreateParams): Promise<CreateResult> {
     this.purge(p.now);
-    if (p.maxSessions > 0 && this.sessions.size >= p.maxSessions) {
-      const oldest = this.sessions.values().next().value;
-      return { ok: false, reason: "total", retryAfterMs: oldest ? Math.max(1, oldest.expiresAt - p.now) : 1000 };
+    if (p.maxSessions > 0 && this.size() >= p.maxSessions) {
+      const oldest = this.oldestExpiry();
+      return { ok: false, reason: "total", retryAfterMs: oldest !== undefined ? Math.max(1, oldest - p.now) : 1000 };
     }
     let owner = this.byOwner.get(p.owner);
     if (p.maxSessionsPerOwner > 0 && owner && owner.ids.size >= p.maxSessionsPerOwner) {
-      const first = owner.ids.values().next().value;
-      const oldest = first === undefined ? undefined : this.sessions.get(first);
-      return { ok: false, reason: "per_owner", retryAfterMs: oldest ? Math.max(1, oldest.expiresAt - p.now) : 1000 };
+      let oldest: number | undefined;
+      for (const id of owner.ids) {
+        const e = this.find(id);
+        if (e && (oldest === undefined || e.expiresAt < oldest)) oldest = e.expiresAt;
+        if (this.lanes.size === 1) break; // one lane: the owner's first id is its oldest
+      }
+      return { ok: false, reason: "per_owner", retryAfterMs: oldest !== undefined ? Math.max(1, oldest - p.now) : 1000 };
     }
     let id = newSessionId();
-    while (this.sessions.has(id)) id = newSessionId(); // 128 random bits: practically never loops
+    while (this.find(id)) id = newSessionId(); // 128 random bits: practically never loops
     if (!owner) this.byOwner.set(p.owner, (owner = { address: p.owner, ids: new Set() }));
-    const entry = new Entry(p.data, sequenceToken(id, 0, p.data), 0, p.now + p.ttlMs, owner);
-    this.sessions.set(id, entry);
+    let lane = this.lanes.get(p.ttlMs);
+    if (!lane) this.lanes.set(p.ttlMs, (lane = new Map()));
+    const entry = new Entry(p.data, sequenceToken(id, 0, p.data), 0, p.now + p.ttlMs, p.now, owner, p.api, lane);
+    lane.set(id, entry);
     owner.ids.add(id);
     return { ok: true, id, sequenceToken: entry.sequenceToken, expiresAt: entry.expiresAt };
   }
 
-  async get(id: string, now: number): Promise<StoredSession | null> {
-    return this.live(id, now);
+  async get(api: RendezvousApi, id: string, now: number): Promise<StoredSession | null> {
+    return this.live(api, id, now);
   }
 
   /** Synchronous lookup for the hot GET path (no promise allocation). */
-  getSync(id: string, now: number): StoredSession | null {
-    return this.live(id, now);
+  getSync(api: RendezvousApi, id: string, now: number): StoredSession | null {
+    return this.live(api, id, now);
   }
 
-  async update(id: string, token: string, data: string, now: number): Promise<UpdateResult> {
-    const entry = this.live(id, now);
+  async update(api: RendezvousApi, id: string, token: string, data: string, now: number): Promise<UpdateResult> {
+    const entry = this.live(api, id, now);
     if (!entry) return { kind: "not_found" };
     if (token === entry.sequenceToken) {
       entry.counter += 1;
       entry.data = data;
+      entry.modifiedAt = now;
       entry.sequenceToken = sequenceToken(id, entry.counter, data);
-      return { kind: "written", sequenceToken: entry.sequenceToken };
+      return { kind: "written", sequenceToken: entry.sequenceToken, expiresAt: entry.expiresAt };
     }
-    if (data === entry.data) return { kind: "unchanged", sequenceToken: entry.sequenceToken };
+    if (data === entry.data) return { kind: "unchanged", sequenceToken: entry.sequenceToken, expiresAt: entry.expiresAt };
     return { kind: "conflict" };
   }
 
-  async delete(id: string, now: number): Promise<boolean> {
-    const entry = this.live(id, now);
+  async delete(api: RendezvousApi, id: string, now: number): Promise<boolean> {
+    const entry = this.live(api, id, now);
     if (!entry) return false;
     this.remove(id, entry);
     return true;
@@ -78,7 +92,7 @@ export class MemoryStore implements RendezvousStore {
 
   async liveCount(now: number): Promise<number> {
     this.purge(now);
-    return this.sessions.size;
+    return this.size();
   }
 
   async purgeExpired(now: number): Promise<number> {
@@ -86,22 +100,45 @@ export class MemoryStore implements RendezvousStore {
   }
 
   async close(): Promise<void> {
-    this.sessions.clear();
+    this.lanes.clear();
     this.byOwner.clear();
   }
 
-  private live(id: string, now: number): Entry | null {
-    const entry = this.sessions.get(id);
+  private size(): number {
+    let n = 0;
+    for (const lane of this.lanes.values()) n += lane.size;
+    return n;
+  }
+
+  private oldestExpiry(): number | undefined {
+    let oldest: number | undefined;
+    for (const lane of this.lanes.values()) {
+      const first = lane.values().next().value;
+      if (first && (oldest === undefined || first.expiresAt < oldest)) oldest = first.expiresAt;
+    }
+    return oldest;
+  }
+
+  private find(id: string): Entry | undefined {
+    for (const lane of this.lanes.values()) {
+      const entry = lane.get(id);
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+
+  private live(api: RendezvousApi, id: string, now: number): Entry | null {
+    const entry = this.find(id);
     if (!entry) return null;
     if (entry.expiresAt <= now) {
       this.remove(id, entry);
       return null;
     }
-    return entry;
+    return entry.api === api ? entry : null;
   }
 
   private remove(id: string, entry: Entry): void {
-    this.sessions.delete(id);
+    entry.lane.delete(id);
     const owner = entry.owner;
     owner.ids.delete(id);
     if (owner.ids.size === 0) this.byOwner.delete(owner.address);
@@ -109,10 +146,12 @@ export class MemoryStore implements RendezvousStore {
 
   private purge(now: number): number {
     let removed = 0;
-    for (const [id, entry] of this.sessions) {
-      if (entry.expiresAt > now) break;
-      this.remove(id, entry);
-      removed++;
+    for (const lane of this.lanes.values()) {
+      for (const [id, entry] of lane) {
+        if (entry.expiresAt > now) break;
+        this.remove(id, entry);
+        removed++;
+      }
     }
     return removed;
   }

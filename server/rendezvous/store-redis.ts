@@ -3,10 +3,12 @@
 // which give the caps in O(log n) and are trimmed with ZREMRANGEBYSCORE, touching expired members
 // only. Create, compare-and-swap and delete are Lua scripts, so each is atomic across processes.
 import { Redis } from "ioredis";
-import type { CreateParams, CreateResult, RendezvousStore, StoredSession, UpdateResult } from "./store.js";
+import type { CreateParams, CreateResult, RendezvousApi, RendezvousStore, StoredSession, UpdateResult } from "./store.js";
 import { newSessionId, nextTokenFor, sequenceToken } from "./store.js";
 
-// KEYS: session, all-live zset, owner zset. ARGV: id, data, token, expiresAt, now, owner, maxTotal, maxOwner.
+// Hash fields: d data, t token, c write counter, e expiry, o owner, a API ("2024"; absent in hashes
+// written before the 2024 API existed, which are all "2025"), m last write.
+// KEYS: session, all-live zset, owner zset. ARGV: id, data, token, expiresAt, now, owner, maxTotal, maxOwner, api.
 // Returns {0} created, {1, oldestExpiry} total cap, {2, oldestExpiry} owner cap, {3} id collision.
 const CREATE_LUA = `
 local now = tonumber(ARGV[5])
@@ -23,7 +25,7 @@ if maxOwner > 0 and redis.call('ZCARD', KEYS[3]) >= maxOwner then
   return {2, oldest[2] or '0'}
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {3} end
-redis.call('HSET', KEYS[1], 'd', ARGV[2], 't', ARGV[3], 'c', 0, 'e', ARGV[4], 'o', ARGV[6])
+redis.call('HSET', KEYS[1], 'd', ARGV[2], 't', ARGV[3], 'c', 0, 'e', ARGV[4], 'o', ARGV[6], 'a', ARGV[9], 'm', ARGV[5])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
@@ -32,23 +34,25 @@ return {0}
 `;
 
 // KEYS: session. ARGV: presented token, data, candidate next token ('' if the presented token is
-// not one of ours), now. Returns {1, token} written, {2, token} idempotent replay, {3} conflict, {0} not found.
+// not one of ours), now, api. Returns {1, token, expiry} written, {2, token, expiry} idempotent
+// replay, {3} conflict, {0} not found (or the other API's session).
 const UPDATE_LUA = `
-local s = redis.call('HMGET', KEYS[1], 't', 'd', 'e')
-if not s[1] or tonumber(s[3]) <= tonumber(ARGV[4]) then return {0} end
+local s = redis.call('HMGET', KEYS[1], 't', 'd', 'e', 'a')
+if not s[1] or tonumber(s[3]) <= tonumber(ARGV[4]) or (s[4] or '2025') ~= ARGV[5] then return {0} end
 if s[1] == ARGV[1] and ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[1], 't', ARGV[3], 'd', ARGV[2])
+  redis.call('HSET', KEYS[1], 't', ARGV[3], 'd', ARGV[2], 'm', ARGV[4])
   redis.call('HINCRBY', KEYS[1], 'c', 1)
-  return {1, ARGV[3]}
+  return {1, ARGV[3], s[3]}
 end
-if s[2] == ARGV[2] then return {2, s[1]} end
+if s[2] == ARGV[2] then return {2, s[1], s[3]} end
 return {3}
 `;
 
-// KEYS: session, all-live zset. ARGV: id, now, owner-key prefix. Returns 1 if a live session was deleted.
+// KEYS: session, all-live zset. ARGV: id, now, owner-key prefix, api. Returns 1 if a live session
+// of that API was deleted; the other API's sessions are left alone.
 const DELETE_LUA = `
-local s = redis.call('HMGET', KEYS[1], 'e', 'o')
-if not s[1] then return 0 end
+local s = redis.call('HMGET', KEYS[1], 'e', 'o', 'a')
+if not s[1] or (s[3] or '2025') ~= ARGV[4] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', ARGV[3] .. s[2], ARGV[1])
@@ -56,7 +60,7 @@ if tonumber(s[1]) <= tonumber(ARGV[2]) then return 0 end
 return 1
 `;
 
-type ScriptReply = [number, string?];
+type ScriptReply = [number, string?, string?];
 
 interface ScriptedRedis extends Redis {
   rzCreate(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<ScriptReply>;
@@ -106,7 +110,7 @@ export class RedisStore implements RendezvousStore {
       const id = newSessionId();
       const token = sequenceToken(id, 0, p.data);
       const [code, oldest] = await this.r.rzCreate(this.sessionKey(id), this.liveKey, this.ownerKey(p.owner),
-        id, p.data, token, expiresAt, p.now, p.owner, p.maxSessions, p.maxSessionsPerOwner);
+        id, p.data, token, expiresAt, p.now, p.owner, p.maxSessions, p.maxSessionsPerOwner, p.api);
       if (code === 0) return { ok: true, id, sequenceToken: token, expiresAt };
       if (code === 1 || code === 2) {
         const retryAfterMs = Math.max(1, Number(oldest ?? 0) - p.now || 1000);
@@ -116,26 +120,27 @@ export class RedisStore implements RendezvousStore {
     }
   }
 
-  async get(id: string, now: number): Promise<StoredSession | null> {
-    const [data, token, expires] = await this.redis.hmget(this.sessionKey(id), "d", "t", "e");
+  async get(api: RendezvousApi, id: string, now: number): Promise<StoredSession | null> {
+    const [data, token, expires, sessionApi, modified] = await this.redis.hmget(this.sessionKey(id), "d", "t", "e", "a", "m");
     if (typeof data !== "string" || typeof token !== "string" || typeof expires !== "string") return null;
+    if ((sessionApi ?? "2025") !== api) return null;
     const expiresAt = Number(expires);
-    return expiresAt > now ? { data, sequenceToken: token, expiresAt } : null;
+    return expiresAt > now ? { data, sequenceToken: token, expiresAt, modifiedAt: Number(modified ?? 0) } : null;
   }
 
-  async update(id: string, token: string, data: string, now: number): Promise<UpdateResult> {
+  async update(api: RendezvousApi, id: string, token: string, data: string, now: number): Promise<UpdateResult> {
     const candidate = nextTokenFor(id, token, data) ?? "";
-    const [code, current] = await this.r.rzUpdate(this.sessionKey(id), token, data, candidate, now);
+    const [code, current, expires] = await this.r.rzUpdate(this.sessionKey(id), token, data, candidate, now, api);
     switch (code) {
-      case 1: return { kind: "written", sequenceToken: current! };
-      case 2: return { kind: "unchanged", sequenceToken: current! };
+      case 1: return { kind: "written", sequenceToken: current!, expiresAt: Number(expires) };
+      case 2: return { kind: "unchanged", sequenceToken: current!, expiresAt: Number(expires) };
       case 3: return { kind: "conflict" };
       default: return { kind: "not_found" };
     }
   }
 
-  async delete(id: string, now: number): Promise<boolean> {
-    return (await this.r.rzDelete(this.sessionKey(id), this.liveKey, id, now, `${this.prefix}o:`)) === 1;
+  async delete(api: RendezvousApi, id: string, now: number): Promise<boolean> {
+    return (await this.r.rzDelete(this.sessionKey(id), this.liveKey, id, now, `${this.prefix}o:`, api)) === 1;
   }
 
   async liveCount(now: number): Promise<number> {

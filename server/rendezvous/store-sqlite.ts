@@ -5,7 +5,7 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import type { CreateParams, CreateResult, RendezvousStore, StoredSession, UpdateResult } from "./store.js";
+import type { CreateParams, CreateResult, RendezvousApi, RendezvousStore, StoredSession, UpdateResult } from "./store.js";
 import { newSessionId, sequenceToken } from "./store.js";
 
 interface Row {
@@ -13,6 +13,7 @@ interface Row {
   token: string;
   counter: number;
   expires_at: number;
+  modified_at: number;
 }
 
 export class SqliteStore implements RendezvousStore {
@@ -35,21 +36,27 @@ export class SqliteStore implements RendezvousStore {
         token TEXT NOT NULL,
         counter INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
-        owner TEXT NOT NULL
+        owner TEXT NOT NULL,
+        api TEXT NOT NULL DEFAULT '2025',
+        modified_at INTEGER NOT NULL DEFAULT 0
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS rendezvous_sessions_expiry ON rendezvous_sessions (expires_at);
       CREATE INDEX IF NOT EXISTS rendezvous_sessions_owner ON rendezvous_sessions (owner, expires_at);
     `);
+    // Files written before the 2024 API existed hold 2025 sessions only: add the columns in place.
+    const columns = new Set(this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('rendezvous_sessions')").all().map((c) => c.name));
+    if (!columns.has("api")) this.db.exec("ALTER TABLE rendezvous_sessions ADD COLUMN api TEXT NOT NULL DEFAULT '2025'");
+    if (!columns.has("modified_at")) this.db.exec("ALTER TABLE rendezvous_sessions ADD COLUMN modified_at INTEGER NOT NULL DEFAULT 0");
     const db = this.db;
     this.stmt = {
-      get: db.prepare<[string, number], Row>(
-        "SELECT data, token, counter, expires_at FROM rendezvous_sessions WHERE id = ? AND expires_at > ?"),
-      insert: db.prepare<[string, string, string, number, string]>(
-        "INSERT INTO rendezvous_sessions (id, data, token, counter, expires_at, owner) VALUES (?, ?, ?, 0, ?, ?)"),
-      write: db.prepare<[string, string, number, string]>(
-        "UPDATE rendezvous_sessions SET data = ?, token = ?, counter = ? WHERE id = ?"),
-      delete: db.prepare<[string, number]>("DELETE FROM rendezvous_sessions WHERE id = ? AND expires_at > ?"),
-      deleteAny: db.prepare<[string]>("DELETE FROM rendezvous_sessions WHERE id = ?"),
+      get: db.prepare<[string, string, number], Row>(
+        "SELECT data, token, counter, expires_at, modified_at FROM rendezvous_sessions WHERE id = ? AND api = ? AND expires_at > ?"),
+      insert: db.prepare<[string, string, string, number, string, string, number]>(
+        "INSERT INTO rendezvous_sessions (id, data, token, counter, expires_at, owner, api, modified_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?)"),
+      write: db.prepare<[string, string, number, number, string]>(
+        "UPDATE rendezvous_sessions SET data = ?, token = ?, counter = ?, modified_at = ? WHERE id = ?"),
+      delete: db.prepare<[string, string, number]>("DELETE FROM rendezvous_sessions WHERE id = ? AND api = ? AND expires_at > ?"),
+      deleteExpired: db.prepare<[string, number]>("DELETE FROM rendezvous_sessions WHERE id = ? AND expires_at <= ?"),
       purge: db.prepare<[number]>("DELETE FROM rendezvous_sessions WHERE expires_at <= ?"),
       count: db.prepare<[number], { n: number; oldest: number | null }>(
         "SELECT COUNT(*) AS n, MIN(expires_at) AS oldest FROM rendezvous_sessions WHERE expires_at > ?"),
@@ -75,19 +82,19 @@ export class SqliteStore implements RendezvousStore {
       while (this.stmt.exists.get(id)) id = newSessionId();
       const token = sequenceToken(id, 0, p.data);
       const expiresAt = p.now + p.ttlMs;
-      this.stmt.insert.run(id, p.data, token, expiresAt, p.owner);
+      this.stmt.insert.run(id, p.data, token, expiresAt, p.owner, p.api, p.now);
       return { ok: true, id, sequenceToken: token, expiresAt };
     });
-    this.updateTx = db.transaction((id: string, token: string, data: string, now: number): UpdateResult => {
-      const row = this.stmt.get.get(id, now);
+    this.updateTx = db.transaction((api: RendezvousApi, id: string, token: string, data: string, now: number): UpdateResult => {
+      const row = this.stmt.get.get(id, api, now);
       if (!row) return { kind: "not_found" };
       if (row.token === token) {
         const counter = row.counter + 1;
         const next = sequenceToken(id, counter, data);
-        this.stmt.write.run(data, next, counter, id);
-        return { kind: "written", sequenceToken: next };
+        this.stmt.write.run(data, next, counter, now, id);
+        return { kind: "written", sequenceToken: next, expiresAt: row.expires_at };
       }
-      if (row.data === data) return { kind: "unchanged", sequenceToken: row.token };
+      if (row.data === data) return { kind: "unchanged", sequenceToken: row.token, expiresAt: row.expires_at };
       return { kind: "conflict" };
     });
   }
@@ -96,18 +103,18 @@ export class SqliteStore implements RendezvousStore {
     return this.createTx.immediate(p);
   }
 
-  async get(id: string, now: number): Promise<StoredSession | null> {
-    const row = this.stmt.get.get(id, now);
-    return row ? { data: row.data, sequenceToken: row.token, expiresAt: row.expires_at } : null;
+  async get(api: RendezvousApi, id: string, now: number): Promise<StoredSession | null> {
+    const row = this.stmt.get.get(id, api, now);
+    return row ? { data: row.data, sequenceToken: row.token, expiresAt: row.expires_at, modifiedAt: row.modified_at } : null;
   }
 
-  async update(id: string, token: string, data: string, now: number): Promise<UpdateResult> {
-    return this.updateTx.immediate(id, token, data, now);
+  async update(api: RendezvousApi, id: string, token: string, data: string, now: number): Promise<UpdateResult> {
+    return this.updateTx.immediate(api, id, token, data, now);
   }
 
-  async delete(id: string, now: number): Promise<boolean> {
-    if (this.stmt.delete.run(id, now).changes > 0) return true;
-    this.stmt.deleteAny.run(id); // an expired row: gone either way, still a 404
+  async delete(api: RendezvousApi, id: string, now: number): Promise<boolean> {
+    if (this.stmt.delete.run(id, api, now).changes > 0) return true;
+    this.stmt.deleteExpired.run(id, now); // an expired row: gone either way, still a 404
     return false;
   }
 

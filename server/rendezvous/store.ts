@@ -3,14 +3,26 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 
+/**
+ * Which API a session belongs to: "2025" (MSC4388, JSON bodies and sequence tokens) or "2024"
+ * (MSC4108 2024, text/plain bodies and ETags). Both may live in one store and share its caps, but
+ * every lookup, write and delete names its API, so a session is invisible to the other one.
+ */
+export type RendezvousApi = "2025" | "2024";
+
 export interface StoredSession {
+  /** 2025: the `data` string. 2024: the body's bytes, one char per byte (latin1), so any bytes round-trip. */
   readonly data: string;
+  /** The sequence token (2025), or the opaque part of the ETag (2024). */
   readonly sequenceToken: string;
   /** Absolute expiry, ms since the epoch (fixed at creation; writes never extend it). */
   readonly expiresAt: number;
+  /** When the creating POST or the last write happened, ms since the epoch (the 2024 Last-Modified). */
+  readonly modifiedAt: number;
 }
 
 export interface CreateParams {
+  readonly api: RendezvousApi;
   readonly data: string;
   readonly now: number;
   readonly ttlMs: number;
@@ -28,21 +40,21 @@ export type CreateResult =
   | { readonly ok: false; readonly reason: "total" | "per_owner"; readonly retryAfterMs: number };
 
 export type UpdateResult =
-  | { readonly kind: "written"; readonly sequenceToken: string }
-  /** Stale token but byte-identical data: the MSC's idempotent retry, acknowledged with the current token. */
-  | { readonly kind: "unchanged"; readonly sequenceToken: string }
+  | { readonly kind: "written"; readonly sequenceToken: string; readonly expiresAt: number }
+  /** Stale token but byte-identical data: the MSC4388 idempotent retry, acknowledged with the current token. */
+  | { readonly kind: "unchanged"; readonly sequenceToken: string; readonly expiresAt: number }
   | { readonly kind: "conflict" }
   | { readonly kind: "not_found" };
 
 export interface RendezvousStore {
   readonly kind: "memory" | "sqlite" | "redis";
   create(params: CreateParams): Promise<CreateResult>;
-  /** null when unknown, deleted or expired (`expiresAt <= now`). */
-  get(id: string, now: number): Promise<StoredSession | null>;
-  /** Compare-and-swap on the sequence token; atomic in every store. */
-  update(id: string, sequenceToken: string, data: string, now: number): Promise<UpdateResult>;
-  /** false when unknown or already expired (MSC: after expiry every request MUST fail). */
-  delete(id: string, now: number): Promise<boolean>;
+  /** null when unknown, deleted, expired (`expiresAt <= now`) or of the other API. */
+  get(api: RendezvousApi, id: string, now: number): Promise<StoredSession | null>;
+  /** Compare-and-swap on the sequence token; atomic in every store. A session of the other API is not_found. */
+  update(api: RendezvousApi, id: string, sequenceToken: string, data: string, now: number): Promise<UpdateResult>;
+  /** false when unknown, already expired (MSC: after expiry every request MUST fail) or of the other API. */
+  delete(api: RendezvousApi, id: string, now: number): Promise<boolean>;
   liveCount(now: number): Promise<number>;
   /** Drops expired sessions; touches only expired entries (no scan of the live ones). */
   purgeExpired(now: number): Promise<number>;

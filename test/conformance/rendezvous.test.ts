@@ -1,14 +1,15 @@
 // Runs every black-box case of test/fixtures/rendezvous-cases.json against a real listening
-// server on 127.0.0.1, for each store (memory, SQLite, Redis), on both the unstable and the v1
-// prefix. Setup steps written in a case's prose notes are encoded in SCENARIOS below; where a case
-// records Synapse behaviour that the MSC (or the issue's "no eviction" rule) overrides, the
+// server on 127.0.0.1, for each store (memory, SQLite, Redis): the 2025 cases on both the unstable
+// and the v1 prefix, the msc4108.* cases on the 2024 API. Setup steps written in a case's prose
+// notes are encoded in SCENARIOS below; where a case records Synapse behaviour that the MSC (or this
+// server's refuse-don't-evict rule, docs/operators.md "Limits and refused requests") overrides, the
 // scenario says so and asserts our behaviour instead.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Limits, RendezvousMode, RendezvousStore, RunningRendezvousServer } from "../../server/rendezvous/index.js";
-import { openStore, startRendezvousServer } from "../../server/rendezvous/index.js";
+import { ID_PATTERN, MSC4108_PATH, openStore, startRendezvousServer } from "../../server/rendezvous/index.js";
 import { closeHttpAgent, httpRequest } from "../support/http.js";
 import type { Reply } from "../support/http.js";
 import type { TestRedis } from "../support/redis-server.js";
@@ -34,6 +35,10 @@ const UNSTABLE = "/_matrix/client/unstable/io.element.msc4388/rendezvous";
 const V1 = "/_matrix/client/v1/rendezvous";
 const VALID_TOKEN = "syt_valid_access_token";
 const TTL_MS = 180_000;
+/** The 2024 lifetime of these servers: Synapse's fixed 60 s, the lower end of our range, so the expiry case runs as written. */
+const TTL_2024_MS = 60_000;
+/** Synapse's session path in the cases; ours is the URL the POST hands out. */
+const SYNAPSE_SESSION_PATH = "/_synapse/client/rendezvous/{id}";
 
 type ServerKind = "open" | "off" | "auth" | "limited" | "capped";
 
@@ -47,6 +52,10 @@ interface Ctx {
   call(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
   create(data?: string, headers?: Record<string, string>): Promise<void>;
   put(token: string, data: string, capture?: string): Promise<Reply>;
+  /** 2024 API: POST text/plain; sets vars.id, vars.session (the URL's path) and vars.etag. */
+  create2024(data?: string): Promise<void>;
+  /** 2024 API: PUT text/plain with If-Match; a 202's ETag goes into vars[capture]. */
+  put2024(etag: string, data: string, capture?: string): Promise<Reply>;
 }
 
 interface Scenario {
@@ -64,10 +73,20 @@ const del = async (ctx: Ctx) => { expect((await ctx.call("DELETE", `${ctx.prefix
 const pastExpiry = (ctx: Ctx) => ctx.advance(TTL_MS + 1);
 const body = (r: Reply) => r.json ?? {};
 
-const MSC4108_NOT_SERVED = {
-  status: 404, errcode: "M_UNRECOGNIZED",
-  why: "MSC4108 (2024, ETag API) is out of scope for this MSC4388 server: its paths are unknown paths here",
-};
+const del2024 = async (ctx: Ctx) => { expect((await ctx.call("DELETE", ctx.vars.session!)).status).toBe(204); };
+const putFooBaz2024 = async (ctx: Ctx) => { expect((await ctx.put2024(ctx.vars.etag!, "foo=baz", "etag2")).status).toBe(202); };
+const STRONG_ETAG = /^"[!#-~]+"$/;
+
+/** What every 2024 answer about a session carries (Synapse's test asserts the same set). */
+function expect2024SessionHeaders(r: Reply): void {
+  expect(r.headers.get("etag")).toMatch(STRONG_ETAG);
+  expect(Number.isNaN(Date.parse(r.headers.get("expires") ?? ""))).toBe(false);
+  expect(Number.isNaN(Date.parse(r.headers.get("last-modified") ?? ""))).toBe(false);
+  expect(r.headers.get("access-control-allow-origin")).toBe("*");
+  expect((r.headers.get("access-control-expose-headers") ?? "").toLowerCase()).toContain("etag");
+  expect(r.headers.get("cache-control")).toBe("no-store, no-transform");
+  expect(r.headers.get("pragma")).toBe("no-cache");
+}
 
 const SCENARIOS: Record<string, Scenario> = {
   "msc4388.open.put-stale-token-different-data": { setup: putFooBaz },
@@ -105,7 +124,7 @@ const SCENARIOS: Record<string, Scenario> = {
   "msc4388.auth.get-after-delete": { server: "auth", setup: del },
   "msc4388.expiry.get-before-ttl": { check: (r) => expect(body(r).data).toBe("foo=bar") },
   "msc4388.expiry.get-at-ttl": { setup: async (ctx) => ctx.advance(ctx.createdExpiresInMs!) },
-  // Synapse evicts the oldest live sessions when full; the issue requires refusing new ones instead.
+  // Synapse evicts the oldest live sessions when full; this server refuses new ones instead.
   "msc4388.capacity.soft-limit-eviction": {
     server: "capped",
     fresh: true,
@@ -243,6 +262,105 @@ const SCENARIOS: Record<string, Scenario> = {
     expect: { status: 404, errcode: "M_UNRECOGNIZED", why: "OPTIONAL: /versions belongs to a homeserver; the standalone rendezvous server serves only the rendezvous paths" },
   },
   "jssdk.poc.discovery-with-token": { server: "auth", check: (r) => expect(typeof body(r).create_available).toBe("boolean") },
+
+  // ---- the 2024 API (MSC4108 2024, ETags) ----
+  "msc4108.disabled.post": { check: (r) => expect(body(r).errcode).toBe("M_UNRECOGNIZED") },
+  "msc4108.delegation.post": {
+    expect: {
+      status: 400, errcode: "M_INVALID_PARAM",
+      why: "we are the delegation target, not a delegating homeserver: the POST is served, and its application/json body refused (text/plain only). Delegation by a fake Synapse is tested in test/integration/rendezvous-2024-jssdk.test.ts",
+    },
+  },
+  "msc4108.create": {
+    check: (r, ctx) => {
+      // Synapse hands out https://<public_baseurl>/_synapse/client/rendezvous/<ULID>; our session URL
+      // is under the POST's own prefix on the public base URL (here the test server's http origin).
+      const url = body(r).url as string;
+      expect(url.startsWith(`${ctx.base}${MSC4108_PATH}/`)).toBe(true);
+      expect(url.slice(`${ctx.base}${MSC4108_PATH}/`.length)).toMatch(ID_PATTERN);
+      expect2024SessionHeaders(r);
+      expect(r.headers.get("content-type")).toBe("application/json");
+      expect(r.headers.get("content-length")).toBe(String(Buffer.byteLength(r.text)));
+      expect(r.headers.get("location")).toBe(url);
+      // The lifetime is the server's 2024 TTL, as Expires − Date (both whole seconds).
+      const lifetime = Date.parse(r.headers.get("expires")!) - Date.parse(r.headers.get("date")!);
+      expect(Math.abs(lifetime - TTL_2024_MS)).toBeLessThanOrEqual(1000);
+    },
+  },
+  "msc4108.get": {
+    check: (r, ctx) => {
+      expect2024SessionHeaders(r);
+      expect(r.headers.get("etag")).toBe(ctx.vars.etag);
+      expect(r.headers.get("content-type")).toBe("text/plain"); // exactly: matrix-js-sdk compares the string
+      expect(r.headers.get("content-length")).toBe("7");
+      expect(r.headers.get("content-encoding")).toBe("identity"); // keeps nginx's gzip off the ETag
+      expect(r.text).toBe("foo=bar");
+    },
+  },
+  "msc4108.get-if-none-match-current": {
+    check: (r, ctx) => { expect2024SessionHeaders(r); expect(r.headers.get("etag")).toBe(ctx.vars.etag); expect(r.text).toBe(""); },
+  },
+  "msc4108.put-if-match-current": {
+    check: (r, ctx) => {
+      expect2024SessionHeaders(r);
+      expect(r.headers.get("etag")).not.toBe(ctx.vars.etag);
+      expect(r.headers.get("content-type")).toBe("text/plain");
+      expect(r.headers.get("content-length")).toBe("0");
+    },
+  },
+  "msc4108.put-if-match-stale": {
+    setup: putFooBaz2024,
+    expect: {
+      status: 412, errcode: "M_CONCURRENT_WRITE",
+      why: "Synapse sends errcode M_UNKNOWN plus org.matrix.msc4108.errcode M_CONCURRENT_WRITE; we send M_CONCURRENT_WRITE in both fields, so a client reading either sees the MSC's code",
+    },
+    check: (r) => {
+      expect(body(r)["org.matrix.msc4108.errcode"]).toBe("M_CONCURRENT_WRITE");
+      // Synapse puts the current ETag on the 412; we do not (routes-2024.ts says why).
+      expect(r.headers.get("etag")).toBeNull();
+    },
+  },
+  "msc4108.get-if-none-match-stale": {
+    setup: putFooBaz2024,
+    check: (r, ctx) => { expect(r.headers.get("etag")).toBe(ctx.vars.etag2); expect(r.text).toBe("foo=baz"); expect(r.headers.get("content-type")).toBe("text/plain"); },
+  },
+  "msc4108.delete": { check: (r) => { expect(r.headers.get("access-control-allow-origin")).toBe("*"); expect(r.text).toBe(""); } },
+  "msc4108.get-after-delete": { setup: del2024 },
+  "msc4108.expiry": {
+    setup: async (ctx) => {
+      const before = await ctx.call("GET", ctx.vars.session!);
+      expect([before.status, before.text]).toEqual([200, "foo=bar"]);
+      ctx.advance(TTL_2024_MS);
+    },
+    check: (r) => expect(body(r).errcode).toBe("M_NOT_FOUND"),
+  },
+  // Synapse evicts the oldest sessions when full; we refuse new ones (the caps are shared with the 2025 API).
+  "msc4108.capacity.soft": {
+    server: "capped",
+    fresh: true,
+    setup: async (ctx) => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) statuses.push((await ctx.call("POST", MSC4108_PATH, `more-${i}`, { "Content-Type": "text/plain" })).status);
+      expect(statuses).toEqual([201, 201, 429]);
+      ctx.advance(1000);
+    },
+    expect: { status: 200, errcode: null, why: "no eviction: at the cap new creates get 429 and session A stays readable (Synapse evicts A)" },
+    check: (r) => expect(r.text).toBe("foo=bar"),
+  },
+  "msc4108.capacity.hard": {
+    server: "capped",
+    fresh: true,
+    setup: async (ctx) => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await ctx.call("POST", MSC4108_PATH, `more-${i}`, { "Content-Type": "text/plain" })).status);
+      expect(statuses).toEqual([201, 201, 429, 429, 429]);
+      const refused = await ctx.call("POST", MSC4108_PATH, "more", { "Content-Type": "text/plain" });
+      expect(body(refused).errcode).toBe("M_LIMIT_EXCEEDED");
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    },
+    expect: { status: 200, errcode: null, why: "no eviction: creates beyond the cap get 429 and session A stays readable (Synapse evicts A)" },
+    check: (r) => expect(r.text).toBe("foo=bar"),
+  },
 };
 
 function serverFor(c: Case, scenario: Scenario | undefined): ServerKind {
@@ -265,7 +383,7 @@ function expand(value: unknown, vars: Record<string, string>): unknown {
       const ch = rep[1]!.length === 1 ? rep[1]! : String.fromCodePoint(parseInt(rep[1]!, 16));
       return ch.repeat(Number(rep[2]));
     }
-    return value.replace(/\{(id|seq0|seq1|seq2|token|etag|etag2)\}/g, (_m, k: string) => vars[k] ?? `missing-${k}`);
+    return value.replace(/\{(id|seq0|seq1|seq2|token|etag|etag2|session)\}/g, (_m, k: string) => vars[k] ?? `missing-${k}`);
   }
   if (Array.isArray(value)) return value.map((v) => expand(v, vars));
   if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expand(v, vars)]));
@@ -302,7 +420,7 @@ describe.each(STORE_KINDS)("rendezvous conformance, %s store", (storeKind) => {
     ];
     for (const [kind, mode, limits] of configs) {
       servers.set(kind, await startRendezvousServer({
-        host: "127.0.0.1", port: 0, mode, store: storeKind, storeInstance: await storeFor(kind), ttlMs: TTL_MS, limits,
+        host: "127.0.0.1", port: 0, mode, store: storeKind, storeInstance: await storeFor(kind), ttlMs: TTL_MS, ttl2024Ms: TTL_2024_MS, limits,
         logLevel: false, now: () => Date.now() + offset,
         verifier: async (t) => (t === VALID_TOKEN ? { userId: "@alice:example.org" } : null),
         ...(storeKind === "redis" ? { redisPrefix: `t:${kind}:` } : {}),
@@ -340,7 +458,7 @@ describe.each(STORE_KINDS)("rendezvous conformance, %s store", (storeKind) => {
     for (const v of isMsc4108 || !c.path.startsWith(UNSTABLE) ? variants.slice(0, 1) : variants) {
       test(`${c.name} [${v.label}]`, async () => {
         const kind = serverFor(c, scenario);
-        const server = servers.get(isMsc4108 ? "open" : kind)!;
+        const server = servers.get(kind)!;
         const base = server.url;
         const vars: Record<string, string> = { token: VALID_TOKEN, etag: "\"etag\"", etag2: "\"etag2\"", id: "0123456789abcdefghijkl" };
         const ctx: Ctx = {
@@ -359,17 +477,33 @@ describe.each(STORE_KINDS)("rendezvous conformance, %s store", (storeKind) => {
             if (capture && r.status === 200) vars[capture] = body(r).sequence_token as string;
             return r;
           },
+          create2024: async (data = "foo=bar") => {
+            const r = await call(base, "POST", MSC4108_PATH, data, { "Content-Type": "text/plain" });
+            expect(r.status).toBe(201);
+            const url = new URL(body(r).url as string);
+            vars.session = url.pathname;
+            vars.id = url.pathname.split("/").at(-1)!;
+            vars.etag = r.headers.get("etag")!;
+          },
+          put2024: async (etag, data, capture) => {
+            const r = await call(base, "PUT", vars.session!, data, { "Content-Type": "text/plain", "If-Match": etag });
+            if (capture && r.status === 202) vars[capture] = r.headers.get("etag")!;
+            return r;
+          },
         };
-        const needsSession = !isMsc4108 && (/\{id\}|\{seq0\}/.test(c.path + JSON.stringify(c.body)) || scenario?.server === "capped");
+        const needsSession = isMsc4108
+          ? /setup: POST|POST A/.test(c.notes)
+          : /\{id\}|\{seq0\}/.test(c.path + JSON.stringify(c.body)) || scenario?.server === "capped";
         if (scenario?.fresh) ctx.advance(TTL_MS + 1);
-        if (needsSession) await ctx.create(setupData(c), kind === "auth" ? { Authorization: `Bearer ${VALID_TOKEN}` } : {});
-        if (!isMsc4108 && scenario?.setup) await scenario.setup(ctx);
+        if (needsSession && isMsc4108) await ctx.create2024();
+        else if (needsSession) await ctx.create(setupData(c), kind === "auth" ? { Authorization: `Bearer ${VALID_TOKEN}` } : {});
+        if (scenario?.setup) await scenario.setup(ctx);
         if (/precondition: a plain GET/.test(c.notes)) expect((await ctx.call("GET", `${v.prefix}/${vars.id}`)).status).toBe(200);
 
-        const p = c.path.startsWith(UNSTABLE) ? v.prefix + c.path.slice(UNSTABLE.length) : c.path;
+        const p = c.path === SYNAPSE_SESSION_PATH ? "{session}" : c.path.startsWith(UNSTABLE) ? v.prefix + c.path.slice(UNSTABLE.length) : c.path;
         const reply = await call(base, c.method, expand(p, vars) as string, expand(c.body, vars), expand(c.headers, vars) as Record<string, string>);
 
-        const expected = isMsc4108 ? MSC4108_NOT_SERVED : scenario?.expect ?? { status: c.expect_status, errcode: c.expect_errcode };
+        const expected = scenario?.expect ?? { status: c.expect_status, errcode: c.expect_errcode };
         expect(reply.status).toBe(expected.status);
         let errcode = expected.errcode;
         if (errcode === "IO_ELEMENT_MSC4388_CONCURRENT_WRITE") errcode = v.errcode;
@@ -381,7 +515,7 @@ describe.each(STORE_KINDS)("rendezvous conformance, %s store", (storeKind) => {
           expect(typeof body(reply).error).toBe("string");
           expect(reply.headers.get("access-control-allow-origin")).toBe("*");
         }
-        if (!isMsc4108 && scenario?.check) await scenario.check(reply, ctx);
+        if (scenario?.check) await scenario.check(reply, ctx);
       });
     }
   }

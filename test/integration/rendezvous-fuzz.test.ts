@@ -1,6 +1,9 @@
 // Fuzz: ≥ 20,000 random requests (methods, paths, headers, bodies) against a real listening
-// rendezvous server. Invariants: never a 5xx, the server never crashes, and every error response
-// carries a JSON Matrix error body. Seeded, so a failure can be replayed (the seed is printed).
+// rendezvous server, on both APIs. Invariants: never a 5xx, the server never crashes, every error
+// response carries a JSON Matrix error body, and nothing is lost: witness sessions of both APIs
+// that the fuzz never names are intact at the end, and every 2024 session the fuzz wrote holds
+// exactly its last acknowledged write (or is gone after an acknowledged DELETE). Seeded, so a
+// failure can be replayed (the seed is printed).
 import { afterAll, describe, expect, test } from "@jest/globals";
 import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
@@ -8,10 +11,11 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { RunningRendezvousServer } from "../../server/rendezvous/index.js";
-import { startRendezvousServer } from "../../server/rendezvous/index.js";
+import { MSC4108_PATH, startRendezvousServer } from "../../server/rendezvous/index.js";
 
 const V1 = "/_matrix/client/v1/rendezvous";
 const UNSTABLE = "/_matrix/client/unstable/io.element.msc4388/rendezvous";
+const P2024 = MSC4108_PATH;
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -25,8 +29,12 @@ function mulberry32(seed: number): () => number {
 }
 
 interface Live { id: string; token: string; data: string; previous: string }
+/** A 2024 session as the fuzz last saw it acknowledged: data as latin1 bytes, the current ETag. */
+interface Live2024 { id: string; etag: string; previousEtag: string; data: string; deleted: boolean }
 
-function makeGenerator(rand: () => number, live: Live[]) {
+interface FuzzRequest { method: string; path: string; headers: Record<string, string | string[]>; body: string | Buffer | undefined; session?: Live | undefined; session2024?: Live2024 | undefined }
+
+function makeGenerator(rand: () => number, live: Live[], live2024: Live2024[]): () => FuzzRequest {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const int = (n: number) => Math.floor(rand() * n);
   const randomString = (n: number, alphabet = "abcXYZ019-_.~%/?#&=+ é😀\u0000\u001f\"\\") => {
@@ -57,17 +65,50 @@ function makeGenerator(rand: () => number, live: Live[]) {
     const data = kind === 5 || rand() < 0.3 ? s.data : randomString(int(40));
     return { method: "PUT", path: `${prefix}/${s.id}`, headers, body: JSON.stringify({ sequence_token: token, data }), session: s };
   };
-  return () => {
-    if (rand() < 0.4) return shaped();
+  // The 2024 API: conditional headers in every good and bad form, content types, sizes, bytes.
+  const ifMatchFor = (s: Live2024 | undefined): string | string[] | undefined => {
+    const etag = s?.etag ?? '"AAAAAAAAAAAAAAAAAAAAAAAAAAA"';
+    return pick([
+      etag, etag, etag, `W/${etag}`, s?.previousEtag ?? etag, "*", `${etag}, "x"`, [etag, etag], etag.slice(1, -1), "", '"garbage"',
+      `"${randomString(int(20), "AZaz09_-")}"`, undefined,
+    ]);
+  };
+  const shaped2024 = (): FuzzRequest => {
+    const s = live2024.length > 0 ? pick(live2024) : undefined;
+    const type = pick(["text/plain", "text/plain", "text/plain", "text/plain; charset=utf-8", "TEXT/PLAIN", "application/json", "application/x-www-form-urlencoded", undefined]);
+    const headers: Record<string, string | string[]> = type ? { "Content-Type": type } : {};
+    const body = pick<string | Buffer>([
+      randomString(int(60)), randomString(int(60)), "", Buffer.from(Array.from({ length: int(400) }, () => int(256))), "a".repeat(4096), "a".repeat(4097), "é".repeat(2049),
+    ]);
+    const kind = int(8);
+    if (kind === 0 || !s) return { method: "POST", path: P2024, headers, body };
+    if (kind <= 2) {
+      const inm = pick([s.etag, s.etag, `W/${s.etag}`, s.previousEtag, "*", '"nope"', "garbage", undefined]);
+      return { method: "GET", path: `${P2024}/${s.id}`, headers: inm === undefined ? {} : { "If-None-Match": inm }, body: undefined, session2024: s };
+    }
+    if (kind === 3 && rand() < 0.3) return { method: "DELETE", path: `${P2024}/${s.id}`, headers: {}, body: undefined, session2024: s };
+    const ifMatch = ifMatchFor(s);
+    if (ifMatch !== undefined) headers["If-Match"] = ifMatch;
+    return { method: "PUT", path: `${P2024}/${s.id}`, headers, body, session2024: s };
+  };
+  return (): FuzzRequest => {
+    const r = rand();
+    if (r < 0.25) return shaped();
+    if (r < 0.5) return shaped2024();
     const method = pick(["GET", "GET", "HEAD", "POST", "POST", "PUT", "PUT", "DELETE", "OPTIONS", "PATCH", "PROPFIND"]);
     const session = live.length > 0 && rand() < 0.6 ? pick(live) : undefined;
-    const base = pick([V1, UNSTABLE, UNSTABLE, V1, "/_matrix/client/v3/rendezvous", "/", "/health", "/metrics", "/" + randomString(5, "abc")]);
+    // Ids of either API under either API's paths: sessions must never answer for the other API.
+    const session2024 = live2024.length > 0 && rand() < 0.5 ? pick(live2024) : undefined;
+    const anyId = session2024 && rand() < 0.5 ? session2024.id : session?.id;
+    const base = pick([V1, UNSTABLE, UNSTABLE, V1, P2024, P2024, "/_matrix/client/v3/rendezvous", "/", "/health", "/metrics", "/" + randomString(5, "abc")]);
     const suffix = pick([
-      "", "/", `/${session?.id ?? "AAAAAAAAAAAAAAAAAAAAAA"}`, `/${session?.id ?? "x"}`, `/${session?.id ?? "x"}/extra`,
+      "", "/", `/${anyId ?? "AAAAAAAAAAAAAAAAAAAAAA"}`, `/${anyId ?? "x"}`, `/${anyId ?? "x"}/extra`,
       "/" + encodeURIComponent(randomString(int(30))), "/%zz", "/%2F..%2F", "?access_token=abc&x=%ff", "//", "/" + "a".repeat(3000),
       `/${session?.id ?? "x"}?sequence_token=1`,
     ]);
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string | string[]> = {};
+    if (rand() < 0.15) headers["If-Match"] = ifMatchFor(session2024) ?? "*";
+    if (rand() < 0.1) headers["If-None-Match"] = session2024?.etag ?? "*";
     if (rand() < 0.7) headers["Content-Type"] = pick(["application/json", "text/plain", "application/json; charset=utf-8", "multipart/form-data; boundary=x", "garbage/??", "application/x-www-form-urlencoded"]);
     if (rand() < 0.2) headers["Sec-Fetch-Dest"] = pick(["empty", "document", "image", ""]);
     if (rand() < 0.2) headers["Sec-Fetch-Mode"] = pick(["cors", "navigate", "no-cors"]);
@@ -90,13 +131,13 @@ function makeGenerator(rand: () => number, live: Live[]) {
       default: body = JSON.stringify({ data: "é".repeat(int(3000)), sequence_token: session?.token ?? "" });
     }
     if ((method === "GET" || method === "HEAD") && rand() < 0.7) body = undefined;
-    return { method, path: base + suffix, headers, body, session };
+    return { method, path: base + suffix, headers, body, session, session2024: anyId !== undefined && anyId === session2024?.id ? session2024 : undefined };
   };
 }
 
-interface Outcome { status: number; contentType: string; text: string }
+interface Outcome { status: number; contentType: string; text: string; etag: string | undefined; bytes: Buffer }
 
-function send(port: number, agent: http.Agent, r: { method: string; path: string; headers: Record<string, string>; body: string | Buffer | undefined }): Promise<Outcome> {
+function send(port: number, agent: http.Agent, r: { method: string; path: string; headers: Record<string, string | string[]>; body: string | Buffer | undefined }): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     // Explicit Content-Length: Node would send a GET/DELETE/OPTIONS body unframed (malformed framing is
     // covered by rawGarbage below).
@@ -104,7 +145,10 @@ function send(port: number, agent: http.Agent, r: { method: string; path: string
     const req = http.request({ host: "127.0.0.1", port, method: r.method, path: r.path, agent, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () => {
+        const bytes = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), text: bytes.toString("utf8"), etag: res.headers.etag, bytes });
+      });
       res.on("error", reject);
     });
     req.on("error", reject);
@@ -124,20 +168,45 @@ function checkOutcome(method: string, o: Outcome, describeReq: () => string): vo
   }
 }
 
+/** 2024 statuses each method may answer, besides the generic 4xx of malformed requests. */
+const ALLOWED_2024: Record<string, readonly number[]> = {
+  POST: [201, 400, 401, 404, 405, 413, 429], GET: [200, 304, 400, 403, 404, 405, 413, 429], HEAD: [200, 304, 400, 403, 404, 405, 413, 429],
+  PUT: [202, 400, 404, 405, 412, 413, 429], DELETE: [204, 400, 404, 405, 413, 429],
+};
+
+const latin1 = (body: string | Buffer | undefined) => (body === undefined ? "" : Buffer.isBuffer(body) ? body : Buffer.from(body, "utf8")).toString("latin1");
+
 async function fuzz(server: RunningRendezvousServer, total: number, seed: number): Promise<Map<number, number>> {
   const port = Number(new URL(server.url).port);
   const rand = mulberry32(seed);
   const live: Live[] = [];
+  const live2024: Live2024[] = [];
   const agent = new http.Agent({ keepAlive: true, maxSockets: 48 });
-  const next = makeGenerator(rand, live);
+  const next = makeGenerator(rand, live, live2024);
+  // Witnesses: sessions of both APIs the fuzz never learns about.
+  const witness25: { id: string; token: string; data: string }[] = [];
+  const witness24: { path: string; etag: string; data: Buffer }[] = [];
+  for (let i = 0; i < 3; i++) {
+    const o = await send(port, agent, { method: "POST", path: V1, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ data: `witness ${i}` }) });
+    const j = JSON.parse(o.text) as { id: string; sequence_token: string };
+    witness25.push({ id: j.id, token: j.sequence_token, data: `witness ${i}` });
+    const data = Buffer.from([0, 255, i, 10, 13]);
+    const w = await send(port, agent, { method: "POST", path: P2024, headers: { "Content-Type": "text/plain" }, body: data });
+    witness24.push({ path: new URL((JSON.parse(w.text) as { url: string }).url).pathname, etag: w.etag!, data });
+  }
   const statuses = new Map<number, number>();
   let done = 0;
   try {
     // Seed a few live sessions so ids and tokens hit real sessions.
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 15; i++) {
       const o = await send(port, agent, { method: "POST", path: V1, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ data: `seed ${i}` }) });
       const j = JSON.parse(o.text) as { id: string; sequence_token: string };
       live.push({ id: j.id, token: j.sequence_token, data: `seed ${i}`, previous: j.sequence_token });
+    }
+    for (let i = 0; i < 15; i++) {
+      const o = await send(port, agent, { method: "POST", path: P2024, headers: { "Content-Type": "text/plain" }, body: `seed ${i}` });
+      const id = new URL((JSON.parse(o.text) as { url: string }).url).pathname.split("/").at(-1)!;
+      live2024.push({ id, etag: o.etag!, previousEtag: o.etag!, data: `seed ${i}`, deleted: false });
     }
     await Promise.all(Array.from({ length: 48 }, async () => {
       while (done < total) {
@@ -152,7 +221,30 @@ async function fuzz(server: RunningRendezvousServer, total: number, seed: number
           throw new Error(`request failed (${(err as Error).message}) for ${r.method} ${r.path.slice(0, 80)} seed=${seed}`);
         }
         statuses.set(o.status, (statuses.get(o.status) ?? 0) + 1);
-        checkOutcome(r.method, o, () => `${r.method} ${r.path.slice(0, 120)} headers=${JSON.stringify(r.headers)} body=${String(r.body).slice(0, 80)} seed=${seed}`);
+        const describeReq = () => `${r.method} ${r.path.slice(0, 120)} headers=${JSON.stringify(r.headers)} body=${String(r.body).slice(0, 80)} seed=${seed}`;
+        checkOutcome(r.method, o, describeReq);
+        if (r.path.startsWith(`${P2024}/`) || r.path === P2024) {
+          const allowed = ALLOWED_2024[r.method];
+          if (allowed && !allowed.includes(o.status)) throw new Error(`2024 API answered ${o.status} to ${describeReq()}: ${o.text.slice(0, 200)}`);
+          if (o.etag !== undefined && !/^"[\x21\x23-\x7e]+"$/.test(o.etag)) throw new Error(`not a strong ETag: ${o.etag} for ${describeReq()}`);
+          if (r.method === "GET" && o.status === 200 && o.contentType !== "text/plain") throw new Error(`2024 payload as ${o.contentType} for ${describeReq()}`);
+        }
+        const s24 = r.session2024;
+        if (s24 && r.path === `${P2024}/${s24.id}`) {
+          if (r.method === "PUT" && o.status === 202) {
+            s24.previousEtag = s24.etag;
+            s24.etag = o.etag!;
+            s24.data = latin1(r.body);
+          }
+          if (r.method === "DELETE" && o.status === 204) s24.deleted = true;
+          if (r.method === "GET" && o.status === 200 && !s24.deleted && o.etag === s24.etag && o.bytes.toString("latin1") !== s24.data) {
+            throw new Error(`GET of a 2024 session returned other bytes than its last acknowledged write under the same ETag (seed=${seed})`);
+          }
+        }
+        if (o.status === 201 && r.method === "POST" && r.path === P2024 && live2024.length < 200) {
+          const id = new URL((JSON.parse(o.text) as { url: string }).url).pathname.split("/").at(-1)!;
+          live2024.push({ id, etag: o.etag!, previousEtag: o.etag!, data: latin1(r.body), deleted: false });
+        }
         // Track successful writes so later requests reuse current tokens.
         if (o.status === 200 && r.method === "PUT" && r.session && typeof r.body === "string") {
           try {
@@ -174,6 +266,20 @@ async function fuzz(server: RunningRendezvousServer, total: number, seed: number
         }
       }
     }));
+    // Nothing lost: witnesses intact, every 2024 session as last acknowledged.
+    for (const w of witness25) {
+      const o = await send(port, agent, { method: "GET", path: `${V1}/${w.id}`, headers: {}, body: undefined });
+      expect(JSON.parse(o.text)).toMatchObject({ data: w.data, sequence_token: w.token });
+    }
+    for (const w of witness24) {
+      const o = await send(port, agent, { method: "GET", path: w.path, headers: {}, body: undefined });
+      expect([o.status, o.etag, o.bytes.equals(w.data)]).toEqual([200, w.etag, true]);
+    }
+    for (const s of live2024) {
+      const o = await send(port, agent, { method: "GET", path: `${P2024}/${s.id}`, headers: {}, body: undefined });
+      if (s.deleted) expect(o.status).toBe(404);
+      else expect([o.status, o.etag, o.bytes.toString("latin1") === s.data]).toEqual([200, s.etag, true]);
+    }
   } finally {
     agent.destroy();
   }
@@ -199,7 +305,7 @@ describe.each([
   ["memory", 20_000],
   ["sqlite", 5_000],
 ] as const)("fuzz, %s store", (store, total) => {
-  test(`${total} random requests: no 5xx, no crash, JSON errors`, async () => {
+  test(`${total} random requests on both APIs: no 5xx, no crash, JSON errors, nothing lost`, async () => {
     const seed = Number(process.env.RZ_FUZZ_SEED ?? Date.now() % 2 ** 31);
     console.log(`rendezvous fuzz (${store}) seed=${seed}`);
     const server = await startRendezvousServer({
@@ -213,7 +319,7 @@ describe.each([
       expect(count).toBeGreaterThanOrEqual(total * 0.95);
       // The fuzz reached the interesting outcomes, not just 404s.
       const seen = Object.fromEntries([...statuses].sort(([a], [b]) => a - b));
-      for (const s of [200, 204, 400, 403, 404, 405, 409, 413, 429]) if (!seen[s]) throw new Error(`fuzz never produced ${s}: ${JSON.stringify(seen)}`);
+      for (const s of [200, 201, 202, 204, 304, 400, 403, 404, 405, 409, 412, 413, 429]) if (!seen[s]) throw new Error(`fuzz never produced ${s}: ${JSON.stringify(seen)}`);
       const port = Number(new URL(server.url).port);
       for (const payload of ["GARBAGE\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", `GET ${V1} HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n`, "\u0000\u0001\u0002\r\n\r\n"]) {
         const reply = await rawGarbage(port, payload);

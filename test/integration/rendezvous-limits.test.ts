@@ -1,9 +1,10 @@
 // Abuse limits of the rendezvous server: per-IP request and create rates (429 with retry_after_ms
 // and Retry-After), live-session caps that refuse new sessions and never evict live ones, the
-// trusted-proxy client address, and 10,000 live sessions in the memory store.
+// trusted-proxy client address, and 10,000 live sessions in the memory store. The 2024 API shares
+// every one of these with the 2025 API.
 import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
 import type { Limits, RunningRendezvousServer } from "../../server/rendezvous/index.js";
-import { MemoryStore, startRendezvousServer } from "../../server/rendezvous/index.js";
+import { MemoryStore, MSC4108_PATH, startRendezvousServer } from "../../server/rendezvous/index.js";
 import { closeHttpAgent, httpRequest } from "../support/http.js";
 
 const P = "/_matrix/client/unstable/io.element.msc4388/rendezvous";
@@ -24,6 +25,18 @@ afterAll(() => closeHttpAgent());
 
 async function create(base: string, data = "x", headers: Record<string, string> = {}) {
   return httpRequest(base, "POST", P, { ...H, ...headers }, JSON.stringify({ data }));
+}
+
+async function create2024(base: string, data = "x", headers: Record<string, string> = {}) {
+  return httpRequest(base, "POST", MSC4108_PATH, { "Content-Type": "text/plain", ...headers }, data);
+}
+
+function expectLimited(r: Awaited<ReturnType<typeof httpRequest>>, maxMs: number): void {
+  expect([r.status, r.json!.errcode]).toEqual([429, "M_LIMIT_EXCEEDED"]);
+  const ms = r.json!.retry_after_ms as number;
+  expect(Number.isInteger(ms) && ms > 0 && ms <= maxMs).toBe(true);
+  expect(Number(r.headers.get("retry-after"))).toBe(Math.ceil(ms / 1000));
+  expect(r.headers.get("access-control-allow-origin")).toBe("*");
 }
 
 describe("rate limits", () => {
@@ -62,7 +75,64 @@ describe("rate limits", () => {
   });
 });
 
+describe("rate limits of the 2024 API", () => {
+  test("2024 and 2025 creates share one per-IP create budget; polls go on", async () => {
+    const base = await start({ createPerWindow: 3, requestsPerWindow: 1000 });
+    expect((await create(base)).status).toBe(200);
+    expect((await create(base)).status).toBe(200);
+    const last = await create2024(base, "third");
+    expect(last.status).toBe(201);
+    expectLimited(await create2024(base), 60_000);
+    expectLimited(await create(base), 60_000);
+    expect((await httpRequest(base, "GET", new URL(last.json!.url as string).pathname)).text).toBe("third");
+  });
+
+  test("2024 polls spend the per-IP request budget", async () => {
+    const base = await start({ requestsPerWindow: 10, windowMs: 30_000 });
+    const created = await create2024(base);
+    const session = new URL(created.json!.url as string).pathname;
+    const etag = created.headers.get("etag")!;
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await httpRequest(base, "GET", session, { "If-None-Match": etag })).status);
+    expect(statuses).toEqual([...Array(10).fill(304), 429, 429]);
+    expectLimited(await httpRequest(base, "PUT", session, { "Content-Type": "text/plain", "If-Match": etag }, "y"), 30_000);
+  });
+});
+
 describe("live-session caps refuse new sessions and never evict", () => {
+  test("the total cap counts both APIs: a 2024 create is refused, every live session stays usable", async () => {
+    const base = await start({ maxSessions: 4 });
+    const s25 = (await create(base, "a")).json as { id: string; sequence_token: string };
+    const made = [await create2024(base, "b"), await create2024(base, "c"), await create2024(base, "d")];
+    expect(made.map((r) => r.status)).toEqual([201, 201, 201]);
+    const refused = await create2024(base, "one too many");
+    expectLimited(refused, 180_000);
+    expect(refused.json!.retry_after_ms as number).toBeGreaterThan(170_000); // until the oldest session expires
+    expect((await create(base, "nor a 2025 one")).status).toBe(429);
+    const paths = made.map((r) => new URL(r.json!.url as string).pathname);
+    expect(await Promise.all(paths.map(async (p) => (await httpRequest(base, "GET", p)).text))).toEqual(["b", "c", "d"]);
+    const w = await httpRequest(base, "PUT", paths[0]!, { "Content-Type": "text/plain", "If-Match": made[0]!.headers.get("etag")! }, "still mine");
+    expect(w.status).toBe(202);
+    expect((await httpRequest(base, "GET", `${P}/${s25.id}`)).json!.data).toBe("a");
+    expect((await httpRequest(base, "DELETE", paths[1]!)).status).toBe(204);
+    expect((await create2024(base, "fits again")).status).toBe(201);
+    expect((await create2024(base, "full again")).status).toBe(429);
+    const metrics = await httpRequest(base, "GET", "/metrics");
+    expect(metrics.text).toMatch(/^rendezvous_capacity_refused_total 3$/m);
+    expect(metrics.text).toContain(`route="${MSC4108_PATH}",status="201"`);
+  });
+
+  test("the per-IP cap counts 2024 sessions of the client address a trusted proxy gives", async () => {
+    const base = await start({ maxSessionsPerIp: 2 }, { trustProxy: true });
+    const from = (ip: string) => ({ "X-Forwarded-For": ip });
+    expect((await create2024(base, "a1", from("192.0.2.1"))).status).toBe(201);
+    expect((await create(base, "a2", from("192.0.2.1"))).status).toBe(200);
+    const refused = await create2024(base, "a3", from("192.0.2.1"));
+    expectLimited(refused, 180_000);
+    expect(refused.json!.error).toMatch(/from this address/);
+    expect((await create2024(base, "b1", from("198.51.100.7"))).status).toBe(201);
+  });
+
   test("total cap: the next create is refused; existing sessions stay readable and writable", async () => {
     const base = await start({ maxSessions: 5 });
     const sessions: { id: string; sequence_token: string }[] = [];

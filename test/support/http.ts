@@ -5,28 +5,36 @@ import http from "node:http";
 export interface Reply {
   status: number;
   headers: Headers;
+  /** The body's bytes as received. */
+  bytes: Buffer;
   text: string;
   json: Record<string, unknown> | null;
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-export function httpRequest(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Reply> {
+/**
+ * One request. A header given as an array is sent as that many header lines; with a
+ * Transfer-Encoding header the body goes out chunked instead of with a Content-Length.
+ */
+export function httpRequest(base: string, method: string, path: string, headers: Record<string, string | string[]> = {}, body?: string | Buffer): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const url = new URL(base);
+    const chunked = Object.keys(headers).some((k) => k.toLowerCase() === "transfer-encoding");
     const req = http.request({
       host: url.hostname, port: url.port, method, path, agent,
-      headers: { ...headers, ...(body !== undefined ? { "Content-Length": String(Buffer.byteLength(body)) } : {}) },
+      headers: { ...headers, ...(body !== undefined && !chunked ? { "Content-Length": String(Buffer.byteLength(body)) } : {}) },
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
+        const bytes = Buffer.concat(chunks);
+        const text = bytes.toString("utf8");
         const h = new Headers();
         for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(", ") : v);
         let json: Record<string, unknown> | null = null;
         try { json = text ? (JSON.parse(text) as Record<string, unknown>) : null; } catch { json = null; }
-        resolve({ status: res.statusCode ?? 0, headers: h, text, json });
+        resolve({ status: res.statusCode ?? 0, headers: h, bytes, text, json });
       });
       res.on("error", reject);
     });

@@ -1,5 +1,5 @@
 // electron-builder cannot run here (it downloads Electron), so its configuration is checked instead:
-// the targets the issue asks for, the app id, icons that exist with the sizes their names claim, and a
+// the packaging targets (AppImage, deb, NSIS, dmg), the app id, icons that exist with the sizes their names claim, and a
 // files list that ships the bundles only (no sources, tests or dev dependencies).
 import { describe, test, expect } from "@jest/globals";
 import { existsSync, readFileSync, readdirSync } from "node:fs";

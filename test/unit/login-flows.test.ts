@@ -1,6 +1,6 @@
 // Unit tests of the MSC4108 state machines: both devices wired back to back through the in-memory
 // secure channel and fake OAuth / Matrix ports, in both pairings (so all four roles), plus every
-// failure path of flow-ux.md §1.5, each asserting what BOTH sides report.
+// failure path of docs/architecture.md "Failure catalogue", each asserting what BOTH sides report.
 
 import { describe, expect, test } from "@jest/globals";
 import { isOpenableVerificationUri } from "../../main/login/existing-device.js";

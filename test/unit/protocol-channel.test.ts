@@ -12,7 +12,7 @@ import { protocolErrorCode as code } from "../support/protocol-error-code.js";
 const SESSION: ChannelSession = { baseUrl: "https://matrix-client.matrix.org", rendezvousId: "e8da6355-550b-4a32-a193-1619d9830668" };
 const PROFILES: ProfileName[] = ["element-2026", "msc4388"];
 
-/** Runs the handshake in memory with the §4.2 token rule (T1 = POST, T2 = after S's PUT, T3 = after G's PUT). */
+/** Runs the handshake in memory with the sequence-token rule of docs/protocol.md (T1 = POST, T2 = after S's PUT, T3 = after G's PUT). */
 function handshake(profile: ProfileName, session: ChannelSession = SESSION) {
   const g = GeneratorChannel.create({ profile, session });
   const s = ScannerChannel.create({ profile, session, peerPublicKey: g.publicKey });

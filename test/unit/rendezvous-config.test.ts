@@ -6,6 +6,7 @@ import path from "node:path";
 import { ConfigError, defaultSqlitePath, envLayer, parseListen, readConfigFile, resolveConfig } from "../../server/rendezvous/config.js";
 import { parseMode, remoteWhoamiVerifier, sequenceToken, VerifierUnavailableError } from "../../server/rendezvous/index.js";
 import { nextTokenFor, tokenCounter } from "../../server/rendezvous/store.js";
+import { httpDate, ifNoneMatchHolds, parseEntityTags, readIfMatch } from "../../server/rendezvous/conditional.js";
 
 describe("resolveConfig", () => {
   test("defaults: 127.0.0.1:8090, open, SQLite under XDG_DATA_HOME, TTL 180 s", () => {
@@ -44,6 +45,22 @@ describe("resolveConfig", () => {
     expect(resolveConfig([{ trust_proxy: "2" }]).trustProxy).toBe(2);
   });
 
+  test("the 2024 API: its lifetime range (60–300 s, default the 2025 ttl), switching either API off, the public base URL", () => {
+    expect(resolveConfig([{ ttl: "240" }])).toMatchObject({ ttlMs: 240_000, ttl2024Ms: 240_000, apis: ["2025", "2024"] });
+    expect(resolveConfig([{ ttl_2024: "60" }])).toMatchObject({ ttlMs: 180_000, ttl2024Ms: 60_000 });
+    expect(() => resolveConfig([{ ttl_2024: "59" }])).toThrow(/ttl_2024 must be between 60 and 300/);
+    expect(() => resolveConfig([{ ttl_2024: "301" }])).toThrow(/ttl_2024/);
+    expect(resolveConfig([{ api_2024: "off" }]).apis).toEqual(["2025"]);
+    expect(resolveConfig([{ api_2025: false }]).apis).toEqual(["2024"]);
+    expect(() => resolveConfig([{ api_2024: "maybe" }])).toThrow(/api_2024 must be on or off/);
+    expect(resolveConfig([{ public_base_url: "https://rz.example.org" }]).publicBaseUrl).toBe("https://rz.example.org/");
+    expect(resolveConfig([{ public_base_url: "https://example.org/rz" }]).publicBaseUrl).toBe("https://example.org/rz/");
+    expect(() => resolveConfig([{ public_base_url: "example.org" }])).toThrow(/public_base_url/);
+    expect(() => resolveConfig([{ public_base_url: "https://example.org/?x=1" }])).toThrow(/public_base_url/);
+    expect(envLayer({ QR_LOGIN_RENDEZVOUS_TTL_2024: "90", QR_LOGIN_RENDEZVOUS_API_2025: "off", QR_LOGIN_RENDEZVOUS_PUBLIC_BASE_URL: "https://a.example/" }))
+      .toEqual({ ttl_2024: "90", api_2025: "off", public_base_url: "https://a.example/" });
+  });
+
   test("listen addresses", () => {
     expect(parseListen("[::1]:8091")).toEqual({ host: "::1", port: 8091 });
     expect(parseListen(":8092")).toEqual({ host: "127.0.0.1", port: 8092 });
@@ -72,6 +89,33 @@ describe("sequence tokens", () => {
     expect(nextTokenFor("abc", t0, "same")).toBe(t1);
     expect(tokenCounter("garbage")).toBeNull();
     expect(nextTokenFor("abc", "x".repeat(27) + "=", "d")).toBeNull();
+  });
+});
+
+describe("entity tags of the 2024 API", () => {
+  test("If-Match: one tag (a weak one counts as strong); *, lists and malformed values are refused", () => {
+    expect(readIfMatch('"abc"')).toEqual({ ok: true, opaque: "abc" });
+    expect(readIfMatch(' W/"abc" ')).toEqual({ ok: true, opaque: "abc" });
+    expect(readIfMatch('w/"abc"')).toEqual({ ok: true, opaque: "abc" });
+    expect(readIfMatch(undefined)).toMatchObject({ ok: false, errcode: "M_MISSING_PARAM" });
+    for (const bad of ["*", '"a", "b"', "abc", '"a"b', '"a', "", '"a" "b"', 'W/ "a"']) expect([bad, readIfMatch(bad)]).toEqual([bad, expect.objectContaining({ ok: false, errcode: "M_INVALID_PARAM" })]);
+    expect(readIfMatch(['"a"', '"a"'])).toMatchObject({ ok: false, errcode: "M_INVALID_PARAM" });
+  });
+
+  test("If-None-Match: weak comparison, lists with empty elements, *; malformed never matches", () => {
+    expect(ifNoneMatchHolds('"t"', "t")).toBe(true);
+    expect(ifNoneMatchHolds('W/"t"', "t")).toBe(true);
+    expect(ifNoneMatchHolds('"a", , W/"t"', "t")).toBe(true);
+    expect(ifNoneMatchHolds("*", "t")).toBe(true);
+    expect(ifNoneMatchHolds('"u"', "t")).toBe(false);
+    expect(ifNoneMatchHolds("t", "t")).toBe(false);
+    expect(ifNoneMatchHolds(undefined, "t")).toBe(false);
+    expect(parseEntityTags('"a",W/"b"')).toEqual({ kind: "tags", tags: [{ opaque: "a", weak: false }, { opaque: "b", weak: true }] });
+    expect(parseEntityTags('"a" junk')).toEqual({ kind: "malformed" });
+  });
+
+  test("HTTP dates are IMF-fixdate, whole seconds", () => {
+    expect(httpDate(784111777_999)).toBe("Sun, 06 Nov 1994 08:49:37 GMT");
   });
 });
 

@@ -1,5 +1,5 @@
 // The development homeserver's Client-Server API: exactly the endpoints the sign-in-with-QR flow and a
-// starting matrix-js-sdk client use (flow-ux.md §3.3), strict about tokens and key signatures, and
+// starting matrix-js-sdk client use, strict about tokens and key signatures, and
 // answering every failure with a Matrix error body (never a 500 for bad input).
 //
 // Usage (server/devhome/index.ts):
