@@ -42,7 +42,14 @@ export interface ExistingDeviceOptions {
   deviceWaitMs?: number;
   devicePollMs?: number;
   lingerMs?: number;
+  /**
+   * After m.login.secrets: how long the new device has to read them and delete the session before
+   * this device deletes it (default 5 s; the peer polls about once a second).
+   */
+  secretsReadMs?: number;
 }
+
+export const DEFAULT_SECRETS_READ_MS = 5_000;
 
 export interface ExistingDeviceDeps {
   channel: SecureChannelPort;
@@ -167,7 +174,7 @@ export async function runExistingDevice(
     ctx.state("transferring_secrets");
     ctx.emit({ type: "transferring_secrets" });
     await ctx.send(secretsMessage(capability.secrets));
-    return await ctx.succeed({ outcome: "success", deviceId }, false);
+    return await ctx.succeed({ outcome: "success", deviceId }, { unlessPeerDeletesWithinMs: options.secretsReadMs ?? DEFAULT_SECRETS_READ_MS });
   } catch (error) {
     return ctx.finish(error);
   }

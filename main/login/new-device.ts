@@ -162,7 +162,7 @@ export async function runNewDevice<S extends NewDeviceSession>(
       return { outcome: await ctx.finish(new FlowEnd(outcome, undefined, true)), session };
     }
     ctx.emit({ type: "verified", crossSigned: verified.crossSigned, backup: verified.backup });
-    const outcome = await ctx.succeed({ outcome: "success", userId: who.userId, deviceId, crossSigned: verified.crossSigned, backup: verified.backup }, true);
+    const outcome = await ctx.succeed({ outcome: "success", userId: who.userId, deviceId, crossSigned: verified.crossSigned, backup: verified.backup }, "now");
     return { outcome, session };
   } catch (error) {
     if (unconfirmedTokens) {

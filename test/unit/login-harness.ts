@@ -164,6 +164,7 @@ export async function runPair(s: Scenario): Promise<PairResult> {
       {
         mode: newGenerates ? { kind: "scan" } : { kind: "generate", ...s.existingRendezvous },
         lingerMs: 30,
+        secretsReadMs: 100,
         deviceWaitMs: 150,
         devicePollMs: 10,
         ...(s.protocol?.existing ? { protocol: s.protocol.existing } : {}),
