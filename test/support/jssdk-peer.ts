@@ -206,14 +206,23 @@ async function finishNewDevice(run: Run, ui: PeerUi, baseUrl: string): Promise<O
   await client.initRustCrypto({ useIndexedDB: false });
   await startAndSync(client);
   const crypto = client.getCrypto()!;
+  // Element relies on its device keys being on the server by the time it signs them; here the sync
+  // may not have uploaded them yet, so wait until the server lists the device.
+  await waitForOwnDevice(client, who.user_id, deviceId);
   if (secrets) {
     await crypto.importSecretsBundle!(secrets);
     // As Element Web does after sign in with QR.
     await crypto.crossSignDevice(deviceId);
   }
   const backup = await crypto.checkKeyBackupAndEnable();
-  const status = await crypto.getDeviceVerificationStatus(who.user_id, deviceId);
-  return { outcome: "success", deviceId, userId: who.user_id, client, backupTrusted: Boolean(backup?.trustInfo.trusted), crossSigned: Boolean(status?.signedByOwner) };
+  // What Element would show for this device, from a fresh /keys/query (the signature upload may land a moment later).
+  let crossSigned = false;
+  for (const deadline = Date.now() + 10_000; !crossSigned && Date.now() < deadline; ) {
+    await crypto.userHasCrossSigningKeys(who.user_id, true);
+    crossSigned = Boolean((await crypto.getDeviceVerificationStatus(who.user_id, deviceId))?.signedByOwner);
+    if (!crossSigned) await new Promise((r) => setTimeout(r, 250));
+  }
+  return { outcome: "success", deviceId, userId: who.user_id, client, backupTrusted: Boolean(backup?.trustInfo.trusted), crossSigned };
 }
 
 /** Element Web's new device showing a login QR (signInByGeneratingQR's steps). */
@@ -258,6 +267,15 @@ async function newDeviceScansRun(run: Run, env: NewDeviceEnv, qr: Uint8Array, ui
   }
 }
 
+async function waitForOwnDevice(client: MatrixClient, userId: string, deviceId: string): Promise<void> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+    const devices = await client.getCrypto()!.getUserDeviceInfo([userId], true);
+    if (devices.get(userId)?.has(deviceId)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`device ${deviceId} did not show up in /keys/query`);
+}
+
 // ---- the existing device's own client ----------------------------------------------------------------
 
 async function startAndSync(client: MatrixClient): Promise<void> {
@@ -283,6 +301,7 @@ export async function existingDeviceClient(creds: { baseUrl: string; userId: str
   const client = createClient({ baseUrl: creds.baseUrl, userId: creds.userId, deviceId: creds.deviceId, accessToken: creds.accessToken, logger: quiet });
   await client.initRustCrypto({ useIndexedDB: false });
   await startAndSync(client);
+  await waitForOwnDevice(client, creds.userId, creds.deviceId);
   const crypto = client.getCrypto()!;
   await crypto.importSecretsBundle!(secrets);
   await crypto.crossSignDevice(creds.deviceId);
