@@ -1,6 +1,8 @@
 // bench:flow — headless MSC4108 sign-in on loopback (headline direction: the existing device scans the
-// new device's QR), consent given automatically through the development homeserver's pages.
-// Prints median and p95 over the runs of:
+// new device's QR), consent given automatically through the development homeserver's pages, for both
+// versions side by side in one run (runs interleaved: 2025 over MSC4388, 2024 over its ETag rendezvous
+// and matrix-js-sdk's ECIES channel; the version is forced, so no discovery request is counted).
+// Prints median and p95 per version over the runs of:
 //   (a) scan → check code shown (the existing device, from having the QR bytes to showing the code);
 //   (b) the whole flow, excluding the user's typing (instant here) and the consent in the browser;
 // and the rendezvous requests per sign-in. Targets (docs/development.md "Benchmarks"): (a) ≤ 300 ms
@@ -16,7 +18,7 @@ import { createNewDeviceMatrixPort, createSecureChannelPort } from "../main/logi
 import { createOAuthPort } from "../main/login/oauth-port.js";
 import { createHomeserverPort } from "../main/login/homeserver.js";
 import { driveDevConsent } from "../main/login/dev-consent.js";
-import type { FlowEvent, FlowOutcome } from "../main/login/ports.js";
+import type { FlowEvent, FlowOutcome, ProtocolVersion } from "../main/login/ports.js";
 import type { FetchLike } from "../main/protocol/rendezvous.js";
 
 const args = process.argv.slice(2);
@@ -39,7 +41,7 @@ interface Sample {
   rendezvousRequests: number;
 }
 
-async function oneRun(stack: Awaited<ReturnType<typeof startDevStack>>): Promise<Sample> {
+async function oneRun(stack: Awaited<ReturnType<typeof startDevStack>>, protocol: ProtocolVersion): Promise<Sample> {
   let rendezvousRequests = 0;
   const counting: FetchLike = (input, init) => {
     rendezvousRequests++;
@@ -73,7 +75,7 @@ async function oneRun(stack: Awaited<ReturnType<typeof startDevStack>>): Promise
         matrix: createNewDeviceMatrixPort(),
         ui: { enterCheckCode: async () => (await next("existing", "check_code")).code, confirmAccount: async () => true },
       },
-      { mode: { kind: "generate", rendezvousUrl: stack.baseUrl }, lingerMs: 0 },
+      { mode: { kind: "generate", rendezvousUrl: stack.baseUrl }, lingerMs: 0, protocol },
       { onEvent: push("new") },
     ),
     runExistingDevice(
@@ -118,27 +120,32 @@ function check(n: FlowOutcome, e: FlowOutcome): void {
   }
 }
 
+const VERSIONS: ProtocolVersion[] = ["2025", "2024"];
 const stack = await startDevStack();
 try {
-  const samples: Sample[] = [];
-  // One warm-up run (JIT, WASM compilation), not counted.
-  await oneRun(stack);
-  for (let i = 0; i < RUNS; i++) samples.push(await oneRun(stack));
-  const row = (name: string, pick: (s: Sample) => number, goal: string): string => {
-    const v = samples.map(pick);
-    return `${name.padEnd(46)} ${quantile(v, 0.5).toFixed(0).padStart(7)} ${quantile(v, 0.95).toFixed(0).padStart(7)}   ${goal}`;
-  };
-  console.log(`bench:flow — ${RUNS} sign-ins (existing device scans), loopback, token poll interval 1 s, rendezvous idle poll ${POLL ? `${POLL.idleMs} ms` : "default"}`);
-  console.log(`${"".padEnd(46)} ${"median".padStart(7)} ${"p95".padStart(7)}   goal`);
+  const samples: Record<ProtocolVersion, Sample[]> = { "2025": [], "2024": [] };
+  // One warm-up run per version (JIT, WASM compilation), not counted.
+  for (const v of VERSIONS) await oneRun(stack, v);
+  for (let i = 0; i < RUNS; i++) for (const v of VERSIONS) samples[v].push(await oneRun(stack, v));
+  const cell = (v: ProtocolVersion, pick: (s: Sample) => number, q: number): string => quantile(samples[v].map(pick), q).toFixed(0).padStart(7);
+  const row = (name: string, pick: (s: Sample) => number, goal: string): string =>
+    `${name.padEnd(46)} ${cell("2025", pick, 0.5)} ${cell("2025", pick, 0.95)}   ${cell("2024", pick, 0.5)} ${cell("2024", pick, 0.95)}   ${goal}`;
+  console.log(`bench:flow — ${RUNS} sign-ins per version (existing device scans), loopback, token poll interval 1 s, rendezvous idle poll ${POLL ? `${POLL.idleMs} ms` : "default"}`);
+  console.log(`${"".padEnd(46)} ${"2025".padStart(15)}   ${"2024".padStart(15)}`);
+  console.log(`${"".padEnd(46)} ${"median".padStart(7)} ${"p95".padStart(7)}   ${"median".padStart(7)} ${"p95".padStart(7)}   goal`);
   console.log(row("(a) scan → check code shown (ms)", (s) => s.scanToCode, "≤ 300 ms median"));
   console.log(row("(b) flow without typing and consent (ms)", (s) => s.flowExcludingConsent, "≤ 2000 ms + 1000 ms poll interval"));
   console.log(row("    consent in the browser (ms, excluded)", (s) => s.consent, ""));
   console.log(row("    whole run (ms)", (s) => s.total, ""));
-  const reqs = samples.map((s) => s.rendezvousRequests);
-  console.log(`rendezvous requests per sign-in: median ${quantile(reqs, 0.5)}, min ${Math.min(...reqs)}, max ${Math.max(...reqs)}`);
-  const a = quantile(samples.map((s) => s.scanToCode), 0.5);
-  const b = quantile(samples.map((s) => s.flowExcludingConsent), 0.5);
-  console.log(`ratios to goal: (a) ${(a / 300).toFixed(2)}×, (b) ${(b / 3000).toFixed(2)}×`);
+  for (const v of VERSIONS) {
+    const reqs = samples[v].map((s) => s.rendezvousRequests);
+    console.log(`${v}: rendezvous requests per sign-in: median ${quantile(reqs, 0.5)}, min ${Math.min(...reqs)}, max ${Math.max(...reqs)}`);
+  }
+  const median = (v: ProtocolVersion, pick: (s: Sample) => number): number => quantile(samples[v].map(pick), 0.5);
+  for (const v of VERSIONS) {
+    console.log(`${v} ratios to goal: (a) ${(median(v, (s) => s.scanToCode) / 300).toFixed(2)}×, (b) ${(median(v, (s) => s.flowExcludingConsent) / 3000).toFixed(2)}×`);
+  }
+  console.log(`2024 / 2025 (medians): (a) ${(median("2024", (s) => s.scanToCode) / median("2025", (s) => s.scanToCode)).toFixed(2)}×, (b) ${(median("2024", (s) => s.flowExcludingConsent) / median("2025", (s) => s.flowExcludingConsent)).toFixed(2)}×, requests ${(median("2024", (s) => s.rendezvousRequests) / median("2025", (s) => s.rendezvousRequests)).toFixed(2)}×`);
 } finally {
   await stack.close();
   setTimeout(() => process.exit(0), 1_000).unref();
