@@ -25,6 +25,10 @@ options (flags win over QR_LOGIN_RENDEZVOUS_* environment variables, which win o
   --api-2024 on|off        serve the 2024 API (api_2024, default on)
   --public-base-url URL    where 2024 session URLs start, e.g. https://rz.example.org/ (public_base_url;
                            default: the POST's scheme and Host, X-Forwarded-* with --trust-proxy)
+  --long-poll-ms MS        hold GETs that name the state the client has up to MS, at most 25000
+                           (long_poll_ms, default 20000; 0 = off)
+  --long-poll-max-held N   held GETs at once (long_poll_max_held, default 10000; 0 = no cap)
+  --long-poll-max-held-per-ip N   per client IP (long_poll_max_held_per_ip, default 100; 0 = no cap)
   --homeserver URL         verifies access tokens via /account/whoami in authenticated mode (homeserver)
   --trust-proxy VALUE      true | hop count | comma-separated proxy addresses (trust_proxy)
   --max-sessions N         live sessions in total (max_sessions, default 100000; 0 = no cap)
@@ -34,7 +38,8 @@ options (flags win over QR_LOGIN_RENDEZVOUS_* environment variables, which win o
   --redis-prefix PREFIX    key prefix in Redis (redis_prefix, default qrl:rz:)
   --log-level LEVEL        pino level or silent (log_level, default info)`;
 
-const FLAGS = ["config", "listen", "mode", "store", "ttl", "ttl-2024", "api-2025", "api-2024", "public-base-url", "homeserver", "trust-proxy", "max-sessions",
+const FLAGS = ["config", "listen", "mode", "store", "ttl", "ttl-2024", "api-2025", "api-2024", "public-base-url",
+  "long-poll-ms", "long-poll-max-held", "long-poll-max-held-per-ip", "homeserver", "trust-proxy", "max-sessions",
   "max-sessions-per-ip", "create-per-minute", "requests-per-minute", "redis-prefix", "log-level"] as const;
 
 export async function run(args: string[]): Promise<number> {
@@ -60,7 +65,8 @@ export async function run(args: string[]): Promise<number> {
   const server = await startRendezvousServer(config);
   const storeText = config.store.startsWith("redis") ? "redis" : config.store;
   const apis = (config.apis ?? []).map((api) => (api === "2024" ? `2024 (ttl ${(config.ttl2024Ms ?? 0) / 1000} s)` : "2025")).join(" + ") || "none";
-  console.log(`rendezvous server (${config.mode}, APIs ${apis}, store ${storeText}, ttl ${(config.ttlMs ?? 0) / 1000} s) listening on ${server.url}`);
+  const longPoll = config.longPollMs ? `long-poll ${config.longPollMs} ms` : "long-poll off";
+  console.log(`rendezvous server (${config.mode}, APIs ${apis}, store ${storeText}, ttl ${(config.ttlMs ?? 0) / 1000} s, ${longPoll}) listening on ${server.url}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.off("SIGINT", stop);

@@ -7,6 +7,7 @@ import YAML from "yaml";
 import type { Limits, RendezvousMode } from "./plugin.js";
 import { normalizePublicBaseUrl, parseMode } from "./plugin.js";
 import { DEFAULT_TTL_MS, MAX_TTL_2024_MS, MAX_TTL_MS, MIN_TTL_2024_MS, MIN_TTL_MS } from "./protocol.js";
+import { DEFAULT_LONG_POLL_MS, MAX_LONG_POLL_MS } from "./long-poll.js";
 import type { RendezvousApi } from "./store.js";
 import type { RendezvousServerConfig } from "./standalone.js";
 
@@ -29,6 +30,9 @@ export interface ConfigLayer {
   api_2025?: string | boolean;
   api_2024?: string | boolean;
   public_base_url?: string;
+  long_poll_ms?: string | number;
+  long_poll_max_held?: string | number;
+  long_poll_max_held_per_ip?: string | number;
   homeserver?: string;
   trust_proxy?: string | number | boolean | string[];
   log_level?: string;
@@ -40,7 +44,8 @@ export interface ConfigLayer {
 }
 
 const KEYS: readonly (keyof ConfigLayer)[] = [
-  "listen", "mode", "store", "ttl", "ttl_2024", "api_2025", "api_2024", "public_base_url", "homeserver", "trust_proxy", "log_level", "max_sessions",
+  "listen", "mode", "store", "ttl", "ttl_2024", "api_2025", "api_2024", "public_base_url",
+  "long_poll_ms", "long_poll_max_held", "long_poll_max_held_per_ip", "homeserver", "trust_proxy", "log_level", "max_sessions",
   "max_sessions_per_ip", "create_per_minute", "requests_per_minute", "redis_prefix",
 ];
 
@@ -143,7 +148,11 @@ export function resolveConfig(layers: readonly ConfigLayer[], env: NodeJS.Proces
       throw new ConfigError(`public_base_url: ${(err as Error).message}`);
     }
   }
+  const longPollMs = c.long_poll_ms !== undefined ? int("long_poll_ms", c.long_poll_ms, 0) : DEFAULT_LONG_POLL_MS;
+  if (longPollMs > MAX_LONG_POLL_MS) throw new ConfigError(`long_poll_ms must be at most ${MAX_LONG_POLL_MS} (below common proxy timeouts; 0 = off), got ${longPollMs}`);
   const limits: Partial<Limits> = {};
+  if (c.long_poll_max_held !== undefined) limits.maxHeld = int("long_poll_max_held", c.long_poll_max_held, 0);
+  if (c.long_poll_max_held_per_ip !== undefined) limits.maxHeldPerIp = int("long_poll_max_held_per_ip", c.long_poll_max_held_per_ip, 0);
   if (c.max_sessions !== undefined) limits.maxSessions = int("max_sessions", c.max_sessions, 0);
   if (c.max_sessions_per_ip !== undefined) limits.maxSessionsPerIp = int("max_sessions_per_ip", c.max_sessions_per_ip, 0);
   if (c.create_per_minute !== undefined) limits.createPerWindow = int("create_per_minute", c.create_per_minute, 0);
@@ -154,7 +163,7 @@ export function resolveConfig(layers: readonly ConfigLayer[], env: NodeJS.Proces
     throw new ConfigError("mode authenticated needs homeserver (the base URL whose /account/whoami verifies access tokens)");
   }
   return {
-    host, port, mode, store, ttlMs, ttl2024Ms, apis, limits,
+    host, port, mode, store, ttlMs, ttl2024Ms, apis, longPollMs, limits,
     ...(publicBaseUrl ? { publicBaseUrl } : {}),
     ...(c.homeserver ? { homeserver: c.homeserver } : {}),
     ...(c.trust_proxy !== undefined ? { trustProxy: trustProxy(c.trust_proxy) } : {}),

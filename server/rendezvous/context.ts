@@ -1,6 +1,7 @@
 // What the plugin hands to the route modules of each API: the store, the limits and hooks, the
 // clock, and the mode's authorization of creates. Built once per plugin instance.
 import type { FastifyRequest, onRequestHookHandler } from "fastify";
+import type { HeldRequests } from "./long-poll.js";
 import type { RendezvousMetrics } from "./metrics.js";
 import type { RendezvousStore } from "./store.js";
 import type { MemoryStore } from "./store-memory.js";
@@ -19,6 +20,9 @@ export interface Limits {
   windowMs: number;
   /** Largest request body accepted (the JSON-escaped 4096-byte `data` plus the token fit easily). */
   bodyLimitBytes: number;
+  /** Long-poll GETs held at once, in total and per client IP; beyond them a GET is answered at once. 0 = no cap. */
+  maxHeld: number;
+  maxHeldPerIp: number;
 }
 
 export interface RouteHooks {
@@ -44,6 +48,10 @@ export interface RouteContext extends ScopeBasics {
   readonly ttlMs2024: number;
   /** Origin (and path prefix) that 2024 session URLs start with; undefined = derived from each request. */
   readonly publicBaseUrl: string | undefined;
+  /** Held long-poll GETs; null when long-poll is off. */
+  readonly held: HeldRequests | null;
+  /** What the answers advertise under "io.github.qr_login.long_poll"; null when long-poll is off. */
+  readonly longPoll: { readonly query_parameter: string; readonly max_wait_ms: number } | null;
   /** Hooks of every session request (the per-IP request budget). */
   readonly requestHooks: RouteHooks;
   /** Hooks of creating POSTs (the per-IP create budget). */

@@ -1,11 +1,14 @@
 // Prometheus text exposition of the rendezvous server's counters. Kept in-process and tiny:
-// requests by route template and status, rate-limited and cap-refused counts; live sessions are
-// read from the store at scrape time.
+// requests by route template and status, rate-limited and cap-refused counts, held long-poll GETs;
+// live sessions are read from the store at scrape time.
+import type { HeldStats } from "./long-poll.js";
 
 export class RendezvousMetrics {
   private readonly requests = new Map<string, Map<number, number>>();
   rateLimited = 0;
   capRefused = 0;
+  /** Set by the plugin when long-poll is on. */
+  heldStats: (() => HeldStats) | undefined;
 
   countRequest(method: string, route: string, status: number): void {
     this.routeCounter(method, route)(status);
@@ -39,6 +42,18 @@ export class RendezvousMetrics {
     lines.push("# HELP rendezvous_capacity_refused_total Session creations refused by a live-session cap.");
     lines.push("# TYPE rendezvous_capacity_refused_total counter");
     lines.push(`rendezvous_capacity_refused_total ${this.capRefused}`);
+    const held = this.heldStats?.();
+    if (held) {
+      lines.push("# HELP rendezvous_held_requests Long-poll GETs held open right now.");
+      lines.push("# TYPE rendezvous_held_requests gauge");
+      lines.push(`rendezvous_held_requests ${held.held}`);
+      lines.push("# HELP rendezvous_long_poll_total Long-poll GETs by how they ended (immediate: answered at the first read).");
+      lines.push("# TYPE rendezvous_long_poll_total counter");
+      for (const [outcome, n] of Object.entries(held.outcomes)) lines.push(`rendezvous_long_poll_total{outcome="${outcome}"} ${n}`);
+      lines.push("# HELP rendezvous_long_poll_refused_total Long-poll GETs answered at once because a cap of held GETs was reached.");
+      lines.push("# TYPE rendezvous_long_poll_refused_total counter");
+      lines.push(`rendezvous_long_poll_refused_total ${held.refused}`);
+    }
     return lines.join("\n") + "\n";
   }
 }

@@ -8,6 +8,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHan
 import type { Limits, RendezvousMode, RouteContext, ScopeBasics } from "./context.js";
 import { bearerToken, MatrixHttpError, retryAfterHeaders, sendError, toMatrixError } from "./http-common.js";
 import type { RendezvousMetrics } from "./metrics.js";
+import { DEFAULT_LONG_POLL_MS, HeldRequests, LONG_POLL_PARAM, MAX_LONG_POLL_MS } from "./long-poll.js";
 import { DEFAULT_TTL_MS, MSC4108_PATH, RENDEZVOUS_PREFIXES } from "./protocol.js";
 import { routes2024 } from "./routes-2024.js";
 import { routes2025 } from "./routes-2025.js";
@@ -26,6 +27,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   requestsPerWindow: 3_000,
   windowMs: 60_000,
   bodyLimitBytes: 64 * 1024,
+  maxHeld: 10_000,
+  maxHeldPerIp: 100,
 };
 
 export const ALL_APIS: readonly RendezvousApi[] = ["2025", "2024"];
@@ -45,6 +48,11 @@ export interface RendezvousOptions {
    */
   publicBaseUrl?: string;
   limits?: Partial<Limits>;
+  /**
+   * Long-poll bound (docs/protocol.md "Long-poll"): GETs that name the state the client has are held
+   * up to this long. Default 20 s, at most 25 s; 0 switches the extension off (and its advertisement).
+   */
+  longPollMs?: number;
   /** Needed in `authenticated` mode. */
   verifier?: AccessTokenVerifier;
   metrics?: RendezvousMetrics;
@@ -87,6 +95,19 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
   const metrics = opts.metrics;
   if (mode === "authenticated" && !opts.verifier) throw new Error("rendezvous: authenticated mode needs an access-token verifier");
   const publicBaseUrl = opts.publicBaseUrl !== undefined ? normalizePublicBaseUrl(opts.publicBaseUrl) : undefined;
+  const longPollMs = opts.longPollMs ?? DEFAULT_LONG_POLL_MS;
+  if (!Number.isSafeInteger(longPollMs) || longPollMs < 0 || longPollMs > MAX_LONG_POLL_MS) {
+    throw new Error(`rendezvous: longPollMs must be an integer from 0 (off) to ${MAX_LONG_POLL_MS}, got ${longPollMs}`);
+  }
+  const held = mode !== "off" && longPollMs > 0 ? new HeldRequests(longPollMs, limits.maxHeld, limits.maxHeldPerIp) : null;
+  if (held) {
+    if (metrics) metrics.heldStats = () => held.stats;
+    // Writes on other instances (Redis) or processes (SQLite) wake the GETs held here.
+    const unwatch = await store.watch?.((_api, id) => (id === null ? held.wakeAll() : held.wake(id)));
+    // Held GETs are answered (as normal GETs) before the server stops, so closing never waits for a bound.
+    app.addHook("preClose", (done) => { held.closeAll(); done(); });
+    if (unwatch) app.addHook("onClose", async () => unwatch());
+  }
 
   let createLimiter: onRequestHookHandler | undefined;
   let requestLimiter: onRequestHookHandler | undefined;
@@ -200,6 +221,8 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
     ttlMs2025: opts.ttlMs ?? DEFAULT_TTL_MS,
     ttlMs2024: opts.ttl2024Ms ?? opts.ttlMs ?? DEFAULT_TTL_MS,
     publicBaseUrl,
+    held,
+    longPoll: held ? { query_parameter: LONG_POLL_PARAM, max_wait_ms: longPollMs } : null,
     requestHooks: requestLimiter ? { onRequest: requestLimiter } : {},
     createHooks: createLimiter ? { onRequest: createLimiter } : {},
     mayCreate,

@@ -16,6 +16,9 @@ import { httpDate, ifNoneMatchHolds, readIfMatch } from "./conditional.js";
 import type { RouteContext, ScopeBasics } from "./context.js";
 import { checkSecFetch, MatrixHttpError, methodNotAllowed, notFound, retryAfterHeaders, sendError, storeDown, unrecognized } from "./http-common.js";
 import { ID_PATTERN, MAX_2024_BODY_BYTES, MSC4108_PATH } from "./protocol.js";
+import type { HeldGetRoute } from "./held-get.js";
+import { holdGet } from "./held-get.js";
+import { LONG_POLL_FIELD, LONG_POLL_PARAM } from "./long-poll.js";
 import type { StoredSession } from "./store.js";
 
 const METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
@@ -101,7 +104,14 @@ export async function routes2024(scope: FastifyInstance, basics: ScopeBasics, ct
     return sendError(reply, unrecognized());
   });
   if (!ctx) return;
-  const { store, memory, limits, now } = ctx;
+  const { store, memory, limits, now, held } = ctx;
+  const longPoll = ctx.longPoll ? { [LONG_POLL_FIELD]: ctx.longPoll } : {};
+  const heldRoute: HeldGetRoute | null = held && {
+    held, now,
+    read: (id) => (memory ? memory.getSync("2024", id, now()) : store.get("2024", id, now())),
+    unchanged: (s, ifNoneMatch) => ifNoneMatchHolds(ifNoneMatch, s.sequenceToken),
+    answer: (req, reply, s, t) => { answerGet(reply, req, s, t); },
+  };
   const reqHooks = ctx.requestHooks;
 
   // Bodies are read as bytes, at most 4096 of them (more: 413 before the body is read, when
@@ -122,15 +132,18 @@ export async function routes2024(scope: FastifyInstance, basics: ScopeBasics, ct
     const url = urlPrefix + created.id;
     return reply.code(201).headers(sessionHeaders(created.sequenceToken, created.expiresAt, t, t))
       .header("content-type", "application/json").header("location", url)
-      .send(Buffer.from(JSON.stringify({ url }), "utf8"));
+      .send(Buffer.from(JSON.stringify({ url, ...longPoll }), "utf8"));
   });
 
   scope.route({ method: ["GET", "PUT", "DELETE", "PATCH"], url: "/", handler: async () => { throw methodNotAllowed(); } });
 
-  scope.get<{ Params: { id: string } }>("/:id", reqHooks, (req, reply) => {
+  scope.get<{ Params: { id: string }; Querystring: { [LONG_POLL_PARAM]?: string | string[] } }>("/:id", reqHooks, (req, reply) => {
     checkSecFetch(req);
     const id = req.params.id;
     if (!ID_PATTERN.test(id)) throw notFound();
+    // Long-poll: opted in by the query parameter, and only meaningful with an If-None-Match to wait on.
+    const ifNoneMatch = req.headers["if-none-match"];
+    if (heldRoute && req.query[LONG_POLL_PARAM] !== undefined && ifNoneMatch !== undefined) return holdGet(heldRoute, req, reply, id, ifNoneMatch);
     const t = now();
     if (memory) return answerGet(reply, req, memory.getSync("2024", id, t), t);
     return store.get("2024", id, t).then((s) => answerGet(reply, req, s, t), storeDown(req));
@@ -146,6 +159,7 @@ export async function routes2024(scope: FastifyInstance, basics: ScopeBasics, ct
     const result = await store.update("2024", id, ifMatch.opaque, bodyBytes(req.body), t).catch(storeDown(req));
     switch (result.kind) {
       case "written":
+        held?.wake(id);
         return reply.code(202).headers(sessionHeaders(result.sequenceToken, result.expiresAt, t, t)).header("content-type", "text/plain").send(EMPTY);
       case "unchanged": // identical data under a stale tag: the 2024 API has no idempotent replay
       case "conflict":
@@ -161,6 +175,7 @@ export async function routes2024(scope: FastifyInstance, basics: ScopeBasics, ct
   scope.delete<{ Params: { id: string } }>("/:id", reqHooks, async (req, reply) => {
     const id = req.params.id;
     if (!ID_PATTERN.test(id) || !(await store.delete("2024", id, now()).catch(storeDown(req)))) throw notFound();
+    held?.wake(id);
     return reply.code(204).header("access-control-allow-origin", "*").header("cache-control", "no-store, no-transform").send();
   });
 

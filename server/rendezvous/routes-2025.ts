@@ -7,6 +7,9 @@ import type { RouteContext, ScopeBasics } from "./context.js";
 import { checkSecFetch, MatrixHttpError, methodNotAllowed, notFound, send, sendError, storeDown, unrecognized, retryAfterHeaders } from "./http-common.js";
 import type { RendezvousPrefix } from "./protocol.js";
 import { ID_PATTERN, MAX_DATA_BYTES } from "./protocol.js";
+import type { HeldGetRoute } from "./held-get.js";
+import { holdGet } from "./held-get.js";
+import { LONG_POLL_FIELD, LONG_POLL_PARAM } from "./long-poll.js";
 import type { StoredSession } from "./store.js";
 
 /** The Matrix CORS set (Client-Server API), on every response including errors and preflights. */
@@ -60,9 +63,9 @@ function checkDataSize(data: string): void {
   }
 }
 
-function sendSession(reply: FastifyReply, s: StoredSession | null, t: number): FastifyReply {
+function sendSession(reply: FastifyReply, s: StoredSession | null, t: number, longPollMember: string): FastifyReply {
   if (!s) throw notFound();
-  return send(reply, 200, `{"data":${JSON.stringify(s.data)},"sequence_token":"${s.sequenceToken}","expires_in_ms":${s.expiresAt - t}}`);
+  return send(reply, 200, `{"data":${JSON.stringify(s.data)},"sequence_token":"${s.sequenceToken}","expires_in_ms":${s.expiresAt - t}${longPollMember}}`);
 }
 
 /** Preflights and 404s of one prefix; the API's routes too unless it is off. */
@@ -84,13 +87,21 @@ export async function routes2025(scope: FastifyInstance, basics: ScopeBasics, ct
     return sendError(reply, unrecognized());
   });
   if (!ctx) return;
-  const { store, memory, limits, now, metrics } = ctx;
+  const { store, memory, limits, now, metrics, held } = ctx;
+  // The advertisement, appended as one more member to discovery, create and session bodies.
+  const lp = ctx.longPoll ? `,"${LONG_POLL_FIELD}":${JSON.stringify(ctx.longPoll)}` : "";
+  const heldRoute: HeldGetRoute | null = held && {
+    held, now,
+    read: (id) => (memory ? memory.getSync("2025", id, now()) : store.get("2025", id, now())),
+    unchanged: (s, since) => s.sequenceToken === since,
+    answer: (_req, reply, s, t) => { sendSession(reply, s, t, lp); },
+  };
   const conflict = () => new MatrixHttpError(409, prefix.concurrentWriteErrcode, "sequence_token does not match");
   const reqHooks = ctx.requestHooks;
 
   // Discovery: 200 with create_available for everyone who may or may not create (MSC), never 401.
   scope.get("/", { ...reqHooks, exposeHeadRoute: true }, async (req, reply) =>
-    send(reply, 200, (await ctx.mayCreate(req)) ? '{"create_available":true}' : '{"create_available":false}'));
+    send(reply, 200, `{"create_available":${(await ctx.mayCreate(req)) ? "true" : "false"}${lp}}`));
 
   scope.post("/", ctx.createHooks, async (req, reply) => {
     await ctx.authorizeCreate(req);
@@ -105,19 +116,21 @@ export async function routes2025(scope: FastifyInstance, basics: ScopeBasics, ct
       const why = created.reason === "total" ? "The server has too many live rendezvous sessions" : "Too many live rendezvous sessions from this address";
       throw new MatrixHttpError(429, "M_LIMIT_EXCEEDED", why, { retry_after_ms: created.retryAfterMs }, retryAfterHeaders(created.retryAfterMs));
     }
-    return send(reply, 200, `{"id":"${created.id}","sequence_token":"${created.sequenceToken}","expires_in_ms":${Math.max(0, created.expiresAt - t)}}`);
+    return send(reply, 200, `{"id":"${created.id}","sequence_token":"${created.sequenceToken}","expires_in_ms":${Math.max(0, created.expiresAt - t)}${lp}}`);
   });
 
   scope.route({ method: ["PUT", "DELETE", "PATCH"], url: "/", handler: async () => { throw methodNotAllowed(); } });
 
-  // The hot path: clients poll this about once a second.
-  scope.get<{ Params: { id: string } }>("/:id", reqHooks, (req, reply) => {
+  // The hot path: clients poll this about once a second (or hold it open with ?since=<token>).
+  scope.get<{ Params: { id: string }; Querystring: { [LONG_POLL_PARAM]?: string | string[] } }>("/:id", reqHooks, (req, reply) => {
     checkSecFetch(req);
     const id = req.params.id;
     if (!ID_PATTERN.test(id)) throw notFound();
+    const since = heldRoute ? req.query[LONG_POLL_PARAM] : undefined;
+    if (typeof since === "string") return holdGet(heldRoute!, req, reply, id, since);
     const t = now();
-    if (memory) return sendSession(reply, memory.getSync("2025", id, t), t);
-    return store.get("2025", id, t).then((s) => sendSession(reply, s, t), storeDown(req));
+    if (memory) return sendSession(reply, memory.getSync("2025", id, t), t, lp);
+    return store.get("2025", id, t).then((s) => sendSession(reply, s, t, lp), storeDown(req));
   });
 
   scope.put<{ Params: { id: string } }>("/:id", reqHooks, async (req, reply) => {
@@ -128,6 +141,8 @@ export async function routes2025(scope: FastifyInstance, basics: ScopeBasics, ct
     const result = await store.update("2025", id, body.sequence_token, body.data, now()).catch(storeDown(req));
     switch (result.kind) {
       case "written":
+        held?.wake(id);
+        return send(reply, 200, `{"sequence_token":"${result.sequenceToken}"}`);
       case "unchanged":
         return send(reply, 200, `{"sequence_token":"${result.sequenceToken}"}`);
       case "conflict":
@@ -140,6 +155,7 @@ export async function routes2025(scope: FastifyInstance, basics: ScopeBasics, ct
   scope.delete<{ Params: { id: string } }>("/:id", reqHooks, async (req, reply) => {
     const id = req.params.id;
     if (!ID_PATTERN.test(id) || !(await store.delete("2025", id, now()).catch(storeDown(req)))) throw notFound();
+    held?.wake(id);
     return send(reply, 200, "{}");
   });
 

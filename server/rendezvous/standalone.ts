@@ -24,6 +24,8 @@ export interface RendezvousServerConfig {
   apis?: readonly RendezvousApi[];
   /** Where 2024 session URLs start (see RendezvousOptions.publicBaseUrl). */
   publicBaseUrl?: string;
+  /** Long-poll bound in ms (default 20000, max 25000, 0 = off). */
+  longPollMs?: number;
   limits?: Partial<Limits>;
   /** Homeserver for the remote whoami verifier (authenticated mode). */
   homeserver?: string;
@@ -101,6 +103,7 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
       ...(config.ttl2024Ms !== undefined ? { ttl2024Ms: config.ttl2024Ms } : {}),
       ...(config.apis ? { apis: config.apis } : {}),
       ...(config.publicBaseUrl !== undefined ? { publicBaseUrl: config.publicBaseUrl } : {}),
+      ...(config.longPollMs !== undefined ? { longPollMs: config.longPollMs } : {}),
       ...(config.limits ? { limits: config.limits } : {}),
       ...(verifier ? { verifier } : {}),
       ...(config.now ? { now: config.now } : {}),

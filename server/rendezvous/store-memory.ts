@@ -29,8 +29,9 @@ type Lane = Map<string, Entry>;
 
 export class MemoryStore implements RendezvousStore {
   readonly kind = "memory" as const;
-  /** Lanes by TTL in ms. */
+  /** Lanes by TTL in ms, and the same lanes as an array for the lookup on every poll. */
   private readonly lanes = new Map<number, Lane>();
+  private readonly laneList: Lane[] = [];
   private readonly byOwner = new Map<string, Owner>();
 
   async create(p: CreateParams): Promise<CreateResult> {
@@ -53,7 +54,10 @@ export class MemoryStore implements RendezvousStore {
     while (this.find(id)) id = newSessionId(); // 128 random bits: practically never loops
     if (!owner) this.byOwner.set(p.owner, (owner = { address: p.owner, ids: new Set() }));
     let lane = this.lanes.get(p.ttlMs);
-    if (!lane) this.lanes.set(p.ttlMs, (lane = new Map()));
+    if (!lane) {
+      this.lanes.set(p.ttlMs, (lane = new Map()));
+      this.laneList.push(lane);
+    }
     const entry = new Entry(p.data, sequenceToken(id, 0, p.data), 0, p.now + p.ttlMs, p.now, owner, p.api, lane);
     lane.set(id, entry);
     owner.ids.add(id);
@@ -101,6 +105,7 @@ export class MemoryStore implements RendezvousStore {
 
   async close(): Promise<void> {
     this.lanes.clear();
+    this.laneList.length = 0;
     this.byOwner.clear();
   }
 
@@ -120,8 +125,9 @@ export class MemoryStore implements RendezvousStore {
   }
 
   private find(id: string): Entry | undefined {
-    for (const lane of this.lanes.values()) {
-      const entry = lane.get(id);
+    const lanes = this.laneList;
+    for (let i = 0; i < lanes.length; i++) {
+      const entry = lanes[i]!.get(id);
       if (entry) return entry;
     }
     return undefined;

@@ -33,23 +33,26 @@ redis.call('PEXPIREAT', KEYS[3], ARGV[4])
 return {0}
 `;
 
+// Every write and delete is published on the changes channel (message: api ‖ id) from inside its
+// script, so it reaches the other instances only once it is committed; they wake their held GETs.
 // KEYS: session. ARGV: presented token, data, candidate next token ('' if the presented token is
-// not one of ours), now, api. Returns {1, token, expiry} written, {2, token, expiry} idempotent
-// replay, {3} conflict, {0} not found (or the other API's session).
+// not one of ours), now, api, changes channel, message. Returns {1, token, expiry} written,
+// {2, token, expiry} idempotent replay, {3} conflict, {0} not found (or the other API's session).
 const UPDATE_LUA = `
 local s = redis.call('HMGET', KEYS[1], 't', 'd', 'e', 'a')
 if not s[1] or tonumber(s[3]) <= tonumber(ARGV[4]) or (s[4] or '2025') ~= ARGV[5] then return {0} end
 if s[1] == ARGV[1] and ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 't', ARGV[3], 'd', ARGV[2], 'm', ARGV[4])
   redis.call('HINCRBY', KEYS[1], 'c', 1)
+  redis.call('PUBLISH', ARGV[6], ARGV[7])
   return {1, ARGV[3], s[3]}
 end
 if s[2] == ARGV[2] then return {2, s[1], s[3]} end
 return {3}
 `;
 
-// KEYS: session, all-live zset. ARGV: id, now, owner-key prefix, api. Returns 1 if a live session
-// of that API was deleted; the other API's sessions are left alone.
+// KEYS: session, all-live zset. ARGV: id, now, owner-key prefix, api, changes channel, message.
+// Returns 1 if a live session of that API was deleted; the other API's sessions are left alone.
 const DELETE_LUA = `
 local s = redis.call('HMGET', KEYS[1], 'e', 'o', 'a')
 if not s[1] or (s[3] or '2025') ~= ARGV[4] then return 0 end
@@ -57,6 +60,7 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', ARGV[3] .. s[2], ARGV[1])
 if tonumber(s[1]) <= tonumber(ARGV[2]) then return 0 end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 `;
 
@@ -73,6 +77,8 @@ export class RedisStore implements RendezvousStore {
   readonly redis: Redis;
   private readonly r: ScriptedRedis;
   private readonly liveKey: string;
+  private readonly changesChannel: string;
+  private subscriber: Redis | undefined;
   lastError: Error | undefined;
 
   /** `prefix` namespaces every key, so one Redis can hold several independent deployments. */
@@ -88,6 +94,7 @@ export class RedisStore implements RendezvousStore {
     this.redis.defineCommand("rzDelete", { numberOfKeys: 2, lua: DELETE_LUA });
     this.r = this.redis as ScriptedRedis;
     this.liveKey = `${prefix}live`;
+    this.changesChannel = `${prefix}changes`;
   }
 
   /** Resolves once connected (and fails fast with a clear error if Redis is unreachable). */
@@ -130,7 +137,7 @@ export class RedisStore implements RendezvousStore {
 
   async update(api: RendezvousApi, id: string, token: string, data: string, now: number): Promise<UpdateResult> {
     const candidate = nextTokenFor(id, token, data) ?? "";
-    const [code, current, expires] = await this.r.rzUpdate(this.sessionKey(id), token, data, candidate, now, api);
+    const [code, current, expires] = await this.r.rzUpdate(this.sessionKey(id), token, data, candidate, now, api, this.changesChannel, api + id);
     switch (code) {
       case 1: return { kind: "written", sequenceToken: current!, expiresAt: Number(expires) };
       case 2: return { kind: "unchanged", sequenceToken: current!, expiresAt: Number(expires) };
@@ -140,7 +147,32 @@ export class RedisStore implements RendezvousStore {
   }
 
   async delete(api: RendezvousApi, id: string, now: number): Promise<boolean> {
-    return (await this.r.rzDelete(this.sessionKey(id), this.liveKey, id, now, `${this.prefix}o:`, api)) === 1;
+    return (await this.r.rzDelete(this.sessionKey(id), this.liveKey, id, now, `${this.prefix}o:`, api, this.changesChannel, api + id)) === 1;
+  }
+
+  /**
+   * Subscribes to the changes channel on a second connection (a subscribed connection can do
+   * nothing else). After a reconnect messages may have been missed, so everything is rechecked.
+   */
+  async watch(listener: (api: RendezvousApi | null, id: string | null) => void): Promise<() => Promise<void>> {
+    const sub = this.redis.duplicate({ lazyConnect: true, enableAutoPipelining: false });
+    this.subscriber = sub;
+    sub.on("error", (err: Error) => { this.lastError = err; });
+    let connectedBefore = false;
+    sub.on("ready", () => {
+      if (connectedBefore) listener(null, null);
+      connectedBefore = true;
+    });
+    sub.on("message", (_channel: string, message: string) => {
+      const api = message.slice(0, 4);
+      if (api === "2025" || api === "2024") listener(api, message.slice(4));
+    });
+    await sub.connect();
+    await sub.subscribe(this.changesChannel);
+    return async () => {
+      this.subscriber = undefined;
+      await quit(sub);
+    };
   }
 
   async liveCount(now: number): Promise<number> {
@@ -153,7 +185,13 @@ export class RedisStore implements RendezvousStore {
   }
 
   async close(): Promise<void> {
-    if (this.redis.status === "ready") await this.redis.quit().catch(() => this.redis.disconnect());
-    else this.redis.disconnect();
+    if (this.subscriber) await quit(this.subscriber);
+    this.subscriber = undefined;
+    await quit(this.redis);
   }
+}
+
+async function quit(r: Redis): Promise<void> {
+  if (r.status === "ready") await r.quit().catch(() => r.disconnect());
+  else r.disconnect();
 }

@@ -22,6 +22,7 @@ export class SqliteStore implements RendezvousStore {
   private readonly stmt;
   private readonly createTx;
   private readonly updateTx;
+  private readonly watchers = new Set<NodeJS.Timeout>();
 
   constructor(file: string) {
     if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -126,7 +127,27 @@ export class SqliteStore implements RendezvousStore {
     return this.stmt.purge.run(now).changes;
   }
 
+  /**
+   * Two processes on one file: SQLite cannot notify, but `PRAGMA data_version` changes whenever
+   * another connection committed, so it is polled (a few times a second, one cheap statement) and a
+   * change wakes every held GET of this process to re-read.
+   */
+  async watch(listener: (api: RendezvousApi | null, id: string | null) => void, intervalMs = 200): Promise<() => Promise<void>> {
+    const read = () => this.db.pragma("data_version", { simple: true }) as number;
+    let version = read();
+    const timer = setInterval(() => {
+      if (!this.db.open) return;
+      const v = read();
+      if (v !== version) { version = v; listener(null, null); }
+    }, intervalMs);
+    timer.unref();
+    this.watchers.add(timer);
+    return async () => { clearInterval(timer); this.watchers.delete(timer); };
+  }
+
   async close(): Promise<void> {
+    for (const t of this.watchers) clearInterval(t);
+    this.watchers.clear();
     if (this.db.open) this.db.close();
   }
 }

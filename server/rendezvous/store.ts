@@ -61,6 +61,13 @@ export interface RendezvousStore {
   close(): Promise<void>;
   /** The Redis connection, so the rate limiter can share counters between server processes. */
   readonly redis?: Redis;
+  /**
+   * Tells about writes and deletes that other server processes make on the shared store, so their
+   * held long-poll GETs wake here (Redis: pub/sub; SQLite: the file's data_version). `null`: something
+   * changed, the store cannot say what. Absent in the memory store (one process only). Resolves to
+   * a function that stops watching.
+   */
+  watch?(listener: (api: RendezvousApi | null, id: string | null) => void): Promise<() => Promise<void>>;
 }
 
 /** 128 random bits, base64url: 22 characters of the opaque-identifier grammar. */

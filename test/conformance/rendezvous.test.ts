@@ -421,6 +421,8 @@ describe.each(STORE_KINDS)("rendezvous conformance, %s store", (storeKind) => {
     for (const [kind, mode, limits] of configs) {
       servers.set(kind, await startRendezvousServer({
         host: "127.0.0.1", port: 0, mode, store: storeKind, storeInstance: await storeFor(kind), ttlMs: TTL_MS, ttl2024Ms: TTL_2024_MS, limits,
+        // With long-poll on (its default): clients that do not opt in see no change.
+        longPollMs: 20_000,
         logLevel: false, now: () => Date.now() + offset,
         verifier: async (t) => (t === VALID_TOKEN ? { userId: "@alice:example.org" } : null),
         ...(storeKind === "redis" ? { redisPrefix: `t:${kind}:` } : {}),

@@ -61,6 +61,15 @@ describe("resolveConfig", () => {
       .toEqual({ ttl_2024: "90", api_2025: "off", public_base_url: "https://a.example/" });
   });
 
+  test("long-poll: long_poll_ms from 0 (off) to 25000, default 20000; caps of held GETs", () => {
+    expect(resolveConfig([]).longPollMs).toBe(20_000);
+    expect(resolveConfig([{ long_poll_ms: "0" }]).longPollMs).toBe(0);
+    expect(() => resolveConfig([{ long_poll_ms: "25001" }])).toThrow(/at most 25000/);
+    expect(() => resolveConfig([{ long_poll_ms: "-1" }])).toThrow(/integer/);
+    expect(resolveConfig([{ long_poll_max_held: "500", long_poll_max_held_per_ip: 0 }]).limits).toMatchObject({ maxHeld: 500, maxHeldPerIp: 0 });
+    expect(envLayer({ QR_LOGIN_RENDEZVOUS_LONG_POLL_MS: "15000" })).toEqual({ long_poll_ms: "15000" });
+  });
+
   test("listen addresses", () => {
     expect(parseListen("[::1]:8091")).toEqual({ host: "::1", port: 8091 });
     expect(parseListen(":8092")).toEqual({ host: "127.0.0.1", port: 8092 });
