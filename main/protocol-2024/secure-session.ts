@@ -96,7 +96,7 @@ export function toProtocolError(err: unknown, transport: Transport2024, failures
 }
 
 function sessionEndedError(transport: Transport2024, failures: FailureLog, cause?: unknown): RendezvousError {
-  if (failures.reason === ClientRendezvousFailureReason.Expired || transport.isExpired) {
+  if (failures.reason === ClientRendezvousFailureReason.Expired || transport.gonePastDeadline) {
     return new RendezvousError("rendezvous_expired", "the rendezvous session has expired", cause === undefined ? undefined : { cause });
   }
   if (transport.isClosed) return new RendezvousError("rendezvous_closed", "the rendezvous session was closed");

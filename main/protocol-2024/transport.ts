@@ -32,6 +32,9 @@ import { RendezvousError } from "../protocol/rendezvous-errors.js";
 import type { FetchLike, MonotonicClock } from "../protocol/rendezvous.js";
 import { systemClock } from "../protocol/rendezvous.js";
 
+/** HTTP dates (Date, Expires) have whole seconds. */
+const HTTP_DATE_RESOLUTION_MS = 1_000;
+
 /** The JSON field (MSC-unprefixed, our namespace) by which a server advertises long-poll. */
 export const LONG_POLL_FIELD = "io.github.qr_login.long_poll";
 
@@ -113,6 +116,11 @@ export class Transport2024 {
     return this.remainingMs <= 0;
   }
 
+  /** A session that disappears now has expired (rather than been deleted): see goneError. */
+  get gonePastDeadline(): boolean {
+    return this.remainingMs <= HTTP_DATE_RESOLUTION_MS;
+  }
+
   /** No request but the DELETE goes out after this; loops still running are refused. */
   markClosed(): void {
     this.closed = true;
@@ -122,9 +130,13 @@ export class Transport2024 {
     return this.closed;
   }
 
-  /** The session is gone (404): expired if our deadline has passed, else deleted by the peer. */
+  /**
+   * The session is gone (404): expired if our deadline has passed (within the one second HTTP dates
+   * are rounded to: Expires − Date may overstate the lifetime by almost that, and a long-poll answers
+   * the server's expiry at once), else deleted by the peer.
+   */
   goneError(what: string): RendezvousError {
-    return this.isExpired
+    return this.gonePastDeadline
       ? new RendezvousError("rendezvous_expired", "the rendezvous session has expired", { status: 404 })
       : new RendezvousError("rendezvous_not_found", `${what}: the rendezvous session is gone (cancelled by the other device, or expired on the server)`, { status: 404 });
   }

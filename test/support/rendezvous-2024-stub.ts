@@ -158,6 +158,8 @@ export class Rendezvous2024Stub {
       const now = Date.now();
       const s: StubSession = { id, data: body, contentType: "text/plain", etag: newEtag(), createdAt: now, expiresAt: now + (this.options.ttlMs ?? 60_000), waiters: new Set() };
       this.sessions.set(id, s);
+      // A held GET is answered at the session's expiry, as the reference server does.
+      setTimeout(() => this.live(id), s.expiresAt - now + 1).unref();
       this.headers(res, s);
       const answer: Record<string, unknown> = { url: `${this.baseUrl}${SESSION_PREFIX}${id}` };
       if (this.options.advertiseLongPoll) answer["io.github.qr_login.long_poll"] = { query_parameter: "since", max_wait_ms: this.options.longPollMs ?? 0 };
