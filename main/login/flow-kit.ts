@@ -32,6 +32,8 @@ import {
 } from "./ports.js";
 
 export const DEFAULT_LINGER_MS = 2500;
+/** After m.login.secrets, the time the existing device waits before it watches for the peer's DELETE. */
+const SECRETS_QUIET_MS = 1_000;
 
 /** Thrown inside a flow to end it with `outcome`, optionally telling the peer `send` first. */
 export class FlowEnd extends Error {
@@ -200,9 +202,14 @@ export class FlowContext {
     this.state("done");
     this.emit({ type: "outcome", role: this.role, result: outcome });
     if (release !== "now" && this.conversation) {
+      const within = release.unlessPeerDeletesWithinMs;
+      // The peer needs a moment (its next poll, then the import) before it deletes: watching at once
+      // would only poll a session that cannot have changed yet.
+      const quiet = Math.min(SECRETS_QUIET_MS, within);
+      await delay(quiet);
       try {
         // Nothing more is expected: this receive ends when the peer deletes the session, or times out.
-        await this.conversation.receive({ signal: AbortSignal.timeout(release.unlessPeerDeletesWithinMs) });
+        await this.conversation.receive({ signal: AbortSignal.timeout(Math.max(1, within - quiet)) });
       } catch {
         // Gone (the peer deleted it), or the time is up.
       }
