@@ -67,6 +67,7 @@ export async function run(args: string[]): Promise<number> {
   const protocol = parseProtocol(parsed.values.get("protocol"));
   const fallbackRendezvous = parsed.values.get("rendezvous");
   if (fallbackRendezvous !== undefined && !/^https?:\/\//.test(fallbackRendezvous)) throw new UsageError("--rendezvous must be an http(s) URL");
+  if (fallbackRendezvous !== undefined && !generate) throw new UsageError("--rendezvous is the fallback rendezvous server of --generate");
 
   const [{ runExistingDevice }, adapters, { createOAuthPort }, session, { stopClient }] = await Promise.all([
     import("../login/existing-device.js"),
