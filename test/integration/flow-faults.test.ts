@@ -82,7 +82,7 @@ async function signIn(rendezvousUrl: string, onNewEvent?: (e: FlowEvent) => void
         },
       },
     },
-    { mode: direction === "existing_scans" ? { kind: "scan" } : { kind: "generate", rendezvousUrl } },
+    { mode: direction === "existing_scans" ? { kind: "scan" } : { kind: "generate", rendezvousUrl }, protocol: "2025" },
     { onEvent: push("existing") },
   );
   const newMode = direction === "existing_scans"
@@ -100,7 +100,8 @@ async function signIn(rendezvousUrl: string, onNewEvent?: (e: FlowEvent) => void
           confirmAccount: async (userId) => userId === dh.demo!.userId,
         },
       },
-      { mode: newMode, lingerMs: 1500 },
+      // The faults are the 2025 rendezvous API's: forced, so no version probe shifts the seeded loss pattern.
+      { mode: newMode, lingerMs: 1500, protocol: "2025" },
       { onEvent: push("new") },
     ),
     existingRun,
