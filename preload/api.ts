@@ -91,9 +91,15 @@ export const FLOW_STATES = [
 ] as const;
 export type FlowState = (typeof FLOW_STATES)[number];
 
+/** The versions of sign in with QR: MSC4108 2025 (over MSC4388) and 2024 (what Element's shipped clients speak). */
+export const PROTOCOL_VERSIONS = ["2024", "2025"] as const;
+export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
+
 /** One progress event. `flowId` tells events of a restarted flow from stale ones. */
 export type ProgressEvent =
   | { type: "state"; flowId: number; state: FlowState }
+  /** The version this flow speaks, once the QR is made or scanned (shown in a details line). */
+  | { type: "protocol"; flowId: number; version: ProtocolVersion }
   /** G: the QR payload to draw, and when the rendezvous session expires (ms since epoch). */
   | { type: "qr"; flowId: number; payload: Uint8Array; expiresAt: number }
   /** S: the two-digit code to show; the user types it on the other device. */

@@ -13,6 +13,8 @@ import {
   STEP_LABELS,
   errorText,
   initialState,
+  isPlausibleCheckCode,
+  protocolDetail,
   reduce,
   signInErrorText,
   storageText,
@@ -189,6 +191,7 @@ function render(): void {
   renderedScreen = s;
   document.body.dataset.screen = s.name;
   const view = screenView(s);
+  if (state.protocol) view.append(h("p", { class: "detail", "data-protocol": state.protocol }, protocolDetail(state.protocol)));
   app.replaceChildren(view);
   const focusTarget = app.querySelector<HTMLElement>("[data-autofocus]") ?? app.querySelector<HTMLElement>("h1");
   // A screen that comes back with a problem (a wrong code or key, a bad address) refocuses its field.
@@ -584,10 +587,10 @@ function checkCodeEntryView(s: Extract<Screen, { name: "check_code_entry" }>): H
       onsubmit: (ev: Event) => {
         ev.preventDefault();
         const v = input.value.trim();
-        // The check code is a number from 10 to 99 (MSC4388): anything else cannot match.
-        if (!/^[1-9][0-9]$/.test(v)) {
+        // MSC4388 (2025) codes are 10..99; the 2024 version's may start with 0. Anything else cannot match.
+        if (!isPlausibleCheckCode(v, state.protocol)) {
           input.setAttribute("aria-invalid", "true");
-          err.textContent = "Enter the two digits shown on your other device (a number from 10 to 99).";
+          err.textContent = state.protocol === "2024" ? "Enter the two digits shown on your other device." : "Enter the two digits shown on your other device (a number from 10 to 99).";
           input.focus();
           return;
         }

@@ -8,6 +8,7 @@ import {
   type DeviceRole,
   type FlowError,
   type ProgressEvent,
+  type ProtocolVersion,
   type SecretsStep,
   type SignInErrorCode,
   type SignInState,
@@ -62,6 +63,8 @@ export interface ViewState {
   screen: Screen;
   /** One-line status for the aria-live region. */
   status: string;
+  /** The version of sign in with QR this flow speaks, once known (a details line). */
+  protocol: ProtocolVersion | null;
 }
 
 export type Action =
@@ -87,7 +90,7 @@ export type Action =
   | { type: "event"; event: ProgressEvent };
 
 export function initialState(role: DeviceRole | null, side: ChannelSide | null): ViewState {
-  const base: ViewState = { fixedRole: role, role, side, app: null, account: null, storage: "unavailable", flowId: null, screen: { name: "loading", text: "Starting…" }, status: "" };
+  const base: ViewState = { fixedRole: role, role, side, app: null, account: null, storage: "unavailable", flowId: null, screen: { name: "loading", text: "Starting…" }, status: "", protocol: null };
   if (role === null) return base;
   if (side === null) return { ...base, screen: { name: "choose_side", role } };
   return { ...base, screen: side === "scan" ? { name: "prescan_warning", role } : { name: "loading", text: "Loading QR code…" } };
@@ -180,11 +183,11 @@ export function reduce(s: ViewState, a: Action): ViewState {
     case "choose_side": {
       if (!s.role) return s;
       if (a.side === "scan") return { ...s, side: "scan", screen: { name: "prescan_warning", role: s.role } };
-      return { ...s, side: "show", flowId: null, screen: { name: "loading", text: "Loading QR code…" }, status: "Loading QR code" };
+      return { ...s, side: "show", flowId: null, protocol: null, screen: { name: "loading", text: "Loading QR code…" }, status: "Loading QR code" };
     }
     case "ready_to_scan":
       if (!s.role) return s;
-      return { ...s, flowId: null, screen: { name: "scan", role: s.role, source: null, problem: null }, status: "Ready to scan" };
+      return { ...s, flowId: null, protocol: null, screen: { name: "scan", role: s.role, source: null, problem: null }, status: "Ready to scan" };
     case "want_camera":
       if (!s.role) return s;
       return { ...s, screen: { name: "camera_permission", role: s.role } };
@@ -237,6 +240,8 @@ function onEvent(s: ViewState, e: ProgressEvent): ViewState {
           return { ...s, screen: { name: "secrets", role, steps: emptySteps() }, status: role === "new" ? "Completing set up of your new device" : "Sending your keys to the new device" };
       }
       return s;
+    case "protocol":
+      return { ...s, protocol: e.version };
     case "qr":
       return { ...s, screen: { name: "show_qr", payload: e.payload, expiresAt: e.expiresAt, regenerating: false }, status: "QR code ready. Scan it with your other device." };
     case "check_code":
@@ -277,6 +282,16 @@ function onEvent(s: ViewState, e: ProgressEvent): ViewState {
     case "error":
       return { ...s, screen: { name: "error", error: e.error }, status: errorText(e.error).title };
   }
+}
+
+/** The details line naming the version (both are "sign in with QR" to the user). */
+export function protocolDetail(version: ProtocolVersion): string {
+  return version === "2024" ? "Sign in with QR, MSC4108 2024 version (as in Element's current apps)" : "Sign in with QR, MSC4108 2025 version (MSC4388 secure channel)";
+}
+
+/** A check code that can match: MSC4388 (2025) codes are 10..99; the 2024 version's digits may start with 0. */
+export function isPlausibleCheckCode(code: string, version: ProtocolVersion | null): boolean {
+  return version === "2024" ? /^[0-9]{2}$/.test(code) : /^[1-9][0-9]$/.test(code);
 }
 
 export const STEP_LABELS: Record<SecretsStep, string> = {

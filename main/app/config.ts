@@ -9,7 +9,9 @@
 //   --homeserver URL                  account mode; prefills the homeserver field
 //   --rendezvous URL                  rendezvous server the new device creates its session on
 //   --role new|existing|both          fixed windows (default: both in development mode, one free window otherwise)
-//   --profile element-2026|msc4388    wire profile
+//   --profile element-2026|msc4388    wire profile of the 2025 version
+//   --protocol 2024|2025|auto         version of sign in with QR (default auto: the QR decides when
+//                                     scanning, the servers when showing)
 import { parseArgs } from "node:util";
 import type { DeviceRole } from "../../preload/api.js";
 import { StartupError } from "./startup-error.js";
@@ -21,6 +23,7 @@ export interface AppConfig {
   /** Windows with a fixed role, or null: one window whose role the renderer chooses. */
   roles: DeviceRole[] | null;
   profile: string | undefined;
+  protocol: "auto" | "2024" | "2025";
 }
 
 function httpUrl(flag: string, v: string): string {
@@ -39,7 +42,7 @@ export function readConfig(argv: string[], opts: { isPackaged: boolean }): AppCo
   const { values } = parseArgs({
     args: argv,
     strict: false,
-    options: { dev: { type: "boolean" }, homeserver: { type: "string" }, rendezvous: { type: "string" }, role: { type: "string" }, profile: { type: "string" } },
+    options: { dev: { type: "boolean" }, homeserver: { type: "string" }, rendezvous: { type: "string" }, role: { type: "string" }, profile: { type: "string" }, protocol: { type: "string" } },
   });
   const str = (v: unknown): string | null => (typeof v === "string" && v.length > 0 ? v : null);
   const homeserver = str(values.homeserver);
@@ -53,11 +56,16 @@ export function readConfig(argv: string[], opts: { isPackaged: boolean }): AppCo
   if (profile !== null && !["element-2026", "msc4388"].includes(profile)) {
     throw new StartupError("qr-login: wrong command line", `--profile must be element-2026 or msc4388 (got ${profile}).`, "Leave --profile out for the default (element-2026).");
   }
+  const protocol = str(values.protocol) ?? "auto";
+  if (protocol !== "auto" && protocol !== "2024" && protocol !== "2025") {
+    throw new StartupError("qr-login: wrong command line", `--protocol must be 2024, 2025 or auto (got ${protocol}).`, "Leave --protocol out to pick the version automatically.");
+  }
   return {
     dev,
     homeserver: homeserver ? httpUrl("--homeserver", homeserver) : null,
     rendezvous: rendezvous ? httpUrl("--rendezvous", rendezvous) : null,
     roles: role === "both" || (role === null && dev) ? ["existing", "new"] : role === null ? null : [role as DeviceRole],
     profile: profile ?? undefined,
+    protocol,
   };
 }

@@ -9,7 +9,7 @@ import { runNewDevice, type NewDeviceOptions } from "../login/new-device.js";
 import type { NewDeviceClientSession } from "../login/adapters.js";
 import { createOAuthPort } from "../login/oauth-port.js";
 import type { ClientMetadata } from "../login/oauth.js";
-import type { ExistingAccount, FlowEvent, FlowOutcome, NewDeviceMatrixPort, NewDeviceSession, OAuthPort, SecretsStepName, SecureChannelPort } from "../login/ports.js";
+import type { ExistingAccount, FlowEvent, FlowOutcome, HomeserverPort, NewDeviceMatrixPort, NewDeviceSession, OAuthPort, ProtocolChoice, SecretsStepName, SecureChannelPort } from "../login/ports.js";
 import type { ControllerEvent, ControllerFactory, FlowController } from "./ipc.js";
 import type { DeviceRole, FlowError, Msc4108Reason, SecretsStep, StartOptions, StepStatus } from "../../preload/api.js";
 import { MSC4108_REASONS, SECRETS_STEPS } from "../../preload/api.js";
@@ -23,8 +23,14 @@ export interface LoginEnvironment {
   rendezvousUrl: string | null;
   /** The typed homeserver → its base URL (main/app/homeserver-input.ts; tests may replace it). */
   resolveHomeserver?(input: string): Promise<string>;
-  /** Wire profile (element-2026 | msc4388). */
+  /** Wire profile of the 2025 version (element-2026 | msc4388). */
   profile?: string;
+  /** Which version of sign in with QR (`auto`: the QR decides when scanning, the servers when showing). */
+  protocol?: ProtocolChoice;
+  /** The homeserver the new device expects: what the other device names must agree with it. */
+  homeserver?: string;
+  /** Existing device showing a QR: a 2024 rendezvous server for when its homeserver has none. */
+  fallbackRendezvousUrl?: string;
   clientMetadata: ClientMetadata;
   /** This app's signed-in account, or null (then the existing role reports "not signed in"). */
   existingAccount(): Promise<ExistingAccount | null>;
@@ -33,7 +39,7 @@ export interface LoginEnvironment {
   /** The new device signed in: keep the session (store credentials, start the client). */
   onSignedIn?(session: NewDeviceClientSession): Promise<void>;
   /** Tests: replace the adapters. */
-  ports?: { channel?: SecureChannelPort; oauth?: OAuthPort; newDeviceMatrix?: NewDeviceMatrixPort<NewDeviceSession> };
+  ports?: { channel?: SecureChannelPort; oauth?: OAuthPort; newDeviceMatrix?: NewDeviceMatrixPort<NewDeviceSession>; homeserver?: HomeserverPort };
   lingerMs?: number;
 }
 
@@ -193,7 +199,7 @@ export class LoginFlowController implements FlowController {
 
   async submitQr(payload: Uint8Array): Promise<void> {
     if (!this.scanOpen) throw flowError("invalid_request", "not scanning now");
-    // Reject what is not an MSC4388 code here, so the user can scan again; intent checks are the flow's.
+    // Reject what is not a sign-in code (of either version) here, so the user can scan again; intent checks are the flow's.
     const channel = await this.channel();
     try {
       channel.decodeQr(payload);
@@ -262,6 +268,8 @@ export class LoginFlowController implements FlowController {
       case "homeserver":
         this.homeserver = e.baseUrl;
         return;
+      case "protocol":
+        return emit({ type: "protocol", version: e.version });
       case "device_id":
         this.deviceId = e.deviceId;
         return;
@@ -309,8 +317,10 @@ export class LoginFlowController implements FlowController {
     const signal = this.abort.signal;
     const lingerMs = this.env.lingerMs;
     if (options.role === "new") {
+      const { createHomeserverPort } = await import("../login/homeserver.js");
       const deps = {
         channel: await this.channel(),
+        homeserver: this.env.ports?.homeserver ?? createHomeserverPort(this.env.homeserver ? { pinned: this.env.homeserver } : {}),
         oauth: this.env.ports?.oauth ?? createOAuthPort({ clientMetadata: this.env.clientMetadata }),
         matrix: this.env.ports?.newDeviceMatrix ?? (await import("../login/adapters.js")).createNewDeviceMatrixPort(),
         ui: {
@@ -329,7 +339,7 @@ export class LoginFlowController implements FlowController {
         }
         mode = { kind: "scan", qr };
       }
-      const result = await runNewDevice(deps, { mode, ...(lingerMs !== undefined ? { lingerMs } : {}) }, { signal, onEvent: this.onFlowEvent });
+      const result = await runNewDevice(deps, { mode, ...(lingerMs !== undefined ? { lingerMs } : {}), ...(this.env.protocol ? { protocol: this.env.protocol } : {}) }, { signal, onEvent: this.onFlowEvent });
       // Only the real adapter's session carries a matrix-js-sdk client worth keeping.
       if (result.outcome.outcome === "success" && result.session && "client" in result.session) await this.env.onSignedIn?.(result.session as NewDeviceClientSession);
       return;
@@ -352,7 +362,11 @@ export class LoginFlowController implements FlowController {
           },
         },
       },
-      { mode: options.side === "scan" ? { kind: "scan" } : { kind: "generate" }, ...(lingerMs !== undefined ? { lingerMs } : {}) },
+      {
+        mode: options.side === "scan" ? { kind: "scan" } : { kind: "generate", ...(this.env.fallbackRendezvousUrl ? { fallbackRendezvousUrl: this.env.fallbackRendezvousUrl } : {}) },
+        ...(lingerMs !== undefined ? { lingerMs } : {}),
+        ...(this.env.protocol ? { protocol: this.env.protocol } : {}),
+      },
       { signal, onEvent: this.onFlowEvent },
     );
   }

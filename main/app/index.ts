@@ -6,6 +6,8 @@
 //                                      then linking new devices; the session is kept with safeStorage
 //   npm start / --dev                  the development stack (devhome + rendezvous, seeded @alice) and the
 //                                      pair of windows side by side: "Existing device" and "New device"
+//   --protocol 2024|2025|auto          version of sign in with QR (default auto: the QR decides when
+//                                      scanning, the servers when showing)
 //
 // Only what a start-up needs is loaded: the development stack, matrix-js-sdk and the sign-in are
 // dynamic imports, which scripts/build.mjs keeps in chunks of their own.
@@ -74,6 +76,7 @@ async function main(): Promise<void> {
   else await account!.init();
 
   const existingAccount = async (): Promise<ExistingAccount | null> => (dev ? dev.account : account!.existingAccount());
+  const expectedHomeserver = dev?.baseUrl ?? config.homeserver ?? undefined;
   const windows = new WindowSet();
 
   ipc = new IpcSurface({
@@ -82,6 +85,11 @@ async function main(): Promise<void> {
       rendezvousUrl: config.rendezvous ?? config.homeserver ?? dev?.baseUrl ?? null,
       ...(config.profile ? { profile: config.profile } : {}),
       clientMetadata: CLIENT_METADATA,
+      protocol: config.protocol,
+      // The homeserver the new device expects, where one is known (the dev stack's server name,
+      // `localhost`, cannot be resolved through .well-known): what the other device names must agree.
+      ...(expectedHomeserver ? { homeserver: expectedHomeserver } : {}),
+      ...(config.rendezvous && config.rendezvous !== expectedHomeserver ? { fallbackRendezvousUrl: config.rendezvous } : {}),
       existingAccount,
       openVerificationPage: (uri) => openVerificationPage(uri, existingAccount, dev !== null),
       ...(account ? { onSignedIn: (s) => account.adoptNewDeviceSession(s) } : {}),

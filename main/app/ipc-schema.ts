@@ -9,6 +9,7 @@ import {
   MAX_QR_PAYLOAD,
   MAX_RECOVERY_KEY_INPUT,
   MSC4108_REASONS,
+  PROTOCOL_VERSIONS,
   SECRETS_STEPS,
   SIGN_IN_ERROR_CODES,
   SIGN_IN_STATES,
@@ -180,6 +181,8 @@ export function sanitizeEvent(e: unknown): ProgressEvent {
   switch (e.type) {
     case "state":
       return { type: "state", flowId, state: oneOf(FLOW_STATES, e.state, "state") };
+    case "protocol":
+      return { type: "protocol", flowId, version: oneOf(PROTOCOL_VERSIONS, e.version, "protocol.version") };
     case "qr": {
       if (!(e.payload instanceof Uint8Array) || e.payload.length === 0 || e.payload.length > MAX_QR_PAYLOAD) throw new ValidationError("qr.payload: bad");
       if (typeof e.expiresAt !== "number" || !Number.isFinite(e.expiresAt)) throw new ValidationError("qr.expiresAt: bad");

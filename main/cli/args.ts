@@ -49,3 +49,12 @@ export function parseArgs(args: readonly string[], spec: FlagSpec): ParsedArgs {
   }
   return { positional, values, booleans };
 }
+
+export type ProtocolFlag = "auto" | "2024" | "2025";
+
+/** `--protocol 2024|2025|auto` (default auto). */
+export function parseProtocol(value: string | undefined): ProtocolFlag {
+  if (value === undefined) return "auto";
+  if (value === "auto" || value === "2024" || value === "2025") return value;
+  throw new UsageError(`--protocol must be 2024, 2025 or auto (got ${value})`);
+}

@@ -2,21 +2,24 @@
 // Starts the development homeserver (rendezvous on the same origin) with the seeded demo account and
 // its signed-in, cross-signed existing device, then runs both MSC4108 roles in this process over
 // real HTTP: by default the headline direction (the new device shows the QR, the existing device
-// scans it), with --reverse the other one. The consent step is driven through the development
+// scans it), with --reverse the other one; --protocol 2024 runs both on the MSC4108 2024 version
+// (what Element's shipped clients speak). The consent step is driven through the development
 // homeserver's pages as the demo account. Every step is printed with its time since the start; the
-// last line is the JSON summary {"outcome","userId","deviceId","crossSigned","backup",...}.
+// last line is the JSON summary {"outcome","userId","deviceId","crossSigned","backup",...,"protocol"}.
+// The stack's server name is `localhost`, which .well-known cannot resolve: the new device is pinned
+// to the stack's URL (as `new-device --homeserver` would be).
 
-import { parseArgs, UsageError } from "./args.js";
+import { parseArgs, parseProtocol, UsageError } from "./args.js";
 import type { FlowEvent, FlowOutcome } from "../login/ports.js";
 
-export const summary = "demo [--reverse] [--deny]: both sign-in roles against a local development stack, step by step";
+export const summary = "demo [--reverse] [--deny] [--protocol V]: both sign-in roles against a local development stack, step by step";
 
-const USAGE = "usage: qr-login demo [--reverse] [--deny] [--port N] [--profile element-2026|msc4388]";
+const USAGE = "usage: qr-login demo [--reverse] [--deny] [--port N] [--protocol 2024|2025|auto] [--profile element-2026|msc4388]";
 
 const CLIENT_METADATA = { client_name: "qr-login demo (new device)", client_uri: "https://github.com/matrix-org/matrix-spec-proposals/pull/4108", application_type: "native" as const };
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["port", "profile"], booleans: ["reverse", "deny", "help"] });
+  const parsed = parseArgs(args, { values: ["port", "profile", "protocol"], booleans: ["reverse", "deny", "help"] });
   if (parsed.booleans.has("help")) {
     console.log(USAGE);
     return 0;
@@ -27,14 +30,16 @@ export async function run(args: string[]): Promise<number> {
   const reverse = parsed.booleans.has("reverse");
   const deny = parsed.booleans.has("deny");
   const profile = parsed.values.get("profile");
+  const protocol = parseProtocol(parsed.values.get("protocol"));
 
-  const [{ startDevStack }, { runNewDevice }, { runExistingDevice }, adapters, { createOAuthPort }, { driveDevConsent }] = await Promise.all([
+  const [{ startDevStack }, { runNewDevice }, { runExistingDevice }, adapters, { createOAuthPort }, { driveDevConsent }, { createHomeserverPort }] = await Promise.all([
     import("../devstack/stack.js"),
     import("../login/new-device.js"),
     import("../login/existing-device.js"),
     import("../login/adapters.js"),
     import("../login/oauth-port.js"),
     import("../login/dev-consent.js"),
+    import("../login/homeserver.js"),
   ]);
 
   const t0 = performance.now();
@@ -87,7 +92,7 @@ export async function run(args: string[]): Promise<number> {
           },
         },
       },
-      { mode: reverse ? { kind: "generate", rendezvousUrl: stack.baseUrl } : { kind: "scan", ...(qr ? { qr } : {}) } },
+      { mode: reverse ? { kind: "generate", rendezvousUrl: stack.baseUrl } : { kind: "scan", ...(qr ? { qr } : {}) }, protocol },
       { onEvent: onEvent("existing") },
     );
 
@@ -95,6 +100,7 @@ export async function run(args: string[]): Promise<number> {
     runNewDevice(
       {
         channel,
+        homeserver: createHomeserverPort({ pinned: stack.baseUrl }),
         oauth: createOAuthPort({ clientMetadata: CLIENT_METADATA }),
         matrix: adapters.createNewDeviceMatrixPort(),
         ui: {
@@ -106,7 +112,7 @@ export async function run(args: string[]): Promise<number> {
           confirmAccount: async (userId) => userId === stack.account.userId,
         },
       },
-      { mode },
+      { mode, protocol },
       { onEvent: onEvent("new") },
     );
 
@@ -129,6 +135,7 @@ export async function run(args: string[]): Promise<number> {
       outcome: outcome.outcome,
       ...(outcome.outcome === "success" ? { userId: outcome.userId, deviceId: outcome.deviceId, crossSigned: outcome.crossSigned ?? false, backup: outcome.backup ?? false } : {}),
       direction: reverse ? "new_scans" : "existing_scans",
+      protocol: events.new.find((x): x is Extract<FlowEvent, { type: "protocol" }> => x.type === "protocol")?.version ?? null,
       newDevice: outcome,
       existingDevice: e,
       ms: Math.round(performance.now() - t0),
@@ -157,6 +164,8 @@ function describe(e: FlowEvent): string {
       return "asks for the check code";
     case "homeserver":
       return `homeserver ${e.baseUrl}`;
+    case "protocol":
+      return `speaks the MSC4108 ${e.version} version`;
     case "device_id":
       return `device id ${e.deviceId}`;
     case "user_code":

@@ -3,14 +3,16 @@
 // `--login` writes), and either scans the new device's QR (--scan HEX, or the hex read from stdin) or
 // shows one of its own (--generate, intent reciprocate, on its homeserver). It prints the check code
 // (or asks for it), prints the verification URI (or opens it with --open), and sends the secrets once
-// the new device exists. stdout: one JSON summary line; stderr: everything else.
+// the new device exists. stdout: one JSON summary line; stderr: everything else. Both versions: a
+// scanned QR says its own; a shown one speaks what the homeserver offers (--protocol auto: 2025, else
+// the 2024 ETag rendezvous, else 2024 on the --rendezvous fallback server), or the version forced.
 //
 // `--login --homeserver URL --session FILE` instead signs in through the system browser (OAuth 2.0
 // authorization code + PKCE, loopback redirect), unlocks the secrets with the recovery key read from
 // stdin, and writes FILE (mode 0600).
 import os from "node:os";
 import path from "node:path";
-import { parseArgs, UsageError } from "./args.js";
+import { parseArgs, parseProtocol, UsageError } from "./args.js";
 import { describeEvent, hexToBytes, interruptSignal, LineQueue, openInBrowser, printSummary, say, summarise, terminalQr } from "./role-io.js";
 import type { MatrixClient } from "matrix-js-sdk";
 import type { FlowEvent, FlowOutcome } from "../login/ports.js";
@@ -18,7 +20,7 @@ import type { FlowEvent, FlowOutcome } from "../login/ports.js";
 export const summary = "existing-device --session FILE [--scan HEX | --generate]: sign a new device in from this one (MSC4108), headless";
 
 const USAGE = [
-  "usage: qr-login existing-device [--session FILE | --homeserver URL] [--scan HEX | --generate] [--open] [--profile P]",
+  "usage: qr-login existing-device [--session FILE | --homeserver URL] [--scan HEX | --generate] [--protocol V] [--rendezvous URL] [--open] [--profile P]",
   "       qr-login existing-device --login --homeserver URL [--session FILE] [--open]",
   "",
   "  --session FILE   the signed-in device (default: $XDG_CONFIG_HOME/qr-login/session.json)",
@@ -26,7 +28,10 @@ const USAGE = [
   "  --scan HEX       the new device's QR payload (without --scan or --generate: read the hex from stdin)",
   "  --generate       show a QR (intent reciprocate) for the new device to scan",
   "  --open           open the verification URI in the system browser instead of only printing it",
-  "  --profile P      wire profile: element-2026 (default) or msc4388",
+  "  --protocol V     2025, 2024 (MSC4108 2024: what Element's shipped clients speak) or auto (default:",
+  "                   a scanned QR decides; a shown QR uses 2025 where the homeserver offers it)",
+  "  --rendezvous URL with --generate: a 2024 rendezvous server for when the homeserver has none",
+  "  --profile P      wire profile of the 2025 version: element-2026 (default) or msc4388",
   "  --login          sign in (authorization code + PKCE in the browser, loopback redirect), then unlock",
   "                   the secrets with the recovery key read from stdin, and write the session file (0600)",
   "",
@@ -40,7 +45,7 @@ export function defaultSessionFile(): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["session", "homeserver", "scan", "profile"], booleans: ["generate", "open", "login", "help"] });
+  const parsed = parseArgs(args, { values: ["session", "homeserver", "scan", "profile", "protocol", "rendezvous"], booleans: ["generate", "open", "login", "help"] });
   if (parsed.booleans.has("help")) {
     console.log(USAGE);
     return 0;
@@ -59,6 +64,10 @@ export async function run(args: string[]): Promise<number> {
   if (scanHex !== undefined && generate) throw new UsageError("give only one of --scan HEX or --generate");
   const scanned = scanHex !== undefined ? hexToBytes(scanHex, "--scan") : undefined;
   const profile = parsed.values.get("profile");
+  const protocol = parseProtocol(parsed.values.get("protocol"));
+  const fallbackRendezvous = parsed.values.get("rendezvous");
+  if (fallbackRendezvous !== undefined && !/^https?:\/\//.test(fallbackRendezvous)) throw new UsageError("--rendezvous must be an http(s) URL");
+  if (fallbackRendezvous !== undefined && !generate) throw new UsageError("--rendezvous is the fallback rendezvous server of --generate");
 
   const [{ runExistingDevice }, adapters, { createOAuthPort }, session, { stopClient }] = await Promise.all([
     import("../login/existing-device.js"),
@@ -131,7 +140,10 @@ export async function run(args: string[]): Promise<number> {
           },
         },
       },
-      { mode: generate ? { kind: "generate" } : { kind: "scan", ...(scanned ? { qr: scanned } : {}) } },
+      {
+        mode: generate ? { kind: "generate", ...(fallbackRendezvous ? { fallbackRendezvousUrl: fallbackRendezvous } : {}) } : { kind: "scan", ...(scanned ? { qr: scanned } : {}) },
+        protocol,
+      },
       { signal: interrupt.signal, onEvent },
     );
     // This side's view of the result: is the new device signed by our self-signing key (from a fresh

@@ -1,21 +1,28 @@
 // `qr-login new-device`: the MSC4108 new device, headless. Without --scan it shows a QR (intent login,
 // on the given rendezvous server) and asks for the check code shown on the existing device; with
 // --scan HEX it scans the existing device's QR (intent reciprocate) and shows the check code.
+// Both versions: a scanned QR says its own (MSC4108 2024: type 0x02; 2025: type 0x03); a shown one
+// speaks what the rendezvous server offers (--protocol auto), or the version forced. --homeserver pins
+// the homeserver the user expects: what the other device names must agree with it.
 // Then it signs in with the OAuth device grant, asks "Signed in as @x — continue?", imports the
 // secrets and reports the verified state. stdout: one JSON summary line; stderr: everything else.
-import { parseArgs, UsageError } from "./args.js";
+import { parseArgs, parseProtocol, UsageError } from "./args.js";
 import { describeEvent, hexToBytes, interruptSignal, LineQueue, printSummary, say, summarise, terminalQr } from "./role-io.js";
 import type { FlowEvent } from "../login/ports.js";
 
 export const summary = "new-device --rendezvous URL [--scan HEX]: sign this device in with a QR code (MSC4108), headless";
 
 const USAGE = [
-  "usage: qr-login new-device --rendezvous URL [--profile P] [--unstable-scopes] [--client-id ID] [--yes]",
-  "       qr-login new-device --scan HEX [--profile P] [--unstable-scopes] [--client-id ID] [--yes]",
+  "usage: qr-login new-device --rendezvous URL [--homeserver URL] [--protocol V] [--profile P] [--unstable-scopes] [--client-id ID] [--yes]",
+  "       qr-login new-device --scan HEX [--homeserver URL] [--protocol V] [--profile P] [--unstable-scopes] [--client-id ID] [--yes]",
   "",
-  "  --rendezvous URL    rendezvous server for the QR this device shows (intent login)",
+  "  --rendezvous URL    rendezvous server for the QR this device shows (intent login); default: --homeserver",
   "  --scan HEX          the existing device's QR payload (intent reciprocate) instead of showing one",
-  "  --profile P         wire profile: element-2026 (default) or msc4388",
+  "  --homeserver URL    the homeserver to sign in to: what the other device names must agree with it",
+  "                      (needed when it names a server name that .well-known cannot resolve, as `localhost`)",
+  "  --protocol V        2025, 2024 (MSC4108 2024: what Element's shipped clients speak) or auto (default:",
+  "                      a scanned QR decides; a shown QR uses 2025 where the rendezvous server offers it)",
+  "  --profile P         wire profile of the 2025 version: element-2026 (default) or msc4388",
   "  --unstable-scopes   request urn:matrix:org.matrix.msc2967.client:* scopes",
   "  --client-id ID      a registered OAuth client id instead of dynamic client registration",
   "  --yes               do not ask \"Signed in as @x — continue?\"",
@@ -27,25 +34,30 @@ const USAGE = [
 const CLIENT_METADATA = { client_name: "qr-login (new device)", client_uri: "https://github.com/matrix-org/matrix-spec-proposals/pull/4108", application_type: "native" as const };
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["rendezvous", "scan", "profile", "client-id"], booleans: ["unstable-scopes", "yes", "help"] });
+  const parsed = parseArgs(args, { values: ["rendezvous", "scan", "profile", "client-id", "homeserver", "protocol"], booleans: ["unstable-scopes", "yes", "help"] });
   if (parsed.booleans.has("help")) {
     console.log(USAGE);
     return 0;
   }
   if (parsed.positional.length > 0) throw new UsageError(`unexpected argument ${parsed.positional[0]}\n${USAGE}`);
-  const rendezvous = parsed.values.get("rendezvous");
+  const homeserver = parsed.values.get("homeserver");
+  if (homeserver !== undefined && !/^https?:\/\//.test(homeserver)) throw new UsageError("--homeserver must be an http(s) URL");
   const scanHex = parsed.values.get("scan");
+  // Showing a QR without a rendezvous server of its own: on the pinned homeserver.
+  const rendezvous = parsed.values.get("rendezvous") ?? (scanHex === undefined ? homeserver : undefined);
   if ((rendezvous === undefined) === (scanHex === undefined)) throw new UsageError(`give exactly one of --rendezvous URL or --scan HEX\n${USAGE}`);
   if (rendezvous !== undefined && !/^https?:\/\//.test(rendezvous)) throw new UsageError("--rendezvous must be an http(s) URL");
+  const protocol = parseProtocol(parsed.values.get("protocol"));
   const scanned = scanHex !== undefined ? hexToBytes(scanHex, "--scan") : undefined;
   const profile = parsed.values.get("profile");
   const clientId = parsed.values.get("client-id");
   const yes = parsed.booleans.has("yes");
 
-  const [{ runNewDevice }, adapters, { createOAuthPort }] = await Promise.all([
+  const [{ runNewDevice }, adapters, { createOAuthPort }, { createHomeserverPort }] = await Promise.all([
     import("../login/new-device.js"),
     import("../login/adapters.js"),
     import("../login/oauth-port.js"),
+    import("../login/homeserver.js"),
   ]);
 
   const stdin = new LineQueue(process.stdin);
@@ -69,6 +81,7 @@ export async function run(args: string[]): Promise<number> {
   const result = await runNewDevice(
     {
       channel: adapters.createSecureChannelPort(profile ? { profile } : {}),
+      homeserver: createHomeserverPort(homeserver ? { pinned: homeserver } : {}),
       oauth: createOAuthPort({ clientMetadata: CLIENT_METADATA }),
       matrix: adapters.createNewDeviceMatrixPort(),
       ui: {
@@ -91,6 +104,7 @@ export async function run(args: string[]): Promise<number> {
       ...(clientId ? { clientId } : {}),
       scopes: parsed.booleans.has("unstable-scopes") ? "unstable" : "stable",
       skipAccountConfirmation: yes,
+      protocol,
       // Nobody scanned before the session expired: show a fresh QR (printed again) a few times.
       qrRotations: 3,
     },

@@ -8,21 +8,25 @@ import { readFile } from "node:fs/promises";
 import { b64decode, hexDecode, hexEncode } from "../protocol/bytes.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { DEFAULT_PROFILE, getProfile } from "../protocol/profile.js";
-import { decodeQr, encodeQr, qrDataToJson, type QrIntent } from "../protocol/qr.js";
+import { encodeQr, qrDataToJson, type QrIntent } from "../protocol/qr.js";
 import { decodeQrPng, QrImageError, writeQrPngFile } from "./qr-image.js";
+import { decodeAnyQr, qr2024ToJson } from "../protocol-2024/qr.js";
+import { encode2024, USAGE_2024 } from "./qr-2024.js";
 import { parseArgs, UsageError } from "./args.js";
 
-export const summary = "qr decode <hex|base64|file.png> | qr encode --intent I --key B64 --id ID --url URL: MSC4388 QR payloads";
+export const summary = "qr decode <hex|base64|file.png> | qr encode [--type 2] --intent I --key B64 ...: sign-in QR payloads (MSC4388, MSC4108 2024)";
 
 const USAGE = [
   "usage:",
   "  qr-login qr decode [--strict] <hex | base64 | file.png>",
   "  qr-login qr encode --intent login|reciprocate --key <base64> --id <rendezvous id> --url <base url>",
   "                     [--profile element-2026|msc4388] [--png FILE] [--id-length 1|2]",
+  USAGE_2024,
   "",
   "decode prints one JSON object: prefix, type, intent, publicKey, rendezvousId, baseUrl, idLengthBytes;",
+  "for an MSC4108 2024 QR (MATRIX, type 2): prefix, type, intent, publicKey, rendezvousUrl, serverName (reciprocate);",
   'a malformed payload prints {"error":"<code>","message":"..."} and exits 2. Both rendezvous-id length',
-  "forms are read; bytes after the base URL are ignored as Element's Rust parser does (--strict: refused).",
+  "forms are read; bytes after the last field are ignored as Element's Rust parser does (--strict: refused).",
   `encode prints the payload as hex, with the prefix and id-length form of the profile (default ${DEFAULT_PROFILE}:`,
   "IO_ELEMENT_MSC4388, 2-byte id length; msc4388: MATRIX, 1-byte); --id-length overrides the form;",
   "--png also writes a QR image (byte mode, EC level Q).",
@@ -68,9 +72,9 @@ async function decode(args: string[]): Promise<number> {
   }
   if (parsed.positional.length !== 1) throw new UsageError(`decode takes one payload argument\n${USAGE}`);
   try {
-    const qr = decodeQr(await readPayload(parsed.positional[0]!), { strict: parsed.booleans.has("strict") });
-    if (qr.trailingBytes > 0) process.stderr.write(`note: ${qr.trailingBytes} byte(s) after the base URL ignored (--strict refuses them)\n`);
-    process.stdout.write(`${JSON.stringify(qrDataToJson(qr))}\n`);
+    const qr = decodeAnyQr(await readPayload(parsed.positional[0]!), { strict: parsed.booleans.has("strict") });
+    if (qr.version === "2025" && qr.qr.trailingBytes > 0) process.stderr.write(`note: ${qr.qr.trailingBytes} byte(s) after the base URL ignored (--strict refuses them)\n`);
+    process.stdout.write(`${JSON.stringify(qr.version === "2024" ? qr2024ToJson(qr.qr) : qrDataToJson(qr.qr))}\n`);
     return 0;
   } catch (err) {
     if (err instanceof ProtocolError || err instanceof QrImageError) return printError(err.code, err.message);
@@ -79,12 +83,16 @@ async function decode(args: string[]): Promise<number> {
 }
 
 async function encode(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["intent", "key", "id", "url", "profile", "png", "id-length"], booleans: ["help"] });
+  const parsed = parseArgs(args, { values: ["intent", "key", "id", "url", "profile", "png", "id-length", "type", "rendezvous-url", "server-name"], booleans: ["help"] });
   if (parsed.booleans.has("help")) {
     console.log(USAGE);
     return 0;
   }
   if (parsed.positional.length > 0) throw new UsageError(`encode takes no positional arguments\n${USAGE}`);
+  const type = parsed.values.get("type") ?? "3";
+  if (type === "2") return encode2024(parsed, printError);
+  if (type !== "3") throw new UsageError("--type must be 3 (MSC4388, default) or 2 (MSC4108 2024)");
+  for (const flag of ["rendezvous-url", "server-name"]) if (parsed.values.has(flag)) throw new UsageError(`--${flag} belongs to the MSC4108 2024 QR (--type 2)`);
   const need = (name: string): string => {
     const v = parsed.values.get(name);
     if (v === undefined) throw new UsageError(`encode needs --${name}\n${USAGE}`);

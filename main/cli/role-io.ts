@@ -82,6 +82,8 @@ export function describeEvent(e: FlowEvent): string | undefined {
       return "… waiting for the check code";
     case "homeserver":
       return `homeserver: ${e.baseUrl}`;
+    case "protocol":
+      return `protocol: MSC4108 ${e.version} version`;
     case "device_id":
       return `new device id: ${e.deviceId}`;
     case "waiting_for_consent":

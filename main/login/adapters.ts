@@ -1,92 +1,40 @@
-// Ports → real modules: the secure session (protocol/secure-session.ts), the QR codec (protocol/qr.ts)
-// and matrix-js-sdk (login/matrix.ts). The OAuth port lives in oauth-port.ts.
+// Ports → real modules: the secure channel of either version (the 2025 secure session of
+// protocol/secure-session.ts, the 2024 one of protocol-2024 through adapters-2024.ts), the QR codecs,
+// and matrix-js-sdk (login/matrix.ts). The OAuth port lives in oauth-port.ts, homeserver resolution in
+// homeserver.ts.
 //
-// Error translation is the adapters' main job: the flows switch on ChannelError kinds, never on the
-// protocol core's codes, so a new code there needs one line here and nothing in the flows.
+// Error translation is the adapters' main job (channel-errors.ts): the flows switch on ChannelError
+// kinds, never on the protocol layers' codes. The version is decided here, in one place: a scanned QR
+// by its bytes, a generated one by what the rendezvous server offers (selectVersion).
 
 import { connectScanner, startGenerator, type SecureConversation as CoreConversation } from "../protocol/secure-session.js";
-import { decodeQr } from "../protocol/qr.js";
-import { ProtocolError, type ProtocolErrorCode } from "../protocol/errors.js";
-import type { FetchLike, PollPolicy } from "../protocol/rendezvous.js";
+import { getProfile } from "../protocol/profile.js";
+import { RendezvousClient, type FetchLike, type PollPolicy } from "../protocol/rendezvous.js";
+import { prefixesFor } from "../protocol/secure-session.js";
+import { decodeAnyQr } from "../protocol-2024/qr.js";
+import { offersMsc4108 } from "../protocol-2024/discovery.js";
 import * as matrix from "./matrix.js";
 import type { MatrixClient } from "matrix-js-sdk";
+import { create2024Channel } from "./adapters-2024.js";
+import { duringSetup, translate, translated } from "./channel-errors.js";
 import {
   ChannelError,
-  type ChannelErrorKind,
+  type DecodedQr,
   type ExistingDeviceMatrixPort,
   type GeneratedChannel,
   type NewDeviceMatrixPort,
   type NewDeviceSession,
+  type ProtocolChoice,
+  type ProtocolVersion,
   type SecureChannelPort,
   type SecureConversation,
+  type StartGeneratorOptions,
   type UnconfirmedChannel,
 } from "./ports.js";
 
+export { channelErrorKind } from "./channel-errors.js";
+
 // ---- secure channel -----------------------------------------------------------------------------
-
-/** How each protocol-core failure looks to the flows. */
-export function channelErrorKind(code: ProtocolErrorCode): ChannelErrorKind | "cancelled" {
-  switch (code) {
-    case "cancelled":
-      return "cancelled";
-    case "rendezvous_expired":
-      return "expired";
-    case "rendezvous_not_found":
-    case "rendezvous_closed":
-    case "channel_dead":
-      return "closed";
-    case "check_code_mismatch":
-    case "invalid_check_code":
-      return "check_code_mismatch";
-    case "decryption_failed":
-    case "unexpected_handshake_message":
-    case "invalid_message":
-    case "invalid_public_key":
-    case "invalid_base64":
-    case "invalid_utf8":
-    case "rendezvous_concurrent_write":
-      // Someone else wrote to the session, or the payload does not open: treat as an attack.
-      return "insecure_channel";
-    case "unexpected_intent":
-      return "invalid_qr";
-    case "rendezvous_unavailable":
-    case "rendezvous_forbidden":
-      return "rendezvous_unavailable";
-    default:
-      return code.startsWith("qr_") ? "invalid_qr" : "network";
-  }
-}
-
-function translate(err: unknown): unknown {
-  if (err instanceof ProtocolError) {
-    const kind = channelErrorKind(err.code);
-    // A cancelled wait stays an abort: the flow reads its own signal to report "cancelled".
-    if (kind === "cancelled") return err;
-    return new ChannelError(kind, `${err.code}: ${err.message}`, { cause: err });
-  }
-  return err;
-}
-
-async function translated<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    throw translate(err);
-  }
-}
-
-/**
- * The flow's signal must stop connecting, but must NOT be handed to the core as the session-wide
- * signal: the core links that one into every later request, and after a cancel the flow still has to
- * send m.login.failure and DELETE the session.
- */
-function duringSetup<T>(signal: AbortSignal | undefined, work: (setupSignal: AbortSignal) => Promise<T>): Promise<T> {
-  const setup = new AbortController();
-  const onAbort = (): void => setup.abort(signal?.reason);
-  if (signal?.aborted) setup.abort(signal.reason);
-  signal?.addEventListener("abort", onAbort, { once: true });
-  return translated(() => work(setup.signal)).finally(() => signal?.removeEventListener("abort", onAbort));
-}
 
 function conversationPort(core: CoreConversation): SecureConversation {
   return {
@@ -97,57 +45,146 @@ function conversationPort(core: CoreConversation): SecureConversation {
 }
 
 export interface SecureChannelAdapterOptions {
-  /** Wire profile name (default `element-2026`). */
+  /** Wire profile name of the 2025 channel (default `element-2026`). */
   profile?: string;
   fetch?: FetchLike;
-  /** Sent on rendezvous create when the server requires authentication (existing device generating). */
+  /** Sent on rendezvous discovery and create when the server requires authentication (existing device generating, 2025). */
   accessToken?: string;
-  /** Rendezvous polling pace (the core's defaults otherwise). */
+  /** 2025 rendezvous polling pace (the core's defaults otherwise). */
   poll?: Partial<PollPolicy>;
+  /** 2024: send the long-poll `since` parameter (default true). */
+  longPoll2024?: boolean;
+}
+
+/** Which version a generator speaks, and where: decided from what the servers offer (or forced). */
+export interface VersionChoice {
+  version: ProtocolVersion;
+  baseUrl: string;
+}
+
+/**
+ * `auto`: 2025 if the rendezvous server's discovery says `create_available: true`; else 2024 if it
+ * advertises `org.matrix.msc4108` in `/versions`; else 2024 on the fallback server when one is
+ * configured; else ChannelError("rendezvous_unavailable"). A forced version is taken as given (2024
+ * falls back to the fallback server when the first one has no endpoint, see startGenerator).
+ */
+export async function selectVersion(
+  opts: Pick<StartGeneratorOptions, "rendezvousUrl" | "fallbackRendezvousUrl" | "protocol" | "signal">,
+  probe: { fetch?: FetchLike; accessToken?: string; profile?: string },
+): Promise<VersionChoice> {
+  const choice: ProtocolChoice = opts.protocol ?? "auto";
+  if (choice === "2025") return { version: "2025", baseUrl: opts.rendezvousUrl };
+  if (choice === "2024") return { version: "2024", baseUrl: opts.rendezvousUrl };
+  const problems: string[] = [];
+  let networkFailure: unknown;
+  try {
+    const client = new RendezvousClient({
+      baseUrl: opts.rendezvousUrl,
+      prefixes: prefixesFor(getProfile(probe.profile)),
+      ...(probe.fetch ? { fetch: probe.fetch } : {}),
+      ...(probe.accessToken ? { accessToken: probe.accessToken } : {}),
+      maxAttempts: 3,
+    });
+    const discovery = await client.discover(opts.signal);
+    if (discovery.createAvailable) return { version: "2025", baseUrl: opts.rendezvousUrl };
+    problems.push(discovery.available ? "its MSC4388 rendezvous does not let this device create sessions" : "no MSC4388 (2025) rendezvous");
+  } catch (err) {
+    if (opts.signal?.aborted) throw translate(err);
+    networkFailure = err;
+    problems.push(`MSC4388 discovery failed (${err instanceof Error ? err.message : String(err)})`);
+  }
+  try {
+    if (await offersMsc4108(opts.rendezvousUrl, { ...(probe.fetch ? { fetch: probe.fetch } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })) {
+      return { version: "2024", baseUrl: opts.rendezvousUrl };
+    }
+    problems.push("no org.matrix.msc4108 (2024) in /versions");
+  } catch (err) {
+    if (opts.signal?.aborted) throw translate(err);
+    networkFailure ??= err;
+    problems.push(`/versions failed (${err instanceof Error ? err.message : String(err)})`);
+  }
+  if (opts.fallbackRendezvousUrl) return { version: "2024", baseUrl: opts.fallbackRendezvousUrl };
+  if (networkFailure !== undefined && problems.every((p) => /failed/.test(p))) {
+    throw new ChannelError("network", `cannot reach ${opts.rendezvousUrl}: ${problems.join("; ")}`, { cause: networkFailure });
+  }
+  throw new ChannelError("rendezvous_unavailable", `your homeserver doesn't support sign in with QR: ${opts.rendezvousUrl} has ${problems.join(", ")}`);
 }
 
 export function createSecureChannelPort(opts: SecureChannelAdapterOptions = {}): SecureChannelPort {
   const transport = { ...(opts.profile ? { profile: opts.profile } : {}), ...(opts.fetch ? { fetch: opts.fetch } : {}), ...(opts.poll ? { poll: opts.poll } : {}) };
+  const v2024 = create2024Channel({ ...(opts.fetch ? { fetch: opts.fetch } : {}), ...(opts.longPoll2024 !== undefined ? { longPoll: opts.longPoll2024 } : {}) });
+
+  const start2025 = ({ rendezvousUrl, intent, signal }: StartGeneratorOptions): Promise<GeneratedChannel> =>
+    duringSetup(signal, async (setupSignal) => {
+      // The core keeps this signal for the session's lifetime; it is only ever aborted during setup.
+      const pending = await startGenerator({ ...transport, rendezvousUrl, intent, signal: setupSignal, ...(opts.accessToken ? { accessToken: opts.accessToken } : {}) });
+      if (setupSignal.aborted) {
+        await pending.close();
+        throw setupSignal.reason;
+      }
+      const generated: GeneratedChannel = {
+        version: "2025",
+        qr: pending.qr,
+        expiresAt: Date.now() + pending.expiresInMs,
+        waitForScanner: (wait) =>
+          translated(async () => {
+            const unconfirmed = await pending.waitForScanner(wait?.signal ? { signal: wait.signal } : {});
+            const port: UnconfirmedChannel = {
+              confirm: (code) => translated(async () => conversationPort(await unconfirmed.confirm(code))),
+              close: () => unconfirmed.close(),
+            };
+            return port;
+          }),
+        close: () => pending.close(),
+      };
+      return generated;
+    });
+
+  const start2024 = async (baseUrl: string, o: StartGeneratorOptions): Promise<GeneratedChannel> =>
+    v2024.startGenerator({ baseUrl, intent: o.intent, ...(o.serverName ? { serverName: o.serverName } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+
   return {
-    decodeQr(qr) {
+    decodeQr(qr): DecodedQr {
       try {
-        const decoded = decodeQr(qr);
-        return { intent: decoded.intent, baseUrl: decoded.baseUrl };
+        const any = decodeAnyQr(qr);
+        if (any.version === "2024") {
+          const { intent, serverName } = any.qr;
+          return intent === "reciprocate" && serverName !== undefined ? { version: "2024", intent, homeserver: { serverName } } : { version: "2024", intent };
+        }
+        const { intent, baseUrl } = any.qr;
+        // MSC4388: a reciprocate QR's base URL is the homeserver (a login QR's is only the rendezvous server).
+        return intent === "reciprocate" ? { version: "2025", intent, homeserver: { baseUrl } } : { version: "2025", intent };
       } catch (err) {
         throw translate(err);
       }
     },
-    startGenerator: ({ rendezvousUrl, intent, signal }) =>
-      duringSetup(signal, async (setupSignal) => {
-        // The core keeps this signal for the session's lifetime; it is only ever aborted during setup.
-        const pending = await startGenerator({ ...transport, rendezvousUrl, intent, signal: setupSignal, ...(opts.accessToken ? { accessToken: opts.accessToken } : {}) });
-        if (setupSignal.aborted) {
-          await pending.close();
-          throw setupSignal.reason;
-        }
-        const generated: GeneratedChannel = {
-          qr: pending.qr,
-          expiresAt: Date.now() + pending.expiresInMs,
-          waitForScanner: (wait) =>
-            translated(async () => {
-              const unconfirmed = await pending.waitForScanner(wait?.signal ? { signal: wait.signal } : {});
-              const port: UnconfirmedChannel = {
-                confirm: (code) => translated(async () => conversationPort(await unconfirmed.confirm(code))),
-                close: () => unconfirmed.close(),
-              };
-              return port;
-            }),
-          close: () => pending.close(),
-        };
-        return generated;
-      }),
-    connectScanner: (qr, { signal }) =>
-      duringSetup(signal, async (setupSignal) => {
+    async startGenerator(o) {
+      const chosen = await selectVersion(o, { ...(opts.fetch ? { fetch: opts.fetch } : {}), ...(opts.accessToken ? { accessToken: opts.accessToken } : {}), ...(opts.profile ? { profile: opts.profile } : {}) });
+      if (chosen.version === "2025") return start2025({ ...o, rendezvousUrl: chosen.baseUrl });
+      try {
+        return await start2024(chosen.baseUrl, o);
+      } catch (err) {
+        // Forced 2024 on a server without the endpoint: the configured fallback server, as Element Web does.
+        const fallback = o.fallbackRendezvousUrl;
+        if (err instanceof ChannelError && err.kind === "rendezvous_unavailable" && fallback && chosen.baseUrl !== fallback) return start2024(fallback, o);
+        throw err;
+      }
+    },
+    connectScanner(qr, { signal }) {
+      let version: ProtocolVersion;
+      try {
+        version = decodeAnyQr(qr).version;
+      } catch (err) {
+        return Promise.reject(translate(err));
+      }
+      if (version === "2024") return v2024.connectScanner(qr, signal ? { signal } : {});
+      return duringSetup(signal, async (setupSignal) => {
         // The setup signal stays linked inside the core conversation; it is never aborted after this
         // call returns, because the listener on the flow's signal is removed in duringSetup().
         const scanned = await connectScanner(qr, { ...transport, signal: setupSignal });
         return { checkCode: scanned.checkCode, conversation: conversationPort(scanned.conversation) };
-      }),
+      });
+    },
   };
 }
 

@@ -1,15 +1,18 @@
-// MSC4108 (2025) existing-device state machine, both ways:
+// MSC4108 existing-device state machine, both ways, both versions (the secure-channel port hides which;
+// dialect.ts says how m.login.protocols names our homeserver in each):
 // - scan (E=S, the headline demo): the QR must have intent login; anything else is refused before any
 //   network traffic. Show the check code, send m.login.protocols.
-// - generate (E=G, intent reciprocate, on its own homeserver): ask the user for the check code.
+// - generate (E=G, intent reciprocate, on its own homeserver — for the 2024 version falling back to a
+//   configured rendezvous server): ask the user for the check code.
 // Then: m.login.protocol → GET /devices/{id} must be 404 → open the verification URI (https, or http on
 // loopback) → m.login.protocol_accepted → m.login.success → poll GET /devices/{id} until 200 (≤ 10 s)
 // → m.login.secrets. m.login.declined and every m.login.failure end the flow.
 // Both directions step by step, and every failure: docs/architecture.md "The two directions" and
 // "Failure catalogue".
 
-import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, protocolsMessage, secretsMessage, type SecretsBundle } from "./messages.js";
+import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, secretsMessage, type SecretsBundle } from "./messages.js";
 import { FlowContext, FlowEnd, delay, localFailure, toHex } from "./flow-kit.js";
+import { dialectFor } from "./dialect.js";
 import {
   supportsDeviceGrant,
   type AuthMetadata,
@@ -19,20 +22,34 @@ import {
   type FlowOutcome,
   type NotSupportedReason,
   type OAuthPort,
+  type ProtocolChoice,
   type SecureChannelPort,
 } from "./ports.js";
 
 export type ExistingDeviceMode =
   | { kind: "scan"; qr?: Uint8Array }
-  | { kind: "generate"; rendezvousUrl?: string };
+  /**
+   * `rendezvousUrl`: where to create the session (default: our homeserver, which a 2025 reciprocate
+   * QR names as the homeserver); `fallbackRendezvousUrl`: a 2024 rendezvous server for when it has none.
+   */
+  | { kind: "generate"; rendezvousUrl?: string; fallbackRendezvousUrl?: string };
 
 export interface ExistingDeviceOptions {
   mode: ExistingDeviceMode;
+  /** Which version to speak: `auto` (default) lets the QR (scanning) or the servers (generating) decide. */
+  protocol?: ProtocolChoice;
   /** How long to wait for the new device to appear after m.login.success (MSC4108: up to 10 s). */
   deviceWaitMs?: number;
   devicePollMs?: number;
   lingerMs?: number;
+  /**
+   * After m.login.secrets: how long the new device has to read them and delete the session before
+   * this device deletes it (default 5 s; the peer polls about once a second).
+   */
+  secretsReadMs?: number;
 }
+
+export const DEFAULT_SECRETS_READ_MS = 5_000;
 
 export interface ExistingDeviceDeps {
   channel: SecureChannelPort;
@@ -111,8 +128,9 @@ export async function runExistingDevice(
       throw e;
     }
 
-    if (options.mode.kind === "scan") await establishAsScanner(ctx, deps, options.mode.qr);
-    else await establishAsGenerator(ctx, deps, options.mode.rendezvousUrl ?? deps.matrix.baseUrl);
+    const version = options.protocol ?? "auto";
+    if (options.mode.kind === "scan") await establishAsScanner(ctx, deps, options.mode.qr, version);
+    else await establishAsGenerator(ctx, deps, options.mode, version);
 
     // Step 4: the new device says which protocol and device id it will use.
     ctx.state("waiting_for_protocol");
@@ -156,14 +174,14 @@ export async function runExistingDevice(
     ctx.state("transferring_secrets");
     ctx.emit({ type: "transferring_secrets" });
     await ctx.send(secretsMessage(capability.secrets));
-    return await ctx.succeed({ outcome: "success", deviceId }, false);
+    return await ctx.succeed({ outcome: "success", deviceId }, { unlessPeerDeletesWithinMs: options.secretsReadMs ?? DEFAULT_SECRETS_READ_MS });
   } catch (error) {
     return ctx.finish(error);
   }
 }
 
 /** E=S: refuse anything but a login QR before touching the network, connect, show the check code. */
-async function establishAsScanner(ctx: FlowContext, deps: ExistingDeviceDeps, given: Uint8Array | undefined): Promise<void> {
+async function establishAsScanner(ctx: FlowContext, deps: ExistingDeviceDeps, given: Uint8Array | undefined, protocol: ProtocolChoice): Promise<void> {
   ctx.state("scanning");
   let qr = given;
   if (!qr) {
@@ -177,20 +195,33 @@ async function establishAsScanner(ctx: FlowContext, deps: ExistingDeviceDeps, gi
     throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: describe(e) });
   }
   if (decoded.intent !== "login") throw new FlowEnd({ outcome: "qr_rejected", reason: "other_device_already_signed_in" });
+  if (protocol !== "auto" && decoded.version !== protocol) {
+    throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: `this is a ${decoded.version} sign-in QR code, and this device is set to the ${protocol} version` });
+  }
+  ctx.emit({ type: "protocol", version: decoded.version });
   ctx.state("connecting");
   const scanned = await deps.channel.connectScanner(qr, { signal: ctx.signal });
   ctx.setConversation(scanned.conversation);
   ctx.state("showing_check_code");
   ctx.emit({ type: "check_code", code: scanned.checkCode });
-  // MSC4108 step 1: only when the new device generated the QR does it need to learn the homeserver.
-  await ctx.send(protocolsMessage(deps.matrix.baseUrl));
+  // MSC4108 step 1: only when the new device generated the QR does it need to learn the homeserver
+  // (2025: our base URL; 2024: our server name).
+  await ctx.send(dialectFor(decoded.version).protocolsMessage({ baseUrl: deps.matrix.baseUrl, serverName: deps.matrix.serverName }));
 }
 
 /** E=G: a reciprocate QR on our own homeserver; trust the channel only after the check code. */
-async function establishAsGenerator(ctx: FlowContext, deps: ExistingDeviceDeps, rendezvousUrl: string): Promise<void> {
+async function establishAsGenerator(ctx: FlowContext, deps: ExistingDeviceDeps, mode: Extract<ExistingDeviceMode, { kind: "generate" }>, protocol: ProtocolChoice): Promise<void> {
   ctx.state("creating_qr");
-  const generated = await deps.channel.startGenerator({ rendezvousUrl, intent: "reciprocate", signal: ctx.signal });
+  const generated = await deps.channel.startGenerator({
+    rendezvousUrl: mode.rendezvousUrl ?? deps.matrix.baseUrl,
+    ...(mode.fallbackRendezvousUrl ? { fallbackRendezvousUrl: mode.fallbackRendezvousUrl } : {}),
+    intent: "reciprocate",
+    protocol,
+    serverName: deps.matrix.serverName,
+    signal: ctx.signal,
+  });
   ctx.track(generated);
+  ctx.emit({ type: "protocol", version: generated.version });
   const qrEvent: { type: "qr"; hex: string; expiresAt?: number } = { type: "qr", hex: toHex(generated.qr) };
   if (generated.expiresAt !== undefined) qrEvent.expiresAt = generated.expiresAt;
   ctx.emit(qrEvent);

@@ -5,8 +5,10 @@
 // Who deletes the rendezvous session: the side that READS the last message deletes at once. The side
 // that SENDS a terminal m.login.failure / m.login.declined lingers for `lingerMs` (the peer polls about
 // once a second) before deleting, because a DELETE straight after the PUT would make the peer's next
-// GET a 404 and it would never learn the reason. The existing device never deletes after sending
-// m.login.secrets: the new device deletes once it has read them.
+// GET a 404 and it would never learn the reason. After m.login.secrets the new device deletes once it
+// has read them; the existing device waits for that (the session disappears), and deletes it itself
+// when it has not happened after a while: matrix-js-sdk's and the Rust SDK's new devices never delete
+// it, and a session full of secrets should not sit on the server until it expires.
 
 import {
   MessageError,
@@ -30,6 +32,8 @@ import {
 } from "./ports.js";
 
 export const DEFAULT_LINGER_MS = 2500;
+/** After m.login.secrets, the time the existing device waits before it watches for the peer's DELETE. */
+const SECRETS_QUIET_MS = 1_000;
 
 /** Thrown inside a flow to end it with `outcome`, optionally telling the peer `send` first. */
 export class FlowEnd extends Error {
@@ -189,15 +193,28 @@ export class FlowContext {
     }
   }
 
-  /** Success: emit the outcome; `deleteSession` is false for the existing device (the reader deletes). */
-  async succeed(outcome: FlowOutcome, deleteSession: boolean): Promise<FlowOutcome> {
+  /**
+   * Success: emit the outcome, then release the session: at once (`"now"`, the new device, which read
+   * the last message), or (`{ unlessPeerDeletesWithinMs }`, the existing device, which wrote it) after
+   * the peer had that long to read it and delete the session itself. The wait is invisible to the UI.
+   */
+  async succeed(outcome: FlowOutcome, release: "now" | { unlessPeerDeletesWithinMs: number }): Promise<FlowOutcome> {
     this.state("done");
     this.emit({ type: "outcome", role: this.role, result: outcome });
-    if (deleteSession) await this.release();
-    else {
-      this.handle = undefined;
-      this.conversation = undefined;
+    if (release !== "now" && this.conversation) {
+      const within = release.unlessPeerDeletesWithinMs;
+      // The peer needs a moment (its next poll, then the import) before it deletes: watching at once
+      // would only poll a session that cannot have changed yet.
+      const quiet = Math.min(SECRETS_QUIET_MS, within);
+      await delay(quiet);
+      try {
+        // Nothing more is expected: this receive ends when the peer deletes the session, or times out.
+        await this.conversation.receive({ signal: AbortSignal.timeout(Math.max(1, within - quiet)) });
+      } catch {
+        // Gone (the peer deleted it), or the time is up.
+      }
     }
+    await this.release();
     return outcome;
   }
 

@@ -1,9 +1,12 @@
-// MSC4108 (2025) login messages exchanged over the MSC4388 secure channel ("Message reference").
+// MSC4108 login messages exchanged over the secure channel ("Message reference"), both versions: they
+// are the same but for how m.login.protocols names the homeserver (2025 `base_url`, 2024 `homeserver`
+// as a server name), which main/login/dialect.ts decides.
 //
 // Every message received from the peer goes through parseLoginMessage(): an unknown type, a missing or
 // mistyped field, or a message too big for the rendezvous server is a MessageError whose reason is
 // `unexpected_message_received`, the MSC's answer to anything a device was not expecting.
 // Unknown extra fields are ignored (Matrix convention); serialisation writes only the known fields.
+import { isServerName } from "../protocol-2024/qr.js";
 
 /** The only login protocol MSC4108 defines. */
 export const DEVICE_AUTHORIZATION_GRANT = "device_authorization_grant";
@@ -28,8 +31,13 @@ export interface ProtocolsMessage {
   type: "m.login.protocols";
   /** Unknown protocol names are kept: the new device picks the one it supports. */
   protocols: string[];
-  /** Homeserver base URL. The legacy MSC4108 (2024) field `homeserver` is accepted on receipt. */
-  base_url: string;
+  /** 2025: the homeserver's base URL. */
+  base_url?: string;
+  /**
+   * 2024: the homeserver's server name (matrix-js-sdk sends `client.getDomain()`); the Rust SDK's
+   * 2024 variant sent a base URL here, which is accepted too. At least one of the two is present.
+   */
+  homeserver?: string;
 }
 
 export interface DeviceAuthorizationGrantInfo {
@@ -167,6 +175,15 @@ function absoluteUrl(value: string, field: string, where: string): string {
   return value;
 }
 
+function isAbsoluteHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === "https:" || url.protocol === "http:";
+  } catch {
+    return false;
+  }
+}
+
 const STANDARD_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Unpadded (or padded) standard base64 of exactly `bytes` bytes, as vodozemac decodes it. */
@@ -219,10 +236,17 @@ export function parseLoginMessage(value: unknown): LoginMessage {
       if (!Array.isArray(protocols) || protocols.length > MAX_PROTOCOLS || !protocols.every((p) => typeof p === "string" && p.length > 0 && p.length <= MAX_SHORT_STRING_LENGTH)) {
         throw new MessageError(`${type}: "protocols" must be an array of protocol names`);
       }
-      // MSC4108 2025 says base_url; the 2024 text (and rust-sdk's legacy variant) said homeserver.
-      const field = value["base_url"] !== undefined ? "base_url" : "homeserver";
-      const baseUrl = absoluteUrl(str(value, field, MAX_URL_LENGTH, type), field, type);
-      message = { type, protocols: [...(protocols as string[])], base_url: baseUrl };
+      // MSC4108 2025 says base_url; the 2024 text says homeserver (a server name; rust-sdk's legacy
+      // variant put a URL there). Which one a version reads is dialect.ts's business.
+      message = { type, protocols: [...(protocols as string[])] };
+      const baseUrl = optStr(value, "base_url", MAX_URL_LENGTH, type);
+      if (baseUrl !== undefined) message.base_url = absoluteUrl(baseUrl, "base_url", type);
+      const homeserver = optStr(value, "homeserver", MAX_URL_LENGTH, type);
+      if (homeserver !== undefined) {
+        if (!isServerName(homeserver) && !isAbsoluteHttpUrl(homeserver)) throw new MessageError(`${type}: "homeserver" is neither a server name nor an http(s) URL`);
+        message.homeserver = homeserver;
+      }
+      if (baseUrl === undefined && homeserver === undefined) throw new MessageError(`${type}: names no homeserver ("base_url" or "homeserver")`);
       break;
     }
     case "m.login.protocol": {
@@ -272,8 +296,12 @@ export function parseLoginMessage(value: unknown): LoginMessage {
 /** The JSON object to hand to SecureConversation.send(): known fields only, MSC field order. */
 export function serialiseLoginMessage(message: LoginMessage): Json {
   switch (message.type) {
-    case "m.login.protocols":
-      return { type: message.type, protocols: [...message.protocols], base_url: message.base_url };
+    case "m.login.protocols": {
+      const out: Json = { type: message.type, protocols: [...message.protocols] };
+      if (message.base_url !== undefined) out["base_url"] = message.base_url;
+      if (message.homeserver !== undefined) out["homeserver"] = message.homeserver;
+      return out;
+    }
     case "m.login.protocol": {
       const out: Json = { type: message.type, protocol: message.protocol };
       if (message.device_authorization_grant) {
@@ -317,6 +345,7 @@ export function serialiseLoginMessage(message: LoginMessage): Json {
 
 // ---- constructors (what the flows send) -----------------------------------------------------------
 
+/** m.login.protocols naming the homeserver by base URL (2025); dialect.ts picks per version. */
 export const protocolsMessage = (baseUrl: string, protocols: string[] = [DEVICE_AUTHORIZATION_GRANT]): ProtocolsMessage => ({
   type: "m.login.protocols",
   protocols,

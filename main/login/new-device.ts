@@ -1,7 +1,10 @@
-// MSC4108 (2025) new-device state machine, both ways:
+// MSC4108 new-device state machine, both ways, both versions (2025 over MSC4388, 2024 over its ETag
+// rendezvous and ECIES: the secure-channel port hides which; dialect.ts says where their messages differ):
 // - generate (N=G, intent login, on a rendezvous server): wait for the scanner, ask the user for the
-//   check code (only then is the channel trusted), receive m.login.protocols → homeserver;
-// - scan (N=S, intent reciprocate): the QR's base URL is the homeserver; show the check code.
+//   check code (only then is the channel trusted), receive m.login.protocols → homeserver as named;
+// - scan (N=S, intent reciprocate): the QR names the homeserver; show the check code.
+// The homeserver as the peer named it (2025 base URL, 2024 server name) is resolved in one step
+// (HomeserverPort: .well-known, or the pinned homeserver, which must agree).
 // Then: auth_metadata → client registration (or static client id) → device authorization with a fresh
 // device id → m.login.protocol → m.login.protocol_accepted → show user code, poll the token endpoint →
 // whoami, "Signed in as @x — continue?" → m.login.success (m.login.declined on access_denied,
@@ -9,21 +12,28 @@
 // Both directions step by step, and every failure: docs/architecture.md "The two directions" and
 // "Failure catalogue".
 
-import { DEVICE_AUTHORIZATION_GRANT, failureMessage, protocolMessage, type SecretsBundle } from "./messages.js";
+import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, protocolMessage, type SecretsBundle } from "./messages.js";
 import { FlowContext, FlowEnd, localFailure, toHex } from "./flow-kit.js";
+import { dialectFor, serverNameOf } from "./dialect.js";
 import {
   ChannelError,
+  HomeserverError,
   OAuthError,
   supportsDeviceGrant,
   type AuthMetadata,
   type FlowListener,
   type FlowOutcome,
+  type HomeserverPort,
+  type HomeserverRef,
   type NewDeviceMatrixPort,
   type NewDeviceSession,
   type NewDeviceUi,
   type OAuthPort,
   type OAuthTokens,
   type PollResult,
+  type ProtocolChoice,
+  type ProtocolVersion,
+  type ResolvedHomeserver,
   type ScopeFlavour,
   type SecureChannelPort,
   type UnconfirmedChannel,
@@ -43,11 +53,15 @@ export interface NewDeviceOptions {
   skipAccountConfirmation?: boolean;
   /** Generator: how many times to replace a QR that expired before anyone scanned it (default 0). */
   qrRotations?: number;
+  /** Which version to speak: `auto` (default) lets the QR (scanning) or the rendezvous server (generating) decide. */
+  protocol?: ProtocolChoice;
   lingerMs?: number;
 }
 
 export interface NewDeviceDeps<S extends NewDeviceSession> {
   channel: SecureChannelPort;
+  /** Turns the homeserver as the peer named it into a base URL (and holds the pinned homeserver, if any). */
+  homeserver: HomeserverPort;
   oauth: OAuthPort;
   matrix: NewDeviceMatrixPort<S>;
   ui: NewDeviceUi;
@@ -68,14 +82,17 @@ export async function runNewDevice<S extends NewDeviceSession>(
   let session: S | undefined;
   let unconfirmedTokens: Parameters<typeof revoke>[1] | undefined;
   try {
-    const baseUrl = options.mode.kind === "generate"
-      ? await establishAsGenerator(ctx, deps, options.mode.rendezvousUrl, options.qrRotations ?? 0)
-      : await establishAsScanner(ctx, deps, options.mode.qr);
-    ctx.emit({ type: "homeserver", baseUrl });
+    const protocol = options.protocol ?? "auto";
+    const named = options.mode.kind === "generate"
+      ? await establishAsGenerator(ctx, deps, options.mode.rendezvousUrl, options.qrRotations ?? 0, protocol)
+      : await establishAsScanner(ctx, deps, options.mode.qr, protocol);
 
-    // OAuth discovery and registration (MSC4108 step 2). Any failure here means this device cannot
-    // use the protocol the existing device offered.
+    // Which homeserver (a server name needs discovery), then OAuth discovery and registration
+    // (MSC4108 step 2). Any failure here means this device cannot use what the existing device offered.
     ctx.state("oauth_discovery");
+    const home = await resolveHomeserver(ctx, deps.homeserver, named);
+    const baseUrl = home.baseUrl;
+    ctx.emit({ type: "homeserver", baseUrl });
     const { metadata, clientId } = await prepareOAuth(ctx, deps.oauth, baseUrl, options.clientId);
 
     ctx.state("device_authorization");
@@ -109,6 +126,14 @@ export async function runNewDevice<S extends NewDeviceSession>(
     if (who.deviceId !== undefined && who.deviceId !== deviceId) {
       throw new FlowEnd({ outcome: "error", code: "device_id_mismatch", detail: `signed in as device ${who.deviceId}, requested ${deviceId}` }, failureMessage("user_cancelled"));
     }
+    // A homeserver named by server name: the account must be on it (this is what proves a pinned base
+    // URL that .well-known could not confirm).
+    if (home.serverName !== undefined && serverNameOf(who.userId) !== home.serverName) {
+      throw new FlowEnd(
+        { outcome: "error", code: "homeserver_mismatch", detail: `signed in as ${who.userId} on ${baseUrl}, but the other device is on ${home.serverName}` },
+        failureMessage("user_cancelled"),
+      );
+    }
     // Shoulder-surfing mitigation (MSC4108 "Shoulder-surfing to sign in to attacker account").
     ctx.state("confirm_account");
     ctx.emit({ type: "confirm_account", userId: who.userId });
@@ -137,7 +162,7 @@ export async function runNewDevice<S extends NewDeviceSession>(
       return { outcome: await ctx.finish(new FlowEnd(outcome, undefined, true)), session };
     }
     ctx.emit({ type: "verified", crossSigned: verified.crossSigned, backup: verified.backup });
-    const outcome = await ctx.succeed({ outcome: "success", userId: who.userId, deviceId, crossSigned: verified.crossSigned, backup: verified.backup }, true);
+    const outcome = await ctx.succeed({ outcome: "success", userId: who.userId, deviceId, crossSigned: verified.crossSigned, backup: verified.backup }, "now");
     return { outcome, session };
   } catch (error) {
     if (unconfirmedTokens) {
@@ -176,12 +201,15 @@ async function pollWhileListening(ctx: FlowContext, poll: (signal: AbortSignal) 
 }
 
 /** N=G: create the session and QR, wait for the scanner, confirm the check code, read m.login.protocols. */
-async function establishAsGenerator<S extends NewDeviceSession>(ctx: FlowContext, deps: NewDeviceDeps<S>, rendezvousUrl: string, qrRotations: number): Promise<string> {
+async function establishAsGenerator<S extends NewDeviceSession>(ctx: FlowContext, deps: NewDeviceDeps<S>, rendezvousUrl: string, qrRotations: number, protocol: ProtocolChoice): Promise<HomeserverRef> {
   let unconfirmed: UnconfirmedChannel;
+  let version: ProtocolVersion;
   for (let rotation = 0; ; rotation++) {
     ctx.state("creating_qr");
-    const generated = await deps.channel.startGenerator({ rendezvousUrl, intent: "login", signal: ctx.signal });
+    const generated = await deps.channel.startGenerator({ rendezvousUrl, intent: "login", protocol, signal: ctx.signal });
     ctx.track(generated);
+    version = generated.version;
+    ctx.emit({ type: "protocol", version });
     const qrEvent: { type: "qr"; hex: string; expiresAt?: number } = { type: "qr", hex: toHex(generated.qr) };
     if (generated.expiresAt !== undefined) qrEvent.expiresAt = generated.expiresAt;
     ctx.emit(qrEvent);
@@ -210,11 +238,16 @@ async function establishAsGenerator<S extends NewDeviceSession>(ctx: FlowContext
   if (!protocols.protocols.includes(DEVICE_AUTHORIZATION_GRANT)) {
     throw localFailure("unsupported_protocol", `the existing device offers ${JSON.stringify(protocols.protocols)}`);
   }
-  return protocols.base_url;
+  try {
+    return dialectFor(version).namedHomeserver(protocols);
+  } catch (e) {
+    if (e instanceof MessageError) throw localFailure("unexpected_message_received", e.message);
+    throw e;
+  }
 }
 
-/** N=S: the QR must be a reciprocate QR from a signed-in device; its base URL is the homeserver. */
-async function establishAsScanner<S extends NewDeviceSession>(ctx: FlowContext, deps: NewDeviceDeps<S>, qr: Uint8Array): Promise<string> {
+/** N=S: the QR must be a reciprocate QR from a signed-in device; it names the homeserver. */
+async function establishAsScanner<S extends NewDeviceSession>(ctx: FlowContext, deps: NewDeviceDeps<S>, qr: Uint8Array, protocol: ProtocolChoice): Promise<HomeserverRef> {
   ctx.state("scanning");
   let decoded;
   try {
@@ -224,12 +257,30 @@ async function establishAsScanner<S extends NewDeviceSession>(ctx: FlowContext, 
   }
   // A login QR comes from another new device: refused before any network traffic.
   if (decoded.intent !== "reciprocate") throw new FlowEnd({ outcome: "qr_rejected", reason: "other_device_not_signed_in" });
+  if (protocol !== "auto" && decoded.version !== protocol) {
+    throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: `this is a ${decoded.version} sign-in QR code, and this device is set to the ${protocol} version` });
+  }
+  if (!decoded.homeserver) throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: "the QR code names no homeserver" });
+  ctx.emit({ type: "protocol", version: decoded.version });
   ctx.state("connecting");
   const scanned = await deps.channel.connectScanner(qr, { signal: ctx.signal });
   ctx.setConversation(scanned.conversation);
   ctx.state("showing_check_code");
   ctx.emit({ type: "check_code", code: scanned.checkCode });
-  return decoded.baseUrl;
+  return decoded.homeserver;
+}
+
+/** The peer's naming → a base URL; a mismatch with the pinned homeserver ends the flow (the peer is told). */
+async function resolveHomeserver(ctx: FlowContext, port: HomeserverPort, named: HomeserverRef): Promise<ResolvedHomeserver> {
+  try {
+    return await port.resolve(named, ctx.signal);
+  } catch (e) {
+    if (ctx.signal.aborted) throw e;
+    if (e instanceof HomeserverError) {
+      throw new FlowEnd({ outcome: "error", code: e.kind === "mismatch" ? "homeserver_mismatch" : "homeserver_unresolved", detail: e.message }, failureMessage("user_cancelled"));
+    }
+    throw e;
+  }
 }
 
 async function prepareOAuth(ctx: FlowContext, oauth: OAuthPort, baseUrl: string, staticClientId: string | undefined): Promise<{ metadata: AuthMetadata; clientId: string }> {

@@ -8,15 +8,29 @@
 
 import type { FailureReason, SecretsBundle } from "./messages.js";
 
-// ---- secure channel (MSC4388) -------------------------------------------------------------------
+// ---- secure channel (MSC4388 for the 2025 version, vodozemac ECIES for the 2024 version) ---------
 
 export type QrIntent = "login" | "reciprocate";
 
+/**
+ * The two versions of sign in with QR. "2025": MSC4108 (2025) over the MSC4388 rendezvous and HPKE
+ * channel, QR type 0x03. "2024": MSC4108 (2024) over its ETag rendezvous and ECIES channel, QR type
+ * 0x02: what every Element client shipped so far speaks.
+ */
+export type ProtocolVersion = "2024" | "2025";
+/** What the user asked for: a version, or `auto` (the QR decides when scanning; the servers when generating). */
+export type ProtocolChoice = ProtocolVersion | "auto";
+export const PROTOCOL_CHOICES: readonly ProtocolChoice[] = ["auto", "2025", "2024"];
+
+/** How a peer names the homeserver: the 2025 version by base URL, the 2024 version by server name. */
+export type HomeserverRef = { readonly baseUrl: string } | { readonly serverName: string };
+
 /** The fields of a decoded QR the flows look at. */
 export interface DecodedQr {
+  version: ProtocolVersion;
   intent: QrIntent;
-  /** The rendezvous server for intent login; the homeserver base URL for intent reciprocate. */
-  baseUrl: string;
+  /** Intent reciprocate: the homeserver the new device signs in to, as the QR names it. */
+  homeserver?: HomeserverRef;
 }
 
 /** A trusted, established secure channel. Messages are plain JSON objects; sealing is the port's job. */
@@ -35,6 +49,8 @@ export interface UnconfirmedChannel {
 }
 
 export interface GeneratedChannel {
+  /** The version the QR speaks (chosen from what the rendezvous servers offer, or forced). */
+  version: ProtocolVersion;
   /** QR payload bytes to display. */
   qr: Uint8Array;
   /** Epoch ms at which the rendezvous session expires, if known. */
@@ -49,10 +65,33 @@ export interface ScannedChannel {
   conversation: SecureConversation;
 }
 
+export interface StartGeneratorOptions {
+  /**
+   * Where to create the session: for the new device the rendezvous server the user configured, for
+   * the existing device its homeserver (a 2025 reciprocate QR names it as the homeserver).
+   */
+  rendezvousUrl: string;
+  /**
+   * 2024 only: a rendezvous server to create the session on when `rendezvousUrl` offers no 2024
+   * rendezvous (Element Web's fallback rendezvous server; element-web#33037 "Invalid rendezvous URI").
+   */
+  fallbackRendezvousUrl?: string;
+  intent: QrIntent;
+  /**
+   * `auto` (default): 2025 if `rendezvousUrl` offers it (discovery says `create_available`), else 2024
+   * if it advertises `org.matrix.msc4108` in `/versions`, else 2024 on the fallback server.
+   */
+  protocol?: ProtocolChoice;
+  /** Reciprocate: our homeserver's server name (the 2024 QR carries it). */
+  serverName?: string;
+  signal?: AbortSignal;
+}
+
 export interface SecureChannelPort {
   /** Pure: no network. Throws ChannelError("invalid_qr"). */
   decodeQr(qr: Uint8Array): DecodedQr;
-  startGenerator(opts: { rendezvousUrl: string; intent: QrIntent; signal?: AbortSignal }): Promise<GeneratedChannel>;
+  /** Throws ChannelError("rendezvous_unavailable") when no server offers a usable version. */
+  startGenerator(opts: StartGeneratorOptions): Promise<GeneratedChannel>;
   connectScanner(qr: Uint8Array, opts: { signal?: AbortSignal }): Promise<ScannedChannel>;
 }
 
@@ -79,6 +118,36 @@ export class ChannelError extends Error {
   constructor(readonly kind: ChannelErrorKind, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "ChannelError";
+  }
+}
+
+// ---- homeserver resolution (new device) -----------------------------------------------------------
+
+/** The homeserver the new device signs in to. */
+export interface ResolvedHomeserver {
+  baseUrl: string;
+  /**
+   * Set when the peer named the homeserver by server name: the account the user signs in to must be
+   * on it (checked against whoami), which also proves a pinned base URL that .well-known could not confirm.
+   */
+  serverName?: string;
+}
+
+export interface HomeserverPort {
+  /**
+   * A base URL as is; a server name through `/.well-known/matrix/client` (validated with
+   * `/versions`). With a pinned homeserver, the peer's naming must agree with it. Throws
+   * HomeserverError; never switches silently to another homeserver than the one pinned.
+   */
+  resolve(named: HomeserverRef, signal?: AbortSignal): Promise<ResolvedHomeserver>;
+}
+
+export type HomeserverErrorKind = "unresolved" | "mismatch";
+
+export class HomeserverError extends Error {
+  constructor(readonly kind: HomeserverErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "HomeserverError";
   }
 }
 
@@ -178,8 +247,8 @@ export interface NewDeviceMatrixPort<S extends NewDeviceSession = NewDeviceSessi
 export interface ExistingDeviceMatrixPort {
   /** Homeserver base URL the existing device is signed in to. */
   readonly baseUrl: string;
-  /** Server name (for `m.login.failure.homeserver`). */
-  readonly serverName?: string;
+  /** Server name (the 2024 m.login.protocols and reciprocate QR, and `m.login.failure.homeserver`). */
+  readonly serverName: string;
   /** matrix-js-sdk exportSecretsBundle(). Throws when the private cross-signing keys are missing. */
   exportSecrets(): Promise<SecretsBundle>;
   /** `GET /_matrix/client/v3/devices/{id}`: true on 200, false on 404; throws on anything else. */
@@ -280,6 +349,8 @@ export type FlowEvent =
   | { type: "check_code"; code: string }
   | { type: "check_code_required" }
   | { type: "homeserver"; baseUrl: string }
+  /** The version of sign in with QR this run speaks (known once the QR is made or scanned). */
+  | { type: "protocol"; version: ProtocolVersion }
   | { type: "device_id"; deviceId: string }
   | { type: "user_code"; userCode: string; verificationUri: string; verificationUriComplete?: string }
   | { type: "opening_browser"; uri: string }

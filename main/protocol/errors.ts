@@ -17,6 +17,7 @@ export const QR_ERROR_CODES = [
   "qr_invalid_url", // base URL does not parse, is not http(s), or carries credentials/query/fragment
   "qr_trailing", // bytes left over after the base URL
   "qr_invalid_key", // public key is not 32 bytes (encoder input)
+  "qr_invalid_server_name", // MSC4108 2024 reciprocate QR: the homeserver's server name is missing or not a server name
 ] as const;
 
 /** Encodings shared by every layer (bytes.ts, channel.ts). */

@@ -167,9 +167,54 @@ describe("qr-login new-device / existing-device", () => {
     expect(e.code).toBe(1);
   }, 60_000);
 
+  test("2024: new-device --protocol 2024 shows a type-2 QR; existing-device scans it (auto); the server name `localhost` needs --homeserver", async () => {
+    const nd = start(["new-device", "--protocol", "2024", "--homeserver", dh.baseUrl]);
+    const hex = (await nd.waitFor(/^QR: ([0-9a-f]+)$/m))[1]!;
+    expect(hex.startsWith(Buffer.from("MATRIX").toString("hex") + "0203")).toBe(true);
+    expect(nd.stderr()).toMatch(/^protocol: MSC4108 2024 version$/m);
+    const ed = start(["existing-device", "--session", seedFile, "--scan", hex]);
+    const code = (await ed.waitFor(/^check code: (\d\d)/m))[1]!;
+    nd.child.stdin.write(`${code}\n`);
+    const uri = (await ed.waitFor(/^verification URI: (\S+)/m))[1]!;
+    await consent(uri, "confirm");
+    await nd.waitFor(/Signed in as (@\S+) — continue\? \[y\/N\]/);
+    nd.child.stdin.write("y\n");
+    const [n, e] = await Promise.all([nd.done, ed.done]);
+    const ns = lastJson(n.stdout);
+    expect(ns).toMatchObject({ outcome: "success", userId: dh.demo!.userId, crossSigned: true, backup: true });
+    expect(lastJson(e.stdout)).toMatchObject({ outcome: "success", deviceId: ns.deviceId, crossSigned: true, backup: true });
+    expect(ed.stderr()).toMatch(/^protocol: MSC4108 2024 version$/m);
+    expect([n.code, e.code]).toEqual([0, 0]);
+  }, 80_000);
+
+  test("2024: existing-device --generate --protocol 2024 names its server; new-device --scan without --homeserver cannot resolve `localhost`, with it signs in", async () => {
+    const ed1 = start(["existing-device", "--session", seedFile, "--generate", "--protocol", "2024"]);
+    const hex1 = (await ed1.waitFor(/^QR: ([0-9a-f]+)$/m))[1]!;
+    const nd1 = start(["new-device", "--scan", hex1, "--yes"]);
+    const code1 = (await nd1.waitFor(/^check code: (\d\d)/m))[1]!;
+    ed1.child.stdin.write(`${code1}\n`);
+    const [n1, e1] = await Promise.all([nd1.done, ed1.done]);
+    expect(lastJson(n1.stdout)).toMatchObject({ outcome: "error", reason: "homeserver_unresolved", detail: expect.stringContaining("localhost") });
+    expect(lastJson(e1.stdout)).toMatchObject({ outcome: "failure", reason: "user_cancelled", side: "peer" });
+
+    const ed = start(["existing-device", "--session", seedFile, "--generate", "--protocol", "2024"]);
+    const hex = (await ed.waitFor(/^QR: ([0-9a-f]+)$/m))[1]!;
+    const nd = start(["new-device", "--scan", hex, "--homeserver", dh.baseUrl, "--yes"]);
+    const code = (await nd.waitFor(/^check code: (\d\d)/m))[1]!;
+    ed.child.stdin.write(`${code}\n`);
+    const uri = (await ed.waitFor(/^verification URI: (\S+)/m))[1]!;
+    await consent(uri, "confirm");
+    const [n, e] = await Promise.all([nd.done, ed.done]);
+    expect(lastJson(n.stdout)).toMatchObject({ outcome: "success", userId: dh.demo!.userId, crossSigned: true, backup: true });
+    expect(lastJson(e.stdout)).toMatchObject({ outcome: "success", crossSigned: true, backup: true });
+  }, 100_000);
+
   test("usage errors exit 2", async () => {
     const p = start(["new-device"]);
     expect((await p.done).code).toBe(2);
     expect(p.stderr()).toMatch(/--rendezvous URL or --scan HEX/);
+    const q = start(["new-device", "--rendezvous", dh.baseUrl, "--protocol", "2023"]);
+    expect((await q.done).code).toBe(2);
+    expect(q.stderr()).toMatch(/--protocol must be 2024, 2025 or auto/);
   }, 20_000);
 });

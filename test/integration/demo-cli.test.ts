@@ -36,6 +36,14 @@ test.each([[[] as string[], "existing_scans"], [["--reverse"], "new_scans"]])("d
   expect(out).toMatch(/\[\s*\d+ ms\] new\s+verified: cross-signed true, backup true/);
 }, 120_000);
 
+test.each([[["--protocol", "2024"], "existing_scans"], [["--protocol", "2024", "--reverse"], "new_scans"]])("demo %j: both roles on the MSC4108 2024 version", async (args, direction) => {
+  const { code, out } = await runDemo(args);
+  expect(code).toBe(0);
+  expect(summary(out)).toMatchObject({ outcome: "success", userId: "@alice:localhost", crossSigned: true, backup: true, direction, protocol: "2024", existingDevice: { outcome: "success" } });
+  expect(out).toMatch(/speaks the MSC4108 2024 version/);
+  expect(out).toMatch(/QR \(\d+ bytes\): 4d4154524958020[34]/);
+}, 120_000);
+
 test("demo --deny: both sides report the decline", async () => {
   const { code, out } = await runDemo(["--deny"]);
   expect(code).toBe(0);

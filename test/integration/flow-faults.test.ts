@@ -16,6 +16,7 @@ import { runNewDevice } from "../../main/login/new-device.js";
 import { runExistingDevice } from "../../main/login/existing-device.js";
 import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecureChannelPort } from "../../main/login/adapters.js";
 import { createOAuthPort } from "../../main/login/oauth-port.js";
+import { createHomeserverPort } from "../../main/login/homeserver.js";
 import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
 import type { FlowEvent, FlowOutcome } from "../../main/login/ports.js";
 import { seededRandom, startLossyProxy } from "../support/lossy-proxy.js";
@@ -81,7 +82,7 @@ async function signIn(rendezvousUrl: string, onNewEvent?: (e: FlowEvent) => void
         },
       },
     },
-    { mode: direction === "existing_scans" ? { kind: "scan" } : { kind: "generate", rendezvousUrl } },
+    { mode: direction === "existing_scans" ? { kind: "scan" } : { kind: "generate", rendezvousUrl }, protocol: "2025" },
     { onEvent: push("existing") },
   );
   const newMode = direction === "existing_scans"
@@ -91,6 +92,7 @@ async function signIn(rendezvousUrl: string, onNewEvent?: (e: FlowEvent) => void
     runNewDevice(
       {
         channel,
+        homeserver: createHomeserverPort(),
         oauth: createOAuthPort({ clientMetadata: CLIENT }),
         matrix: createNewDeviceMatrixPort(),
         ui: {
@@ -98,7 +100,8 @@ async function signIn(rendezvousUrl: string, onNewEvent?: (e: FlowEvent) => void
           confirmAccount: async (userId) => userId === dh.demo!.userId,
         },
       },
-      { mode: newMode, lingerMs: 1500 },
+      // The faults are the 2025 rendezvous API's: forced, so no version probe shifts the seeded loss pattern.
+      { mode: newMode, lingerMs: 1500, protocol: "2025" },
       { onEvent: push("new") },
     ),
     existingRun,

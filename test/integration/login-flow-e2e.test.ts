@@ -5,16 +5,17 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import type { MatrixClient } from "matrix-js-sdk";
-import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
+import type { startDevhome, RunningDevhome } from "../../server/devhome/index.js";
 import { runNewDevice } from "../../main/login/new-device.js";
 import { runExistingDevice } from "../../main/login/existing-device.js";
 import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecureChannelPort, type NewDeviceClientSession } from "../../main/login/adapters.js";
 import { createOAuthPort } from "../../main/login/oauth-port.js";
-import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
+import { createHomeserverPort } from "../../main/login/homeserver.js";
+import { stopClient } from "../../main/login/matrix.js";
 import type { SecretsBundle } from "../../main/login/messages.js";
 import type { FlowEvent, FlowOutcome, SecureChannelPort, SecureConversation } from "../../main/login/ports.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
-import { MiniBrowser } from "./mini-browser.js";
+import { consent, rawKeysQuery as keysQueryOn, startE2eStack, type KeysQuery } from "./e2e-stack.js";
 
 const CLIENT = { client_name: "qr-login e2e", client_uri: "https://example.org/", application_type: "native" as const };
 
@@ -24,28 +25,8 @@ let existingToken: string;
 let bundle: SecretsBundle;
 const clients: MatrixClient[] = [];
 
-async function consent(uri: string, password: string, decision: "confirm" | "abort" | "none"): Promise<void> {
-  if (decision === "none") return;
-  const browser = new MiniBrowser();
-  const entry = await browser.go(uri);
-  const page = await browser.submit(entry, {});
-  const next = await browser.submit(page, {}, { button: decision });
-  if (decision === "confirm") await browser.submit(next, { username: "alice", password }, { withField: "password" });
-}
-
-interface KeysQuery {
-  self_signing_keys: Record<string, { keys: Record<string, string> }>;
-  device_keys: Record<string, Record<string, { signatures: Record<string, Record<string, string>> } | undefined>>;
-}
-
 async function rawKeysQuery(token: string, userId: string): Promise<KeysQuery> {
-  const r = await fetch(new URL("_matrix/client/v3/keys/query", dh.baseUrl), {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ device_keys: { [userId]: [] } }),
-  });
-  expect(r.status).toBe(200);
-  return (await r.json()) as KeysQuery;
+  return keysQueryOn(dh.baseUrl, token, userId);
 }
 
 async function sessionGone(rendezvousUrl: string, hex: string): Promise<boolean> {
@@ -156,6 +137,7 @@ async function signIn(direction: "existing_scans" | "new_scans", v: Variation = 
     runNewDevice(
       {
         channel: v.tamperNew ? tampering(channel, v.tamperNew) : channel,
+        homeserver: createHomeserverPort(),
         oauth: newOAuth,
         matrix: createNewDeviceMatrixPort(),
         ui: {
@@ -179,24 +161,19 @@ async function signIn(direction: "existing_scans" | "new_scans", v: Variation = 
   return { newOutcome: n.outcome, existingOutcome: await e, ...(n.session ? { session: n.session } : {}), events };
 }
 
-const servers: RunningDevhome[] = [];
+const stacks: Array<{ close(): Promise<void> }> = [];
 
 async function startStack(opts: Parameters<typeof startDevhome>[0] = {}): Promise<void> {
-  dh = await startDevhome({ port: 0, seed: true, deviceInterval: 1, ...opts });
-  servers.push(dh);
-  const userId = dh.demo!.userId;
-  existingToken = (await dh.auth.issueDeviceToken({ userId, deviceId: "EXISTINGXX", clientName: "existing device" })).access_token;
-  existing = await createMatrixClient({ homeserverUrl: dh.baseUrl, userId, deviceId: "EXISTINGXX", accessToken: existingToken });
-  clients.push(existing);
-  await startAndWaitForSync(existing);
-  bundle = (await bootstrapCrossSigningAndBackup(existing)).bundle;
+  const stack = await startE2eStack(opts);
+  stacks.push(stack);
+  ({ dh, existing, existingToken, bundle } = stack);
 }
 
 beforeAll(() => startStack(), 60_000);
 
 afterAll(async () => {
   for (const c of clients) stopClient(c);
-  for (const s of servers) await s.close();
+  for (const s of stacks) await s.close();
 });
 
 describe.each(["existing_scans", "new_scans"] as const)("sign in with QR (%s)", (direction) => {

@@ -3,6 +3,7 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import * as wasm from "@matrix-org/matrix-sdk-crypto-wasm";
 import { REPO_ROOT, fixturePath, vector } from "../support/fixtures.js";
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -47,7 +48,8 @@ describe("qr-login qr decode", () => {
   test("malformed payloads print {error, message} and exit 2", async () => {
     const cases: [string, string][] = [
       ["4d415452495803", "qr_too_short"],
-      ["4d4154524958020000", "qr_invalid_type"],
+      ["4d4154524958010000", "qr_invalid_type"],
+      ["4d4154524958020000", "qr_invalid_intent"], // MSC4108 2024 (type 2) with mode 0x00
       ["not*base64", "invalid_base64"],
     ];
     const results = await Promise.all(cases.map(([arg]) => cli(["qr", "decode", arg])));
@@ -128,5 +130,47 @@ describe("qr-login qr encode", () => {
     expect(JSON.parse(r.stdout).error).toBe("qr_invalid_key");
     const r2 = await cli(["qr", "encode", "--intent", "login", "--key", key, "--id", "a/b", "--url", "https://h"]);
     expect(JSON.parse(r2.stdout).error).toBe("qr_invalid_rendezvous_id");
+  }, 60_000);
+});
+
+describe("MSC4108 2024 QRs (MATRIX, type 2)", () => {
+  const key = "2IZoarIZe3gOMAqdSiFHSAcA15KfOasxueUUNwJI7Ws";
+  const url = "https://matrix-client.matrix.org/_synapse/client/rendezvous/01HX9K00Q1H6KPD47EG4G1T3XG";
+
+  test("decode reads what crypto-wasm's QrCodeData (Element) writes, in the 2024 contract's fields and order", async () => {
+    await wasm.initAsync();
+    const login = Buffer.from(new wasm.QrCodeData(new wasm.Curve25519PublicKey(key), url, undefined).toBytes()).toString("hex");
+    const recip = Buffer.from(new wasm.QrCodeData(new wasm.Curve25519PublicKey(key), url, "matrix.org").toBytes()).toString("hex");
+    const [a, b] = await Promise.all([cli(["qr", "decode", login]), cli(["qr", "decode", recip])]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(JSON.parse(a.stdout)).toEqual({ prefix: "MATRIX", type: 2, intent: "login", publicKey: key, rendezvousUrl: url });
+    expect(Object.keys(JSON.parse(b.stdout))).toEqual(["prefix", "type", "intent", "publicKey", "rendezvousUrl", "serverName"]);
+    expect(JSON.parse(b.stdout)).toEqual({ prefix: "MATRIX", type: 2, intent: "reciprocate", publicKey: key, rendezvousUrl: url, serverName: "matrix.org" });
+  }, 60_000);
+
+  test("encode --type 2 writes what QrCodeData reads, and the PNG decodes to the same", async () => {
+    await wasm.initAsync();
+    const png = path.join(tmp, "qr2024.png");
+    const e = await cli(["qr", "encode", "--type", "2", "--intent", "reciprocate", "--key", key, "--rendezvous-url", url, "--server-name", "localhost:8448", "--png", png]);
+    expect(e.code).toBe(0);
+    const theirs = wasm.QrCodeData.fromBytes(new Uint8Array(Buffer.from(e.stdout.trim(), "hex")));
+    expect([theirs.mode, theirs.publicKey.toBase64(), theirs.rendezvousUrl, theirs.serverName]).toEqual([wasm.QrCodeIntent.Reciprocate, key, url, "localhost:8448"]);
+    const fromPng = await cli(["qr", "decode", png]);
+    expect(JSON.parse(fromPng.stdout)).toMatchObject({ type: 2, intent: "reciprocate", serverName: "localhost:8448" });
+  }, 60_000);
+
+  test("usage: reciprocate needs --server-name (typed error), login refuses one; MSC4388 flags are refused with --type 2", async () => {
+    const runs = await Promise.all([
+      cli(["qr", "encode", "--type", "2", "--intent", "reciprocate", "--key", key, "--rendezvous-url", url]),
+      cli(["qr", "encode", "--type", "2", "--intent", "login", "--key", key, "--rendezvous-url", url, "--server-name", "x.org"]),
+      cli(["qr", "encode", "--type", "2", "--intent", "login", "--key", key, "--rendezvous-url", url, "--id", "abc"]),
+      cli(["qr", "encode", "--type", "4", "--intent", "login", "--key", key, "--rendezvous-url", url]),
+      cli(["qr", "encode", "--intent", "login", "--key", key, "--id", "abc", "--url", "https://h", "--server-name", "x.org"]),
+    ]);
+    expect(runs.map((r) => r.code)).toEqual([2, 2, 2, 2, 2]);
+    expect(JSON.parse(runs[0]!.stdout).error).toBe("qr_invalid_server_name");
+    expect(JSON.parse(runs[1]!.stdout).error).toBe("qr_invalid_server_name");
+    expect(runs[2]!.stderr).toMatch(/--id belongs to the MSC4388 QR/);
+    expect(runs[4]!.stderr).toMatch(/--server-name belongs to the MSC4108 2024 QR/);
   }, 60_000);
 });

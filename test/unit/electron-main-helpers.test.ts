@@ -139,15 +139,17 @@ describe("the homeserver field", () => {
 
 describe("the command line", () => {
   test("an installed app is in account mode with one free window; npm start is the development pair", () => {
-    expect(readConfig([], { isPackaged: true })).toEqual({ dev: false, homeserver: null, rendezvous: null, roles: null, profile: undefined });
+    expect(readConfig([], { isPackaged: true })).toEqual({ dev: false, homeserver: null, rendezvous: null, roles: null, profile: undefined, protocol: "auto" });
     expect(readConfig([], { isPackaged: false })).toMatchObject({ dev: true, roles: ["existing", "new"] });
     expect(readConfig(["--dev"], { isPackaged: true })).toMatchObject({ dev: true, roles: ["existing", "new"] });
     expect(readConfig(["--homeserver", "https://hs.example.org"], { isPackaged: false })).toMatchObject({ dev: false, homeserver: "https://hs.example.org/", roles: null });
     expect(readConfig(["--role", "new", "--no-sandbox-ignored"], { isPackaged: true })).toMatchObject({ roles: ["new"] });
+    expect(readConfig(["--protocol", "2024"], { isPackaged: true })).toMatchObject({ protocol: "2024" });
+    expect(readConfig(["--protocol", "2025", "--dev"], { isPackaged: true })).toMatchObject({ protocol: "2025", dev: true });
   });
 
   test("mistakes are start-up errors with a hint", () => {
-    for (const argv of [["--role", "x"], ["--homeserver", "matrix.org"], ["--rendezvous", "ftp://x"], ["--profile", "element-2099"]]) {
+    for (const argv of [["--role", "x"], ["--homeserver", "matrix.org"], ["--rendezvous", "ftp://x"], ["--profile", "element-2099"], ["--protocol", "2023"]]) {
       expect(() => readConfig(argv, { isPackaged: true })).toThrow(StartupError);
     }
   });

@@ -6,7 +6,8 @@ import { describe, test, expect } from "@jest/globals";
 import { LoginFlowController, outcomeToEvent, type LoginEnvironment } from "../../main/app/flow-controller.js";
 import type { ControllerEvent } from "../../main/app/ipc.js";
 import { sanitizeEvent } from "../../main/app/ipc-schema.js";
-import { FakeHomeserver, FakeRendezvous, USER_ID, fakeSecrets, type ConsentDecision } from "./login-fakes.js";
+import { FakeHomeserver, FakeRendezvous, USER_ID, fakeDiscoveryFetch, fakeSecrets, type ConsentDecision } from "./login-fakes.js";
+import { createHomeserverPort } from "../../main/login/homeserver.js";
 import type { FlowOutcome } from "../../main/login/ports.js";
 
 const RENDEZVOUS_URL = "https://rendezvous.example.net/";
@@ -64,7 +65,7 @@ function setup(consent: ConsentDecision | "none" = "approve") {
     ...base,
     existingAccount: async () => null,
     openVerificationPage: async () => undefined,
-    ports: { channel: net.port("new"), oauth: hs.oauth(), newDeviceMatrix: hs.newDeviceMatrix() },
+    ports: { channel: net.port("new"), oauth: hs.oauth(), newDeviceMatrix: hs.newDeviceMatrix(), homeserver: createHomeserverPort({ fetch: fakeDiscoveryFetch() }) },
   };
   const existingEnv: LoginEnvironment = {
     ...base,
@@ -115,6 +116,15 @@ describe("both controllers, existing device scans", () => {
     // the fallback button re-opens the same page
     await oldCtl.openVerificationUri();
     expect(opened).toEqual([ob.verificationUri, ob.verificationUri]);
+  });
+
+  test("2024 version: each screen learns the version from a protocol event; both sign in", async () => {
+    const ctx = setup();
+    ctx.net.offers = "2024";
+    const n = await signIn(ctx);
+    expect(n.events.find((e) => e.type === "protocol")).toEqual({ type: "protocol", version: "2024" });
+    expect(n.types().indexOf("protocol")).toBeLessThan(n.types().indexOf("qr"));
+    expect(await n.next("success")).toMatchObject({ verified: true });
   });
 
   test("a QR that is not a sign-in code is refused, and scanning goes on", async () => {

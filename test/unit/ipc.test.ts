@@ -292,8 +292,12 @@ describe("events and errors", () => {
     c.emit!({ type: "check_code", code: "4" });
     c.emit!({ type: "user_code", userCode: "X", verificationUri: "javascript:alert(1)" });
     c.emit!({ type: "nope" } as unknown as ControllerEvent);
+    c.emit!({ type: "protocol", version: "2026" } as unknown as ControllerEvent);
     expect(wc.sent.length).toBe(before);
-    expect(rejected.length).toBe(3);
+    expect(rejected.length).toBe(4);
+    // A version it knows goes out as is.
+    c.emit!({ type: "protocol", version: "2024" });
+    expect(wc.sent.at(-1)!.data).toMatchObject({ type: "protocol", version: "2024" });
   });
 
   test("secrets steps: each step and status the flow reports goes through in order; anything else is dropped", async () => {

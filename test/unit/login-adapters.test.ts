@@ -5,6 +5,7 @@ import { describe, expect, test } from "@jest/globals";
 import { channelErrorKind, createNewDeviceMatrixPort, createSecureChannelPort } from "../../main/login/adapters.js";
 import { PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from "../../main/protocol/errors.js";
 import { encodeQr } from "../../main/protocol/qr.js";
+import { encodeQr2024 } from "../../main/protocol-2024/qr.js";
 import { ChannelError } from "../../main/login/ports.js";
 
 describe("channelErrorKind", () => {
@@ -37,15 +38,20 @@ describe("createSecureChannelPort().decodeQr", () => {
   const port = createSecureChannelPort();
   const publicKey = new Uint8Array(32).fill(7);
 
-  test("intent and base URL of a real QR", () => {
+  test("version, intent and homeserver of a real QR of either version", () => {
     const qr = encodeQr({ intent: "reciprocate", publicKey, rendezvousId: "abc123", baseUrl: "https://hs.example.org/" });
-    expect(port.decodeQr(qr)).toEqual({ intent: "reciprocate", baseUrl: expect.stringMatching(/^https:\/\/hs\.example\.org\/?$/) });
+    expect(port.decodeQr(qr)).toEqual({ version: "2025", intent: "reciprocate", homeserver: { baseUrl: expect.stringMatching(/^https:\/\/hs\.example\.org\/?$/) } });
+    // A 2025 login QR's base URL is only the rendezvous server: it names no homeserver.
+    expect(port.decodeQr(encodeQr({ intent: "login", publicKey, rendezvousId: "abc123", baseUrl: "https://rz.example.org/" }))).toEqual({ version: "2025", intent: "login" });
+    const recip2024 = encodeQr2024({ intent: "reciprocate", publicKey, rendezvousUrl: "https://hs.example.org/_synapse/client/rendezvous/X", serverName: "example.org" });
+    expect(port.decodeQr(recip2024)).toEqual({ version: "2024", intent: "reciprocate", homeserver: { serverName: "example.org" } });
+    expect(port.decodeQr(encodeQr2024({ intent: "login", publicKey, rendezvousUrl: "https://hs.example.org/r/1" }))).toEqual({ version: "2024", intent: "login" });
   });
 
   test("both id-length forms and bytes after the URL (the app's and the CLI's scan path)", () => {
     for (const idLengthBytes of [1, 2] as const) {
-      const qr = encodeQr({ intent: "login", publicKey, rendezvousId: "abc123", baseUrl: "https://hs.example.org/m/" }, "element-2026", { idLengthBytes });
-      expect(port.decodeQr(Uint8Array.from([...qr, 1, 2, 3]))).toEqual({ intent: "login", baseUrl: "https://hs.example.org/m/" });
+      const qr = encodeQr({ intent: "reciprocate", publicKey, rendezvousId: "abc123", baseUrl: "https://hs.example.org/m/" }, "element-2026", { idLengthBytes });
+      expect(port.decodeQr(Uint8Array.from([...qr, 1, 2, 3]))).toEqual({ version: "2025", intent: "reciprocate", homeserver: { baseUrl: "https://hs.example.org/m/" } });
     }
   });
 

@@ -19,7 +19,9 @@ import {
   type OAuthPort,
   type OAuthTokens,
   type PollResult,
+  type ProtocolVersion,
   type QrIntent,
+  type StartGeneratorOptions,
   type ScannedChannel,
   type SecretsStepName,
   type SecureChannelPort,
@@ -96,7 +98,7 @@ class FakeSession {
   readonly toScanner = new Mailbox(this);
   readonly scannerArrived = new Deferred<void>();
   deletedBy: Device | undefined;
-  constructor(readonly id: string, readonly intent: QrIntent, readonly baseUrl: string, readonly generator: Device) {}
+  constructor(readonly id: string, readonly intent: QrIntent, readonly baseUrl: string, readonly generator: Device, readonly version: ProtocolVersion) {}
   error(): ChannelError | undefined {
     if (this.status === "expired") return new ChannelError("expired", "rendezvous session expired");
     if (this.status === "deleted") return new ChannelError("closed", "rendezvous session deleted");
@@ -121,6 +123,10 @@ export class FakeRendezvous {
   /** Rewrite a message on the wire (tests of unexpected / unsupported messages). */
   tamper: ((from: Device, message: Record<string, unknown>) => object) | undefined;
   createFails = false;
+  /** The version the rendezvous "server" offers when a generator asks for `auto`. */
+  offers: ProtocolVersion = "2025";
+  /** Every startGenerator call's options (version selection tests). */
+  readonly starts: StartGeneratorOptions[] = [];
 
   expireAll(): void {
     for (const s of this.sessions.values()) s.end("expired");
@@ -129,14 +135,19 @@ export class FakeRendezvous {
   port(device: Device): SecureChannelPort {
     return {
       decodeQr: (qr) => decodeFakeQr(qr),
-      startGenerator: async ({ rendezvousUrl, intent, signal }) => {
+      startGenerator: async (options) => {
+        const { rendezvousUrl, intent, signal } = options;
+        this.starts.push(options);
         if (signal?.aborted) throw abortError(signal);
         this.ops[device]++;
         if (this.createFails) throw new ChannelError("rendezvous_unavailable", "POST rendezvous: 403");
-        const session = new FakeSession(randomBytes(8).toString("hex"), intent, rendezvousUrl, device);
+        const version = options.protocol === "2024" || options.protocol === "2025" ? options.protocol : this.offers;
+        if (version === "2024" && intent === "reciprocate" && !options.serverName) throw new ChannelError("invalid_qr", "a 2024 reciprocate QR needs a server name");
+        const session = new FakeSession(randomBytes(8).toString("hex"), intent, rendezvousUrl, device, version);
         this.sessions.set(session.id, session);
         const generated: GeneratedChannel = {
-          qr: encodeFakeQr({ intent, baseUrl: rendezvousUrl, id: session.id }),
+          version,
+          qr: encodeFakeQr({ intent, baseUrl: rendezvousUrl, id: session.id, version, ...(options.serverName ? { serverName: options.serverName } : {}) }),
           expiresAt: Date.now() + 120_000,
           waitForScanner: async (opts) => {
             await abortable(session.scannerArrived.promise, opts?.signal);
@@ -210,21 +221,52 @@ export class FakeRendezvous {
 
 const QR_PREFIX = "FAKEQR";
 
-export function encodeFakeQr(data: { intent: QrIntent; baseUrl: string; id: string }): Uint8Array {
+export interface FakeQrData {
+  intent: QrIntent;
+  baseUrl: string;
+  id: string;
+  version?: ProtocolVersion;
+  /** 2024 reciprocate: the server name the QR carries instead of the base URL. */
+  serverName?: string;
+}
+
+export function encodeFakeQr(data: FakeQrData): Uint8Array {
   return new Uint8Array(Buffer.from(QR_PREFIX + JSON.stringify(data), "utf8"));
 }
 
+/** As the real codecs do: a 2025 reciprocate QR names the homeserver by base URL, a 2024 one by server name. */
 function decodeFakeQr(qr: Uint8Array): DecodedQr {
   const text = Buffer.from(qr).toString("utf8");
   if (!text.startsWith(QR_PREFIX)) throw new ChannelError("invalid_qr", "not a sign-in QR code");
-  const data = JSON.parse(text.slice(QR_PREFIX.length)) as { intent: QrIntent; baseUrl: string };
-  return { intent: data.intent, baseUrl: data.baseUrl };
+  const data = JSON.parse(text.slice(QR_PREFIX.length)) as FakeQrData;
+  const version = data.version ?? "2025";
+  if (data.intent !== "reciprocate") return { version, intent: data.intent };
+  if (version === "2024") return { version, intent: data.intent, homeserver: { serverName: data.serverName! } };
+  return { version, intent: data.intent, homeserver: { baseUrl: data.baseUrl } };
 }
 
 // ---- homeserver + OAuth ---------------------------------------------------------------------------
 
 export const HS_BASE_URL = "https://hs.example.org/";
+export const SERVER_NAME = "example.org";
 export const USER_ID = "@alice:example.org";
+
+/**
+ * The web as the new device's homeserver resolution sees it: example.org's client .well-known points
+ * at HS_BASE_URL, which answers /versions; nothing else resolves.
+ */
+export function fakeDiscoveryFetch(wellKnown: Record<string, string> = { [SERVER_NAME]: HS_BASE_URL }): (input: string) => Promise<Response> {
+  return async (input) => {
+    const url = new URL(input);
+    const json = (body: unknown, status = 200): Response => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+    if (url.pathname === "/.well-known/matrix/client") {
+      const base = wellKnown[url.host];
+      return base ? json({ "m.homeserver": { base_url: base } }) : json({ errcode: "M_NOT_FOUND" }, 404);
+    }
+    if (url.pathname === "/_matrix/client/versions" && Object.values(wellKnown).some((b) => new URL(b).origin === url.origin)) return json({ versions: ["v1.15"] });
+    throw new TypeError(`fetch failed: ${input}`);
+  };
+}
 
 export type ConsentDecision = "approve" | "deny" | "expire";
 
@@ -254,6 +296,8 @@ export class FakeHomeserver {
   importSteps: "report" | "silent" = "report";
   /** The import fails at this step (reported failed, then the import throws). */
   importFailsAt: SecretsStepName | undefined;
+  /** The server name the existing device says it is on. */
+  serverName = SERVER_NAME;
 
   oauth(): OAuthPort {
     return {
@@ -335,7 +379,7 @@ export class FakeHomeserver {
   existingDeviceMatrix(secrets: SecretsBundle | Error): ExistingDeviceMatrixPort {
     return {
       baseUrl: HS_BASE_URL,
-      serverName: "example.org",
+      serverName: this.serverName,
       exportSecrets: async () => {
         if (secrets instanceof Error) throw secrets;
         return structuredClone(secrets);

@@ -4,11 +4,12 @@
 
 import { describe, expect, test } from "@jest/globals";
 import { isOpenableVerificationUri } from "../../main/login/existing-device.js";
-import type { FlowEvent, FlowOutcome, FlowState } from "../../main/login/ports.js";
-import { encodeFakeQr, fakeSecrets, HS_BASE_URL, USER_ID, type Device } from "./login-fakes.js";
-import { runPair, statesOf, type Pairing, type PairResult } from "./login-harness.js";
+import type { FlowEvent, FlowOutcome, FlowState, ProtocolVersion } from "../../main/login/ports.js";
+import { encodeFakeQr, fakeSecrets, HS_BASE_URL, SERVER_NAME, USER_ID, type Device } from "./login-fakes.js";
+import { runPair, statesOf, type Pairing, type PairResult, type Scenario } from "./login-harness.js";
 
 const PAIRINGS: Pairing[] = ["new_generates", "existing_generates"];
+const VERSIONS: ProtocolVersion[] = ["2025", "2024"];
 
 const peerFailure = (reason: string): Partial<FlowOutcome> => ({ outcome: "failure", reason, side: "peer" } as Partial<FlowOutcome>);
 const localFailure = (reason: string): Partial<FlowOutcome> => ({ outcome: "failure", reason, side: "local" } as Partial<FlowOutcome>);
@@ -112,9 +113,11 @@ describe("happy path", () => {
   });
 });
 
-describe.each(PAIRINGS)("failures (%s)", (pairing) => {
+// Every failure path in both versions: the flows are one implementation over the version-specific ports.
+describe.each(PAIRINGS.flatMap((p) => VERSIONS.map((v) => [p, v] as const)))("failures (%s, %s version)", (pairing, version) => {
+  const run = (s: Omit<Scenario, "pairing" | "offers">): Promise<PairResult> => runPair({ pairing, offers: version, ...s });
   test("deny: access_denied → m.login.declined", async () => {
-    const r = await runPair({ pairing, consent: "deny" });
+    const r = await run({ consent: "deny" });
     expect(r.new).toEqual({ outcome: "declined", side: "local" });
     expect(r.existing).toEqual({ outcome: "declined", side: "peer" });
     expect(r.net.sentTypes("new")).toContain("m.login.declined");
@@ -123,14 +126,14 @@ describe.each(PAIRINGS)("failures (%s)", (pairing) => {
   });
 
   test("grant expiry → m.login.failure authorization_expired", async () => {
-    const r = await runPair({ pairing, consent: "expire" });
+    const r = await run({ consent: "expire" });
     expect(r.new).toMatchObject(localFailure("authorization_expired"));
     expect(r.existing).toMatchObject(peerFailure("authorization_expired"));
     noSecretsLeft(r);
   });
 
   test("device already exists → device_already_exists, browser never opened", async () => {
-    const r = await runPair({ pairing, setup: (hs) => { hs.nextDeviceId = "EXISTINGDEV"; } });
+    const r = await run({ setup: (hs) => { hs.nextDeviceId = "EXISTINGDEV"; } });
     expect(r.existing).toMatchObject(localFailure("device_already_exists"));
     expect(r.new).toMatchObject(peerFailure("device_already_exists"));
     expect(r.openedUris).toEqual([]);
@@ -138,7 +141,7 @@ describe.each(PAIRINGS)("failures (%s)", (pairing) => {
   });
 
   test("device never appears → device_not_found, no secrets", async () => {
-    const r = await runPair({ pairing, setup: (hs) => { hs.deviceAppears = "never"; } });
+    const r = await run({ setup: (hs) => { hs.deviceAppears = "never"; } });
     expect(r.existing).toMatchObject(localFailure("device_not_found"));
     expect(r.new).toMatchObject(peerFailure("device_not_found"));
     noSecretsLeft(r);
@@ -159,13 +162,13 @@ describe.each(PAIRINGS)("failures (%s)", (pairing) => {
   });
 
   test("new device cannot register an OAuth client → unsupported_protocol", async () => {
-    const r = await runPair({ pairing, setup: (hs) => { hs.registrationFails = true; } });
+    const r = await run({ setup: (hs) => { hs.registrationFails = true; } });
     expect(r.new).toMatchObject(localFailure("unsupported_protocol"));
     expect(r.existing).toMatchObject(peerFailure("unsupported_protocol"));
   });
 
   test("wrong check code: the generator refuses, the scanner sees the session end", async () => {
-    const r = await runPair({ pairing, wrongCode: true });
+    const r = await run({ wrongCode: true });
     const generator = pairing === "new_generates" ? r.new : r.existing;
     const scanner = pairing === "new_generates" ? r.existing : r.new;
     expect(generator).toEqual({ outcome: "check_code_mismatch" });
@@ -204,13 +207,13 @@ describe.each(PAIRINGS)("failures (%s)", (pairing) => {
   });
 
   test("user declines opening the browser → user_cancelled", async () => {
-    const r = await runPair({ pairing, openUri: "declined" });
+    const r = await run({ openUri: "declined" });
     expect(r.existing).toEqual({ outcome: "cancelled" });
     expect(r.new).toMatchObject(peerFailure("user_cancelled"));
   });
 
   test("browser cannot be opened → unable_to_open_verification_uri", async () => {
-    const r = await runPair({ pairing, openUri: "throw" });
+    const r = await run({ openUri: "throw" });
     expect(r.existing).toMatchObject(localFailure("unable_to_open_verification_uri"));
     expect(r.new).toMatchObject(peerFailure("unable_to_open_verification_uri"));
   });
@@ -228,7 +231,7 @@ describe.each(PAIRINGS)("failures (%s)", (pairing) => {
   });
 
   test("user rejects the account (\"Signed in as @x — continue?\") → tokens revoked, user_cancelled", async () => {
-    const r = await runPair({ pairing, confirmAccount: false });
+    const r = await run({ confirmAccount: false });
     expect(r.new).toEqual({ outcome: "cancelled" });
     expect(r.existing).toMatchObject(peerFailure("user_cancelled"));
     expect(r.hs.revoked).toEqual(["at-NEWDEVICE1"]);
@@ -237,7 +240,7 @@ describe.each(PAIRINGS)("failures (%s)", (pairing) => {
   });
 
   test("whoami reports another device id → sign-in abandoned", async () => {
-    const r = await runPair({ pairing, setup: (hs) => { hs.whoamiDeviceId = "SOMETHINGELSE"; } });
+    const r = await run({ setup: (hs) => { hs.whoamiDeviceId = "SOMETHINGELSE"; } });
     expect(r.new).toMatchObject({ outcome: "error", code: "device_id_mismatch" });
     expect(r.existing).toMatchObject(peerFailure("user_cancelled"));
     expect(r.hs.revoked).toEqual(["at-NEWDEVICE1"]);
@@ -246,17 +249,93 @@ describe.each(PAIRINGS)("failures (%s)", (pairing) => {
 
   test("rendezvous expiry while the QR is shown", async () => {
     const generator: Device = pairing === "new_generates" ? "new" : "existing";
-    const r = await runPair({ pairing, expire: { side: generator, at: "showing_qr" } });
+    const r = await run({ expire: { side: generator, at: "showing_qr" } });
     // Only the new device, which chose the rendezvous server, can offer a fresh QR at once.
     expect(pairing === "new_generates" ? r.new : r.existing).toEqual({ outcome: "expired", retry: pairing === "new_generates" });
     expect(pairing === "new_generates" ? r.existing : r.new).toEqual({ outcome: "expired", retry: false });
   });
 
   test("rendezvous expiry during consent", async () => {
-    const r = await runPair({ pairing, consent: "never", expire: { side: "existing", at: "waiting_for_outcome" } });
+    const r = await run({ consent: "never", expire: { side: "existing", at: "waiting_for_outcome" } });
     expect(r.new).toEqual({ outcome: "expired", retry: pairing === "new_generates" });
     expect(r.existing).toEqual({ outcome: "expired", retry: false });
     noSecretsLeft(r);
+  });
+});
+
+describe("MSC4108 2024 version: what differs, handled in one place", () => {
+  test("headline: the existing device names its homeserver by server name; the new device resolves it through .well-known", async () => {
+    const r = await runPair({ pairing: "new_generates", offers: "2024" });
+    expect(r.new).toEqual({ outcome: "success", userId: USER_ID, deviceId: "NEWDEVICE1", crossSigned: true, backup: true });
+    expect(r.existing).toEqual({ outcome: "success", deviceId: "NEWDEVICE1" });
+    // matrix-js-sdk's existing device sends exactly this: `homeserver: client.getDomain()`.
+    expect(r.net.sent[0]!.message).toEqual({ type: "m.login.protocols", protocols: ["device_authorization_grant"], homeserver: SERVER_NAME });
+    expect(eventOf(r.events.new, "protocol")).toEqual({ type: "protocol", version: "2024" });
+    expect(eventOf(r.events.existing, "protocol")).toEqual({ type: "protocol", version: "2024" });
+    expect(eventOf(r.events.new, "homeserver")).toEqual({ type: "homeserver", baseUrl: HS_BASE_URL });
+    // Same messages, same states as the 2025 version.
+    expect(r.net.sentTypes()).toEqual(["m.login.protocols", "m.login.protocol", "m.login.protocol_accepted", "m.login.success", "m.login.secrets"]);
+    eventsAreClean(r);
+  });
+
+  test("reverse: the reciprocate QR carries the server name (with the existing device's 2024 fallback rendezvous server passed on)", async () => {
+    const r = await runPair({ pairing: "existing_generates", offers: "2024", existingRendezvous: { fallbackRendezvousUrl: "https://rz.example.net/" } });
+    expect(r.new.outcome).toBe("success");
+    expect(r.existing.outcome).toBe("success");
+    expect(r.net.starts[0]).toMatchObject({ rendezvousUrl: HS_BASE_URL, fallbackRendezvousUrl: "https://rz.example.net/", intent: "reciprocate", protocol: "auto", serverName: SERVER_NAME });
+    expect(eventOf(r.events.new, "homeserver")).toEqual({ type: "homeserver", baseUrl: HS_BASE_URL });
+  });
+
+  test("--protocol is passed to the generator; the scanner takes the QR's version", async () => {
+    const r = await runPair({ pairing: "new_generates", protocol: { new: "2024" } });
+    expect(r.net.starts[0]!.protocol).toBe("2024");
+    expect(eventOf(r.events.existing, "protocol")).toEqual({ type: "protocol", version: "2024" });
+    expect(r.existing.outcome).toBe("success");
+  });
+
+  test.each(PAIRINGS)("%s: a forced version on the scanner refuses the other version's QR before any request", async (pairing) => {
+    const scanner: Device = pairing === "new_generates" ? "existing" : "new";
+    const r = await runPair({ pairing, offers: "2024", protocol: { [scanner]: "2025" } });
+    expect(r[scanner]).toMatchObject({ outcome: "qr_rejected", reason: "invalid_qr", detail: expect.stringMatching(/2024 sign-in QR code.*2025 version/) });
+    expect(r.net.ops[scanner]).toBe(0);
+  });
+
+  test("a pinned homeserver that .well-known confirms: signed in there", async () => {
+    const r = await runPair({ pairing: "new_generates", offers: "2024", pinnedHomeserver: "https://hs.example.org" });
+    expect(r.new.outcome).toBe("success");
+  });
+
+  test("a pinned homeserver where .well-known points elsewhere: homeserver_mismatch before any OAuth request, the peer told", async () => {
+    const r = await runPair({ pairing: "new_generates", offers: "2024", pinnedHomeserver: "https://other.example.net/" });
+    expect(r.new).toMatchObject({ outcome: "error", code: "homeserver_mismatch", detail: expect.stringContaining("https://other.example.net/") });
+    expect(r.existing).toMatchObject(peerFailure("user_cancelled"));
+    expect(r.hs.grants.size).toBe(0);
+  });
+
+  test("a server name that does not resolve (as the development stack's `localhost`), not pinned: homeserver_unresolved, the peer told", async () => {
+    const r = await runPair({ pairing: "existing_generates", offers: "2024", wellKnown: {} });
+    expect(r.new).toMatchObject({ outcome: "error", code: "homeserver_unresolved", detail: expect.stringContaining("--homeserver") });
+    expect(r.existing).toMatchObject(peerFailure("user_cancelled"));
+  });
+
+  test.each(PAIRINGS)("%s: a server name that does not resolve, with the homeserver pinned: signed in, the account's server name checked", async (pairing) => {
+    const r = await runPair({ pairing, offers: "2024", wellKnown: {}, pinnedHomeserver: HS_BASE_URL });
+    expect(r.new).toMatchObject({ outcome: "success", userId: USER_ID });
+    expect(r.existing.outcome).toBe("success");
+  });
+
+  test("pinned and unresolvable, but the account is on another server than the peer named: tokens revoked, homeserver_mismatch", async () => {
+    const r = await runPair({ pairing: "new_generates", offers: "2024", wellKnown: {}, pinnedHomeserver: HS_BASE_URL, setup: (hs) => { hs.serverName = "elsewhere.example"; } });
+    expect(r.new).toMatchObject({ outcome: "error", code: "homeserver_mismatch", detail: expect.stringContaining("elsewhere.example") });
+    expect(r.existing).toMatchObject(peerFailure("user_cancelled"));
+    expect(r.hs.revoked).toEqual(["at-NEWDEVICE1"]);
+    noSecretsLeft(r);
+  });
+
+  test("2025: a pinned homeserver that is not the one the peer names is a mismatch, never a silent switch", async () => {
+    const r = await runPair({ pairing: "existing_generates", pinnedHomeserver: "https://other.example.net/" });
+    expect(r.new).toMatchObject({ outcome: "error", code: "homeserver_mismatch" });
+    expect(r.hs.grants.size).toBe(0);
   });
 });
 
@@ -384,9 +463,9 @@ const cancelCases: CancelCase[] = [
   ["existing_generates", "new", "confirm_account", USER_CANCELLED],
 ];
 
-describe("cancel on either side at every step", () => {
+describe.each(VERSIONS)("cancel on either side at every step (%s version)", (version) => {
   test.each(cancelCases)("%s: %s cancels at %s", async (pairing, side, at, peerExpected) => {
-    const r = await runPair({ pairing, cancel: { side, at }, consent: at === "waiting_for_outcome" || at === "waiting_for_consent" ? "never" : "approve" });
+    const r = await runPair({ pairing, offers: version, cancel: { side, at }, consent: at === "waiting_for_outcome" || at === "waiting_for_consent" ? "never" : "approve" });
     const other: Device = side === "new" ? "existing" : "new";
     expect(r[side]).toEqual({ outcome: "cancelled" });
     expect(r[other]).toMatchObject(peerExpected);
@@ -399,7 +478,7 @@ describe("cancel on either side at every step", () => {
   });
 
   test.each(PAIRINGS)("%s: cancel after m.login.success: the session is deleted before the secrets go out", async (pairing) => {
-    const r = await runPair({ pairing, cancel: { side: "new", at: "waiting_for_secrets" } });
+    const r = await runPair({ pairing, offers: version, cancel: { side: "new", at: "waiting_for_secrets" } });
     expect(r.new).toEqual({ outcome: "cancelled" });
     expect(r.existing).toEqual({ outcome: "closed" });
     noSecretsLeft(r);

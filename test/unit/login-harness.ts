@@ -3,8 +3,9 @@
 import { runNewDevice } from "../../main/login/new-device.js";
 import { runExistingDevice } from "../../main/login/existing-device.js";
 import type { SecretsBundle } from "../../main/login/messages.js";
-import type { FlowEvent, FlowOutcome, FlowState, OpenUriResult, ScopeFlavour } from "../../main/login/ports.js";
-import { FakeHomeserver, FakeRendezvous, abortable, fakeSecrets, type ConsentDecision, type Device } from "./login-fakes.js";
+import { createHomeserverPort } from "../../main/login/homeserver.js";
+import type { FlowEvent, FlowOutcome, FlowState, OpenUriResult, ProtocolChoice, ProtocolVersion, ScopeFlavour } from "../../main/login/ports.js";
+import { FakeHomeserver, FakeRendezvous, abortable, fakeDiscoveryFetch, fakeSecrets, type ConsentDecision, type Device } from "./login-fakes.js";
 
 export const RENDEZVOUS_URL = "https://rendezvous.example.net/";
 
@@ -30,6 +31,16 @@ export interface Scenario {
   qrRotations?: number;
   /** The existing device scans this long after the first QR appeared, and takes the newest QR. */
   scanDelayMs?: number;
+  /** The version the rendezvous server offers to a generator asking for `auto` (default 2025). */
+  offers?: ProtocolVersion;
+  /** `--protocol` per side (default auto). */
+  protocol?: Partial<Record<Device, ProtocolChoice>>;
+  /** The new device's pinned homeserver (`--homeserver`). */
+  pinnedHomeserver?: string;
+  /** Client .well-known per server name (default: example.org → the fake homeserver). */
+  wellKnown?: Record<string, string>;
+  /** Where the existing device generates, and its 2024 fallback rendezvous server. */
+  existingRendezvous?: { rendezvousUrl?: string; fallbackRendezvousUrl?: string };
 }
 
 export interface PairResult {
@@ -72,6 +83,7 @@ function wrongCode(code: string): string {
 export async function runPair(s: Scenario): Promise<PairResult> {
   const hs = new FakeHomeserver();
   const net = new FakeRendezvous();
+  if (s.offers) net.offers = s.offers;
   s.setup?.(hs, net);
   const secrets = s.secrets ?? fakeSecrets();
   const bus: Record<Device, EventBus> = { new: new EventBus(), existing: new EventBus() };
@@ -107,6 +119,7 @@ export async function runPair(s: Scenario): Promise<PairResult> {
     return runNewDevice(
       {
         channel: net.port("new"),
+        homeserver: createHomeserverPort({ fetch: fakeDiscoveryFetch(s.wellKnown), ...(s.pinnedHomeserver ? { pinned: s.pinnedHomeserver } : {}) }),
         oauth: hs.oauth(),
         matrix: hs.newDeviceMatrix(),
         ui: {
@@ -114,7 +127,7 @@ export async function runPair(s: Scenario): Promise<PairResult> {
           confirmAccount: async () => s.confirmAccount ?? true,
         },
       },
-      { mode, lingerMs: 30, ...(s.scopes ? { scopes: s.scopes } : {}), ...(s.qrRotations !== undefined ? { qrRotations: s.qrRotations } : {}) },
+      { mode, lingerMs: 30, ...(s.scopes ? { scopes: s.scopes } : {}), ...(s.qrRotations !== undefined ? { qrRotations: s.qrRotations } : {}), ...(s.protocol?.new ? { protocol: s.protocol.new } : {}) },
       { signal: controllers.new.signal, onEvent: listener("new") },
     );
   };
@@ -148,7 +161,14 @@ export async function runPair(s: Scenario): Promise<PairResult> {
           },
         },
       },
-      { mode: newGenerates ? { kind: "scan" } : { kind: "generate" }, lingerMs: 30, deviceWaitMs: 150, devicePollMs: 10 },
+      {
+        mode: newGenerates ? { kind: "scan" } : { kind: "generate", ...s.existingRendezvous },
+        lingerMs: 30,
+        secretsReadMs: 100,
+        deviceWaitMs: 150,
+        devicePollMs: 10,
+        ...(s.protocol?.existing ? { protocol: s.protocol.existing } : {}),
+      },
       { signal: controllers.existing.signal, onEvent: listener("existing") },
     );
 

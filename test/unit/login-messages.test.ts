@@ -17,6 +17,7 @@ import {
   type LoginMessage,
 } from "../../main/login/messages.js";
 import { vector } from "../support/fixtures.js";
+import { dialectFor } from "../../main/login/dialect.js";
 
 const rust = vector("rust-pr6173-msc4108-payload-json").data.messages as Record<string, Record<string, unknown>>;
 
@@ -42,11 +43,36 @@ describe("rust-sdk vectors", () => {
     expect(JSON.stringify(serialiseLoginMessage(parsed))).toBe(JSON.stringify(json));
   });
 
-  test("legacy 'homeserver' protocols variant parses to base_url", () => {
+  test("legacy 'homeserver' protocols variant (a URL there): both dialects read it as the base URL", () => {
     const legacy = rust["test_protocols_serialization_msc_4108"]!;
     const parsed = parseLoginMessage(legacy);
-    expect(parsed).toEqual({ type: "m.login.protocols", protocols: ["device_authorization_grant"], base_url: "https://matrix-client.matrix.org/" });
-    expect(serialiseLoginMessage(parsed)).toEqual(rust["test_protocols_serialization_msc_4388"]);
+    expect(parsed).toEqual({ type: "m.login.protocols", protocols: ["device_authorization_grant"], homeserver: "https://matrix-client.matrix.org/" });
+    expect(serialiseLoginMessage(parsed)).toEqual(legacy);
+    if (parsed.type !== "m.login.protocols") throw new Error("unreachable");
+    for (const v of ["2024", "2025"] as const) expect(dialectFor(v).namedHomeserver(parsed)).toEqual({ baseUrl: "https://matrix-client.matrix.org/" });
+    // What the 2025 dialect writes for the same homeserver is the MSC4388 variant.
+    expect(serialiseLoginMessage(dialectFor("2025").protocolsMessage({ baseUrl: "https://matrix-client.matrix.org/", serverName: "matrix.org" }))).toEqual(rust["test_protocols_serialization_msc_4388"]);
+  });
+});
+
+describe("dialects: how m.login.protocols names the homeserver", () => {
+  const home = { baseUrl: "https://matrix-client.matrix.org/", serverName: "matrix.org" };
+  test("2025 writes base_url, 2024 writes homeserver as the server name (as matrix-js-sdk's client.getDomain())", () => {
+    expect(serialiseLoginMessage(dialectFor("2025").protocolsMessage(home))).toEqual({ type: "m.login.protocols", protocols: ["device_authorization_grant"], base_url: "https://matrix-client.matrix.org/" });
+    expect(serialiseLoginMessage(dialectFor("2024").protocolsMessage(home))).toEqual({ type: "m.login.protocols", protocols: ["device_authorization_grant"], homeserver: "matrix.org" });
+  });
+
+  test("what matrix-js-sdk's 2024 existing device sends reads as a server name; a 2025 base_url as a base URL", () => {
+    const js = parseLoginMessage({ type: "m.login.protocols", protocols: ["device_authorization_grant"], homeserver: "localhost" });
+    const v25 = parseLoginMessage({ type: "m.login.protocols", protocols: ["device_authorization_grant"], base_url: "https://hs.example/" });
+    if (js.type !== "m.login.protocols" || v25.type !== "m.login.protocols") throw new Error("unreachable");
+    expect(dialectFor("2024").namedHomeserver(js)).toEqual({ serverName: "localhost" });
+    expect(dialectFor("2025").namedHomeserver(v25)).toEqual({ baseUrl: "https://hs.example/" });
+    // A peer mixing the versions' fields is still understood, each version preferring its own field.
+    const both = parseLoginMessage({ type: "m.login.protocols", protocols: [], base_url: "https://hs.example/", homeserver: "example.org" });
+    if (both.type !== "m.login.protocols") throw new Error("unreachable");
+    expect(dialectFor("2025").namedHomeserver(both)).toEqual({ baseUrl: "https://hs.example/" });
+    expect(dialectFor("2024").namedHomeserver(both)).toEqual({ serverName: "example.org" });
   });
 
   test("rust device id (base64 identity key with '/') is accepted", () => {
@@ -88,7 +114,8 @@ describe("validation", () => {
     ["2024 type", { type: "m.login.progress" }],
     ["protocols not array", { type: "m.login.protocols", protocols: "device_authorization_grant", base_url: "https://hs/" }],
     ["protocols with a number", { type: "m.login.protocols", protocols: [1], base_url: "https://hs/" }],
-    ["protocols without base_url", { type: "m.login.protocols", protocols: [] }],
+    ["protocols naming no homeserver", { type: "m.login.protocols", protocols: [] }],
+    ["protocols homeserver neither server name nor URL", { type: "m.login.protocols", protocols: [], homeserver: "not a server/name" }],
     ["protocols base_url not a URL", { type: "m.login.protocols", protocols: [], base_url: "matrix.org" }],
     ["protocols base_url ftp", { type: "m.login.protocols", protocols: [], base_url: "ftp://hs/" }],
     ["protocol without device_id", { type: "m.login.protocol", protocol: "device_authorization_grant", device_authorization_grant: { verification_uri: "https://a" } }],

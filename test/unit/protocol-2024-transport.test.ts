@@ -1,0 +1,128 @@
+// Transport2024 (the fetch function under matrix-js-sdk's MSC4108RendezvousSession) on its own, with a
+// scripted fetch and a virtual monotonic clock: what it hands the SDK, and how it classifies answers.
+import { describe, expect, test } from "@jest/globals";
+import { Transport2024 } from "../../main/protocol-2024/transport.js";
+import { VirtualClock } from "../support/fake-rendezvous.js";
+import { protocolRejection } from "../support/protocol-error-code.js";
+
+type Answer = { status: number; headers?: Record<string, string>; body?: string } | Error;
+
+function scripted(answers: Answer[]): { fetch: (input: string, init: RequestInit) => Promise<Response>; seen: Array<{ url: string; init: RequestInit }> } {
+  const seen: Array<{ url: string; init: RequestInit }> = [];
+  return {
+    seen,
+    fetch: async (url, init) => {
+      seen.push({ url, init });
+      const a = answers.shift();
+      if (!a) throw new Error(`unexpected request ${init.method} ${url}`);
+      if (a instanceof Error) throw a;
+      return new Response([204, 304].includes(a.status) ? null : (a.body ?? ""), { status: a.status, headers: a.headers ?? {} });
+    },
+  };
+}
+
+const URL_ = "https://rz.example/_synapse/client/rendezvous/abc";
+const CREATE = "https://rz.example/_matrix/client/unstable/org.matrix.msc4108/rendezvous";
+
+function created(lifetimeMs: number, skewMs = 0): Answer {
+  const serverNow = Date.now() + skewMs;
+  return {
+    status: 201,
+    headers: { "content-type": "application/json", etag: '"e1"', date: new Date(serverNow).toUTCString(), expires: new Date(serverNow + lifetimeMs).toUTCString() },
+    body: JSON.stringify({ url: URL_ }),
+  };
+}
+
+describe("Transport2024", () => {
+  test("Expires is rewritten to local time from Expires − Date; the deadline is kept on the monotonic clock", async () => {
+    const clock = new VirtualClock();
+    const { fetch } = scripted([created(120_000, -3_600_000)]);
+    const t = new Transport2024({ fetch, clock });
+    const res = await t.fetchFn(CREATE, { method: "POST", body: "" });
+    const expires = Date.parse(res.headers.get("expires")!);
+    // A server an hour behind: the rewritten Expires is ~2 minutes from our now, not an hour ago.
+    expect(expires - Date.now()).toBeGreaterThan(118_000);
+    expect(expires - Date.now()).toBeLessThanOrEqual(121_000);
+    expect(t.remainingMs).toBeGreaterThan(118_000);
+    clock.t += 60_000;
+    expect(t.remainingMs).toBeLessThanOrEqual(61_000);
+  });
+
+  test("a 404 within the second HTTP dates are rounded to before the deadline is an expiry; earlier, a deletion", async () => {
+    const clock = new VirtualClock();
+    const { fetch } = scripted([created(3_000), { status: 404, body: "{}" }, { status: 404, body: "{}" }]);
+    const t = new Transport2024({ fetch, clock });
+    await t.fetchFn(CREATE, { method: "POST", body: "" });
+    clock.t += 1_000;
+    expect((await protocolRejection(t.fetchFn(URL_, { method: "GET", headers: { "if-none-match": '"e1"' } }))).code).toBe("rendezvous_not_found");
+    // Expires − Date may overstate the lifetime by almost a second; a held GET answers the real expiry at once.
+    clock.t += 1_200;
+    expect((await protocolRejection(t.fetchFn(URL_, { method: "GET", headers: { "if-none-match": '"e1"' } }))).code).toBe("rendezvous_expired");
+  });
+
+  test("ETags handed over strong, text/plain without its charset; a 304 without ETag keeps the one asked with; long-poll `since`", async () => {
+    const { fetch, seen } = scripted([
+      { status: 200, headers: { etag: 'W/"e2"', "content-type": "text/plain; charset=utf-8" }, body: "payload" },
+      { status: 304 },
+    ]);
+    const t = new Transport2024({ fetch });
+    const got = await t.fetchFn(URL_, { method: "GET", headers: { "if-none-match": '"e1"' } });
+    expect(got.headers.get("etag")).toBe('"e2"');
+    expect(got.headers.get("content-type")).toBe("text/plain");
+    expect(await got.text()).toBe("payload");
+    const unchanged = await t.fetchFn(URL_, { method: "GET", headers: { "if-none-match": '"e2"' } });
+    expect(unchanged.status).toBe(304);
+    expect(unchanged.headers.get("etag")).toBe('"e2"');
+    expect(seen.map((s) => new URL(s.url).searchParams.get("since"))).toEqual(['"e1"', '"e2"']);
+    expect(t.counts).toMatchObject({ total: 2, GET: 2 });
+  });
+
+  test("writes: 412 is a concurrent write, 413 too large, a 2xx without ETag a bad response; nothing is retried", async () => {
+    const { fetch, seen } = scripted([
+      { status: 412, headers: { etag: '"other"', "content-type": "application/json" }, body: '{"errcode":"M_UNKNOWN"}' },
+      { status: 413, body: "{}" },
+      { status: 202, headers: { "content-type": "text/plain" } },
+    ]);
+    const t = new Transport2024({ fetch });
+    const put = (): Promise<Response> => t.fetchFn(URL_, { method: "PUT", headers: { "if-match": '"e1"' }, body: "x" });
+    expect((await protocolRejection(put())).code).toBe("rendezvous_concurrent_write");
+    expect((await protocolRejection(put())).code).toBe("rendezvous_too_large");
+    expect((await protocolRejection(put())).code).toBe("rendezvous_bad_response");
+    expect(seen).toHaveLength(3);
+  });
+
+  test("GETs are retried on network errors and 5xx, POST answers 404 mean no 2024 rendezvous there", async () => {
+    const { fetch, seen } = scripted([new TypeError("fetch failed"), { status: 503 }, { status: 200, headers: { etag: '"e"', "content-type": "text/plain" }, body: "" }, { status: 404, body: "{}" }]);
+    const t = new Transport2024({ fetch });
+    expect((await t.fetchFn(URL_, { method: "GET" })).status).toBe(200);
+    expect(seen).toHaveLength(3);
+    expect((await protocolRejection(t.fetchFn(CREATE, { method: "POST", body: "" }))).code).toBe("rendezvous_unavailable");
+  });
+
+  test("an abandoned operation: its in-flight request is aborted and its later requests never reach the network", async () => {
+    let inFlight: AbortSignal | undefined;
+    const requests: string[] = [];
+    const t = new Transport2024({
+      fetch: (url, init) => {
+        requests.push(url);
+        inFlight = init.signal ?? undefined;
+        return new Promise((_resolve, reject) => init.signal?.addEventListener("abort", () => reject(init.signal!.reason), { once: true }));
+      },
+    });
+    const stop = new AbortController();
+    let secondTry: Promise<unknown> | undefined;
+    const op = t.run(async () => {
+      await t.fetchFn(URL_, { method: "GET" }).catch(() => undefined);
+      // The SDK's loop goes on after its sleep: this request must be refused.
+      secondTry = t.fetchFn(URL_, { method: "GET" });
+      return secondTry;
+    }, { signal: stop.signal });
+    await new Promise((r) => setTimeout(r, 20));
+    stop.abort();
+    expect((await protocolRejection(op)).code).toBe("cancelled");
+    expect(inFlight?.aborted).toBe(true);
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await protocolRejection(secondTry!)).code).toBe("cancelled");
+    expect(requests).toHaveLength(1);
+  });
+});
