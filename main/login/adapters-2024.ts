@@ -2,22 +2,15 @@
 // and ECIES channel behind our transport) as GeneratedChannel / UnconfirmedChannel / ScannedChannel,
 // with its failures translated exactly as the 2025 core's are (channel-errors.ts).
 import type { FetchLike } from "../protocol/rendezvous.js";
-import { connectScanner2024, createUrlFor, startGenerator2024, type Conversation2024 } from "../protocol-2024/secure-session.js";
+import { connectScanner2024, createUrlFor, startGenerator2024 } from "../protocol-2024/secure-session.js";
 import { translated } from "./channel-errors.js";
-import type { GeneratedChannel, QrIntent, ScannedChannel, SecureConversation, UnconfirmedChannel } from "./ports.js";
+import { conversationPort, generatedChannelPort } from "./channel-ports.js";
+import type { GeneratedChannel, QrIntent, ScannedChannel } from "./ports.js";
 
 export interface Channel2024Options {
   fetch?: FetchLike;
   /** Send the long-poll `since` parameter (default true; a server without the extension ignores it). */
   longPoll?: boolean;
-}
-
-function conversationPort(core: Conversation2024): SecureConversation {
-  return {
-    send: (message) => translated(() => core.send(message)),
-    receive: (opts) => translated(() => core.receive(opts?.signal ? { signal: opts.signal } : {})),
-    close: () => core.close(),
-  };
 }
 
 export function create2024Channel(opts: Channel2024Options = {}) {
@@ -33,23 +26,7 @@ export function create2024Channel(opts: Channel2024Options = {}) {
           ...(args.serverName ? { serverName: args.serverName } : {}),
           ...(args.signal ? { signal: args.signal } : {}),
         });
-        const left = pending.expiresInMs;
-        const generated: GeneratedChannel = {
-          version: "2024",
-          qr: pending.qr,
-          ...(Number.isFinite(left) ? { expiresAt: Date.now() + left } : {}),
-          waitForScanner: (wait) =>
-            translated(async () => {
-              const unconfirmed = await pending.waitForScanner(wait?.signal ? { signal: wait.signal } : {});
-              const port: UnconfirmedChannel = {
-                confirm: (code) => translated(async () => conversationPort(await unconfirmed.confirm(code))),
-                close: () => unconfirmed.close(),
-              };
-              return port;
-            }),
-          close: () => pending.close(),
-        };
-        return generated;
+        return generatedChannelPort("2024", pending);
       }),
     connectScanner: (qr: Uint8Array, args: { signal?: AbortSignal }): Promise<ScannedChannel> =>
       translated(async () => {

@@ -7,7 +7,7 @@
 // kinds, never on the protocol layers' codes. The version is decided here, in one place: a scanned QR
 // by its bytes, a generated one by what the rendezvous server offers (selectVersion).
 
-import { connectScanner, startGenerator, type SecureConversation as CoreConversation } from "../protocol/secure-session.js";
+import { connectScanner, startGenerator } from "../protocol/secure-session.js";
 import { getProfile } from "../protocol/profile.js";
 import { RendezvousClient, type FetchLike, type PollPolicy } from "../protocol/rendezvous.js";
 import { prefixesFor } from "../protocol/secure-session.js";
@@ -16,7 +16,8 @@ import { offersMsc4108 } from "../protocol-2024/discovery.js";
 import * as matrix from "./matrix.js";
 import type { MatrixClient } from "matrix-js-sdk";
 import { create2024Channel } from "./adapters-2024.js";
-import { duringSetup, translate, translated } from "./channel-errors.js";
+import { conversationPort, generatedChannelPort } from "./channel-ports.js";
+import { duringSetup, translate } from "./channel-errors.js";
 import {
   ChannelError,
   type DecodedQr,
@@ -27,22 +28,13 @@ import {
   type ProtocolChoice,
   type ProtocolVersion,
   type SecureChannelPort,
-  type SecureConversation,
   type StartGeneratorOptions,
-  type UnconfirmedChannel,
 } from "./ports.js";
 
 export { channelErrorKind } from "./channel-errors.js";
 
 // ---- secure channel -----------------------------------------------------------------------------
 
-function conversationPort(core: CoreConversation): SecureConversation {
-  return {
-    send: (message) => translated(() => core.send(message)),
-    receive: (opts) => translated(() => core.receive(opts?.signal ? { signal: opts.signal } : {})),
-    close: () => core.close(),
-  };
-}
 
 export interface SecureChannelAdapterOptions {
   /** Wire profile name of the 2025 channel (default `element-2026`). */
@@ -122,22 +114,7 @@ export function createSecureChannelPort(opts: SecureChannelAdapterOptions = {}):
         await pending.close();
         throw setupSignal.reason;
       }
-      const generated: GeneratedChannel = {
-        version: "2025",
-        qr: pending.qr,
-        expiresAt: Date.now() + pending.expiresInMs,
-        waitForScanner: (wait) =>
-          translated(async () => {
-            const unconfirmed = await pending.waitForScanner(wait?.signal ? { signal: wait.signal } : {});
-            const port: UnconfirmedChannel = {
-              confirm: (code) => translated(async () => conversationPort(await unconfirmed.confirm(code))),
-              close: () => unconfirmed.close(),
-            };
-            return port;
-          }),
-        close: () => pending.close(),
-      };
-      return generated;
+      return generatedChannelPort("2025", pending);
     });
 
   const start2024 = async (baseUrl: string, o: StartGeneratorOptions): Promise<GeneratedChannel> =>
