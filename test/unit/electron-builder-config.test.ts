@@ -119,6 +119,9 @@ describe("what ships", () => {
     expect(Object.keys(pkg.dependencies).sort()).toEqual([
       // the app: secure channel and OAuth (protocol core), the Matrix client with its crypto
       "@noble/ciphers", "@noble/curves", "@noble/hashes", "matrix-js-sdk",
+      // the 2024 version's QR codes and ECIES channel (imported directly; it loads its .wasm from its own
+      // folder at run time, so it can never be bundled)
+      "@matrix-org/matrix-sdk-crypto-wasm",
       // the development stack (`npm start`, --dev): homeserver, OAuth provider, rendezvous stores
       "@fastify/cors", "@fastify/rate-limit", "better-sqlite3", "fastify", "ioredis", "oidc-provider",
     ].sort());
