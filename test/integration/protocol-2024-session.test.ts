@@ -246,9 +246,12 @@ describe("what the wrapper fixes (each with the bare SDK as control)", () => {
     };
     const held = await measure(await stub({ longPollMs: 10_000, advertiseLongPoll: true }), true);
     const plain = await measure(await stub(), true); // `since` sent, ignored: plain polling
-    expect(held.ms).toBeLessThan(150);
+    // One held GET carried the answer, where the SDK's polling needed a second one after its 1 s sleep.
+    // Latency itself is bench:flow's to measure; here the bound is only "no poll interval was waited"
+    // (a wall-clock bound tighter than that failed on a loaded CI worker with the same single request).
     expect(held.gets).toBe(1);
     expect(plain.gets).toBeGreaterThanOrEqual(2);
+    expect(held.ms).toBeLessThan(1_000);
     const sent = stubs[0]!.log.filter((r) => r.method === "GET" && r.headers["if-none-match"] !== undefined);
     expect(sent.every((r) => new URLSearchParams(r.search).get("since") === r.headers["if-none-match"])).toBe(true);
   }, 20_000);
