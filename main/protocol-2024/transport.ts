@@ -94,6 +94,8 @@ export class Transport2024 {
   private deadlineAt: number | undefined;
   private longPollParam = "since";
   private closed = false;
+  /** The server answered 404 for the session: a DELETE would only be answered 404 too. */
+  private goneOnServer = false;
   private settling: Promise<void> | undefined;
 
   constructor(options: Transport2024Options = {}) {
@@ -202,6 +204,8 @@ export class Transport2024 {
     // A new request means the last delivered answer has been consumed.
     if (op) op.delivering = false;
     if (this.closed && method !== "DELETE") throw new RendezvousError("rendezvous_closed", "the rendezvous session was closed");
+    // matrix-js-sdk's close() DELETEs even after it saw the session gone; answer that one locally.
+    if (method === "DELETE" && this.goneOnServer) return new Response(null, { status: 404 });
     const ifNoneMatch = headerValue(init.headers, "if-none-match");
     let target = url;
     if (method === "GET" && ifNoneMatch !== undefined && this.longPoll) {
@@ -271,7 +275,7 @@ export class Transport2024 {
         this.learnLongPoll(body);
         break;
       case "GET":
-        if (status === 404) throw this.goneError("GET");
+        if (status === 404) { this.goneOnServer = true; throw this.goneError("GET"); }
         if (status === 304) {
           // matrix-js-sdk takes the ETag of every non-payload answer as its new If-None-Match: a 304
           // without one would make its next GET unconditional, and the old payload would come back
@@ -288,7 +292,7 @@ export class Transport2024 {
         }
         break;
       case "PUT":
-        if (status === 404) throw this.goneError("PUT");
+        if (status === 404) { this.goneOnServer = true; throw this.goneError("PUT"); }
         if (status === 412) {
           throw new RendezvousError(
             "rendezvous_concurrent_write",

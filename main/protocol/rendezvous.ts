@@ -430,6 +430,8 @@ export class RendezvousSession {
   private lastOwnWriteAt: number | undefined;
   private lastWasOwnWrite = false;
   private closed = false;
+  /** The server answered 404 for the session: a DELETE would only be answered 404 too. */
+  private goneOnServer = false;
 
   /** @internal use RendezvousClient.create / open */
   constructor(client: RendezvousClient, id: string) {
@@ -508,6 +510,7 @@ export class RendezvousSession {
   }
 
   private goneError(r: HttpResult): RendezvousError {
+    this.goneOnServer = true;
     if (this.client.clock.now() >= this.expiresAt) {
       return new RendezvousError("rendezvous_expired", "the rendezvous session has expired", { status: 404, errcode: errcodeOf(r) });
     }
@@ -627,6 +630,8 @@ export class RendezvousSession {
   /** `DELETE /rendezvous/{id}`. A session already gone (404) counts as deleted. */
   async delete(signal?: AbortSignal): Promise<void> {
     if (this.closed) return;
+    // The server already said the session is gone (the peer deleted it, or it expired): nothing to delete.
+    if (this.goneOnServer) { this.closed = true; return; }
     const { result } = await this.client.withPrefix("DELETE", this.url(), { session: this, signal });
     this.closed = true;
     if (result.status === 200 || result.status === 204 || result.status === 404) return;

@@ -60,6 +60,23 @@ describe("Transport2024", () => {
     expect((await protocolRejection(t.fetchFn(URL_, { method: "GET", headers: { "if-none-match": '"e1"' } }))).code).toBe("rendezvous_expired");
   });
 
+  test("a DELETE after the server answered 404 for the session is answered locally; before it, it goes out", async () => {
+    const { fetch, seen } = scripted([created(60_000), { status: 204 }]);
+    const t = new Transport2024({ fetch });
+    await t.fetchFn(CREATE, { method: "POST", body: "" });
+    expect((await t.fetchFn(URL_, { method: "DELETE" })).status).toBe(204);
+    expect(seen.map((s) => s.init.method)).toEqual(["POST", "DELETE"]);
+
+    const gone = scripted([created(60_000), { status: 404, body: "{}" }]);
+    const u = new Transport2024({ fetch: gone.fetch });
+    await u.fetchFn(CREATE, { method: "POST", body: "" });
+    await protocolRejection(u.fetchFn(URL_, { method: "GET", headers: { "if-none-match": '"e1"' } }));
+    // matrix-js-sdk's close() after the 404: no request (the scripted fetch would throw on one).
+    expect((await u.fetchFn(URL_, { method: "DELETE" })).status).toBe(404);
+    expect(gone.seen.map((s) => s.init.method)).toEqual(["POST", "GET"]);
+    expect(u.counts.DELETE).toBe(0);
+  });
+
   test("ETags handed over strong, text/plain without its charset; a 304 without ETag keeps the one asked with; long-poll `since`", async () => {
     const { fetch, seen } = scripted([
       { status: 200, headers: { etag: 'W/"e2"', "content-type": "text/plain; charset=utf-8" }, body: "payload" },

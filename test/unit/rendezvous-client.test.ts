@@ -232,6 +232,18 @@ describe("rate limits and expiry", () => {
     server.sessions.clear();
     expect((await rejection(g.get())).code).toBe("rendezvous_not_found");
   });
+
+  test("after the server said the session is gone, delete() sends nothing", async () => {
+    const g = await client().create("");
+    server.sessions.clear();
+    await rejection(g.get());
+    const before = server.log.length;
+    await g.delete();
+    expect(server.log.slice(before)).toEqual([]);
+    const live = await client().create("");
+    await live.delete();
+    expect(server.log.at(-1)!.method).toBe("DELETE");
+  });
 });
 
 describe("prefix fallback", () => {
