@@ -208,6 +208,8 @@ try {
   for (let i = 0; i < VARIANTS.length; i++) await oneRun(stacks[i]!, VARIANTS[i]!);
   for (let r = 0; r < RUNS; r++) {
     for (let i = 0; i < VARIANTS.length; i++) samples[i]!.push(await oneRun(stacks[i]!, VARIANTS[i]!));
+    // A full run takes minutes; stderr shows it is moving without mixing into the printed table.
+    process.stderr.write(`\rbench:flow: round ${r + 1}/${RUNS}${r + 1 === RUNS ? "\n" : ""}`);
   }
 
   const cell = (v: number[]): string => `${quantile(v, 0.5).toFixed(0).padStart(7)} ${quantile(v, 0.95).toFixed(0).padStart(7)}`;
