@@ -247,8 +247,8 @@ describe("what the wrapper fixes (each with the bare SDK as control)", () => {
     const held = await measure(await stub({ longPollMs: 10_000, advertiseLongPoll: true }), true);
     const plain = await measure(await stub(), true); // `since` sent, ignored: plain polling
     // One held GET carried the answer, where the SDK's polling needed a second one after its 1 s sleep.
-    // Latency itself is bench:flow's to measure; here the bound is only "no poll interval was waited"
-    // (a wall-clock bound tighter than that failed on a loaded CI worker with the same single request).
+    // Latency itself is bench:flow's to measure; here the wall-clock bound is only "no poll interval
+    // was waited", loose enough that a loaded CI worker does not fail it.
     expect(held.gets).toBe(1);
     expect(plain.gets).toBeGreaterThanOrEqual(2);
     expect(held.ms).toBeLessThan(1_000);
