@@ -216,11 +216,34 @@ export async function bootstrapCrossSigningAndBackup(
   } else {
     await crypto.resetKeyBackup();
   }
-  const backupVersion = await crypto.getActiveSessionBackupVersion();
-  if (!backupVersion) throw new MatrixGlueError("no_secrets", "key backup was not enabled after creating it");
+  const backupVersion = await settleKeyBackup(crypto);
   const bundle = await exportSecrets(client);
   if (!bundle.backup) throw new MatrixGlueError("no_secrets", "the new backup key is missing from the secrets bundle");
   return { bundle, backupVersion, ...(recoveryKey ? { recoveryKey } : {}) };
+}
+
+/**
+ * Waits until the backup just created is the active one, with no older check left to undo it.
+ * matrix-js-sdk re-checks the backup in the background whenever our own identity changes; a check that
+ * read GET /room_keys/version before the new version existed can finish after resetKeyBackup() enabled
+ * it, and then disables it ("no key backup present on server"). That once failed CI on a loaded machine
+ * (test/integration/key-backup-race.test.ts replays it). A forced check joins the one in flight, if any,
+ * or starts a fresh one; once a check has finished with the new version active, any later check started
+ * after the version existed, so nothing can disable it.
+ */
+export async function settleKeyBackup(
+  crypto: Pick<CryptoApi, "getKeyBackupInfo" | "getActiveSessionBackupVersion" | "checkKeyBackupAndEnable">,
+  rounds = 5,
+): Promise<string> {
+  const onServer = (await crypto.getKeyBackupInfo())?.version;
+  if (!onServer) throw new MatrixGlueError("no_secrets", "the new key backup is not on the server");
+  let active: string | null = null;
+  for (let round = 0; round < rounds; round++) {
+    await crypto.checkKeyBackupAndEnable();
+    active = await crypto.getActiveSessionBackupVersion();
+    if (active === onServer) return active;
+  }
+  throw new MatrixGlueError("no_secrets", `key backup ${onServer} was not enabled after creating it (active: ${active ?? "none"})`);
 }
 
 /** The secrets bundle (private cross-signing keys, and the backup key with its version when cached). */
