@@ -231,7 +231,7 @@ export async function bootstrapCrossSigningAndBackup(
  * or starts a fresh one; once a check has finished with the new version active, any later check started
  * after the version existed, so nothing can disable it.
  */
-export async function settleKeyBackup(
+async function settleKeyBackup(
   crypto: Pick<CryptoApi, "getKeyBackupInfo" | "getActiveSessionBackupVersion" | "checkKeyBackupAndEnable">,
   rounds = 5,
 ): Promise<string> {

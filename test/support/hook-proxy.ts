@@ -1,6 +1,6 @@
 // An HTTP proxy on 127.0.0.1 that forwards every request to a target server and lets a test decide,
 // per request, when it is forwarded and when its answer is delivered. Used to replay client races
-// deterministically (an answer computed early but delivered late).
+// deterministically (an answer computed early but delivered late), or to lose answers (lossy-proxy.ts).
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -13,8 +13,11 @@ export interface ProxiedRequest {
 export interface ProxyHooks {
   /** Awaited before the request goes upstream. */
   beforeForward?(req: ProxiedRequest): Promise<void> | void;
-  /** Awaited after upstream answered with `status`, before the client gets the answer. */
-  beforeRespond?(req: ProxiedRequest, status: number): Promise<void> | void;
+  /**
+   * Awaited after upstream answered with `status`, before the client gets the answer. "drop" throws the
+   * answer away by destroying the client's socket: the request took effect, the client never learns it.
+   */
+  beforeRespond?(req: ProxiedRequest, status: number): Promise<void | "drop"> | void | "drop";
   /** Called once the answer has been written to the client. */
   responded?(req: ProxiedRequest, status: number): void;
 }
@@ -41,7 +44,10 @@ export async function startHookProxy(target: string, hooks: ProxyHooks): Promise
           await hooks.beforeForward?.(info);
           const upstream = await fetch(base + url, { method: info.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
           const body = Buffer.from(await upstream.arrayBuffer());
-          await hooks.beforeRespond?.(info, upstream.status);
+          if ((await hooks.beforeRespond?.(info, upstream.status)) === "drop") {
+            req.socket.destroy();
+            return;
+          }
           const out: Record<string, string> = {};
           upstream.headers.forEach((v, k) => {
             if (!HOP_BY_HOP.includes(k)) out[k] = v;
