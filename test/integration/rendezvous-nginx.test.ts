@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { chromium } from "playwright-core";
+import { CHROMIUM } from "../support/system-programs.js";
 import { connectScanner, startGenerator } from "../../main/protocol/secure-session.js";
 import type { FetchLike } from "../../main/protocol/rendezvous.js";
 import { MSC4108_PATH } from "../../server/rendezvous/index.js";
@@ -102,7 +103,7 @@ describe("through nginx with gzip on", () => {
   test("Chromium's fetch from another origin: preflights pass, the ETag is readable and strong, If-None-Match gives 304", async () => {
     const page0 = http.createServer((_req, res) => { res.writeHead(200, { "content-type": "text/html" }); res.end("<!doctype html><title>app</title>"); });
     await new Promise<void>((r) => page0.listen(0, "127.0.0.1", r));
-    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
     try {
       const page = await browser.newPage();
       await page.goto(`http://127.0.0.1:${(page0.address() as AddressInfo).port}/`);

@@ -12,6 +12,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { freePort } from "./redis-server.js";
+import { systemProgram } from "./system-programs.js";
 
 export interface NginxOptions {
   /** host:port of each upstream server; requests are balanced over them (round robin). */
@@ -42,7 +43,7 @@ export interface TestNginx {
 }
 
 export function nginxAvailable(): boolean {
-  return spawnSync("nginx", ["-v"]).status === 0;
+  return spawnSync(systemProgram("nginx"), ["-v"]).status === 0;
 }
 
 function configFor(dir: string, port: number, o: NginxOptions): string {
@@ -97,7 +98,7 @@ export async function startNginx(o: NginxOptions): Promise<TestNginx> {
     const config = configFor(dir, port, o);
     writeFileSync(path.join(dir, "nginx.conf"), config);
     // -e: the error log from the first moment (before the config is read), -p: the prefix for the rest.
-    const child: ChildProcess = spawn("nginx", ["-p", dir, "-e", path.join(dir, "error.log"), "-c", path.join(dir, "nginx.conf"), "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] });
+    const child: ChildProcess = spawn(systemProgram("nginx"), ["-p", dir, "-e", path.join(dir, "error.log"), "-c", path.join(dir, "nginx.conf"), "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => { stderr += d.toString(); });
     let exited = false;

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { systemProgram } from "./system-programs.js";
 
 export interface TestRedis {
   url: string;
@@ -43,7 +44,7 @@ export async function startRedis(): Promise<TestRedis> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "qrl-redis-"));
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const child: ChildProcess = spawn("redis-server", [
+    const child: ChildProcess = spawn(systemProgram("redis-server"), [
       "--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no",
       "--daemonize", "no", "--dir", dir, "--logfile", path.join(dir, "redis.log"),
     ], { stdio: "ignore" });

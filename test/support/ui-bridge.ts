@@ -8,6 +8,7 @@ import http from "node:http";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { CHROMIUM } from "./system-programs.js";
 import type { AppInfo, ChannelSide, DeviceRole } from "../../preload/api.js";
 import { ACCOUNT_CHANNEL } from "../../preload/api.js";
 
@@ -68,7 +69,7 @@ export async function serveDir(dir: string): Promise<StaticServer> {
 
 export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
-    executablePath: "/usr/bin/chromium",
+    executablePath: CHROMIUM,
     args: [
       "--headless",
       "--no-sandbox",

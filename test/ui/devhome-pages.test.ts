@@ -7,6 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import type { Browser, Page } from "playwright-core";
+import { CHROMIUM } from "../support/system-programs.js";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
 import * as oauth from "../../main/login/oauth.js";
@@ -19,7 +20,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   dh = await startDevhome({ port: 0, seed: true, deviceInterval: 1 });
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
 });
 afterAll(async () => {
   await browser?.close();

@@ -12,6 +12,7 @@ import jsQR from "jsqr";
 import QRCode from "qrcode";
 import type { Browser, Page } from "playwright-core";
 import { chromium } from "playwright-core";
+import { CHROMIUM } from "../support/system-programs.js";
 import { tmpdir } from "node:os";
 import { appInfoFor, electronMock, launchChromium, openWindow, serveDir, RENDERER_ORIGIN, type OpenedWindow, type StaticServer } from "../support/ui-bridge.js";
 import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
@@ -496,7 +497,7 @@ describe("camera scanning, with a fake camera that films a QR code", () => {
     const p = payload(9);
     const file = await qrY4m(p);
     const camBrowser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
+      executablePath: CHROMIUM,
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${file}`],
     });
     try {
