@@ -1,11 +1,13 @@
-// The app's windows: hardened webPreferences, the saved position, and what the display-media handler
-// needs to know about them (which window is which, and which is the other of the pair).
-import { app, BrowserWindow } from "electron";
+// The app's windows: hardened webPreferences, the saved position (kept on a display that is connected
+// now), and what the display-media handler needs to know about them (which window is which, and which
+// is the other of the pair).
+import { app, BrowserWindow, screen } from "electron";
 import type { WebContents } from "electron";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { ChannelSide, DeviceRole } from "../../preload/api.js";
 import { APP_ORIGIN } from "./origin.js";
+import { fitToWorkArea, type Rect } from "./window-bounds.js";
 
 export interface WindowSpec {
   /** Fixed role, or null: the renderer chooses (account mode's first-run screen). */
@@ -21,24 +23,26 @@ export interface AppWindow {
   readonly spec: WindowSpec;
 }
 
-interface Bounds {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
 function stateFile(spec: WindowSpec): string {
   return path.join(app.getPath("userData"), `window-${spec.role ?? "main"}.json`);
 }
 
-function loadBounds(spec: WindowSpec): Bounds | null {
+function loadBounds(spec: WindowSpec): Rect | null {
   try {
-    const b = JSON.parse(readFileSync(stateFile(spec), "utf8")) as Bounds;
-    return [b.x, b.y, b.width, b.height].every((n) => Number.isFinite(n)) ? b : null;
+    const b = JSON.parse(readFileSync(stateFile(spec), "utf8")) as Rect;
+    return [b.x, b.y, b.width, b.height].every((n) => Number.isFinite(n)) && b.width > 0 && b.height > 0 ? b : null;
   } catch {
     return null;
   }
+}
+
+/** The saved bounds on a display that is connected now (the one they mostly overlap, else another). */
+function restoredBounds(spec: WindowSpec): Rect | null {
+  const saved = loadBounds(spec);
+  if (!saved) return null;
+  const { workArea } = screen.getDisplayMatching(saved);
+  // A display without a size (none known yet): let Electron place the window.
+  return workArea.width > 0 && workArea.height > 0 ? fitToWorkArea(saved, workArea) : null;
 }
 
 /** Window title (also the name desktop capture shows for it); names no account. */
@@ -48,7 +52,7 @@ export function windowTitle(spec: WindowSpec): string {
 
 export function openAppWindow(spec: WindowSpec, preload: string, onCreated: (webContents: WebContents) => void): AppWindow {
   const width = 560;
-  const saved = loadBounds(spec);
+  const saved = restoredBounds(spec);
   const win = new BrowserWindow({
     title: windowTitle(spec),
     width: saved?.width ?? width,

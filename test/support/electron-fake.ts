@@ -15,7 +15,9 @@
 //   - app.quit emits a preventable before-quit; app.exit does not (docs/api/app.md);
 //   - ipcMain.handle refuses a second handler for one channel (docs/api/ipc-main.md) and arguments and
 //     results are structured-cloned (docs/tutorial/ipc.md);
-//   - safeStorage reports basic_text on Linux without a keyring (docs/api/safe-storage.md).
+//   - safeStorage reports basic_text on Linux without a keyring (docs/api/safe-storage.md);
+//   - screen works only once the app is ready (docs/api/screen.md), and getDisplayMatching answers
+//     the display a rectangle overlaps most, else the primary one (see `screen` below).
 // What the page does (a camera request, a clipboard write, a screen capture, an IPC call) is driven by
 // the test through the `page` helpers below.
 import { readFileSync, mkdtempSync } from "node:fs";
@@ -81,6 +83,31 @@ export interface FakeOptions {
   /** Other applications' windows desktopCapturer reports. */
   foreignWindows?: { id: string; name: string }[];
   userData?: string;
+  /** The displays connected (screen.getAllDisplays); the first is the primary one. */
+  displays?: FakeDisplay[];
+}
+
+export interface FakeRect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** docs/api/structures/display.md, the fields this app reads: id, bounds, workArea (bounds less panels and docks). */
+export interface FakeDisplay {
+  id: number;
+  bounds: FakeRect;
+  workArea: FakeRect;
+}
+
+/** One 1920×1080 display with a 32 px panel at the top. */
+export const DEFAULT_DISPLAY: FakeDisplay = { id: 1, bounds: { x: 0, y: 0, width: 1920, height: 1080 }, workArea: { x: 0, y: 32, width: 1920, height: 1048 } };
+
+function intersectionArea(a: FakeRect, b: FakeRect): number {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  return w > 0 && h > 0 ? w * h : 0;
 }
 
 export function createElectronFake(opts: FakeOptions = {}) {
@@ -204,8 +231,13 @@ export function createElectronFake(opts: FakeOptions = {}) {
     focus(): void {
       this.focused++;
     }
-    getBounds() {
-      return { x: 0, y: 0, width: 560, height: 780 };
+    /** Where the window was put (docs/api/browser-window.md: without x and y it is centred). */
+    getBounds(): FakeRect {
+      const width = typeof this.opts.width === "number" ? this.opts.width : 800;
+      const height = typeof this.opts.height === "number" ? this.opts.height : 600;
+      if (typeof this.opts.x === "number" && typeof this.opts.y === "number") return { x: this.opts.x, y: this.opts.y, width, height };
+      const wa = displays[0]!.workArea;
+      return { x: wa.x + Math.round((wa.width - width) / 2), y: wa.y + Math.round((wa.height - height) / 2), width, height };
     }
     close(): void {
       if (this.destroyed) return;
@@ -327,6 +359,38 @@ export function createElectronFake(opts: FakeOptions = {}) {
     },
   };
 
+  // ---- screen (docs/api/screen.md) ---------------------------------------------------------------------
+
+  let displays: FakeDisplay[] = structuredClone(opts.displays ?? [DEFAULT_DISPLAY]);
+  /** docs/api/screen.md: "This module cannot be used until the `ready` event of the `app` module is emitted." */
+  const whenReady = (): void => {
+    if (!ready) throw new Error("screen used before the app's ready event");
+  };
+  const screen = {
+    /** "An array of displays that are currently available." */
+    getAllDisplays: (): FakeDisplay[] => (whenReady(), structuredClone(displays)),
+    /** "The primary display." */
+    getPrimaryDisplay: (): FakeDisplay => (whenReady(), structuredClone(displays[0]!)),
+    /**
+     * "The display that most closely intersects the provided bounds." On Linux as Chromium's ScreenBase
+     * and WaylandScreen::GetDisplayMatching (ui/display/screen_base.cc,
+     * ui/ozone/platform/wayland/host/wayland_screen.cc) do it: the display with the biggest
+     * intersection (display::FindDisplayWithBiggestIntersection, ui/display/display_finder.cc), else the
+     * primary display. (Windows answers the nearest monitor instead: ScreenWin, MonitorFromRect with
+     * MONITOR_DEFAULTTONEAREST; either way a display that is connected.)
+     */
+    getDisplayMatching: (rect: FakeRect): FakeDisplay => {
+      whenReady();
+      let best: FakeDisplay | null = null;
+      let bestArea = 0;
+      for (const d of displays) {
+        const area = intersectionArea(d.bounds, rect);
+        if (area > bestArea) [best, bestArea] = [d, area];
+      }
+      return structuredClone(best ?? displays[0]!);
+    },
+  };
+
   // ---- dialogs, shell, preferences -----------------------------------------------------------------------
 
   let messageBoxAnswer: (o: { buttons?: string[]; message?: string }) => number = () => 0;
@@ -382,7 +446,7 @@ export function createElectronFake(opts: FakeOptions = {}) {
     removeHandler: (channel: string) => ipcHandlers.delete(channel),
   };
 
-  const module = { app, BrowserWindow: FakeBrowserWindow, webContents: webContentsModule, session: { defaultSession }, protocol, net, shell, dialog, desktopCapturer, systemPreferences, safeStorage, ipcMain };
+  const module = { app, BrowserWindow: FakeBrowserWindow, webContents: webContentsModule, session: { defaultSession }, protocol, net, shell, dialog, desktopCapturer, systemPreferences, safeStorage, ipcMain, screen };
 
   /** What a page in a window does; each goes through the handlers main installed. */
   const page = {
@@ -473,6 +537,10 @@ export function createElectronFake(opts: FakeOptions = {}) {
       ready = true;
       markReady();
       app.emit("ready");
+    },
+    /** Monitors plugged in or unplugged: the displays from now on (the first is the primary one). */
+    setDisplays(list: FakeDisplay[]): void {
+      displays = structuredClone(list);
     },
     /** Which button the next message boxes press (by the box's options). */
     answerMessageBoxes(fn: (o: { buttons?: string[]; message?: string }) => number): void {

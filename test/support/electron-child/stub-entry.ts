@@ -6,7 +6,7 @@ import { appendFileSync } from "node:fs";
 import { createElectronFake } from "../electron-fake.js";
 
 const fake = createElectronFake({ keyring: "gnome_libsecret", ...(process.env.QR_LOGIN_USERDATA ? { userData: process.env.QR_LOGIN_USERDATA } : {}) });
-export const { app, BrowserWindow, webContents, session, protocol, net, shell, dialog, desktopCapturer, systemPreferences, safeStorage, ipcMain } = fake.module;
+export const { app, BrowserWindow, webContents, session, protocol, net, shell, dialog, desktopCapturer, systemPreferences, safeStorage, ipcMain, screen } = fake.module;
 
 setTimeout(() => fake.ready(), 0);
 const timer = setInterval(() => {
