@@ -27,6 +27,11 @@ const layers = [
     forbid: ["^\\.\\./(app|cli)/", "^\\.\\./\\.\\./(preload|renderer)/", "^electron$"],
   },
   {
+    files: ["main/conformance/**/*.ts"],
+    why: "main/conformance tests rendezvous servers from the outside, as a client: no server code, nothing above it",
+    forbid: ["^\\.\\./(?!protocol/)", "^electron$", "^matrix-js-sdk", "^@matrix-org/"],
+  },
+  {
     files: ["main/cli/**/*.ts"],
     why: "main/cli is its own program: it never loads the Electron app",
     forbid: ["^\\.\\./app/", "^\\.\\./\\.\\./(preload|renderer)/", "^electron$"],

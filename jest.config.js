@@ -7,9 +7,11 @@ export default {
   extensionsToTreatAsEsm: [".ts"],
   // Sources import siblings as "./x.js" (nodenext style); jest must find the .ts file.
   moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
+  // keepImportAttributes: main/conformance imports its cases as JSON (`with { type: "json" }`, which
+  // esbuild bundles into dist/cli.js); without it swc drops the attribute and jest warns.
   transform: {
     "^.+\\.ts$": ["@swc/jest", {
-      jsc: { parser: { syntax: "typescript" }, target: "es2022" },
+      jsc: { parser: { syntax: "typescript" }, target: "es2022", experimental: { keepImportAttributes: true } },
       module: { type: "es6" },
     }],
   },

@@ -1,5 +1,6 @@
 // The repository's own test fixtures (test/fixtures/, provenance in its README): the MSC4388 test
-// vectors, the rendezvous conformance cases and the MSC's example QR images.
+// vectors and the MSC's example QR images. (The rendezvous conformance cases ship with the program,
+// in main/conformance/.)
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
