@@ -159,6 +159,7 @@ export const SIGN_IN_ERROR_CODES = [
   "invalid_recovery_key", // three tries did not unlock the secret storage
   "no_secret_storage", // the account has no recovery set up
   "secrets_unavailable", // secret storage lacks the cross-signing keys
+  "unsafe_url", // the account provider's page is not https (or http on this computer): not opened
   "unknown",
 ] as const;
 export type SignInErrorCode = (typeof SIGN_IN_ERROR_CODES)[number];

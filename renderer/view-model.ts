@@ -404,6 +404,11 @@ export function signInErrorText(code: SignInErrorCode): { title: string; body: s
       return { title: "Set up recovery first", body: "Your account has no recovery key yet. Set up recovery in another app where you are signed in (Settings → Security), then try again." };
     case "secrets_unavailable":
       return { title: "Your keys are incomplete", body: "Your account's recovery does not hold all of its cross-signing keys. Reset your recovery in another app, then try again." };
+    case "unsafe_url":
+      return {
+        title: "qr-login did not open the sign-in page",
+        body: "Your homeserver's account provider gave a sign-in page that is not a secure web address (https), so qr-login did not open it. Someone may be interfering; tell your homeserver's administrator.",
+      };
     case "unknown":
       return { title: "Something went wrong", body: "The sign-in could not be completed. Please try again." };
   }

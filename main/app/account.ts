@@ -11,6 +11,7 @@ import type { SessionLoginOptions, SessionLoginStep } from "../login/session-log
 import type { StoredSession } from "../login/session.js";
 import type { AccountEvent, SignInErrorCode, SignInState, StorageStatus } from "../../preload/api.js";
 import { HomeserverInputError, parseHomeserverInput, resolveHomeserver } from "./homeserver-input.js";
+import { checkOpenableUrl } from "../login/url-policy.js";
 
 export interface SessionStore {
   storage(): Promise<StorageStatus>;
@@ -26,7 +27,7 @@ export interface RestoredAccount {
 
 export interface AccountEnvironment {
   store: SessionStore;
-  /** shell.openExternal for the authorization page. */
+  /** shell.openExternal for the authorization page (only ever called with a URL checkOpenableUrl allowed). */
   openBrowser(url: string): Promise<void>;
   clientName?: string;
   /** Tries of the recovery key before the sign-in gives up (default 3). */
@@ -160,7 +161,7 @@ export class AccountController {
   async openSignInPage(): Promise<void> {
     const url = this.run?.url;
     if (!url) throw new AccountRequestError("no sign-in page to open");
-    await this.env.openBrowser(url);
+    await this.openBrowser(url);
   }
 
   cancelSignIn(): void {
@@ -199,6 +200,11 @@ export class AccountController {
     this.restored = null;
   }
 
+  /** Every page this controller opens goes through the one URL policy first. */
+  private openBrowser(url: string): Promise<void> {
+    return this.env.openBrowser(checkOpenableUrl(url, "the account provider's authorization page"));
+  }
+
   private async keep(session: StoredSession): Promise<void> {
     const old = this.restored;
     this.restored = null;
@@ -232,10 +238,11 @@ export class AccountController {
           if (!signal.aborted && step !== "browser") emit({ type: "sign_in_state", state: STEP_STATE[step] });
         },
         openUri: async (url) => {
+          checkOpenableUrl(url, "the account provider's authorization page");
           run.url = url;
           emit({ type: "sign_in_state", state: "waiting_for_browser" });
           emit({ type: "sign_in_browser", url, opened: false });
-          await this.env.openBrowser(url);
+          await this.openBrowser(url);
           emit({ type: "sign_in_browser", url, opened: true });
         },
         recoveryKey: ({ retry, attemptsLeft }) =>
@@ -259,10 +266,16 @@ export class AccountController {
   }
 }
 
+const UNSAFE_URL = {
+  code: "unsafe_url",
+  message: "The account provider asked to open a page that is not a secure web address (https), so it was not opened.",
+} as const;
+
 /** The renderer's terms for a failed sign-in; messages are ours, never a server's or a stack's. */
 export function signInError(err: unknown): { code: SignInErrorCode; message: string } {
   const e = err as { name?: unknown; reason?: unknown; details?: { error?: unknown }; message?: unknown };
   if (err instanceof HomeserverInputError) return { code: "invalid_homeserver", message: err.message };
+  if (e?.name === "UnsafeUrlError" || (e?.name === "SessionLoginError" && e.reason === "unsafe_url")) return UNSAFE_URL;
   if (e?.name === "SessionLoginError") {
     switch (e.reason) {
       case "browser_failed":

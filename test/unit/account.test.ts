@@ -115,12 +115,12 @@ describe("the kept session", () => {
 });
 
 describe("Sign in to your account", () => {
-  function fakeSignIn(result: StoredSession | Error, opts: { keyAttempts?: string[] } = {}) {
+  function fakeSignIn(result: StoredSession | Error, opts: { keyAttempts?: string[]; authUrl?: string } = {}) {
     const seen: { typed: string[]; options: SessionLoginOptions | null } = { typed: [], options: null };
     const signIn = async (o: SessionLoginOptions): Promise<StoredSession> => {
       seen.options = o;
       o.onStep?.("discovering");
-      await o.openUri("https://auth.example.org/authorize?state=s1");
+      await o.openUri(opts.authUrl ?? "https://auth.example.org/authorize?state=s1");
       o.onStep?.("signed_in");
       for (let attempt = 1; attempt <= (opts.keyAttempts?.length ?? 1); attempt++) {
         seen.typed.push(await o.recoveryKey({ retry: attempt > 1, attemptsLeft: 3 - attempt + 1 }));
@@ -158,6 +158,26 @@ describe("Sign in to your account", () => {
     expect(changes).toEqual([{ type: "account", account: { userId: "@alice:example.org", homeserver: "https://hs.example.org/" }, storage: "keychain", saved: true }]);
     expect(store.saved?.userId).toBe("@alice:example.org");
     expect(() => a.submitRecoveryKey("late")).toThrow(/not asking/);
+  });
+
+  test.each(["smb://evil.example/share/x.exe", "file:///etc/passwd", "http://evil.example/authorize", "javascript:alert(1)", "https://user:pw@auth.example.org/"])(
+    "an authorization page at %s is neither opened nor shown: the sign-in ends with unsafe_url",
+    async (authUrl) => {
+      const store = new MemoryStore();
+      const e = env({ store, signIn: fakeSignIn(session(), { authUrl }).signIn });
+      const a = new AccountController(e);
+      const r = recorder();
+      a.signIn("hs.example.org", r.emit);
+      expect(await r.next("sign_in_error")).toMatchObject({ code: "unsafe_url", message: expect.stringContaining("not a secure web address") });
+      expect(e.opened).toEqual([]);
+      expect(r.events.filter((x) => x.type === "sign_in_browser")).toEqual([]);
+      await expect(a.openSignInPage()).rejects.toThrow(/no sign-in page/);
+      expect(a.current()).toBeNull();
+    },
+  );
+
+  test("signInError: the session-login refusal is the same unsafe_url", () => {
+    expect(signInError(Object.assign(new Error("x"), { name: "SessionLoginError", reason: "unsafe_url" }))).toMatchObject({ code: "unsafe_url" });
   });
 
   test("without a keyring the session is not written, and the change says so", async () => {
