@@ -43,6 +43,17 @@ export interface AccountEnvironment {
   revoke?(session: StoredSession): Promise<void>;
 }
 
+/**
+ * This app is signed in, but its device is not cross-signed (the keys it was sent did not check out, or
+ * did not verify it): it holds no secrets it may pass on, so it must not act as the existing device.
+ */
+export class AccountNotVerifiedError extends Error {
+  override readonly name = "AccountNotVerifiedError";
+  constructor(readonly userId: string) {
+    super(`${userId} is signed in on this device, but the device is not verified`);
+  }
+}
+
 /** A request that does not fit the state (ipc.ts passes it on as invalid_request). */
 export class AccountRequestError extends Error {
   override readonly name = "AccountRequestError";
@@ -63,6 +74,8 @@ const STEP_STATE: Record<SessionLoginStep, SignInState> = { discovering: "discov
 
 export class AccountController {
   private session: StoredSession | null = null;
+  /** A new device signed in by QR that is not cross-signed: shown, never used to link devices, never stored. */
+  private unverified: { userId: string; homeserver: string } | null = null;
   private restored: Promise<RestoredAccount> | null = null;
   private status: StorageStatus = "unavailable";
   private saved = false;
@@ -92,8 +105,9 @@ export class AccountController {
     }
   }
 
-  current(): { userId: string; homeserver: string } | null {
-    return this.session ? { userId: this.session.userId, homeserver: this.session.homeserverUrl } : null;
+  current(): { userId: string; homeserver: string; verified?: false } | null {
+    if (this.session) return { userId: this.session.userId, homeserver: this.session.homeserverUrl };
+    return this.unverified ? { ...this.unverified, verified: false } : null;
   }
 
   storage(): StorageStatus {
@@ -113,7 +127,10 @@ export class AccountController {
    */
   async existingAccount(): Promise<ExistingAccount | null> {
     const current = this.session;
-    if (!current) return null;
+    if (!current) {
+      if (this.unverified) throw new AccountNotVerifiedError(this.unverified.userId);
+      return null;
+    }
     const fresh = await (this.env.refresh ?? defaultRefresh)(current).catch(() => ({ session: current, refreshed: false }));
     if (this.session !== current) return this.session ? this.existingAccount() : null; // signed out or in again meanwhile
     let session = current;
@@ -177,6 +194,7 @@ export class AccountController {
     const session = this.session;
     this.cancelSignIn();
     this.session = null;
+    this.unverified = null;
     this.saved = false;
     const restored = this.restored;
     this.restored = null;
@@ -186,10 +204,20 @@ export class AccountController {
     this.changed();
   }
 
-  /** A new device signed in by QR: keep it as this app's account (it holds the secrets it was sent). */
-  async adoptNewDeviceSession(s: NewDeviceClientSession): Promise<void> {
+  /**
+   * A new device signed in by QR: keep it as this app's account when it is cross-signed (it holds the
+   * secrets it was sent, checked against the account's published keys). One that is not is shown as
+   * "signed in, not verified" and never exports, stores or offers secrets.
+   */
+  async adoptNewDeviceSession(s: NewDeviceClientSession, verified: { crossSigned: boolean }): Promise<void> {
+    const unverified = (): void => {
+      if (this.session) return; // an account signed in otherwise stays
+      this.unverified = { userId: s.userId, homeserver: s.client.baseUrl.endsWith("/") ? s.client.baseUrl : `${s.client.baseUrl}/` };
+      this.changed();
+    };
+    if (!verified.crossSigned) return unverified();
     const session = await (this.env.exportNewDeviceSession ?? defaultExport)(s).catch(() => null);
-    if (!session) return; // not verified: nothing to link other devices with
+    if (!session) return unverified();
     await this.keep(session);
   }
 
@@ -210,6 +238,7 @@ export class AccountController {
     this.restored = null;
     void old?.then((r) => r.close(), () => undefined);
     this.session = session;
+    this.unverified = null;
     this.status = await this.env.store.save(session);
     this.saved = this.status === "keychain";
     this.changed();

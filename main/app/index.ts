@@ -95,7 +95,7 @@ async function main(): Promise<void> {
       ...(config.rendezvous && config.rendezvous !== expectedHomeserver ? { fallbackRendezvousUrl: config.rendezvous } : {}),
       existingAccount,
       openVerificationPage: (uri) => openVerificationPage(uri, existingAccount, dev !== null),
-      ...(account ? { onSignedIn: (s) => account.adoptNewDeviceSession(s) } : {}),
+      ...(account ? { onSignedIn: (s, verified) => account.adoptNewDeviceSession(s, verified) } : {}),
     }),
     appInfo: (id) => appInfo(config, dev, account, windows, id),
     ...(account ? { account } : {}),
@@ -156,7 +156,7 @@ function appInfo(config: AppConfig, dev: DevStack | null, account: AccountContro
   const current = dev ? { userId: dev.account.userId, homeserver: dev.baseUrl } : (account?.current() ?? null);
   const role = own?.spec.role ?? null;
   const label =
-    role === "existing" ? `Existing device — ${current ? `signed in as ${current.userId}` : "not signed in"}` : role === "new" ? "New device" : current ? `Signed in as ${current.userId}` : "qr-login";
+    role === "existing" ? `Existing device — ${current ? `signed in as ${current.userId}` : "not signed in"}` : role === "new" ? "New device" : current ? `Signed in as ${current.userId}${"verified" in current && current.verified === false ? ", not verified" : ""}` : "qr-login";
   return {
     label,
     account: current,
