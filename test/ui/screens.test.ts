@@ -239,8 +239,12 @@ describe("new device shows the QR (N=G)", () => {
     c.emit({ type: "state", state: "connecting" });
     await onScreen(w.page, "connecting");
     await capture(w.page, "new-02-connecting");
+    c.emit({ type: "protocol", version: "2025" });
     c.emit({ type: "check_code_prompt", mismatch: false });
     await onScreen(w.page, "check_code_entry");
+    // Which version this sign-in uses is on screen where the user compares codes (downgrade in `auto`).
+    await expect(w.page.locator("p.detail[data-protocol='2025']").isVisible()).resolves.toBe(true);
+    await expect(w.page.locator("p.detail[data-protocol='2025']").textContent()).resolves.toMatch(/2025 version/);
     const input = w.page.getByLabel("2-digit code");
     await expect(input.getAttribute("inputmode")).resolves.toBe("numeric");
     await expect(w.page.evaluate("document.activeElement?.id")).resolves.toBe("check-code");
@@ -289,6 +293,8 @@ describe("new device shows the QR (N=G)", () => {
     await expect(w.page.locator("[data-field=user]").textContent()).resolves.toBe("@alice:localhost");
     await expect(w.page.locator("[data-field=device]").textContent()).resolves.toBe("NEWDEV1");
     await expect(w.page.locator("[data-field=verified]").textContent()).resolves.toBe("Verified");
+    await expect(w.page.locator("[data-field=protocol]").isVisible()).resolves.toBe(true);
+    await expect(w.page.locator("[data-field=protocol]").textContent()).resolves.toMatch(/MSC4108 2025 version/);
     await capture(w.page, "new-08-success");
   });
 
@@ -413,9 +419,11 @@ describe("existing device scans (E=S), keyboard only", () => {
   test("check code shown large, browser consent with fallback, waiting, success", async () => {
     const c = latest("existing");
     c.emit({ type: "state", state: "connecting" });
+    c.emit({ type: "protocol", version: "2024" });
     c.emit({ type: "check_code", code: "42" });
     await onScreen(w.page, "check_code");
     await expect(w.page.locator(".check-code").getAttribute("aria-label")).resolves.toBe("Check code: 4 2");
+    await expect(w.page.locator("p.detail[data-protocol='2024']").isVisible()).resolves.toBe(true);
     await poll(() => w.page.locator("#status").textContent()).toMatch(/4 2/);
     await capture(w.page, "existing-07-check-code");
     c.emit({ type: "open_browser", verificationUri: "http://127.0.0.1:8008/oauth/device?user_code=WDJB-MJHT", opened: true });
@@ -431,6 +439,7 @@ describe("existing device scans (E=S), keyboard only", () => {
     await capture(w.page, "existing-09-sending-secrets");
     c.emit({ type: "success", userId: "@alice:localhost", deviceId: "NEWDEV1", verified: true });
     await onScreen(w.page, "success");
+    await expect(w.page.locator("[data-field=protocol]").textContent()).resolves.toMatch(/MSC4108 2024 version/);
     await capture(w.page, "existing-10-success");
   });
 
