@@ -226,7 +226,7 @@ function screenView(s: Screen): HTMLElement {
         {},
         heading("Your account"),
         h("dl", {}, h("dt", {}, "Account"), h("dd", { "data-field": "user" }, s.account.userId), h("dt", {}, "Homeserver"), h("dd", {}, s.account.homeserver), ...unverifiedRow(s.account)),
-        storageNote(state.storage),
+        s.account.verified === false ? null : storageNote(state.storage), // an unverified device is never saved
         h(
           "div",
           { class: "actions" },

@@ -165,7 +165,8 @@ beforeAll(async () => {
       return c;
     },
     // The development pair's app info (npm start): every screen is checked with its banner.
-    appInfo: (id) => appInfoFor({ label: labels.get(id) ?? "", account: { userId: "@alice:localhost", homeserver: "http://127.0.0.1:8008/" }, dev: { homeserver: "http://127.0.0.1:8008/", username: "alice", password: "dev-password-1234" } }),
+    // A label ending in "not verified" stands for an app signed in by QR whose device is not cross-signed.
+    appInfo: (id) => appInfoFor({ label: labels.get(id) ?? "", account: { userId: "@alice:localhost", homeserver: "http://127.0.0.1:8008/", ...(labels.get(id)?.endsWith("not verified") ? { verified: false as const } : {}) }, dev: { homeserver: "http://127.0.0.1:8008/", username: "alice", password: "dev-password-1234" } }),
   });
   surface.register();
 });
@@ -477,6 +478,36 @@ describe("a window without a fixed role (the installed app), signed in", () => {
       await poll(() => latest("existing").options).toEqual({ role: "existing", side: "scan" });
       expect(w.consoleErrors).toEqual([]);
     } finally {
+      w.wc.destroy();
+      await w.page.context().close();
+    }
+  });
+});
+
+describe("a window signed in by QR whose device is not verified", () => {
+  test("home says so; Link a new device ends on a screen that says why, and no flow runs", async () => {
+    onNewController = (c) => {
+      // What main's LoginFlowController does for such an account (test/unit/flow-controller.test.ts).
+      c.onStart = () => {
+        throw Object.assign(new Error("not verified"), { flowError: { code: "device_not_verified", message: "This device is signed in as @alice:localhost but is not verified." } });
+      };
+    };
+    const w = await open(null, null, "Signed in as @alice:localhost, not verified");
+    try {
+      await onScreen(w.page, "home");
+      await expect(w.page.locator("[data-field=verified]").textContent()).resolves.toMatch(/Not verified/);
+      await expect(w.page.getByText(/kept in your system's keychain/).count()).resolves.toBe(0); // it is not saved
+      await capture(w.page, "any-02-home-not-verified");
+      await w.page.getByRole("button", { name: "Link a new device" }).click();
+      await w.page.getByRole("button", { name: /^Desktop computer/ }).click();
+      await onScreen(w.page, "prescan_warning");
+      await w.page.getByRole("button", { name: "Ready to scan" }).click();
+      await onScreen(w.page, "error");
+      await expect(w.page.locator("h1").textContent()).resolves.toBe("This device is not verified");
+      await expect(w.page.locator("[role=alert]").first().textContent()).resolves.toMatch(/no keys to give a new device/);
+      await capture(w.page, "any-03-not-verified-cannot-link");
+    } finally {
+      onNewController = null;
       w.wc.destroy();
       await w.page.context().close();
     }
