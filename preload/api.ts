@@ -48,6 +48,7 @@ export const FLOW_ERROR_CODES = [
   "check_code_mismatch", // the typed code was wrong (terminal; the inline retry is a separate event)
   "other_device_already_signed_in",
   "other_device_not_signed_in", // scanned a login QR with the new device, or vice versa
+  "device_not_verified", // this app is signed in but not cross-signed: it has no secrets to give
   "device_already_exists",
   "device_not_found",
   "unexpected_message_received",
@@ -137,7 +138,8 @@ export interface AppInfo {
   /** Window label, e.g. "Existing device — signed in as @alice". */
   label: string;
   /** This app's own account, when it is signed in. */
-  account: { userId: string; homeserver: string } | null;
+  /** `verified: false`: signed in by QR, but the device is not cross-signed (it cannot link devices). */
+  account: { userId: string; homeserver: string; verified?: false } | null;
   storage: StorageStatus;
   /** A homeserver to prefill in the sign-in field (--homeserver). */
   homeserverHint: string | null;
@@ -159,6 +161,7 @@ export const SIGN_IN_ERROR_CODES = [
   "invalid_recovery_key", // three tries did not unlock the secret storage
   "no_secret_storage", // the account has no recovery set up
   "secrets_unavailable", // secret storage lacks the cross-signing keys
+  "unsafe_url", // the account provider's page is not https (or http on this computer): not opened
   "unknown",
 ] as const;
 export type SignInErrorCode = (typeof SIGN_IN_ERROR_CODES)[number];
@@ -176,7 +179,7 @@ export type AccountEvent =
   | { type: "recovery_key_prompt"; retry: boolean; attemptsLeft: number }
   | { type: "sign_in_error"; code: SignInErrorCode; message: string }
   /** The account changed: signed in (by either way), or signed out (account null). */
-  | { type: "account"; account: { userId: string; homeserver: string } | null; storage: StorageStatus; saved: boolean };
+  | { type: "account"; account: { userId: string; homeserver: string; verified?: false } | null; storage: StorageStatus; saved: boolean };
 
 /** The object exposed as `window.qrLogin`. */
 export interface QrLoginApi {

@@ -183,6 +183,10 @@ function steps(items: string[]): HTMLOListElement {
   return h("ol", { class: "steps" }, ...items.map((t) => h("li", {}, t)));
 }
 
+/** The success screen's "which version" row (in `auto` a network attacker could force the 2024 one). */
+const versionRow = (): HTMLElement[] => (state.protocol ? [h("dt", {}, "Sign-in version"), h("dd", { "data-field": "protocol", "data-protocol": state.protocol }, `MSC4108 ${state.protocol} version`)] : []);
+const unverifiedRow = (a: { verified?: false }): HTMLElement[] => (a.verified === false ? [h("dt", {}, "Verification"), h("dd", { "data-field": "verified" }, "Not verified: this device cannot link new devices")] : []);
+
 function render(): void {
   cleanup?.();
   cleanup = null;
@@ -191,7 +195,9 @@ function render(): void {
   renderedScreen = s;
   document.body.dataset.screen = s.name;
   const view = screenView(s);
-  if (state.protocol) view.append(h("p", { class: "detail", "data-protocol": state.protocol }, protocolDetail(state.protocol)));
+  // The version a sign-in used is on screen from the moment it is known (in `auto`, a network attacker
+  // could hide the 2025 API: docs/architecture.md "Which version"); the success screen lists it itself.
+  if (state.protocol && s.name !== "success") view.append(h("p", { class: "detail", "data-protocol": state.protocol }, protocolDetail(state.protocol)));
   app.replaceChildren(view);
   const focusTarget = app.querySelector<HTMLElement>("[data-autofocus]") ?? app.querySelector<HTMLElement>("h1");
   // A screen that comes back with a problem (a wrong code or key, a bad address) refocuses its field.
@@ -219,8 +225,8 @@ function screenView(s: Screen): HTMLElement {
         "section",
         {},
         heading("Your account"),
-        h("dl", {}, h("dt", {}, "Account"), h("dd", { "data-field": "user" }, s.account.userId), h("dt", {}, "Homeserver"), h("dd", {}, s.account.homeserver)),
-        storageNote(state.storage),
+        h("dl", {}, h("dt", {}, "Account"), h("dd", { "data-field": "user" }, s.account.userId), h("dt", {}, "Homeserver"), h("dd", {}, s.account.homeserver), ...unverifiedRow(s.account)),
+        s.account.verified === false ? null : storageNote(state.storage), // an unverified device is never saved
         h(
           "div",
           { class: "actions" },
@@ -418,8 +424,8 @@ function screenView(s: Screen): HTMLElement {
       return h(
         "section",
         {},
-        heading(s.role === "new" ? "You're signed in" : "New device linked"),
-        h("dl", {}, h("dt", {}, "Account"), h("dd", { "data-field": "user" }, s.userId), h("dt", {}, "Device ID"), h("dd", { "data-field": "device" }, s.deviceId), h("dt", {}, "Verification"), h("dd", { "data-field": "verified" }, s.verified ? "Verified" : s.role === "existing" ? "Keys sent" : "Not verified")),
+        heading(s.role === "existing" ? "New device linked" : s.verified ? "You're signed in" : "Signed in, not verified"),
+        h("dl", {}, h("dt", {}, "Account"), h("dd", { "data-field": "user" }, s.userId), h("dt", {}, "Device ID"), h("dd", { "data-field": "device" }, s.deviceId), h("dt", {}, "Verification"), h("dd", { "data-field": "verified" }, s.verified ? "Verified" : s.role === "existing" ? "Keys sent" : "Not verified"), ...versionRow()),
         h(
           "p",
           {},

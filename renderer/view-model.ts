@@ -18,7 +18,7 @@ import {
 
 export type ScanSource = "camera" | "screen";
 
-export type Account = { userId: string; homeserver: string };
+export type Account = { userId: string; homeserver: string; verified?: false };
 
 export type Screen =
   // first run and the app's own account (a window without a fixed role)
@@ -338,6 +338,11 @@ export function errorText(e: FlowError): { title: string; body: string; list?: s
       return { title: "Your other device is already signed in", body: "You don't need to do anything else." };
     case "other_device_not_signed_in":
       return { title: "Other device not signed in", body: "Sign in to your other device and then try again, or use another device that's already signed in." };
+    case "device_not_verified":
+      return {
+        title: "This device is not verified",
+        body: "This device is signed in but not verified, so it has no keys to give a new device. Verify it from another device, or sign out and sign in to your account again.",
+      };
     case "device_already_exists":
       return { title: "Something went wrong", body: "A device with the same ID is already signed in to your account. The request has been cancelled." };
     case "device_not_found":
@@ -404,6 +409,11 @@ export function signInErrorText(code: SignInErrorCode): { title: string; body: s
       return { title: "Set up recovery first", body: "Your account has no recovery key yet. Set up recovery in another app where you are signed in (Settings → Security), then try again." };
     case "secrets_unavailable":
       return { title: "Your keys are incomplete", body: "Your account's recovery does not hold all of its cross-signing keys. Reset your recovery in another app, then try again." };
+    case "unsafe_url":
+      return {
+        title: "qr-login did not open the sign-in page",
+        body: "Your homeserver's account provider gave a sign-in page that is not a secure web address (https), so qr-login did not open it. Someone may be interfering; tell your homeserver's administrator.",
+      };
     case "unknown":
       return { title: "Something went wrong", body: "The sign-in could not be completed. Please try again." };
   }

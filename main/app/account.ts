@@ -11,6 +11,7 @@ import type { SessionLoginOptions, SessionLoginStep } from "../login/session-log
 import type { StoredSession } from "../login/session.js";
 import type { AccountEvent, SignInErrorCode, SignInState, StorageStatus } from "../../preload/api.js";
 import { HomeserverInputError, parseHomeserverInput, resolveHomeserver } from "./homeserver-input.js";
+import { checkOpenableUrl } from "../login/url-policy.js";
 
 export interface SessionStore {
   storage(): Promise<StorageStatus>;
@@ -26,7 +27,7 @@ export interface RestoredAccount {
 
 export interface AccountEnvironment {
   store: SessionStore;
-  /** shell.openExternal for the authorization page. */
+  /** shell.openExternal for the authorization page (only ever called with a URL checkOpenableUrl allowed). */
   openBrowser(url: string): Promise<void>;
   clientName?: string;
   /** Tries of the recovery key before the sign-in gives up (default 3). */
@@ -40,6 +41,17 @@ export interface AccountEnvironment {
   refresh?(session: StoredSession): Promise<{ session: StoredSession; refreshed: boolean }>;
   exportNewDeviceSession?(session: NewDeviceClientSession): Promise<StoredSession | null>;
   revoke?(session: StoredSession): Promise<void>;
+}
+
+/**
+ * This app is signed in, but its device is not cross-signed (the keys it was sent did not check out, or
+ * did not verify it): it holds no secrets it may pass on, so it must not act as the existing device.
+ */
+export class AccountNotVerifiedError extends Error {
+  override readonly name = "AccountNotVerifiedError";
+  constructor(readonly userId: string) {
+    super(`${userId} is signed in on this device, but the device is not verified`);
+  }
 }
 
 /** A request that does not fit the state (ipc.ts passes it on as invalid_request). */
@@ -62,6 +74,8 @@ const STEP_STATE: Record<SessionLoginStep, SignInState> = { discovering: "discov
 
 export class AccountController {
   private session: StoredSession | null = null;
+  /** A new device signed in by QR that is not cross-signed: shown, never used to link devices, never stored. */
+  private unverified: { userId: string; homeserver: string } | null = null;
   private restored: Promise<RestoredAccount> | null = null;
   private status: StorageStatus = "unavailable";
   private saved = false;
@@ -91,8 +105,9 @@ export class AccountController {
     }
   }
 
-  current(): { userId: string; homeserver: string } | null {
-    return this.session ? { userId: this.session.userId, homeserver: this.session.homeserverUrl } : null;
+  current(): { userId: string; homeserver: string; verified?: false } | null {
+    if (this.session) return { userId: this.session.userId, homeserver: this.session.homeserverUrl };
+    return this.unverified ? { ...this.unverified, verified: false } : null;
   }
 
   storage(): StorageStatus {
@@ -112,7 +127,10 @@ export class AccountController {
    */
   async existingAccount(): Promise<ExistingAccount | null> {
     const current = this.session;
-    if (!current) return null;
+    if (!current) {
+      if (this.unverified) throw new AccountNotVerifiedError(this.unverified.userId);
+      return null;
+    }
     const fresh = await (this.env.refresh ?? defaultRefresh)(current).catch(() => ({ session: current, refreshed: false }));
     if (this.session !== current) return this.session ? this.existingAccount() : null; // signed out or in again meanwhile
     let session = current;
@@ -160,7 +178,7 @@ export class AccountController {
   async openSignInPage(): Promise<void> {
     const url = this.run?.url;
     if (!url) throw new AccountRequestError("no sign-in page to open");
-    await this.env.openBrowser(url);
+    await this.openBrowser(url);
   }
 
   cancelSignIn(): void {
@@ -176,6 +194,7 @@ export class AccountController {
     const session = this.session;
     this.cancelSignIn();
     this.session = null;
+    this.unverified = null;
     this.saved = false;
     const restored = this.restored;
     this.restored = null;
@@ -185,10 +204,20 @@ export class AccountController {
     this.changed();
   }
 
-  /** A new device signed in by QR: keep it as this app's account (it holds the secrets it was sent). */
-  async adoptNewDeviceSession(s: NewDeviceClientSession): Promise<void> {
+  /**
+   * A new device signed in by QR: keep it as this app's account when it is cross-signed (it holds the
+   * secrets it was sent, checked against the account's published keys). One that is not is shown as
+   * "signed in, not verified" and never exports, stores or offers secrets.
+   */
+  async adoptNewDeviceSession(s: NewDeviceClientSession, verified: { crossSigned: boolean }): Promise<void> {
+    const unverified = (): void => {
+      if (this.session) return; // an account signed in otherwise stays
+      this.unverified = { userId: s.userId, homeserver: s.client.baseUrl.endsWith("/") ? s.client.baseUrl : `${s.client.baseUrl}/` };
+      this.changed();
+    };
+    if (!verified.crossSigned) return unverified();
     const session = await (this.env.exportNewDeviceSession ?? defaultExport)(s).catch(() => null);
-    if (!session) return; // not verified: nothing to link other devices with
+    if (!session) return unverified();
     await this.keep(session);
   }
 
@@ -199,11 +228,17 @@ export class AccountController {
     this.restored = null;
   }
 
+  /** Every page this controller opens goes through the one URL policy first. */
+  private openBrowser(url: string): Promise<void> {
+    return this.env.openBrowser(checkOpenableUrl(url, "the account provider's authorization page"));
+  }
+
   private async keep(session: StoredSession): Promise<void> {
     const old = this.restored;
     this.restored = null;
     void old?.then((r) => r.close(), () => undefined);
     this.session = session;
+    this.unverified = null;
     this.status = await this.env.store.save(session);
     this.saved = this.status === "keychain";
     this.changed();
@@ -232,10 +267,11 @@ export class AccountController {
           if (!signal.aborted && step !== "browser") emit({ type: "sign_in_state", state: STEP_STATE[step] });
         },
         openUri: async (url) => {
+          checkOpenableUrl(url, "the account provider's authorization page");
           run.url = url;
           emit({ type: "sign_in_state", state: "waiting_for_browser" });
           emit({ type: "sign_in_browser", url, opened: false });
-          await this.env.openBrowser(url);
+          await this.openBrowser(url);
           emit({ type: "sign_in_browser", url, opened: true });
         },
         recoveryKey: ({ retry, attemptsLeft }) =>
@@ -259,10 +295,16 @@ export class AccountController {
   }
 }
 
+const UNSAFE_URL = {
+  code: "unsafe_url",
+  message: "The account provider asked to open a page that is not a secure web address (https), so it was not opened.",
+} as const;
+
 /** The renderer's terms for a failed sign-in; messages are ours, never a server's or a stack's. */
 export function signInError(err: unknown): { code: SignInErrorCode; message: string } {
   const e = err as { name?: unknown; reason?: unknown; details?: { error?: unknown }; message?: unknown };
   if (err instanceof HomeserverInputError) return { code: "invalid_homeserver", message: err.message };
+  if (e?.name === "UnsafeUrlError" || (e?.name === "SessionLoginError" && e.reason === "unsafe_url")) return UNSAFE_URL;
   if (e?.name === "SessionLoginError") {
     switch (e.reason) {
       case "browser_failed":

@@ -1,9 +1,10 @@
-// Which URLs main may hand to shell.openExternal. Only the verification URI of a running flow is ever
-// opened, and only when it points at the account's own OAuth server: https on an origin taken from the
-// homeserver's auth metadata, or plain http on a loopback host when the development stack runs. A
-// malicious new device could otherwise make the existing device open any page it likes.
+// Which URLs main may hand to shell.openExternal. Every call goes through guardedOpener(), i.e. the one
+// URL policy (main/login/url-policy.ts: https, http only to this computer, no credentials). The
+// verification URI of a running flow must moreover point at the account's own OAuth server: an origin
+// taken from the homeserver's auth metadata (plain http only on loopback with the development stack).
+// A malicious new device could otherwise make the existing device open any page it likes.
 
-const LOOPBACK = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
+import { openRefusal, UnsafeUrlError } from "../login/url-policy.js";
 
 export interface ExternalUrlPolicy {
   /** Origins (scheme://host:port) of the account provider, from its auth metadata. */
@@ -32,17 +33,20 @@ export function providerOrigins(metadata: Record<string, unknown>): string[] {
 }
 
 export function isAllowedExternalUrl(raw: string, policy: ExternalUrlPolicy): boolean {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    return false;
-  }
-  if (u.username !== "" || u.password !== "") return false;
-  if (u.protocol === "http:") {
-    if (!policy.allowLoopbackHttp || !LOOPBACK.test(u.hostname)) return false;
-  } else if (u.protocol !== "https:") {
-    return false;
-  }
+  if (openRefusal(raw) !== null) return false;
+  const u = new URL(raw);
+  if (u.protocol === "http:" && !policy.allowLoopbackHttp) return false;
   return policy.origins.includes(originOf(u));
+}
+
+/**
+ * shell.openExternal behind the one URL policy (main/login/url-policy.ts): main/app/index.ts builds
+ * its only opener with this, so no path hands the OS a URL the policy refused.
+ */
+export function guardedOpener(openExternal: (url: string) => Promise<void>): (url: string, what?: string) => Promise<void> {
+  return async (url, what = "to open a page") => {
+    const reason = openRefusal(url);
+    if (reason) throw new UnsafeUrlError(reason, url, what);
+    await openExternal(url);
+  };
 }

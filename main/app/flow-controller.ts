@@ -7,6 +7,7 @@ import { runExistingDevice } from "../login/existing-device.js";
 export type { ExistingAccount } from "../login/ports.js";
 import { runNewDevice, type NewDeviceOptions } from "../login/new-device.js";
 import type { NewDeviceClientSession } from "../login/adapters.js";
+import { AccountNotVerifiedError } from "./account.js";
 import { createOAuthPort } from "../login/oauth-port.js";
 import type { ClientMetadata } from "../login/oauth.js";
 import type { ExistingAccount, FlowEvent, FlowOutcome, HomeserverPort, NewDeviceMatrixPort, NewDeviceSession, OAuthPort, ProtocolChoice, SecretsStepName, SecureChannelPort } from "../login/ports.js";
@@ -36,8 +37,8 @@ export interface LoginEnvironment {
   existingAccount(): Promise<ExistingAccount | null>;
   /** Open a URL in the system browser; main/app/index.ts applies the allow-list. */
   openVerificationPage(uri: string): Promise<void>;
-  /** The new device signed in: keep the session (store credentials, start the client). */
-  onSignedIn?(session: NewDeviceClientSession): Promise<void>;
+  /** The new device signed in: keep the session (store credentials, start the client); only a cross-signed one links devices. */
+  onSignedIn?(session: NewDeviceClientSession, verified: { crossSigned: boolean }): Promise<void>;
   /** Tests: replace the adapters. */
   ports?: { channel?: SecureChannelPort; oauth?: OAuthPort; newDeviceMatrix?: NewDeviceMatrixPort<NewDeviceSession>; homeserver?: HomeserverPort };
   lingerMs?: number;
@@ -189,7 +190,14 @@ export class LoginFlowController implements FlowController {
       }
     }
     if (options.role === "existing") {
-      this.account = await this.env.existingAccount();
+      try {
+        this.account = await this.env.existingAccount();
+      } catch (err) {
+        if (err instanceof AccountNotVerifiedError) {
+          throw flowError("device_not_verified", `This device is signed in as ${err.userId} but is not verified, so it has no keys to give a new device. Verify it from another device, or sign out and sign in to your account again.`);
+        }
+        throw err;
+      }
       if (!this.account) throw flowError("other_device_not_signed_in", "This app is not signed in to an account, so it cannot link a new device.");
     }
     this.running = this.run(options).catch(() => {
@@ -341,7 +349,9 @@ export class LoginFlowController implements FlowController {
       }
       const result = await runNewDevice(deps, { mode, ...(lingerMs !== undefined ? { lingerMs } : {}), ...(this.env.protocol ? { protocol: this.env.protocol } : {}) }, { signal, onEvent: this.onFlowEvent });
       // Only the real adapter's session carries a matrix-js-sdk client worth keeping.
-      if (result.outcome.outcome === "success" && result.session && "client" in result.session) await this.env.onSignedIn?.(result.session as NewDeviceClientSession);
+      if (result.outcome.outcome === "success" && result.session && "client" in result.session) {
+        await this.env.onSignedIn?.(result.session as NewDeviceClientSession, { crossSigned: result.outcome.crossSigned === true });
+      }
       return;
     }
     const account = this.account!;

@@ -22,7 +22,7 @@ import { SessionVault } from "./credentials.js";
 import { AccountController } from "./account.js";
 import { readConfig, type AppConfig } from "./config.js";
 import { createDisplayMediaHandler, type ScreenAccess } from "./display-media.js";
-import { isAllowedExternalUrl, providerOrigins } from "./external-url.js";
+import { guardedOpener, isAllowedExternalUrl, providerOrigins } from "./external-url.js";
 import { APP_HOST, APP_ORIGIN, APP_SCHEME } from "./origin.js";
 import { installPermissionHandlers } from "./permissions.js";
 import { installQuitGuard } from "./quit.js";
@@ -39,6 +39,9 @@ const PRELOAD = path.join(DIST, "preload", "index.cjs");
 /** How long quitting may wait for the flows to say goodbye and the development stack to close. */
 const QUIT_TIMEOUT_MS = 8000;
 const CLIENT_METADATA = { client_name: "qr-login desktop", client_uri: "https://github.com/qr-login/qr-login", application_type: "native" as const };
+
+/** The only way main opens anything outside the app (external-url.ts: the one URL policy first). */
+const openExternal = guardedOpener((url) => shell.openExternal(url));
 
 // Before ready: our renderer origin is a standard, secure scheme (CSP 'self' and fetch rules apply).
 protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true } }]);
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
   let ipc: IpcSurface | null = null;
   const account = config.dev
     ? null
-    : new AccountController({ store: new SessionVault(path.join(app.getPath("userData"), "session.bin"), safeStorage), openBrowser: (url) => shell.openExternal(url), clientName: CLIENT_METADATA.client_name });
+    : new AccountController({ store: new SessionVault(path.join(app.getPath("userData"), "session.bin"), safeStorage), openBrowser: (url) => openExternal(url, "the account provider's authorization page"), clientName: CLIENT_METADATA.client_name });
   // From here on a quit waits (bounded) for the flows to tell the peer and DELETE their rendezvous
   // sessions, then for the development stack to close.
   installQuitGuard(
@@ -92,7 +95,7 @@ async function main(): Promise<void> {
       ...(config.rendezvous && config.rendezvous !== expectedHomeserver ? { fallbackRendezvousUrl: config.rendezvous } : {}),
       existingAccount,
       openVerificationPage: (uri) => openVerificationPage(uri, existingAccount, dev !== null),
-      ...(account ? { onSignedIn: (s) => account.adoptNewDeviceSession(s) } : {}),
+      ...(account ? { onSignedIn: (s, verified) => account.adoptNewDeviceSession(s, verified) } : {}),
     }),
     appInfo: (id) => appInfo(config, dev, account, windows, id),
     ...(account ? { account } : {}),
@@ -153,7 +156,7 @@ function appInfo(config: AppConfig, dev: DevStack | null, account: AccountContro
   const current = dev ? { userId: dev.account.userId, homeserver: dev.baseUrl } : (account?.current() ?? null);
   const role = own?.spec.role ?? null;
   const label =
-    role === "existing" ? `Existing device — ${current ? `signed in as ${current.userId}` : "not signed in"}` : role === "new" ? "New device" : current ? `Signed in as ${current.userId}` : "qr-login";
+    role === "existing" ? `Existing device — ${current ? `signed in as ${current.userId}` : "not signed in"}` : role === "new" ? "New device" : current ? `Signed in as ${current.userId}${"verified" in current && current.verified === false ? ", not verified" : ""}` : "qr-login";
   return {
     label,
     account: current,
@@ -173,7 +176,7 @@ async function openVerificationPage(uri: string, existingAccount: () => Promise<
   if (!isAllowedExternalUrl(uri, { origins: providerOrigins(md), allowLoopbackHttp })) {
     throw Object.assign(new Error("refused to open a page outside the account provider"), { code: "unable_to_open_verification_uri" });
   }
-  await shell.openExternal(uri);
+  await openExternal(uri, "the verification page");
 }
 
 function isFile(file: string): boolean {
@@ -234,5 +237,5 @@ async function explainScreenAccess(requester: WebContents): Promise<void> {
     defaultId: 0,
   };
   const { response } = parent ? await dialog.showMessageBox(parent, options) : await dialog.showMessageBox(options);
-  if (response === 0) await shell.openExternal("x-apple.systempreferences:com.apple.preference.security?Privacy_ScreenCapture");
+  if (response === 0) await openExternal("x-apple.systempreferences:com.apple.preference.security?Privacy_ScreenCapture", "System Settings");
 }

@@ -123,10 +123,12 @@ function httpUrl(v: unknown, what: string): string {
   return s;
 }
 
-function account(v: unknown, what: string): { userId: string; homeserver: string } | null {
+function account(v: unknown, what: string): { userId: string; homeserver: string; verified?: false } | null {
   if (v === null) return null;
   if (!isRecord(v)) throw new ValidationError(`${what}: not an object`);
-  return { userId: str(v.userId, `${what}.userId`, 255), homeserver: httpUrl(v.homeserver, `${what}.homeserver`) };
+  const out = { userId: str(v.userId, `${what}.userId`, 255), homeserver: httpUrl(v.homeserver, `${what}.homeserver`) };
+  // Only the "not verified" mark passes (a device signed in by QR that is not cross-signed).
+  return v.verified === false ? { ...out, verified: false } : out;
 }
 
 /** Rebuild the app info a window gets (main/app/index.ts computes it; nothing else may ride along). */

@@ -4,11 +4,12 @@
 //
 // stdout carries exactly one line, the summary, so a script can `JSON.parse` it; everything meant for
 // the person at the terminal (QR, check code, verification URI, prompts, progress) goes to stderr.
-import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import QRCode from "qrcode";
 import type { FlowEvent, FlowOutcome } from "../login/ports.js";
 import { UsageError } from "./args.js";
+
+export { openInBrowser } from "./open-url.js";
 
 /** stdin as a queue of lines; lines typed early wait until asked for. */
 export class LineQueue {
@@ -134,19 +135,6 @@ export function summarise(outcome: FlowOutcome, known: { userId?: string; device
 
 export function printSummary(summary: Summary): void {
   process.stdout.write(`${JSON.stringify(summary)}\n`);
-}
-
-/** Opens a URL with the platform's opener; resolves once the opener started (not when the page loaded). */
-export function openInBrowser(url: string): Promise<void> {
-  const [cmd, args] = process.platform === "darwin" ? ["open", [url]] : process.platform === "win32" ? ["cmd", ["/c", "start", "", url]] : ["xdg-open", [url]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args as string[], { stdio: "ignore", detached: true });
-    child.once("error", reject);
-    child.once("spawn", () => {
-      child.unref();
-      resolve();
-    });
-  });
 }
 
 /** A signal aborted by the first SIGINT/SIGTERM (the flow then tells the peer and deletes the session). */

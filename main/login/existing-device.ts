@@ -13,6 +13,7 @@
 import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, secretsMessage, type SecretsBundle } from "./messages.js";
 import { FlowContext, FlowEnd, delay, localFailure, toHex } from "./flow-kit.js";
 import { dialectFor } from "./dialect.js";
+import { isOpenableUrl, openRefusal, UnsafeUrlError } from "./url-policy.js";
 import {
   supportsDeviceGrant,
   type AuthMetadata,
@@ -95,21 +96,8 @@ export async function checkExistingDeviceCapability(deps: Pick<ExistingDeviceDep
   return { metadata, secrets };
 }
 
-const LOOPBACK_HOSTS = new Set(["localhost", "[::1]"]);
-
-/** https only; http only for loopback hosts (RFC 8252 §8.3). */
-export function isOpenableVerificationUri(uri: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    return false;
-  }
-  if (url.username !== "" || url.password !== "") return false;
-  if (url.protocol === "https:") return true;
-  if (url.protocol !== "http:") return false;
-  return LOOPBACK_HOSTS.has(url.hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(url.hostname);
-}
+/** https only; http only for loopback hosts (RFC 8252 §8.3): the one URL policy (url-policy.ts). */
+export const isOpenableVerificationUri = isOpenableUrl;
 
 export async function runExistingDevice(
   deps: ExistingDeviceDeps,
@@ -149,7 +137,8 @@ export async function runExistingDevice(
     const grant = protocol.device_authorization_grant;
     const uri = grant.verification_uri_complete ?? grant.verification_uri;
     ctx.state("opening_browser");
-    if (!isOpenableVerificationUri(uri)) throw localFailure("unable_to_open_verification_uri", "refused to open a verification URI that is not https");
+    const refusal = openRefusal(uri);
+    if (refusal) throw localFailure("unable_to_open_verification_uri", new UnsafeUrlError(refusal, uri, "to open the verification URI").message);
     ctx.emit({ type: "opening_browser", uri });
     let opened;
     try {

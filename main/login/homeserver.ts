@@ -11,6 +11,7 @@
 //   silent switch to another homeserver.
 import type { FetchLike } from "../protocol/rendezvous.js";
 import { HomeserverError, type HomeserverPort, type HomeserverRef, type ResolvedHomeserver } from "./ports.js";
+import { requireSecureUrl, UnsafeUrlError } from "./url-policy.js";
 
 export interface HomeserverPortOptions {
   /** The homeserver the user expects (base URL). */
@@ -19,18 +20,35 @@ export interface HomeserverPortOptions {
   timeoutMs?: number;
 }
 
-/** `https://h` → `https://h/`; paths keep their form with one trailing slash. Throws on a non-http(s) URL. */
+/**
+ * `https://h` → `https://h/`; paths keep their form with one trailing slash. Throws on anything but
+ * https, or http to this computer (url-policy.ts): a peer or a .well-known naming a plain-http
+ * homeserver would otherwise have the new device send its tokens over the network in clear.
+ */
 export function normaliseBaseUrl(text: string): string {
-  const url = new URL(text);
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error(`not an http(s) URL: ${text}`);
+  const url = requireSecureUrl(text, "the homeserver URL");
   url.search = "";
   url.hash = "";
   return url.href.endsWith("/") ? url.href : `${url.href}/`;
 }
 
+const MAX_REDIRECTS = 5;
+
+/**
+ * A GET without credentials. Redirects are followed (a .well-known often moves to www.) but only to
+ * URLs the policy allows: fetch itself would follow https → http.
+ */
 async function getJson(url: string, fetchImpl: FetchLike, timeoutMs: number, signal?: AbortSignal): Promise<{ status: number; body: unknown }> {
   const timeout = AbortSignal.timeout(timeoutMs);
-  const response = await fetchImpl(url, { method: "GET", headers: { accept: "application/json" }, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+  let response: Response;
+  for (let hops = 0; ; hops++) {
+    response = await fetchImpl(url, { method: "GET", headers: { accept: "application/json" }, redirect: "manual", signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    const location = response.headers.get("location");
+    if (response.status < 300 || response.status >= 400 || location === null) break;
+    await response.body?.cancel();
+    if (hops >= MAX_REDIRECTS) throw new Error(`${url}: too many redirects`);
+    url = requireSecureUrl(new URL(location, url).href, `the redirect from ${url}`).href;
+  }
   const text = await response.text();
   let body: unknown;
   try {
@@ -64,8 +82,8 @@ export async function discoverHomeserver(serverName: string, opts: { fetch?: Fet
     if (typeof hs?.base_url !== "string") return { reason: `${origin}.well-known/matrix/client has no m.homeserver.base_url` };
     try {
       candidate = normaliseBaseUrl(hs.base_url);
-    } catch {
-      return { reason: `${origin}.well-known/matrix/client names an invalid base URL` };
+    } catch (err) {
+      return { reason: `${origin}.well-known/matrix/client names ${err instanceof UnsafeUrlError ? "a base URL that is not https" : "an invalid base URL"}` };
     }
   } else if (wellKnown.status === 404) {
     candidate = origin;
@@ -90,6 +108,7 @@ export function createHomeserverPort(opts: HomeserverPortOptions = {}): Homeserv
         try {
           baseUrl = normaliseBaseUrl(named.baseUrl);
         } catch (cause) {
+          if (cause instanceof UnsafeUrlError) throw new HomeserverError("unresolved", `the other device names a homeserver that is not https: ${cause.message}`, { cause });
           throw new HomeserverError("unresolved", `the other device names an invalid homeserver URL`, { cause });
         }
         if (pinned !== undefined && baseUrl !== pinned) {

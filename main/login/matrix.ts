@@ -287,6 +287,13 @@ export async function importSecretsAndVerify(
   const deadline = Date.now() + timeoutMs;
   if (!crypto.importSecretsBundle) throw new MatrixGlueError("no_crypto", "this crypto stack cannot import a secrets bundle");
   if (!isSecretsBundle(bundle)) throw new MatrixGlueError("import_failed", "malformed secrets bundle");
+  // Check before importing: an import marks the keys as ours and trusted, so a bundle whose keys are
+  // not the account's published ones (a peer that lies, or a stale bundle) must never get that far.
+  const mismatched = await mismatchedCrossSigningKeys(client, bundle);
+  if (mismatched.length > 0) {
+    onStep("cross_signing_keys", "failed");
+    throw new MatrixGlueError("import_failed", `${mismatched.join(", ")} ${mismatched.length === 1 ? "does" : "do"} not match the account's published cross-signing keys: no secret was imported`);
+  }
   try {
     await crypto.importSecretsBundle(bundle);
   } catch (err) {
@@ -320,6 +327,44 @@ export async function importSecretsAndVerify(
   return state;
 }
 
+const CROSS_SIGNING_KEYS = [
+  ["master_key", "master_keys"],
+  ["self_signing_key", "self_signing_keys"],
+  ["user_signing_key", "user_signing_keys"],
+] as const;
+
+/** The public half of an Ed25519 cross-signing key given as the base64 of its 32-byte seed (unpadded base64). */
+export function crossSigningPublicKey(seedBase64: string): string | null {
+  const seed = Buffer.from(seedBase64, "base64");
+  if (seed.length !== 32) return null;
+  return Buffer.from(ed25519.getPublicKey(seed)).toString("base64").replace(/=+$/, "");
+}
+
+/** The account's published cross-signing public keys, from a /keys/query of our own user. */
+async function publishedCrossSigningKeys(client: sdk.MatrixClient): Promise<Record<(typeof CROSS_SIGNING_KEYS)[number][0], string[]>> {
+  const userId = client.getSafeUserId();
+  let answer: Record<string, unknown>;
+  try {
+    answer = (await client.downloadKeysForUsers([userId])) as unknown as Record<string, unknown>;
+  } catch (err) {
+    throw new MatrixGlueError("http", "POST /keys/query failed: the received secrets cannot be checked", { cause: err });
+  }
+  const keysOf = (field: string): string[] => {
+    const entry = (answer[field] as Record<string, { keys?: Record<string, unknown> }> | undefined)?.[userId];
+    return Object.entries(entry?.keys ?? {}).filter(([id, v]) => id.startsWith("ed25519:") && typeof v === "string").map(([, v]) => v as string);
+  };
+  return { master_key: keysOf("master_keys"), self_signing_key: keysOf("self_signing_keys"), user_signing_key: keysOf("user_signing_keys") };
+}
+
+/** The bundle's cross-signing keys whose public half is not the one the account publishes (none: all match). */
+export async function mismatchedCrossSigningKeys(client: sdk.MatrixClient, bundle: SecretsBundle): Promise<string[]> {
+  const published = await publishedCrossSigningKeys(client);
+  return CROSS_SIGNING_KEYS.filter(([name]) => {
+    const pub = crossSigningPublicKey(bundle.cross_signing[name]);
+    return pub === null || !published[name].includes(pub);
+  }).map(([name]) => name);
+}
+
 /** What the crypto store holds now, as a bundle; null when it lacks a private cross-signing key. */
 async function heldSecrets(crypto: CryptoApi): Promise<SecretsBundle | null> {
   try {
@@ -348,8 +393,7 @@ function sameBackupKey(held: SecretsBundle, sent: SecretsBundle): boolean {
 
 /** The public half of the bundle's self-signing key (unpadded base64 of the Ed25519 seed's public key). */
 function selfSigningPublicKey(bundle: SecretsBundle): string {
-  const seed = Buffer.from(bundle.cross_signing.self_signing_key, "base64");
-  return Buffer.from(ed25519.getPublicKey(seed)).toString("base64").replace(/=+$/, "");
+  return crossSigningPublicKey(bundle.cross_signing.self_signing_key) ?? "";
 }
 
 function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T | null> {

@@ -1,90 +1,28 @@
-// OAuth 2.0 client side of "Sign in with QR", with nothing but fetch:
-// - Matrix auth metadata discovery (spec v1.15 `GET /_matrix/client/v1/auth_metadata`, MSC2965 unstable fallback)
-//   validated like matrix-js-sdk's `isValidAuthMetadata`;
-// - dynamic client registration (RFC 7591);
-// - the device authorization grant (RFC 8628 / MSC4341), polling with `interval`, `slow_down` (+5 s),
-//   `authorization_pending`, and MAS's 403 variants of the pending/denied/expired errors;
+// OAuth 2.0 client side of "Sign in with QR". The requests go through oauth4webapi (by the author of
+// the oidc-provider our development homeserver runs), which never follows a redirect and talks only
+// https unless told otherwise for one request; what stays here is Matrix's part:
+// - Matrix auth metadata discovery (spec v1.15 `GET /_matrix/client/v1/auth_metadata`, MSC2965 unstable
+//   fallback) validated like matrix-js-sdk's `isValidAuthMetadata`, and every endpoint in it held to
+//   the URL policy (url-policy.ts: https, http only to this computer for the development stack);
+// - dynamic client registration (RFC 7591) as a public client;
+// - the device authorization grant (RFC 8628 / MSC4341) and its polling loop (oauth-poll.ts);
 // - Matrix scopes (stable and unstable MSC2967 forms) and client-generated device ids;
 // - authorization code + PKCE (S256) for signing in the existing device in a browser;
 // - refresh and revocation.
+// A redirect is never followed: a 307 from a token endpoint would otherwise re-send the refresh token
+// (or the device code) to wherever it points.
+import * as o from "oauth4webapi";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { transportRefusal } from "./url-policy.js";
+import { asServer, JSON_HEADERS, jsonBody, libOptions, OAuthError, send, tokensOf, viaLibrary, type AuthMetadata, type FetchOptions, type TokenResponse } from "./oauth-http.js";
+
+export { OAuthError } from "./oauth-http.js";
+export type { AuthMetadata, FetchOptions, OAuthErrorReason, TokenResponse } from "./oauth-http.js";
+export { pollDeviceToken, type DeviceTokenOutcome, type PollOptions } from "./oauth-poll.js";
 
 export const DEVICE_CODE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code";
 export const STABLE_SCOPE_PREFIX = "urn:matrix:client:";
 export const UNSTABLE_SCOPE_PREFIX = "urn:matrix:org.matrix.msc2967.client:";
-
-export type OAuthErrorReason =
-  | "network"
-  | "metadata_unavailable"
-  | "metadata_invalid"
-  | "registration_unsupported"
-  | "registration_failed"
-  | "device_grant_unsupported"
-  | "device_authorization_failed"
-  | "token_request_failed"
-  | "authorization_failed"
-  | "state_mismatch"
-  | "invalid_response"
-  | "aborted";
-
-/** Every failure of this module, with a machine-readable reason and, when the server said so, its OAuth error. */
-export class OAuthError extends Error {
-  override readonly name = "OAuthError";
-  constructor(
-    readonly reason: OAuthErrorReason,
-    message: string,
-    readonly details: { status?: number; error?: string; errorDescription?: string } = {},
-  ) {
-    super(message);
-  }
-}
-
-export interface AuthMetadata {
-  issuer: string;
-  authorization_endpoint: string;
-  token_endpoint: string;
-  revocation_endpoint: string;
-  registration_endpoint: string;
-  device_authorization_endpoint?: string;
-  response_types_supported: string[];
-  response_modes_supported: string[];
-  grant_types_supported: string[];
-  code_challenge_methods_supported: string[];
-  [field: string]: unknown;
-}
-
-export interface FetchOptions {
-  fetch?: typeof fetch;
-  signal?: AbortSignal;
-}
-
-const JSON_HEADERS = { Accept: "application/json" };
-
-async function send(url: string, init: RequestInit, opts: FetchOptions): Promise<Response> {
-  try {
-    return await (opts.fetch ?? fetch)(url, { ...init, ...(opts.signal ? { signal: opts.signal } : {}) });
-  } catch (err) {
-    if (opts.signal?.aborted) throw new OAuthError("aborted", "aborted");
-    throw new OAuthError("network", `${init.method ?? "GET"} ${url} failed: ${(err as Error).message}`);
-  }
-}
-
-async function jsonBody(response: Response): Promise<Record<string, unknown> | null> {
-  const text = await response.text();
-  try {
-    const value: unknown = JSON.parse(text);
-    return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-function oauthErrorOf(body: Record<string, unknown> | null): { error?: string; errorDescription?: string } {
-  return {
-    ...(typeof body?.error === "string" ? { error: body.error } : {}),
-    ...(typeof body?.error_description === "string" ? { errorDescription: body.error_description } : {}),
-  };
-}
 
 function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === "string");
@@ -111,6 +49,20 @@ export function authMetadataProblems(md: Record<string, unknown>): string[] {
   return problems;
 }
 
+const ENDPOINT_KEYS = ["issuer", "authorization_endpoint", "token_endpoint", "revocation_endpoint", "registration_endpoint", "device_authorization_endpoint", "account_management_uri"];
+
+/** Endpoints this client would talk to or open that are not https (or http to this computer). */
+export function endpointProblems(md: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  for (const key of ENDPOINT_KEYS) {
+    const value = md[key];
+    if (typeof value !== "string") continue;
+    const refusal = transportRefusal(value);
+    if (refusal) problems.push(`${key} ${refusal === "not_a_url" ? "is not a URL" : "is not https"}`);
+  }
+  return problems;
+}
+
 /** True when the server advertises the device authorization grant (MSC4341). */
 export function supportsDeviceGrant(md: AuthMetadata): boolean {
   return md.grant_types_supported.includes(DEVICE_CODE_GRANT_TYPE) && typeof md.device_authorization_endpoint === "string";
@@ -122,18 +74,21 @@ function joinUrl(base: string, path: string): string {
 
 /** Fetches and validates the homeserver's OAuth 2.0 server metadata: stable path first, then MSC2965's. */
 export async function discoverAuthMetadata(homeserverUrl: string, opts: FetchOptions = {}): Promise<AuthMetadata> {
+  const refusal = transportRefusal(homeserverUrl);
+  if (refusal) throw new OAuthError("insecure_url", `refusing to discover OAuth 2.0 at ${homeserverUrl}: ${refusal === "not_a_url" ? "not a URL" : "only https (http only to this computer) is used"}`);
   const paths = ["_matrix/client/v1/auth_metadata", "_matrix/client/unstable/org.matrix.msc2965/auth_metadata"];
   let last = "";
   for (const path of paths) {
     const response = await send(joinUrl(homeserverUrl, path), { headers: JSON_HEADERS }, opts);
     const body = await jsonBody(response);
     if (response.status === 200 && body) {
-      const problems = authMetadataProblems(body);
+      const problems = [...authMetadataProblems(body), ...endpointProblems(body)];
       if (problems.length) throw new OAuthError("metadata_invalid", `auth metadata at ${path} is invalid: ${problems.join(", ")}`);
       return body as AuthMetadata;
     }
     last = `${path}: HTTP ${response.status}${typeof body?.errcode === "string" ? ` ${body.errcode}` : ""}`;
-    // Only "not here" falls through to the unstable path; a server error is an answer.
+    // Only "not here" falls through to the unstable path; a server error (or a redirect, never
+    // followed) is an answer.
     if (response.status !== 404 && !(response.status === 400 && body?.errcode === "M_UNRECOGNIZED")) break;
   }
   throw new OAuthError("metadata_unavailable", `the homeserver offers no OAuth 2.0 metadata (${last})`);
@@ -170,18 +125,10 @@ export async function registerClient(md: AuthMetadata, clientMetadata: ClientMet
     ...clientMetadata,
     grant_types: grantTypes,
   };
-  const response = await send(md.registration_endpoint, {
-    method: "POST",
-    headers: { ...JSON_HEADERS, "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  }, opts);
-  const json = await jsonBody(response);
-  if (response.status >= 400) {
-    throw new OAuthError("registration_failed", `client registration failed: HTTP ${response.status} ${json?.error ?? ""} ${json?.error_description ?? ""}`.trim(),
-      { status: response.status, ...oauthErrorOf(json) });
-  }
-  if (!json || typeof json.client_id !== "string" || !json.client_id) throw new OAuthError("invalid_response", "registration response has no client_id");
-  return json as RegisteredClient;
+  return viaLibrary("registration_failed", "client registration", opts, async () => {
+    const response = await o.dynamicClientRegistrationRequest(asServer(md), body as Partial<o.Client>, libOptions(md.registration_endpoint, opts));
+    return (await o.processDynamicClientRegistrationResponse(response)) as RegisteredClient;
+  });
 }
 
 // --- Matrix scopes and device ids ---
@@ -225,16 +172,15 @@ export async function requestDeviceAuthorization(
   opts: FetchOptions = {},
 ): Promise<DeviceAuthorization> {
   if (!supportsDeviceGrant(md)) throw new OAuthError("device_grant_unsupported", "the server does not offer the device authorization grant");
-  const response = await send(md.device_authorization_endpoint!, {
-    method: "POST",
-    headers: { ...JSON_HEADERS, "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ client_id: clientId, scope: Array.isArray(scopes) ? scopes.join(" ") : scopes }).toString(),
-  }, opts);
-  const json = await jsonBody(response);
-  if (response.status !== 200) {
-    throw new OAuthError("device_authorization_failed", `device authorization failed: HTTP ${response.status} ${json?.error ?? ""}`.trim(),
-      { status: response.status, ...oauthErrorOf(json) });
-  }
+  const endpoint = md.device_authorization_endpoint!;
+  const { json } = await viaLibrary("device_authorization_failed", "device authorization", opts, async () => {
+    const params = { scope: Array.isArray(scopes) ? scopes.join(" ") : scopes };
+    const response = await o.deviceAuthorizationRequest(asServer(md), { client_id: clientId }, o.None(), params, libOptions(endpoint, opts));
+    // oauth4webapi refuses `interval: 0`; RFC 8628 leaves a floor to the client (oauth-poll.ts), so a
+    // 200 is read here and anything else is left to the library's error handling.
+    if (response.status !== 200) await o.processDeviceAuthorizationResponse(asServer(md), { client_id: clientId }, response);
+    return { json: await jsonBody(response) };
+  });
   const str = (k: string) => (typeof json?.[k] === "string" && json[k] !== "" ? (json[k] as string) : undefined);
   const expiresIn = json?.expires_in;
   const interval = json?.interval;
@@ -251,110 +197,6 @@ export async function requestDeviceAuthorization(
     expires_in: expiresIn,
     interval: typeof interval === "number" ? interval : 5,
   };
-}
-
-export interface TokenResponse {
-  access_token: string;
-  token_type: string;
-  expires_in?: number;
-  refresh_token?: string;
-  scope?: string;
-  id_token?: string;
-  [field: string]: unknown;
-}
-
-export type DeviceTokenOutcome =
-  | { kind: "tokens"; tokens: TokenResponse }
-  | { kind: "denied"; description?: string }
-  | { kind: "expired" };
-
-export interface PollOptions extends FetchOptions {
-  /** Called on every authorization_pending / slow_down, with the interval now in force (seconds). */
-  onPending?: (info: { slowDown: boolean; intervalSeconds: number }) => void;
-  /** Injected for tests. */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  now?: () => number;
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new OAuthError("aborted", "aborted"));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new OAuthError("aborted", "aborted"));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-function parseTokenResponse(json: Record<string, unknown> | null): TokenResponse {
-  if (!json || typeof json.access_token !== "string" || !json.access_token || typeof json.token_type !== "string"
-    || json.token_type.toLowerCase() !== "bearer"
-    || (json.expires_in !== undefined && typeof json.expires_in !== "number")
-    || (json.refresh_token !== undefined && typeof json.refresh_token !== "string")
-    || (json.scope !== undefined && typeof json.scope !== "string")) {
-    throw new OAuthError("invalid_response", "malformed token response");
-  }
-  return json as TokenResponse;
-}
-
-/**
- * Polls the token endpoint (RFC 8628 §3.4–3.5) until the user approves, denies, or the code expires.
- * The first request goes out at once; then one every `interval` seconds, +5 s after each `slow_down`.
- * MAS answers pending/denied/expired with 403 instead of 400: both are accepted. Transient failures
- * (network, 5xx) are retried at the interval until the code's lifetime ends.
- */
-export async function pollDeviceToken(
-  md: AuthMetadata,
-  clientId: string,
-  authorization: DeviceAuthorization,
-  opts: PollOptions = {},
-): Promise<DeviceTokenOutcome> {
-  const sleep = opts.sleep ?? abortableSleep;
-  const now = opts.now ?? Date.now;
-  const deadline = now() + authorization.expires_in * 1000;
-  let intervalSeconds = authorization.interval;
-  const body = new URLSearchParams({ grant_type: DEVICE_CODE_GRANT_TYPE, device_code: authorization.device_code, client_id: clientId }).toString();
-  for (let first = true; ; first = false) {
-    if (!first) await sleep(intervalSeconds * 1000, opts.signal);
-    if (opts.signal?.aborted) throw new OAuthError("aborted", "aborted");
-    if (now() >= deadline) return { kind: "expired" };
-    let response: Response;
-    try {
-      response = await send(md.token_endpoint, {
-        method: "POST",
-        headers: { ...JSON_HEADERS, "Content-Type": "application/x-www-form-urlencoded" },
-        body,
-      }, opts);
-    } catch (err) {
-      if (err instanceof OAuthError && err.reason === "network") continue;
-      throw err;
-    }
-    const json = await jsonBody(response);
-    if (response.status === 200) return { kind: "tokens", tokens: parseTokenResponse(json) };
-    if (response.status >= 500) continue;
-    const { error, errorDescription } = oauthErrorOf(json);
-    switch (error) {
-      case "authorization_pending":
-        opts.onPending?.({ slowDown: false, intervalSeconds });
-        continue;
-      case "slow_down":
-        intervalSeconds += 5;
-        opts.onPending?.({ slowDown: true, intervalSeconds });
-        continue;
-      case "access_denied":
-        return errorDescription ? { kind: "denied", description: errorDescription } : { kind: "denied" };
-      case "expired_token":
-        return { kind: "expired" };
-      default:
-        throw new OAuthError("token_request_failed", `token request failed: HTTP ${response.status} ${error ?? ""} ${errorDescription ?? ""}`.trim(),
-          { status: response.status, ...(error ? { error } : {}), ...(errorDescription ? { errorDescription } : {}) });
-    }
-  }
 }
 
 // --- Authorization code + PKCE (RFC 7636), for the existing device signing in with a browser ---
@@ -419,7 +261,10 @@ export function parseAuthorizationResponse(redirectedTo: string, expectedState: 
   const url = new URL(redirectedTo);
   const params = url.searchParams.has("state") || url.searchParams.has("error") ? url.searchParams : new URLSearchParams(url.hash.slice(1));
   if (params.get("state") !== expectedState) throw new OAuthError("state_mismatch", "the authorization response's state does not match");
-  if (md && params.has("iss") && params.get("iss") !== md.issuer) throw new OAuthError("authorization_failed", "the authorization response comes from another issuer");
+  // RFC 9207: a server that says it sends `iss` must send its own (a mix-up attack otherwise).
+  if (md && (params.has("iss") || md.authorization_response_iss_parameter_supported === true) && params.get("iss") !== md.issuer) {
+    throw new OAuthError("authorization_failed", "the authorization response comes from another issuer");
+  }
   const error = params.get("error");
   if (error) {
     const description = params.get("error_description");
@@ -431,33 +276,26 @@ export function parseAuthorizationResponse(redirectedTo: string, expectedState: 
   return code;
 }
 
-async function tokenRequest(md: AuthMetadata, form: Record<string, string>, opts: FetchOptions): Promise<TokenResponse> {
-  const response = await send(md.token_endpoint, {
-    method: "POST",
-    headers: { ...JSON_HEADERS, "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams(form).toString(),
-  }, opts);
-  const json = await jsonBody(response);
-  if (response.status !== 200) {
-    const { error, errorDescription } = oauthErrorOf(json);
-    throw new OAuthError("token_request_failed", `token request failed: HTTP ${response.status} ${error ?? ""}`.trim(),
-      { status: response.status, ...(error ? { error } : {}), ...(errorDescription ? { errorDescription } : {}) });
-  }
-  return parseTokenResponse(json);
-}
-
 export function exchangeAuthorizationCode(
   md: AuthMetadata,
-  o: { clientId: string; code: string; redirectUri: string; codeVerifier: string },
+  c: { clientId: string; code: string; redirectUri: string; codeVerifier: string },
   opts: FetchOptions = {},
 ): Promise<TokenResponse> {
-  return tokenRequest(md, {
-    grant_type: "authorization_code", code: o.code, redirect_uri: o.redirectUri, client_id: o.clientId, code_verifier: o.codeVerifier,
-  }, opts);
+  const client = { client_id: c.clientId };
+  return viaLibrary("token_request_failed", "token request", opts, async () => {
+    // state and iss were checked by parseAuthorizationResponse, which gave us the code alone.
+    const callback = o.validateAuthResponse({ ...asServer(md), authorization_response_iss_parameter_supported: false }, client, new URLSearchParams({ code: c.code }), o.skipStateCheck);
+    const response = await o.authorizationCodeGrantRequest(asServer(md), client, o.None(), callback, c.redirectUri, c.codeVerifier, libOptions(md.token_endpoint, opts));
+    return tokensOf(await o.processAuthorizationCodeResponse(asServer(md), client, response));
+  });
 }
 
 export function refreshAccessToken(md: AuthMetadata, clientId: string, refreshToken: string, opts: FetchOptions = {}): Promise<TokenResponse> {
-  return tokenRequest(md, { grant_type: "refresh_token", refresh_token: refreshToken, client_id: clientId }, opts);
+  const client = { client_id: clientId };
+  return viaLibrary("token_request_failed", "token refresh", opts, async () => {
+    const response = await o.refreshTokenGrantRequest(asServer(md), client, o.None(), refreshToken, libOptions(md.token_endpoint, opts));
+    return tokensOf(await o.processRefreshTokenResponse(asServer(md), client, response));
+  });
 }
 
 /** RFC 7009 revocation; the server answers 200 even for unknown tokens. */
@@ -468,13 +306,11 @@ export async function revokeToken(
   hint?: "access_token" | "refresh_token",
   opts: FetchOptions = {},
 ): Promise<void> {
-  const response = await send(md.revocation_endpoint, {
-    method: "POST",
-    headers: { ...JSON_HEADERS, "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ token, client_id: clientId, ...(hint ? { token_type_hint: hint } : {}) }).toString(),
-  }, opts);
-  if (response.status !== 200) {
-    const json = await jsonBody(response);
-    throw new OAuthError("token_request_failed", `revocation failed: HTTP ${response.status}`, { status: response.status, ...oauthErrorOf(json) });
-  }
+  await viaLibrary("token_request_failed", "revocation", opts, async () => {
+    const response = await o.revocationRequest(asServer(md), { client_id: clientId }, o.None(), token, {
+      ...libOptions(md.revocation_endpoint, opts),
+      ...(hint ? { additionalParameters: { token_type_hint: hint } } : {}),
+    });
+    await o.processRevocationResponse(response);
+  });
 }

@@ -13,6 +13,7 @@ import { decodeRecoveryKey } from "matrix-js-sdk/lib/crypto-api/index.js";
 import * as oauth from "./oauth.js";
 import { createMatrixClient, exportSecrets, startAndWaitForSync, stopClient } from "./matrix.js";
 import { SESSION_FORMAT, type StoredSession } from "./session.js";
+import { checkOpenableUrl, UnsafeUrlError } from "./url-policy.js";
 
 export type SessionLoginErrorReason =
   | "browser_failed"
@@ -21,7 +22,9 @@ export type SessionLoginErrorReason =
   | "whoami_failed"
   | "invalid_recovery_key"
   | "no_secret_storage"
-  | "secrets_unavailable";
+  | "secrets_unavailable"
+  /** The account provider's authorization page is not a URL this program hands to the OS (url-policy.ts). */
+  | "unsafe_url";
 
 export class SessionLoginError extends Error {
   constructor(readonly reason: SessionLoginErrorReason, message: string, options?: { cause?: unknown }) {
@@ -139,11 +142,18 @@ export async function signInWithBrowser(opts: SessionLoginOptions): Promise<Stor
     }));
     const pkce = oauth.createPkce();
     const url = oauth.buildAuthorizationUrl(md, { clientId, redirectUri: loopback.redirectUri, scope: oauth.matrixScopes(deviceId), state, codeChallenge: pkce.challenge, responseMode: "query" });
+    // The endpoint is the server's choice: neither opened nor shown as a link unless it is a web page.
+    try {
+      checkOpenableUrl(url, "the account provider's authorization page");
+    } catch (err) {
+      throw new SessionLoginError("unsafe_url", (err as Error).message, { cause: err });
+    }
     step("browser");
     progress(`opening the browser: ${url}`);
     try {
       await opts.openUri(url);
     } catch (err) {
+      if (err instanceof UnsafeUrlError) throw new SessionLoginError("unsafe_url", err.message, { cause: err });
       throw new SessionLoginError("browser_failed", `could not open the browser; open ${url} yourself`, { cause: err });
     }
     const redirected = await withDeadline(loopback.callback, opts.timeoutMs ?? 300_000, opts.signal);

@@ -147,4 +147,22 @@ describe("matrix-js-sdk against the CS API", () => {
     const bad = { ...bundle, cross_signing: { ...bundle.cross_signing, master_key: "not-a-key" } };
     await expect(importSecretsAndVerify(d, bad)).rejects.toMatchObject({ reason: "import_failed" });
   });
+
+  test.each([
+    [["user_signing_key"]],
+    [["self_signing_key", "user_signing_key"]],
+    [["master_key", "self_signing_key", "user_signing_key"]],
+  ] as const)("keys that are not the account's published ones (%j) are named, and no secret is imported", async (wrong) => {
+    const e = await signIn(`EEEEEEEEE${wrong.length}`);
+    const forged: SecretsBundle = { ...bundle, cross_signing: { ...bundle.cross_signing } };
+    for (const name of wrong) forged.cross_signing[name] = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64").replace(/=+$/, "");
+    const steps: string[] = [];
+    const err = await importSecretsAndVerify(e, forged, { onStep: (step, status) => steps.push(`${step} ${status}`) }).catch((x: unknown) => x);
+    expect(err).toMatchObject({ reason: "import_failed", message: expect.stringContaining(`${wrong.join(", ")} ${wrong.length === 1 ? "does" : "do"} not match`) });
+    expect(steps).toEqual(["cross_signing_keys failed"]);
+    // Nothing reached the crypto store: no private key, so nothing this device could pass on.
+    const status = await e.getCrypto()!.getCrossSigningStatus();
+    expect(status.privateKeysCachedLocally).toEqual({ masterKey: false, selfSigningKey: false, userSigningKey: false });
+    await expect(exportSecrets(e)).rejects.toBeInstanceOf(MatrixGlueError);
+  });
 });

@@ -166,7 +166,8 @@ beforeAll(async () => {
       return c;
     },
     // The development pair's app info (npm start): every screen is checked with its banner.
-    appInfo: (id) => appInfoFor({ label: labels.get(id) ?? "", account: { userId: "@alice:localhost", homeserver: "http://127.0.0.1:8008/" }, dev: { homeserver: "http://127.0.0.1:8008/", username: "alice", password: "dev-password-1234" } }),
+    // A label ending in "not verified" stands for an app signed in by QR whose device is not cross-signed.
+    appInfo: (id) => appInfoFor({ label: labels.get(id) ?? "", account: { userId: "@alice:localhost", homeserver: "http://127.0.0.1:8008/", ...(labels.get(id)?.endsWith("not verified") ? { verified: false as const } : {}) }, dev: { homeserver: "http://127.0.0.1:8008/", username: "alice", password: "dev-password-1234" } }),
   });
   surface.register();
 });
@@ -240,8 +241,12 @@ describe("new device shows the QR (N=G)", () => {
     c.emit({ type: "state", state: "connecting" });
     await onScreen(w.page, "connecting");
     await capture(w.page, "new-02-connecting");
+    c.emit({ type: "protocol", version: "2025" });
     c.emit({ type: "check_code_prompt", mismatch: false });
     await onScreen(w.page, "check_code_entry");
+    // Which version this sign-in uses is on screen where the user compares codes (downgrade in `auto`).
+    await expect(w.page.locator("p.detail[data-protocol='2025']").isVisible()).resolves.toBe(true);
+    await expect(w.page.locator("p.detail[data-protocol='2025']").textContent()).resolves.toMatch(/2025 version/);
     const input = w.page.getByLabel("2-digit code");
     await expect(input.getAttribute("inputmode")).resolves.toBe("numeric");
     await expect(w.page.evaluate("document.activeElement?.id")).resolves.toBe("check-code");
@@ -290,6 +295,8 @@ describe("new device shows the QR (N=G)", () => {
     await expect(w.page.locator("[data-field=user]").textContent()).resolves.toBe("@alice:localhost");
     await expect(w.page.locator("[data-field=device]").textContent()).resolves.toBe("NEWDEV1");
     await expect(w.page.locator("[data-field=verified]").textContent()).resolves.toBe("Verified");
+    await expect(w.page.locator("[data-field=protocol]").isVisible()).resolves.toBe(true);
+    await expect(w.page.locator("[data-field=protocol]").textContent()).resolves.toMatch(/MSC4108 2025 version/);
     await capture(w.page, "new-08-success");
   });
 
@@ -414,9 +421,11 @@ describe("existing device scans (E=S), keyboard only", () => {
   test("check code shown large, browser consent with fallback, waiting, success", async () => {
     const c = latest("existing");
     c.emit({ type: "state", state: "connecting" });
+    c.emit({ type: "protocol", version: "2024" });
     c.emit({ type: "check_code", code: "42" });
     await onScreen(w.page, "check_code");
     await expect(w.page.locator(".check-code").getAttribute("aria-label")).resolves.toBe("Check code: 4 2");
+    await expect(w.page.locator("p.detail[data-protocol='2024']").isVisible()).resolves.toBe(true);
     await poll(() => w.page.locator("#status").textContent()).toMatch(/4 2/);
     await capture(w.page, "existing-07-check-code");
     c.emit({ type: "open_browser", verificationUri: "http://127.0.0.1:8008/oauth/device?user_code=WDJB-MJHT", opened: true });
@@ -432,6 +441,7 @@ describe("existing device scans (E=S), keyboard only", () => {
     await capture(w.page, "existing-09-sending-secrets");
     c.emit({ type: "success", userId: "@alice:localhost", deviceId: "NEWDEV1", verified: true });
     await onScreen(w.page, "success");
+    await expect(w.page.locator("[data-field=protocol]").textContent()).resolves.toMatch(/MSC4108 2024 version/);
     await capture(w.page, "existing-10-success");
   });
 
@@ -469,6 +479,36 @@ describe("a window without a fixed role (the installed app), signed in", () => {
       await poll(() => latest("existing").options).toEqual({ role: "existing", side: "scan" });
       expect(w.consoleErrors).toEqual([]);
     } finally {
+      w.wc.destroy();
+      await w.page.context().close();
+    }
+  });
+});
+
+describe("a window signed in by QR whose device is not verified", () => {
+  test("home says so; Link a new device ends on a screen that says why, and no flow runs", async () => {
+    onNewController = (c) => {
+      // What main's LoginFlowController does for such an account (test/unit/flow-controller.test.ts).
+      c.onStart = () => {
+        throw Object.assign(new Error("not verified"), { flowError: { code: "device_not_verified", message: "This device is signed in as @alice:localhost but is not verified." } });
+      };
+    };
+    const w = await open(null, null, "Signed in as @alice:localhost, not verified");
+    try {
+      await onScreen(w.page, "home");
+      await expect(w.page.locator("[data-field=verified]").textContent()).resolves.toMatch(/Not verified/);
+      await expect(w.page.getByText(/kept in your system's keychain/).count()).resolves.toBe(0); // it is not saved
+      await capture(w.page, "any-02-home-not-verified");
+      await w.page.getByRole("button", { name: "Link a new device" }).click();
+      await w.page.getByRole("button", { name: /^Desktop computer/ }).click();
+      await onScreen(w.page, "prescan_warning");
+      await w.page.getByRole("button", { name: "Ready to scan" }).click();
+      await onScreen(w.page, "error");
+      await expect(w.page.locator("h1").textContent()).resolves.toBe("This device is not verified");
+      await expect(w.page.locator("[role=alert]").first().textContent()).resolves.toMatch(/no keys to give a new device/);
+      await capture(w.page, "any-03-not-verified-cannot-link");
+    } finally {
+      onNewController = null;
       w.wc.destroy();
       await w.page.context().close();
     }

@@ -3,7 +3,7 @@
 // device signed in by QR. The real sign-in path (session-login.ts against the devhome) runs in
 // test/ui/first-run.test.ts.
 import { describe, test, expect } from "@jest/globals";
-import { AccountController, signInError, type AccountEnvironment, type SessionStore } from "../../main/app/account.js";
+import { AccountController, AccountNotVerifiedError, signInError, type AccountEnvironment, type SessionStore } from "../../main/app/account.js";
 import { SessionLoginError, type SessionLoginOptions } from "../../main/login/session-login.js";
 import { OAuthError } from "../../main/login/oauth.js";
 import { SESSION_FORMAT, type StoredSession } from "../../main/login/session.js";
@@ -115,12 +115,12 @@ describe("the kept session", () => {
 });
 
 describe("Sign in to your account", () => {
-  function fakeSignIn(result: StoredSession | Error, opts: { keyAttempts?: string[] } = {}) {
+  function fakeSignIn(result: StoredSession | Error, opts: { keyAttempts?: string[]; authUrl?: string } = {}) {
     const seen: { typed: string[]; options: SessionLoginOptions | null } = { typed: [], options: null };
     const signIn = async (o: SessionLoginOptions): Promise<StoredSession> => {
       seen.options = o;
       o.onStep?.("discovering");
-      await o.openUri("https://auth.example.org/authorize?state=s1");
+      await o.openUri(opts.authUrl ?? "https://auth.example.org/authorize?state=s1");
       o.onStep?.("signed_in");
       for (let attempt = 1; attempt <= (opts.keyAttempts?.length ?? 1); attempt++) {
         seen.typed.push(await o.recoveryKey({ retry: attempt > 1, attemptsLeft: 3 - attempt + 1 }));
@@ -158,6 +158,26 @@ describe("Sign in to your account", () => {
     expect(changes).toEqual([{ type: "account", account: { userId: "@alice:example.org", homeserver: "https://hs.example.org/" }, storage: "keychain", saved: true }]);
     expect(store.saved?.userId).toBe("@alice:example.org");
     expect(() => a.submitRecoveryKey("late")).toThrow(/not asking/);
+  });
+
+  test.each(["smb://evil.example/share/x.exe", "file:///etc/passwd", "http://evil.example/authorize", "javascript:alert(1)", "https://user:pw@auth.example.org/"])(
+    "an authorization page at %s is neither opened nor shown: the sign-in ends with unsafe_url",
+    async (authUrl) => {
+      const store = new MemoryStore();
+      const e = env({ store, signIn: fakeSignIn(session(), { authUrl }).signIn });
+      const a = new AccountController(e);
+      const r = recorder();
+      a.signIn("hs.example.org", r.emit);
+      expect(await r.next("sign_in_error")).toMatchObject({ code: "unsafe_url", message: expect.stringContaining("not a secure web address") });
+      expect(e.opened).toEqual([]);
+      expect(r.events.filter((x) => x.type === "sign_in_browser")).toEqual([]);
+      await expect(a.openSignInPage()).rejects.toThrow(/no sign-in page/);
+      expect(a.current()).toBeNull();
+    },
+  );
+
+  test("signInError: the session-login refusal is the same unsafe_url", () => {
+    expect(signInError(Object.assign(new Error("x"), { name: "SessionLoginError", reason: "unsafe_url" }))).toMatchObject({ code: "unsafe_url" });
   });
 
   test("without a keyring the session is not written, and the change says so", async () => {
@@ -240,6 +260,8 @@ describe("Sign in to your account", () => {
   });
 });
 
+const QR_SESSION = { userId: "@alice:example.org", deviceId: "QRDEVICE01", client: { baseUrl: "https://hs.example.org" } } as never;
+
 describe("the account changes", () => {
   test("a new device signed in by QR becomes the account (when its secrets can be exported)", async () => {
     const store = new MemoryStore();
@@ -248,12 +270,32 @@ describe("the account changes", () => {
     await a.init();
     const changes: AccountEvent[] = [];
     a.onChange((x) => changes.push(x));
-    await a.adoptNewDeviceSession({} as never);
+    await a.adoptNewDeviceSession(QR_SESSION, { crossSigned: true });
     expect(store.saved?.deviceId).toBe("QRDEVICE01");
     expect(changes).toHaveLength(1);
+    // Cross-signed, but the secrets cannot be exported: signed in, not verified (below).
     const none = new AccountController(env({ store: new MemoryStore(), exportNewDeviceSession: async () => Promise.reject(new Error("no cross-signing keys")) }));
-    await none.adoptNewDeviceSession({} as never);
-    expect(none.current()).toBeNull();
+    await none.adoptNewDeviceSession(QR_SESSION, { crossSigned: true });
+    expect(none.current()).toEqual({ userId: "@alice:example.org", homeserver: "https://hs.example.org/", verified: false });
+    await expect(none.existingAccount()).rejects.toBeInstanceOf(AccountNotVerifiedError);
+  });
+
+  test("a new device that is not cross-signed: shown signed in, not verified; its secrets are never exported, stored or offered", async () => {
+    const store = new MemoryStore();
+    let exported = 0;
+    const a = new AccountController(env({ store, exportNewDeviceSession: async () => (exported++, session({ deviceId: "QRDEVICE01" })) }));
+    await a.init();
+    const changes: AccountEvent[] = [];
+    a.onChange((x) => changes.push(x));
+    await a.adoptNewDeviceSession(QR_SESSION, { crossSigned: false });
+    expect(exported).toBe(0);
+    expect(store.saves).toBe(0);
+    expect(changes).toEqual([{ type: "account", account: { userId: "@alice:example.org", homeserver: "https://hs.example.org/", verified: false }, storage: "keychain", saved: false }]);
+    // The existing-device role asks for the account: refused, with who is signed in for the screen.
+    await expect(a.existingAccount()).rejects.toMatchObject({ name: "AccountNotVerifiedError", userId: "@alice:example.org" });
+    await a.signOut();
+    expect(a.current()).toBeNull();
+    expect(await a.existingAccount()).toBeNull();
   });
 
   test("sign out forgets the session here and revokes it there", async () => {

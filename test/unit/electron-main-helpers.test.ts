@@ -3,10 +3,10 @@
 // permission handlers' answers), main/app/homeserver-input.ts (the homeserver field), main/app/config.ts
 // (the command line) and main/app/credentials.ts (the session at rest, with safeStorage).
 import { describe, test, expect, afterAll } from "@jest/globals";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { isAllowedExternalUrl, providerOrigins } from "../../main/app/external-url.js";
+import { guardedOpener, isAllowedExternalUrl, providerOrigins } from "../../main/app/external-url.js";
 import { SessionVault, type SafeStorageLike } from "../../main/app/credentials.js";
 import { isAppOrigin, originOf } from "../../main/app/origin.js";
 import { allowCheck, allowRequest } from "../../main/app/permissions.js";
@@ -50,6 +50,33 @@ describe("external URL policy", () => {
     expect(isAllowedExternalUrl("http://127.0.0.1:8008/oauth2/device", { origins: dev, allowLoopbackHttp: true })).toBe(true);
     expect(isAllowedExternalUrl("http://127.0.0.1:8008/oauth2/device", { origins: dev, allowLoopbackHttp: false })).toBe(false);
     expect(isAllowedExternalUrl("http://192.168.1.2:8008/x", { origins: providerOrigins({ issuer: "http://192.168.1.2:8008/" }), allowLoopbackHttp: true })).toBe(false);
+  });
+});
+
+describe("the one opener (guardedOpener)", () => {
+  test.each([
+    ["smb://evil.example/share/x.exe", false],
+    ["file:///etc/passwd", false],
+    ["http://evil.example/authorize", false],
+    ["https://user:pw@auth.example.org/", false],
+    ["https://auth.example.org/a\nb", false],
+    ["https://auth.example.org/authorize?a=1&b=2", true],
+    ["http://localhost:8008/authorize", true],
+    ["x-apple.systempreferences:com.apple.preference.security?Privacy_ScreenCapture", true], // our own constant
+    ["x-apple.systempreferences:com.apple.preference.security?Privacy_Camera", false],
+  ])("%s opened: %s", async (url, ok) => {
+    const opened: string[] = [];
+    const open = guardedOpener(async (u) => void opened.push(u));
+    if (ok) await open(url);
+    else await expect(open(url)).rejects.toMatchObject({ name: "UnsafeUrlError" });
+    expect(opened).toEqual(ok ? [url] : []);
+  });
+
+  test("main calls shell.openExternal in one place, behind guardedOpener", () => {
+    const dir = path.join(import.meta.dirname, "../../main");
+    const files = readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
+    const calls = files.flatMap((f) => (readFileSync(path.join(dir, f), "utf8").match(/^.*shell\.openExternal\(.*$/gm) ?? []).map((line) => `${f}: ${line.trim()}`));
+    expect(calls).toEqual([expect.stringMatching(/^app[/\\]index\.ts: const openExternal = guardedOpener\(\(url\) => shell\.openExternal\(url\)\);$/)]);
   });
 });
 

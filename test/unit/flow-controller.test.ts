@@ -8,6 +8,7 @@ import type { ControllerEvent } from "../../main/app/ipc.js";
 import { sanitizeEvent } from "../../main/app/ipc-schema.js";
 import { FakeHomeserver, FakeRendezvous, USER_ID, fakeDiscoveryFetch, fakeSecrets, type ConsentDecision } from "./login-fakes.js";
 import { createHomeserverPort } from "../../main/login/homeserver.js";
+import { AccountNotVerifiedError } from "../../main/app/account.js";
 import type { FlowOutcome } from "../../main/login/ports.js";
 
 const RENDEZVOUS_URL = "https://rendezvous.example.net/";
@@ -200,6 +201,15 @@ describe("both controllers, existing device scans", () => {
     const ctl = new LoginFlowController("existing", (newCtl as unknown as { env: LoginEnvironment }).env);
     await expect(ctl.start({ role: "existing", side: "scan" }, () => undefined)).rejects.toMatchObject({ flowError: { code: "other_device_not_signed_in" } });
   });
+  test("a signed-in device that is not verified refuses the existing role with its own screen", async () => {
+    const { newCtl } = setup();
+    const env = { ...(newCtl as unknown as { env: LoginEnvironment }).env, existingAccount: async () => Promise.reject(new AccountNotVerifiedError("@alice:localhost")) };
+    const ctl = new LoginFlowController("existing", env);
+    await expect(ctl.start({ role: "existing", side: "scan" }, () => undefined)).rejects.toMatchObject({
+      flowError: { code: "device_not_verified", message: expect.stringContaining("@alice:localhost") },
+    });
+  });
+
   test("a session that reports no steps: the final verified state fills them in (fallback)", async () => {
     const ctx = setup();
     ctx.hs.importSteps = "silent";
