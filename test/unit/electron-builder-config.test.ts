@@ -119,6 +119,8 @@ describe("what ships", () => {
     expect(Object.keys(pkg.dependencies).sort()).toEqual([
       // the app: secure channel and OAuth (protocol core), the Matrix client with its crypto
       "@noble/ciphers", "@noble/curves", "@noble/hashes", "matrix-js-sdk",
+      // the OAuth 2.0 client (device grant, authorization code + PKCE, refresh, revocation)
+      "oauth4webapi",
       // the 2024 version's QR codes and ECIES channel (imported directly; it loads its .wasm from its own
       // folder at run time, so it can never be bundled)
       "@matrix-org/matrix-sdk-crypto-wasm",
