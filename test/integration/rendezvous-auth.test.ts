@@ -1,6 +1,7 @@
 // `authenticated` mode against a homeserver's /account/whoami (the remote verifier): discovery
-// says whether the caller may create (never 401), creating needs a valid token, and everything
-// else on a session works without one.
+// says whether the caller may create (never 401), creating needs a valid token, everything else on
+// a session works without one, and a client sending fresh bogus tokens costs the homeserver only a
+// bounded number of checks.
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import http from "node:http";
 import type { AddressInfo } from "node:net";

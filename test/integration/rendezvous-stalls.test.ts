@@ -190,7 +190,7 @@ describe("pipelining without reading", () => {
     const ended = await Promise.all(conns.map((c) => within(c.closed, 10_000)));
     expect(ended.filter((e) => e === "open")).toEqual([]);
     for (const c of conns) expect((c.received().match(/HTTP\/1\.1 /g) ?? []).length).toBeLessThan(100);
-    expect(peak - before).toBeLessThan(100);
+    expect(peak - before).toBeLessThan(64); // about 15 MiB here; the old code grew by about 185 MiB
     // The server still serves.
     expect((await httpRequest(cli.url, "GET", path)).status).toBe(200);
     expect((await httpRequest(cli.url, "GET", "/metrics")).text).toMatch(/^rendezvous_connections_closed_total\{reason="pipelining"\} 20$/m);
