@@ -112,6 +112,17 @@ describe("time to receive a request", () => {
     expect(metrics.text).toMatch(/^rendezvous_connections_closed_total\{reason="request_timeout"\} 4$/m);
   }, 30_000);
 
+  test("a kept-alive connection may idle between requests longer than the request bound", async () => {
+    const s = await start({ requestTimeoutMs: 1000 });
+    const raw = await connect(s.url);
+    raw.socket.write(`GET ${P} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 3000)); // past the bound and two checks
+    expect(raw.socket.destroyed).toBe(false);
+    raw.socket.write(`GET ${P} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(raw.received().match(/HTTP\/1\.1 200 /g)).toHaveLength(2);
+  });
+
   test("a request that arrives in time is served normally, also when its body comes in pieces", async () => {
     const s = await start({ requestTimeoutMs: 3000 });
     const raw = await connect(s.url);
