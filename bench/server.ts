@@ -68,6 +68,8 @@ async function child(kind: string, store: string): Promise<void> {
       host: "127.0.0.1", port: 0, mode: "open", store, logLevel: "warn",
       // The limiter hooks run (their cost is part of the figure) but never refuse the generator.
       limits: { maxSessions: 0, maxSessionsPerIp: 0, createPerWindow: 1e9, requestsPerWindow: kind === "rendezvous-nolimit" ? 0 : 1e9, maxHeld: 0, maxHeldPerIp: 0 },
+      // The generator is one client with hundreds (held GETs: thousands) of connections.
+      connectionLimits: { maxConnectionsPerIp: 0 },
       // Held GETs must outlast the measurement: the longest bound.
       ...(kind === "rendezvous-held" ? { longPollMs: 25_000 } : {}),
       // Each process its own key space, except the pair of the cross-instance wake-up run.

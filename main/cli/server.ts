@@ -30,17 +30,30 @@ options (flags win over QR_LOGIN_RENDEZVOUS_* environment variables, which win o
   --long-poll-max-held N   held GETs at once (long_poll_max_held, default 10000; 0 = no cap)
   --long-poll-max-held-per-ip N   per client IP (long_poll_max_held_per_ip, default 100; 0 = no cap)
   --homeserver URL         verifies access tokens via /account/whoami in authenticated mode (homeserver)
-  --trust-proxy VALUE      true | hop count | comma-separated proxy addresses (trust_proxy)
+  --token-checks-per-minute N   tokens per client IP per minute sent to the homeserver in authenticated
+                           mode (token_checks_per_minute, default 30; 0 = no limit)
+  --trust-proxy VALUE      comma-separated proxy addresses/CIDRs | hop count | true (trust_proxy;
+                           true lets clients forge their address)
   --max-sessions N         live sessions in total (max_sessions, default 100000; 0 = no cap)
   --max-sessions-per-ip N  live sessions per client IP (max_sessions_per_ip, default 50)
   --create-per-minute N    creates per IP per minute (create_per_minute, default 30; 0 = off)
   --requests-per-minute N  other requests per IP per minute (requests_per_minute, default 3000)
+  --request-timeout-ms MS  time to receive a request, headers and body (request_timeout_ms,
+                           default 10000; 0 = none); held long-poll GETs are not affected
+  --max-connections-per-ip N   open connections per client IP, not counting trusted proxies
+                           (max_connections_per_ip, default 200; 0 = no cap)
+  --max-pipelined N        unanswered pipelined requests per connection before it is closed
+                           (max_pipelined, default 16; 0 = no cap)
   --redis-prefix PREFIX    key prefix in Redis (redis_prefix, default qrl:rz:)
+  --redis-timeout-ms MS    bound on a Redis command or connect (redis_timeout_ms, default 2000)
+  --sqlite-busy-timeout-ms MS  wait for another process's lock on the SQLite file, without
+                           blocking other requests (sqlite_busy_timeout_ms, default 2000)
   --log-level LEVEL        pino level or silent (log_level, default info)`;
 
 const FLAGS = ["config", "listen", "mode", "store", "ttl", "ttl-2024", "api-2025", "api-2024", "public-base-url",
   "long-poll-ms", "long-poll-max-held", "long-poll-max-held-per-ip", "homeserver", "trust-proxy", "max-sessions",
-  "max-sessions-per-ip", "create-per-minute", "requests-per-minute", "redis-prefix", "log-level"] as const;
+  "max-sessions-per-ip", "create-per-minute", "requests-per-minute", "token-checks-per-minute", "request-timeout-ms",
+  "max-connections-per-ip", "max-pipelined", "redis-prefix", "redis-timeout-ms", "sqlite-busy-timeout-ms", "log-level"] as const;
 
 export async function run(args: string[]): Promise<number> {
   const parsed = parseArgs(args, { values: FLAGS, booleans: ["help"] });

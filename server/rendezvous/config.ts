@@ -9,6 +9,9 @@ import { normalizePublicBaseUrl, parseMode } from "./plugin.js";
 import { DEFAULT_TTL_MS, MAX_TTL_2024_MS, MAX_TTL_MS, MIN_TTL_2024_MS, MIN_TTL_MS } from "./protocol.js";
 import { DEFAULT_LONG_POLL_MS, MAX_LONG_POLL_MS } from "./long-poll.js";
 import type { RendezvousApi } from "./store.js";
+import type { ConnectionLimits } from "./connection-guard.js";
+import type { TrustProxy } from "./proxy-trust.js";
+import { trustedPeer } from "./proxy-trust.js";
 import type { RendezvousServerConfig } from "./standalone.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
@@ -40,13 +43,20 @@ export interface ConfigLayer {
   max_sessions_per_ip?: string | number;
   create_per_minute?: string | number;
   requests_per_minute?: string | number;
+  token_checks_per_minute?: string | number;
+  request_timeout_ms?: string | number;
+  max_connections_per_ip?: string | number;
+  max_pipelined?: string | number;
   redis_prefix?: string;
+  redis_timeout_ms?: string | number;
+  sqlite_busy_timeout_ms?: string | number;
 }
 
 const KEYS: readonly (keyof ConfigLayer)[] = [
   "listen", "mode", "store", "ttl", "ttl_2024", "api_2025", "api_2024", "public_base_url",
   "long_poll_ms", "long_poll_max_held", "long_poll_max_held_per_ip", "homeserver", "trust_proxy", "log_level", "max_sessions",
-  "max_sessions_per_ip", "create_per_minute", "requests_per_minute", "redis_prefix",
+  "max_sessions_per_ip", "create_per_minute", "requests_per_minute", "token_checks_per_minute", "request_timeout_ms",
+  "max_connections_per_ip", "max_pipelined", "redis_prefix", "redis_timeout_ms", "sqlite_busy_timeout_ms",
 ];
 
 export class ConfigError extends Error {
@@ -110,12 +120,27 @@ function onOff(name: string, v: string | boolean): boolean {
   throw new ConfigError(`${name} must be on or off, got "${v}"`);
 }
 
-function trustProxy(v: NonNullable<ConfigLayer["trust_proxy"]>): boolean | number | string | string[] {
-  if (typeof v === "boolean" || typeof v === "number" || Array.isArray(v)) return v;
-  if (v === "true") return true;
-  if (v === "false" || v === "") return false;
-  if (/^\d+$/.test(v)) return Number(v);
-  return v.split(",").map((s) => s.trim()).filter(Boolean);
+function trustProxy(v: NonNullable<ConfigLayer["trust_proxy"]>): TrustProxy {
+  let value: TrustProxy;
+  if (typeof v === "boolean" || typeof v === "number" || Array.isArray(v)) value = v;
+  else if (v === "true") value = true;
+  else if (v === "false" || v === "") value = false;
+  else if (/^\d+$/.test(v)) value = Number(v);
+  else value = v.split(",").map((s) => s.trim()).filter(Boolean);
+  if (typeof value === "number" && !Number.isSafeInteger(value)) throw new ConfigError(`trust_proxy: a hop count must be a whole number, got ${value}`);
+  try {
+    trustedPeer(value);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  return value;
+}
+
+/** A timeout in ms: 0 (none, where allowed) or at least `min`. */
+function timeoutMs(name: string, v: string | number, min: number, zeroAllowed: boolean): number {
+  const n = int(name, v, 0);
+  if ((n === 0 && !zeroAllowed) || (n !== 0 && n < min)) throw new ConfigError(`${name} must be ${zeroAllowed ? "0 (none) or " : ""}at least ${min}, got ${n}`);
+  return n;
 }
 
 /** Merges the layers (later wins) into a server config. */
@@ -157,13 +182,20 @@ export function resolveConfig(layers: readonly ConfigLayer[], env: NodeJS.Proces
   if (c.max_sessions_per_ip !== undefined) limits.maxSessionsPerIp = int("max_sessions_per_ip", c.max_sessions_per_ip, 0);
   if (c.create_per_minute !== undefined) limits.createPerWindow = int("create_per_minute", c.create_per_minute, 0);
   if (c.requests_per_minute !== undefined) limits.requestsPerWindow = int("requests_per_minute", c.requests_per_minute, 0);
-  if (c.create_per_minute !== undefined || c.requests_per_minute !== undefined) limits.windowMs = 60_000;
+  if (c.token_checks_per_minute !== undefined) limits.tokenChecksPerWindow = int("token_checks_per_minute", c.token_checks_per_minute, 0);
+  if (c.create_per_minute !== undefined || c.requests_per_minute !== undefined || c.token_checks_per_minute !== undefined) limits.windowMs = 60_000;
+  const connectionLimits: Partial<ConnectionLimits> = {};
+  if (c.max_connections_per_ip !== undefined) connectionLimits.maxConnectionsPerIp = int("max_connections_per_ip", c.max_connections_per_ip, 0);
+  if (c.max_pipelined !== undefined) connectionLimits.maxPipelined = int("max_pipelined", c.max_pipelined, 0);
   const store = c.store ?? `sqlite:${defaultSqlitePath(env)}`;
   if (mode === "authenticated" && !c.homeserver) {
     throw new ConfigError("mode authenticated needs homeserver (the base URL whose /account/whoami verifies access tokens)");
   }
   return {
-    host, port, mode, store, ttlMs, ttl2024Ms, apis, longPollMs, limits,
+    host, port, mode, store, ttlMs, ttl2024Ms, apis, longPollMs, limits, connectionLimits,
+    ...(c.request_timeout_ms !== undefined ? { requestTimeoutMs: timeoutMs("request_timeout_ms", c.request_timeout_ms, 1000, true) } : {}),
+    ...(c.redis_timeout_ms !== undefined ? { redisTimeoutMs: timeoutMs("redis_timeout_ms", c.redis_timeout_ms, 100, false) } : {}),
+    ...(c.sqlite_busy_timeout_ms !== undefined ? { sqliteBusyTimeoutMs: int("sqlite_busy_timeout_ms", c.sqlite_busy_timeout_ms, 0) } : {}),
     ...(publicBaseUrl ? { publicBaseUrl } : {}),
     ...(c.homeserver ? { homeserver: c.homeserver } : {}),
     ...(c.trust_proxy !== undefined ? { trustProxy: trustProxy(c.trust_proxy) } : {}),

@@ -17,10 +17,19 @@ export interface Limits {
   createPerWindow: number;
   /** All other rendezvous requests per client IP per window (clients poll once a second). 0 = no limit. */
   requestsPerWindow: number;
+  /**
+   * `authenticated` mode: access tokens per client IP per window that the verifier is asked about
+   * (tokens it answered recently are not counted). Beyond it discovery says create_available: false
+   * and a create gets 429, without asking the homeserver. 0 = no limit.
+   */
+  tokenChecksPerWindow: number;
   windowMs: number;
   /** Largest request body accepted (the JSON-escaped 4096-byte `data` plus the token fit easily). */
   bodyLimitBytes: number;
-  /** Long-poll GETs held at once, in total and per client IP; beyond them a GET is answered at once. 0 = no cap. */
+  /**
+   * Long-poll GETs held at once, in total and per client IP; beyond them a GET is answered at once. 0 = no cap.
+   * ("Per client IP" everywhere: per IPv4 address, per IPv6 /64, see client-key.ts.)
+   */
   maxHeld: number;
   maxHeldPerIp: number;
 }

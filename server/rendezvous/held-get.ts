@@ -8,6 +8,7 @@
 // (returning the reply would make fastify wait on it through a stream-finished watcher per request).
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { ServerResponse } from "node:http";
+import { clientKey } from "./client-key.js";
 import { storeDown } from "./http-common.js";
 import type { HeldRequests, WakeReason } from "./long-poll.js";
 import { Held } from "./long-poll.js";
@@ -40,7 +41,7 @@ class HeldGet extends Held {
     id: string,
     readonly want: string | string[],
   ) {
-    super(id, req.ip);
+    super(id, clientKey(req.ip));
   }
 
   /** The first read, right after hold(). */

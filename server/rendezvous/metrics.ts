@@ -1,12 +1,17 @@
 // Prometheus text exposition of the rendezvous server's counters. Kept in-process and tiny:
-// requests by route template and status, rate-limited and cap-refused counts, held long-poll GETs;
-// live sessions are read from the store at scrape time.
+// requests by route template and status, rate-limited and cap-refused counts, held long-poll GETs,
+// connections refused or closed by the connection guards; live sessions are read from the store at
+// scrape time.
 import type { HeldStats } from "./long-poll.js";
 
 export class RendezvousMetrics {
   private readonly requests = new Map<string, Map<number, number>>();
   rateLimited = 0;
   capRefused = 0;
+  /** Connections refused at the per-client connection cap. */
+  connectionsRefused = 0;
+  /** Connections closed by the server: too many unanswered pipelined requests, a request not received in time. */
+  readonly connectionsClosed = { pipelining: 0, request_timeout: 0 };
   /** Set by the plugin when long-poll is on. */
   heldStats: (() => HeldStats) | undefined;
 
@@ -42,6 +47,12 @@ export class RendezvousMetrics {
     lines.push("# HELP rendezvous_capacity_refused_total Session creations refused by a live-session cap.");
     lines.push("# TYPE rendezvous_capacity_refused_total counter");
     lines.push(`rendezvous_capacity_refused_total ${this.capRefused}`);
+    lines.push("# HELP rendezvous_connections_refused_total Connections refused at the per-IP connection cap.");
+    lines.push("# TYPE rendezvous_connections_refused_total counter");
+    lines.push(`rendezvous_connections_refused_total ${this.connectionsRefused}`);
+    lines.push("# HELP rendezvous_connections_closed_total Connections closed by the server, by reason.");
+    lines.push("# TYPE rendezvous_connections_closed_total counter");
+    for (const [reason, n] of Object.entries(this.connectionsClosed)) lines.push(`rendezvous_connections_closed_total{reason="${reason}"} ${n}`);
     const held = this.heldStats?.();
     if (held) {
       lines.push("# HELP rendezvous_held_requests Long-poll GETs held open right now.");

@@ -4,15 +4,23 @@ import { MemoryStore } from "./store-memory.js";
 import { RedisStore } from "./store-redis.js";
 import { SqliteStore } from "./store-sqlite.js";
 
-export async function openStore(spec: string, opts: { redisPrefix?: string } = {}): Promise<RendezvousStore> {
+export interface OpenStoreOptions {
+  redisPrefix?: string;
+  /** Bound on a Redis command or connection attempt (see RedisStoreOptions). */
+  redisTimeoutMs?: number;
+  /** Bound on waiting for another connection's lock on the SQLite file (see SqliteStoreOptions). */
+  sqliteBusyTimeoutMs?: number;
+}
+
+export async function openStore(spec: string, opts: OpenStoreOptions = {}): Promise<RendezvousStore> {
   if (spec === "memory") return new MemoryStore();
   if (spec.startsWith("sqlite:")) {
     const file = spec.slice("sqlite:".length);
     if (!file) throw new Error('store "sqlite:" needs a path, e.g. sqlite:./rendezvous.sqlite');
-    return new SqliteStore(file);
+    return new SqliteStore(file, opts.sqliteBusyTimeoutMs !== undefined ? { busyTimeoutMs: opts.sqliteBusyTimeoutMs } : {});
   }
   if (spec.startsWith("redis://") || spec.startsWith("rediss://")) {
-    const store = new RedisStore(spec, opts.redisPrefix);
+    const store = new RedisStore(spec, opts.redisPrefix, opts.redisTimeoutMs !== undefined ? { timeoutMs: opts.redisTimeoutMs } : {});
     try {
       await store.ready();
     } catch (err) {

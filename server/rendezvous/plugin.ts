@@ -5,6 +5,7 @@
 // this file holds what they share: rate limits, body parsing, errors, metrics and purging.
 import rateLimit from "@fastify/rate-limit";
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from "fastify";
+import { clientKey } from "./client-key.js";
 import type { Limits, RendezvousMode, RouteContext, ScopeBasics } from "./context.js";
 import { bearerToken, MatrixHttpError, retryAfterHeaders, sendError, toMatrixError } from "./http-common.js";
 import type { RendezvousMetrics } from "./metrics.js";
@@ -15,6 +16,8 @@ import { routes2024 } from "./routes-2024.js";
 import { routes2025 } from "./routes-2025.js";
 import type { RendezvousApi, RendezvousStore } from "./store.js";
 import { MemoryStore } from "./store-memory.js";
+import type { CheckBudget } from "./token-checks.js";
+import { TokenChecks } from "./token-checks.js";
 import type { AccessTokenVerifier } from "./verifier.js";
 import { VerifierUnavailableError } from "./verifier.js";
 
@@ -26,6 +29,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxSessionsPerIp: 50,
   createPerWindow: 30,
   requestsPerWindow: 3_000,
+  tokenChecksPerWindow: 30,
   windowMs: 60_000,
   bodyLimitBytes: 64 * 1024,
   maxHeld: 10_000,
@@ -114,8 +118,10 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
 
   let createLimiter: onRequestHookHandler | undefined;
   let requestLimiter: onRequestHookHandler | undefined;
+  let tokenBudget: CheckBudget | null = null;
   let hostLimiter = false;
-  if (mode !== "off" && (limits.createPerWindow > 0 || limits.requestsPerWindow > 0)) {
+  const checksTokens = mode === "authenticated" && limits.tokenChecksPerWindow > 0;
+  if (mode !== "off" && (limits.createPerWindow > 0 || limits.requestsPerWindow > 0 || checksTokens)) {
     if (app.hasDecorator("createRateLimit")) {
       hostLimiter = true;
       app.log.warn("rendezvous: @fastify/rate-limit is already registered by the host; its store is used for rendezvous limits");
@@ -132,11 +138,15 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
     // client IP alone is the key; on Redis every child built by createRateLimit shares one key
     // prefix, so the scope goes into the key there (one string per request only in that case).
     // Both APIs share the two budgets: a client polling either counts against the same limit.
+    // Clients are counted per IPv4 address or IPv6 /64 (client-key.ts).
     const sharedKeys = store.redis !== undefined || hostLimiter;
+    const counter = (max: number, scope: string) => {
+      const keyGenerator = sharedKeys ? (req: FastifyRequest) => `${scope}:${clientKey(req.ip)}` : (req: FastifyRequest) => clientKey(req.ip);
+      return app.createRateLimit({ max, timeWindow: limits.windowMs, keyGenerator });
+    };
     const limiter = (max: number, scope: string): onRequestHookHandler | undefined => {
       if (max <= 0) return undefined;
-      const keyGenerator = sharedKeys ? (req: FastifyRequest) => `${scope}:${req.ip}` : (req: FastifyRequest) => req.ip;
-      const check = app.createRateLimit({ max, timeWindow: limits.windowMs, keyGenerator });
+      const check = counter(max, scope);
       // A callback hook around the plugin's check: fastify's hook runner then handles no promise of
       // ours, and the route-level wrapper of app.rateLimit() (its own async frame, a re-entry flag
       // and header bookkeeping that is switched off here anyway) is not run on every poll.
@@ -151,6 +161,13 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
     };
     createLimiter = limiter(limits.createPerWindow, "create");
     requestLimiter = limiter(limits.requestsPerWindow, "req");
+    if (checksTokens) {
+      const check = counter(limits.tokenChecksPerWindow, "token");
+      tokenBudget = async (req) => {
+        const r = await check(req);
+        return r.isAllowed || !r.isExceeded ? { ok: true } : { ok: false, retryAfterMs: r.ttl };
+      };
+    }
   }
 
   // Bodies are read as text whatever their Content-Type (Synapse does not check it either) and
@@ -188,12 +205,14 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
 
   const basics: ScopeBasics = { hostHasCors: app.hasRequestDecorator("corsPreflightEnabled"), metrics };
 
+  const tokens = mode === "authenticated" ? new TokenChecks({ verifier: opts.verifier!, budget: tokenBudget, now }) : null;
+
   async function mayCreate(req: FastifyRequest): Promise<boolean> {
-    if (mode === "open") return true;
+    if (!tokens) return true;
     const token = bearerToken(req);
     if (!token) return false;
     try {
-      return (await opts.verifier!(token)) !== null;
+      return (await tokens.check(req, token)) === "valid";
     } catch (err) {
       req.log.warn({ err: (err as Error).message }, "rendezvous: access-token verifier failed");
       return false;
@@ -201,17 +220,21 @@ export const rendezvousPlugin: FastifyPluginAsync<RendezvousOptions> = async (ap
   }
 
   async function authorizeCreate(req: FastifyRequest): Promise<void> {
-    if (mode !== "authenticated") return;
+    if (!tokens) return;
     const token = bearerToken(req);
     if (!token) throw new MatrixHttpError(401, "M_MISSING_TOKEN", "Creating a rendezvous session needs an access token");
-    let user: { userId: string } | null;
+    let checked;
     try {
-      user = await opts.verifier!(token);
+      checked = await tokens.check(req, token);
     } catch (err) {
       if (err instanceof VerifierUnavailableError) throw new MatrixHttpError(503, "M_UNKNOWN", "Cannot verify the access token right now", {}, { "retry-after": "5" });
       throw err;
     }
-    if (!user) throw new MatrixHttpError(401, "M_UNKNOWN_TOKEN", "Unrecognised access token");
+    if (typeof checked === "object") {
+      if (metrics) metrics.rateLimited++;
+      throw new MatrixHttpError(429, "M_LIMIT_EXCEEDED", "Too many access tokens checked for this address", { retry_after_ms: checked.retryAfterMs }, retryAfterHeaders(checked.retryAfterMs));
+    }
+    if (checked === "invalid") throw new MatrixHttpError(401, "M_UNKNOWN_TOKEN", "Unrecognised access token");
   }
 
   const ctx: RouteContext | null = mode === "off" ? null : {

@@ -12,6 +12,7 @@
 // appends `; charset=utf-8`: matrix-js-sdk compares the Content-Type with "text/plain" exactly and
 // ignores a payload whose type differs.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { clientKey } from "./client-key.js";
 import { httpDate, ifNoneMatchHolds, readIfMatch } from "./conditional.js";
 import type { RouteContext, ScopeBasics } from "./context.js";
 import { checkSecFetch, MatrixHttpError, methodNotAllowed, notFound, retryAfterHeaders, sendError, storeDown, unrecognized } from "./http-common.js";
@@ -126,7 +127,7 @@ export async function routes2024(scope: FastifyInstance, basics: ScopeBasics, ct
     const urlPrefix = sessionUrlPrefix(ctx, req);
     const t = now();
     const created = await store.create({
-      api: "2024", data, now: t, ttlMs: ctx.ttlMs2024, owner: req.ip, maxSessions: limits.maxSessions, maxSessionsPerOwner: limits.maxSessionsPerIp,
+      api: "2024", data, now: t, ttlMs: ctx.ttlMs2024, owner: clientKey(req.ip), maxSessions: limits.maxSessions, maxSessionsPerOwner: limits.maxSessionsPerIp,
     }).catch(storeDown(req));
     if (!created.ok) throw refusedAtCap(ctx, created);
     const url = urlPrefix + created.id;

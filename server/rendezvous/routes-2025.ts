@@ -3,6 +3,7 @@
 // Synapse's ordering where the MSC is silent (Sec-Fetch before lookup, size before lookup).
 import cors from "@fastify/cors";
 import type { FastifyInstance, FastifyReply } from "fastify";
+import { clientKey } from "./client-key.js";
 import type { RouteContext, ScopeBasics } from "./context.js";
 import { checkSecFetch, MatrixHttpError, methodNotAllowed, notFound, send, sendError, storeDown, unrecognized, retryAfterHeaders } from "./http-common.js";
 import type { RendezvousPrefix } from "./protocol.js";
@@ -109,7 +110,7 @@ export async function routes2025(scope: FastifyInstance, basics: ScopeBasics, ct
     checkDataSize(data);
     const t = now();
     const created = await store.create({
-      api: "2025", data, now: t, ttlMs: ctx.ttlMs2025, owner: req.ip, maxSessions: limits.maxSessions, maxSessionsPerOwner: limits.maxSessionsPerIp,
+      api: "2025", data, now: t, ttlMs: ctx.ttlMs2025, owner: clientKey(req.ip), maxSessions: limits.maxSessions, maxSessionsPerOwner: limits.maxSessionsPerIp,
     }).catch(storeDown(req));
     if (!created.ok) {
       if (metrics) metrics.capRefused++;

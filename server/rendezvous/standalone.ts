@@ -1,9 +1,16 @@
 // The rendezvous server as its own process: the plugin (both APIs) plus /health, /metrics, JSON 404s for
-// every other path, pino logs without payloads, tokens or session ids, and graceful close.
+// every other path, pino logs without payloads, tokens or session ids, bounds on how long a request
+// may take to arrive and on connections (connection-guard.ts), and graceful close.
 import Fastify, { LogController } from "fastify";
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from "fastify";
+import type { ConnectionLimits } from "./connection-guard.js";
+import { createGuardedServer, DEFAULT_CONNECTION_LIMITS, endWithError } from "./connection-guard.js";
+import { logUrl } from "./log-url.js";
 import { RendezvousMetrics } from "./metrics.js";
 import { redactUrl, openStore } from "./open-store.js";
+import type { OpenStoreOptions } from "./open-store.js";
+import type { TrustProxy } from "./proxy-trust.js";
+import { fastifyTrustProxy, trustedPeer, trustProxyWarning } from "./proxy-trust.js";
 import type { Limits, RendezvousMode } from "./plugin.js";
 import { ALL_APIS, rendezvousPlugin } from "./plugin.js";
 import type { RendezvousApi, RendezvousStore } from "./store.js";
@@ -30,8 +37,19 @@ export interface RendezvousServerConfig {
   /** Homeserver for the remote whoami verifier (authenticated mode). */
   homeserver?: string;
   verifier?: AccessTokenVerifier;
-  /** fastify trustProxy: true, a hop count, or addresses/CIDRs of trusted proxies. */
-  trustProxy?: boolean | number | string | string[];
+  /** Who may forward the client's address (proxy-trust.ts): true, a hop count, or addresses/CIDRs of trusted proxies. */
+  trustProxy?: TrustProxy;
+  /**
+   * Bound in ms on receiving one request, headers and body (default 10000; 0 = none). A held
+   * long-poll GET has arrived in full and is not affected.
+   */
+  requestTimeoutMs?: number;
+  /** Connections per client IP and unanswered pipelined requests per connection. */
+  connectionLimits?: Partial<ConnectionLimits>;
+  /** Bound on a Redis command or connection attempt (default 2000). */
+  redisTimeoutMs?: number;
+  /** Bound on waiting for another connection's lock on the SQLite file (default 2000). */
+  sqliteBusyTimeoutMs?: number;
   /** pino level, or false for no logs. Default "info". */
   logLevel?: string | false;
   redisPrefix?: string;
@@ -46,19 +64,30 @@ export interface RunningRendezvousServer {
   close(): Promise<void>;
 }
 
-const SESSION_SEGMENT = /(\/rendezvous\/)[^/?#]+/;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
-/** Request URL for logs: the session id is a bearer capability, so it is never logged. */
-function logUrl(url: string): string {
-  return url.replace(SESSION_SEGMENT, "$1<id>").replace(/\?.*$/, "");
-}
+/**
+ * Idle kept-alive connections are closed after 72 s (fastify's default): longer than nginx's
+ * upstream keepalive_timeout (60 s), so nginx closes first and never reuses a connection just dropped.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
+/** How long /metrics waits for the live-session count before leaving it out. */
+const METRICS_STORE_WAIT_MS = 250;
 
 const JSON_404 = JSON.stringify({ errcode: "M_UNRECOGNIZED", error: "Unrecognized request" });
 
 export async function startRendezvousServer(config: RendezvousServerConfig): Promise<RunningRendezvousServer> {
-  const store = config.storeInstance ?? (await openStore(config.store, config.redisPrefix ? { redisPrefix: config.redisPrefix } : {}));
+  const storeOptions: OpenStoreOptions = {
+    ...(config.redisPrefix ? { redisPrefix: config.redisPrefix } : {}),
+    ...(config.redisTimeoutMs !== undefined ? { redisTimeoutMs: config.redisTimeoutMs } : {}),
+    ...(config.sqliteBusyTimeoutMs !== undefined ? { sqliteBusyTimeoutMs: config.sqliteBusyTimeoutMs } : {}),
+  };
+  const isTrustedPeer = trustedPeer(config.trustProxy); // throws on a malformed entry, before the store opens
+  const store = config.storeInstance ?? (await openStore(config.store, storeOptions));
   const ownsStore = !config.storeInstance;
   const metrics = new RendezvousMetrics();
+  const requestTimeoutMs = config.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const options: FastifyServerOptions = {
     // Request-scoped child loggers cost a pino child per poll; nothing is logged per request, so
     // requests share the server's logger.
@@ -70,8 +99,11 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
         res: (res) => ({ statusCode: res.statusCode }),
       },
     },
-    // fastify accepts a hop count at runtime; its types only list the other forms.
-    trustProxy: (config.trustProxy ?? false) as boolean,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
+    // Timeouts, connection caps and pipelining: connection-guard.ts.
+    serverFactory: (handler) => createGuardedServer(handler, {
+      ...DEFAULT_CONNECTION_LIMITS, ...config.connectionLimits, requestTimeoutMs, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS, trustedPeer: isTrustedPeer, metrics,
+    }),
     // Clients poll about once a second: per-request log lines only when asked for (debug/trace).
     logController: new LogController({ disableRequestLogging: !(config.logLevel === "debug" || config.logLevel === "trace") }),
     // Malformed URLs and the like get a Matrix error too.
@@ -81,16 +113,24 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
         .send(JSON.stringify({ errcode: "M_INVALID_PARAM", error: `Bad request: ${err.message}` }));
     },
     return503OnClosing: true,
-    // Requests Node's HTTP parser rejects (malformed framing, bad headers) get a Matrix error too.
+    // Requests Node's HTTP parser rejects (malformed framing, bad headers) get a Matrix error too, and
+    // so do requests not received within the bound (408). Either way the connection is closed, also
+    // when the client keeps sending (an ended socket would otherwise stay half open for it).
     clientErrorHandler: (err: Error & { code?: string }, socket) => {
       if (process.env.RZ_DEBUG_CLIENT_ERRORS) console.error("clientError", err.code, err.message);
-      if (!socket.writable) return;
-      const body = JSON.stringify({ errcode: "M_INVALID_PARAM", error: `Malformed HTTP request (${err.code ?? "parse error"})` });
-      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `Access-Control-Allow-Origin: *\r\nCache-Control: no-store, no-transform\r\nConnection: close\r\n\r\n${body}`);
+      if (err.code === "ECONNRESET" || socket.destroyed) return;
+      if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+        metrics.connectionsClosed.request_timeout++;
+        // At once: the rest of the request may still trickle in, and nothing may read it any more.
+        endWithError(socket, 408, "Request Timeout", { errcode: "M_UNKNOWN", error: `Request not received within ${requestTimeoutMs} ms` }, {}, true);
+        return;
+      }
+      endWithError(socket, 400, "Bad Request", { errcode: "M_INVALID_PARAM", error: `Malformed HTTP request (${err.code ?? "parse error"})` });
     },
   };
   const app: FastifyInstance = Fastify(options);
+  const trustWarning = trustProxyWarning(config.trustProxy);
+  if (trustWarning) app.log.warn(trustWarning);
   let verifier = config.verifier;
   if (config.mode === "authenticated" && !verifier) {
     if (!config.homeserver) throw new Error("authenticated mode needs a homeserver URL (--homeserver) to verify access tokens");
@@ -112,16 +152,24 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
     });
     const now = config.now ?? Date.now;
     app.get("/health", async (_req, reply) => {
+      let live: number;
       try {
-        const live = await store.liveCount(now());
-        return reply.header("cache-control", "no-store").send({ status: "ok", store: store.kind, mode: config.mode, apis: config.apis ?? ALL_APIS, live_sessions: live });
+        live = await store.liveCount(now());
       } catch (err) {
         reply.log.warn({ err: (err as Error).message }, "health: store unavailable");
         return reply.code(503).header("cache-control", "no-store").send({ status: "unavailable", store: store.kind });
       }
+      // A store that answers reads but cannot write (disk full) cannot start a sign-in either.
+      const problem = store.writeProblem ? await store.writeProblem(now()) : null;
+      if (problem !== null) {
+        reply.log.warn({ err: problem }, "health: store writes failing");
+        return reply.code(503).header("cache-control", "no-store").send({ status: "unavailable", store: store.kind, error: `writes failing: ${problem}`, live_sessions: live });
+      }
+      return reply.header("cache-control", "no-store").send({ status: "ok", store: store.kind, mode: config.mode, apis: config.apis ?? ALL_APIS, live_sessions: live });
     });
     app.get("/metrics", async (_req, reply) => {
-      const live = await store.liveCount(now()).catch(() => null);
+      // The counters are in this process: a slow or hung store must not hold them back.
+      const live = await withinMs(store.liveCount(now()), METRICS_STORE_WAIT_MS).catch(() => null);
       return reply.header("content-type", "text/plain; version=0.0.4").header("cache-control", "no-store").send(metrics.render(live));
     });
     app.setNotFoundHandler((_req, reply) => {
@@ -152,4 +200,11 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
     if (ownsStore) await store.close();
     throw err;
   }
+}
+
+/** The value if it comes within `ms`, else null (the promise is left to settle on its own). */
+function withinMs<T>(value: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), ms); });
+  return Promise.race([value, late]).finally(() => clearTimeout(timer));
 }

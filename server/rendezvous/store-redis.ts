@@ -66,6 +66,18 @@ return 1
 
 type ScriptReply = [number, string?, string?];
 
+/** Bound on one Redis command, and on connecting (default). */
+export const DEFAULT_REDIS_TIMEOUT_MS = 2_000;
+
+export interface RedisStoreOptions {
+  /**
+   * A command that gets no answer within this many ms fails (503), and so does a connection attempt.
+   * A Redis that stops answering without closing its connections (stopped, swapping, a network that
+   * drops packets) would otherwise leave every request waiting for good.
+   */
+  timeoutMs?: number;
+}
+
 interface ScriptedRedis extends Redis {
   rzCreate(k1: string, k2: string, k3: string, ...argv: (string | number)[]): Promise<ScriptReply>;
   rzUpdate(k1: string, ...argv: (string | number)[]): Promise<ScriptReply>;
@@ -79,13 +91,24 @@ export class RedisStore implements RendezvousStore {
   private readonly liveKey: string;
   private readonly changesChannel: string;
   private subscriber: Redis | undefined;
+  private readonly heartbeat: NodeJS.Timeout;
   lastError: Error | undefined;
 
   /** `prefix` namespaces every key, so one Redis can hold several independent deployments. */
-  constructor(url: string, private readonly prefix = "qrl:rz:") {
+  constructor(url: string, private readonly prefix = "qrl:rz:", opts: RedisStoreOptions = {}) {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
     // No offline queue: while Redis is down a command fails at once (503) instead of piling up.
     // Auto-pipelining sends the commands issued in one tick as one write (many polls per tick).
-    this.redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true });
+    // A hung Redis: each command fails after timeoutMs (commandTimeout), and a connection that
+    // receives nothing for that long while commands wait is taken for dead (socketTimeout): it is
+    // dropped and reconnected, and until Redis answers again every command fails at once instead of
+    // waiting out its own timeout. Reconnecting backs off to 1 s (not ioredis's 5 s), so a Redis that
+    // comes back is used again within about a second.
+    this.redis = new Redis(url, {
+      lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true,
+      commandTimeout: timeoutMs, socketTimeout: timeoutMs, connectTimeout: timeoutMs,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times - 1, 5), 1000) + Math.floor(Math.random() * 100),
+    });
     // ioredis reconnects by itself; a failed command rejects, and the plugin answers 503. Without
     // a listener every reconnect attempt would print an "Unhandled error event".
     this.redis.on("error", (err: Error) => { this.lastError = err; });
@@ -95,6 +118,13 @@ export class RedisStore implements RendezvousStore {
     this.r = this.redis as ScriptedRedis;
     this.liveKey = `${prefix}live`;
     this.changesChannel = `${prefix}changes`;
+    // An idle server would notice a hung Redis only when a request comes, and a held GET would then
+    // wait out a command timeout at its bound: a PING a second keeps the verdict current, so held
+    // GETs are answered at their bound and /health turns 503 within about timeoutMs + 1 s.
+    this.heartbeat = setInterval(() => {
+      if (this.redis.status === "ready") this.redis.ping().catch(() => undefined);
+    }, 1000);
+    this.heartbeat.unref();
   }
 
   /** Resolves once connected (and fails fast with a clear error if Redis is unreachable). */
@@ -185,6 +215,7 @@ export class RedisStore implements RendezvousStore {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.heartbeat);
     if (this.subscriber) await quit(this.subscriber);
     this.subscriber = undefined;
     await quit(this.redis);

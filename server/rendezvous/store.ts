@@ -58,6 +58,11 @@ export interface RendezvousStore {
   liveCount(now: number): Promise<number>;
   /** Drops expired sessions; touches only expired entries (no scan of the live ones). */
   purgeExpired(now: number): Promise<number>;
+  /**
+   * Why session writes fail although the store answers (SQLite: disk full, read-only file), or null.
+   * /health reports it. Absent: the store has no such state of its own (its failures fail requests).
+   */
+  writeProblem?(now: number): Promise<string | null>;
   close(): Promise<void>;
   /** The Redis connection, so the rate limiter can share counters between server processes. */
   readonly redis?: Redis;

@@ -1,6 +1,7 @@
 // `authenticated` mode against a homeserver's /account/whoami (the remote verifier): discovery
-// says whether the caller may create (never 401), creating needs a valid token, and everything
-// else on a session works without one.
+// says whether the caller may create (never 401), creating needs a valid token, everything else on
+// a session works without one, and a client sending fresh bogus tokens costs the homeserver only a
+// bounded number of checks.
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -66,5 +67,38 @@ test("an unreachable homeserver: creates get 503 with Retry-After, discovery say
     expect((await httpRequest(server.url, "GET", P, { Authorization: "Bearer another-token" })).json).toMatchObject({ create_available: false });
   } finally {
     down = false;
+  }
+});
+
+test("bogus tokens cost the homeserver a bounded number of checks per client; repeated ones are answered from the cache", async () => {
+  // Discovery is unauthenticated: without a bound, each fresh token would be one whoami call.
+  const guarded = await startRendezvousServer({
+    host: "127.0.0.1", port: 0, mode: "authenticated", store: "memory", logLevel: false, trustProxy: true,
+    homeserver: `http://127.0.0.1:${(homeserver.address() as AddressInfo).port}`,
+    limits: { createPerWindow: 0, requestsPerWindow: 0, tokenChecksPerWindow: 10 },
+  });
+  try {
+    const attacker = { "X-Forwarded-For": "192.0.2.66" };
+    const before = whoamiCalls;
+    for (let i = 0; i < 50; i++) {
+      const r = await httpRequest(guarded.url, "GET", P, { ...attacker, Authorization: `Bearer bogus-${i}` });
+      expect([r.status, r.json!.create_available]).toEqual([200, false]);
+    }
+    expect(whoamiCalls - before).toBe(10);
+    // A refusal is remembered: the same token again costs nothing and is still refused.
+    for (let i = 0; i < 5; i++) {
+      const r = await httpRequest(guarded.url, "POST", P, { ...attacker, Authorization: "Bearer bogus-3" }, JSON.stringify({ data: "x" }));
+      expect([r.status, r.json!.errcode]).toEqual([401, "M_UNKNOWN_TOKEN"]);
+    }
+    // A fresh token from that client is not sent to the homeserver: 429 with Retry-After.
+    const limited = await httpRequest(guarded.url, "POST", P, { ...attacker, Authorization: "Bearer bogus-new" }, JSON.stringify({ data: "x" }));
+    expect([limited.status, limited.json!.errcode]).toEqual([429, "M_LIMIT_EXCEEDED"]);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(whoamiCalls - before).toBe(10);
+    // Other clients are not affected.
+    const other = await httpRequest(guarded.url, "POST", P, { "X-Forwarded-For": "198.51.100.1", Authorization: "Bearer good-token" }, JSON.stringify({ data: "x" }));
+    expect(other.status).toBe(200);
+  } finally {
+    await guarded.close();
   }
 });

@@ -1,7 +1,7 @@
 // Abuse limits of the rendezvous server: per-IP request and create rates (429 with retry_after_ms
 // and Retry-After), live-session caps that refuse new sessions and never evict live ones, the
-// trusted-proxy client address, and 10,000 live sessions in the memory store. The 2024 API shares
-// every one of these with the 2025 API.
+// trusted-proxy client address (addresses, a hop count), IPv6 clients counted per /64, and 10,000
+// live sessions in the memory store. The 2024 API shares every one of these with the 2025 API.
 import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
 import type { Limits, RunningRendezvousServer } from "../../server/rendezvous/index.js";
 import { MemoryStore, MSC4108_PATH, startRendezvousServer } from "../../server/rendezvous/index.js";
@@ -13,7 +13,7 @@ const NONE: Partial<Limits> = { maxSessions: 0, maxSessionsPerIp: 0, createPerWi
 
 let server: RunningRendezvousServer | undefined;
 let offset = 0;
-async function start(limits: Partial<Limits>, extra: { trustProxy?: boolean } = {}): Promise<string> {
+async function start(limits: Partial<Limits>, extra: { trustProxy?: boolean | number | string[] } = {}): Promise<string> {
   server = await startRendezvousServer({
     host: "127.0.0.1", port: 0, mode: "open", store: "memory", limits: { ...NONE, ...limits }, logLevel: false,
     now: () => Date.now() + offset, ...extra,
@@ -173,6 +173,47 @@ describe("live-session caps refuse new sessions and never evict", () => {
     const base = await start({ maxSessionsPerIp: 1 });
     expect((await create(base, "a", { "X-Forwarded-For": "192.0.2.1" })).status).toBe(200);
     expect((await create(base, "b", { "X-Forwarded-For": "198.51.100.7" })).status).toBe(429);
+  });
+});
+
+describe("who the client is", () => {
+  const from = (ip: string) => ({ "X-Forwarded-For": ip });
+
+  test("IPv6 clients are counted per /64: another address in the same /64 is the same client", async () => {
+    const base = await start({ maxSessionsPerIp: 1 }, { trustProxy: true });
+    expect((await create(base, "a", from("2001:db8:0:1::1"))).status).toBe(200);
+    const refused = await create2024(base, "b", from("2001:db8:0:1:ffff:ffff:ffff:fffe"));
+    expectLimited(refused, 180_000);
+    expect(refused.json!.error).toMatch(/from this address/);
+    expect((await create(base, "c", from("2001:db8:0:2::1"))).status).toBe(200); // the next /64
+    expect((await create(base, "d", from("192.0.2.1"))).status).toBe(200);
+    expect((await create(base, "e", from("::ffff:192.0.2.1"))).status).toBe(429); // the same IPv4 client
+  });
+
+  test("the per-IP request rate counts an IPv6 /64 as one client", async () => {
+    const base = await start({ requestsPerWindow: 3 }, { trustProxy: true });
+    const statuses: number[] = [];
+    for (let i = 1; i <= 5; i++) statuses.push((await httpRequest(base, "GET", P, from(`2001:db8:aa:bb::${i}`))).status);
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect((await httpRequest(base, "GET", P, from("2001:db8:aa:bc::1"))).status).toBe(200);
+  });
+
+  test("trust_proxy as a hop count: the address the nearest proxy saw is the client (fastify alone would ignore the header)", async () => {
+    const base = await start({ maxSessionsPerIp: 1 }, { trustProxy: 1 });
+    expect((await create(base, "a", from("192.0.2.1"))).status).toBe(200);
+    expect((await create(base, "b", from("198.51.100.7"))).status).toBe(200);
+    // A client-supplied entry before the proxy's own is not believed: one hop is trusted, not two.
+    expect((await create(base, "c", from("203.0.113.5, 192.0.2.1"))).status).toBe(429);
+  });
+
+  test("trust_proxy as addresses: only those peers may forward a client address", async () => {
+    const trusted = await start({ maxSessionsPerIp: 1 }, { trustProxy: ["127.0.0.1"] });
+    expect((await create(trusted, "a", from("192.0.2.1"))).status).toBe(200);
+    expect((await create(trusted, "b", from("198.51.100.7"))).status).toBe(200);
+    await server!.close();
+    const untrusted = await start({ maxSessionsPerIp: 1 }, { trustProxy: ["192.0.2.254"] });
+    expect((await create(untrusted, "a", from("192.0.2.1"))).status).toBe(200);
+    expect((await create(untrusted, "b", from("198.51.100.7"))).status).toBe(429); // both are 127.0.0.1
   });
 });
 

@@ -1,5 +1,6 @@
 // The rendezvous server as real `qr-login server` processes: sessions survive a restart with the
-// SQLite store, and two processes on one Redis share sessions, compare-and-swap and rate limits.
+// SQLite store, two processes on one Redis share sessions, compare-and-swap and rate limits, and
+// what the process logs (no session id in any spelling of a path; a warning for trust_proxy: true).
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -141,6 +142,44 @@ describe("Redis outage", () => {
     } finally {
       await s.stop();
       await redis.stop();
+    }
+  }, 30_000);
+});
+
+describe("logs", () => {
+  test("debug request lines never carry a session id, however the path spells it", async () => {
+    const s = await server(["--store", "memory", "--listen", `127.0.0.1:${await freePort()}`, "--log-level", "debug"]);
+    try {
+      const created = await httpRequest(s.url, "POST", P, H, json({ data: "x" }));
+      const id = created.json!.id as string;
+      const paths = [
+        `${P}/${id}`, `${P}//${id}`, `${P};${id}`, `${P}/;${id}`, `${P}/${id};v=1`, `${P}%2F${id}`, `${P}%2f${id}`,
+        `${P}%252F${id}`, `${P}/x/${id}`, `${P}/${id}?since=abc`, `/_synapse/client/rendezvous/${id}`, `/${id}`,
+        `/_matrix/client/unstable/org.matrix.msc4108/rendezvous/${id}`,
+      ];
+      for (const p of paths) await httpRequest(s.url, "GET", p);
+      await new Promise((r) => setTimeout(r, 300)); // the log lines reach the pipe
+      const out = s.output();
+      expect(out).toContain("<id>");
+      expect(out.match(/"url":"[^"]*"/g)!.length).toBeGreaterThanOrEqual(paths.length);
+      expect(out).not.toContain(id);
+    } finally {
+      await s.stop();
+    }
+  }, 30_000);
+
+  test("trust_proxy: true is warned about at start", async () => {
+    const s = await server(["--store", "memory", "--listen", `127.0.0.1:${await freePort()}`, "--trust-proxy", "true"]);
+    try {
+      expect(s.output()).toMatch(/trust_proxy is true: X-Forwarded-For is believed from any peer/);
+    } finally {
+      await s.stop();
+    }
+    const quiet = await server(["--store", "memory", "--listen", `127.0.0.1:${await freePort()}`, "--trust-proxy", "127.0.0.1"]);
+    try {
+      expect(quiet.output()).not.toMatch(/trust_proxy/);
+    } finally {
+      await quiet.stop();
     }
   }, 30_000);
 });

@@ -1,5 +1,7 @@
 // Starts a throwaway `redis-server` (apt package redis-server) on a free loopback port for a test
-// file, without persistence, and stops it by PID.
+// file, without persistence, and stops it by PID. freeze() stops the process (SIGSTOP) without
+// closing anything: a hung Redis, whose connections stay open and answer nothing; stop() always
+// lets it continue first, so a frozen Redis never outlives its test.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -11,6 +13,11 @@ import { systemProgram } from "./system-programs.js";
 export interface TestRedis {
   url: string;
   port: number;
+  pid: number;
+  /** SIGSTOP: the process keeps its sockets but answers nothing. */
+  freeze(): void;
+  /** SIGCONT. */
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -59,11 +66,17 @@ export async function startRedis(): Promise<TestRedis> {
       if (await ping(port)) { up = true; break; }
     }
     if (up) {
+      const pid = child.pid!;
+      const signal = (sig: NodeJS.Signals) => { if (!exited) process.kill(pid, sig); };
       return {
         url: `redis://127.0.0.1:${port}`,
         port,
+        pid,
+        freeze: () => signal("SIGSTOP"),
+        thaw: () => signal("SIGCONT"),
         stop: async () => {
-          if (!exited && child.pid !== undefined) process.kill(child.pid, "SIGTERM");
+          signal("SIGCONT"); // a stopped process acts on SIGTERM only once continued
+          signal("SIGTERM");
           await exit;
           rmSync(dir, { recursive: true, force: true });
         },

@@ -7,6 +7,9 @@ import { ConfigError, defaultSqlitePath, envLayer, parseListen, readConfigFile, 
 import { parseMode, remoteWhoamiVerifier, sequenceToken, VerifierUnavailableError } from "../../server/rendezvous/index.js";
 import { nextTokenFor, tokenCounter } from "../../server/rendezvous/store.js";
 import { httpDate, ifNoneMatchHolds, parseEntityTags, readIfMatch } from "../../server/rendezvous/conditional.js";
+import { clientKey } from "../../server/rendezvous/client-key.js";
+import { logUrl } from "../../server/rendezvous/log-url.js";
+import { fastifyTrustProxy, trustedPeer, trustProxyWarning } from "../../server/rendezvous/proxy-trust.js";
 
 describe("resolveConfig", () => {
   test("defaults: 127.0.0.1:8090, open, SQLite under XDG_DATA_HOME, TTL 180 s", () => {
@@ -68,6 +71,27 @@ describe("resolveConfig", () => {
     expect(() => resolveConfig([{ long_poll_ms: "-1" }])).toThrow(/integer/);
     expect(resolveConfig([{ long_poll_max_held: "500", long_poll_max_held_per_ip: 0 }]).limits).toMatchObject({ maxHeld: 500, maxHeldPerIp: 0 });
     expect(envLayer({ QR_LOGIN_RENDEZVOUS_LONG_POLL_MS: "15000" })).toEqual({ long_poll_ms: "15000" });
+  });
+
+  test("timeouts and connection limits: request_timeout_ms, max_connections_per_ip, max_pipelined, redis_timeout_ms, sqlite_busy_timeout_ms, token_checks_per_minute", () => {
+    const defaults = resolveConfig([]);
+    expect(defaults.connectionLimits).toEqual({});
+    expect(defaults.requestTimeoutMs).toBeUndefined(); // the server's defaults apply
+    const c = resolveConfig([{ request_timeout_ms: "5000", max_connections_per_ip: 50, max_pipelined: "4", redis_timeout_ms: "1500", sqlite_busy_timeout_ms: "0", token_checks_per_minute: "12" }]);
+    expect(c).toMatchObject({ requestTimeoutMs: 5000, redisTimeoutMs: 1500, sqliteBusyTimeoutMs: 0, connectionLimits: { maxConnectionsPerIp: 50, maxPipelined: 4 }, limits: { tokenChecksPerWindow: 12, windowMs: 60_000 } });
+    expect(resolveConfig([{ request_timeout_ms: "0" }]).requestTimeoutMs).toBe(0);
+    expect(() => resolveConfig([{ request_timeout_ms: "500" }])).toThrow(/request_timeout_ms must be 0 \(none\) or at least 1000/);
+    expect(() => resolveConfig([{ redis_timeout_ms: "0" }])).toThrow(/redis_timeout_ms must be at least 100/);
+    expect(() => resolveConfig([{ max_pipelined: "-2" }])).toThrow(/integer/);
+    expect(envLayer({ QR_LOGIN_RENDEZVOUS_REQUEST_TIMEOUT_MS: "8000", QR_LOGIN_RENDEZVOUS_MAX_CONNECTIONS_PER_IP: "10", QR_LOGIN_RENDEZVOUS_SQLITE_BUSY_TIMEOUT_MS: "100" }))
+      .toEqual({ request_timeout_ms: "8000", max_connections_per_ip: "10", sqlite_busy_timeout_ms: "100" });
+  });
+
+  test("trust_proxy: addresses, CIDRs, names, a hop count or true; anything else is refused", () => {
+    expect(resolveConfig([{ trust_proxy: "loopback, 10.0.0.0/8, fd00::/8" }]).trustProxy).toEqual(["loopback", "10.0.0.0/8", "fd00::/8"]);
+    expect(resolveConfig([{ trust_proxy: "true" }]).trustProxy).toBe(true);
+    expect(() => resolveConfig([{ trust_proxy: "proxy.example.org" }])).toThrow(/not an IP address/);
+    expect(() => resolveConfig([{ trust_proxy: "10.0.0.0/33" }])).toThrow(ConfigError);
   });
 
   test("listen addresses", () => {
@@ -152,5 +176,50 @@ describe("remote whoami verifier", () => {
     await verify("good");
     expect(calls).toHaveLength(4);
     await expect(verify("down")).rejects.toBeInstanceOf(VerifierUnavailableError);
+  });
+});
+
+describe("who a client is", () => {
+  test("IPv4 addresses as they are, IPv6 per /64, IPv4-mapped IPv6 as IPv4", () => {
+    expect(clientKey("192.0.2.1")).toBe("192.0.2.1");
+    expect(clientKey("2001:db8:0:1:aaaa:bbbb:cccc:dddd")).toBe("2001:db8:0:1::/64");
+    expect(clientKey("2001:DB8:0000:0001::1")).toBe("2001:db8:0:1::/64");
+    expect(clientKey("2001:db8::1")).toBe("2001:db8:0:0::/64");
+    expect(clientKey("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
+    expect(clientKey("::ffff:192.0.2.1")).toBe("192.0.2.1");
+    expect(clientKey("::ffff:c000:201")).toBe("192.0.2.1");
+    expect(clientKey("64:ff9b::192.0.2.1")).toBe("64:ff9b:0:0::/64");
+    expect(clientKey("1::2::3")).toBe("1::2::3"); // not an address: counted as it is
+  });
+
+  test("trusted proxies: peers by address, CIDR or name; with true or a hop count every peer", () => {
+    const peer = trustedPeer(["10.0.0.0/8", "loopback", "2001:db8::5"]);
+    expect([peer("10.1.2.3"), peer("127.0.0.1"), peer("::1"), peer("::ffff:10.0.0.1"), peer("2001:db8::5")]).toEqual([true, true, true, true, true]);
+    expect([peer("11.0.0.1"), peer("2001:db8::6"), peer("garbage")]).toEqual([false, false, false]);
+    expect(trustedPeer("192.0.2.1, 192.0.2.2")("192.0.2.2")).toBe(true);
+    expect(trustedPeer(undefined)("127.0.0.1")).toBe(false);
+    expect(trustedPeer(true)("203.0.113.1")).toBe(true);
+    expect(trustedPeer(2)("203.0.113.1")).toBe(true);
+    const hops = fastifyTrustProxy(2) as (a: string, i: number) => boolean;
+    expect([hops("x", 0), hops("x", 1), hops("x", 2)]).toEqual([true, true, false]);
+    expect(trustProxyWarning(true)).toMatch(/forge|claim any address/);
+    expect(trustProxyWarning(1)).toBeNull();
+    expect(trustProxyWarning(["127.0.0.1"])).toBeNull();
+  });
+});
+
+describe("request URLs in logs", () => {
+  const id = "AbCdEfGhIjKlMnOpQrStUv";
+  test("no spelling of a path keeps a session id", () => {
+    const P = "/_matrix/client/v1/rendezvous";
+    expect(logUrl(`${P}/${id}?since=x`)).toBe(`${P}/<id>`);
+    for (const p of [`${P}//${id}`, `${P};${id}`, `${P}/;${id}`, `${P}/${id};v=1`, `${P}%2F${id}`, `${P}%2f${id}`, `${P}%252F${id}`, `${P}/a/${id}`,
+      `/_synapse/client/rendezvous/${id}`, `/${id}`, `/x%2${id}`, `${P}/${id.slice(0, 11)}%${id.slice(11)}`]) {
+      expect([p, logUrl(p)]).toEqual([p, expect.not.stringContaining(id.slice(0, 11))]);
+    }
+    expect(logUrl(P)).toBe(P);
+    expect(logUrl(`${P}/`)).toBe(`${P}/`);
+    expect(logUrl("/_matrix/client/unstable/io.element.msc4388/rendezvous")).toBe("/_matrix/client/unstable/io.element.msc4388/rendezvous");
+    expect(logUrl("/health")).toBe("/health");
   });
 });
