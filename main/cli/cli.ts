@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   "new-device": () => import("./new-device.js"),
   "existing-device": () => import("./existing-device.js"),
   demo: () => import("./demo.js"),
+  doctor: () => import("./doctor.js"),
 };
 
 async function usage(): Promise<string> {
