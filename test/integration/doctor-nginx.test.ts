@@ -195,12 +195,16 @@ describe("TLS", () => {
     expect(withStatus(d, "skip").length).toBe(d.checks.length - 1);
   }, 30_000);
 
-  test("a certificate this computer trusts (the CLI, with NODE_EXTRA_CA_CERTS): tls passes, and the JSON contract holds", async () => {
-    const { nginx } = await ours({ tls: { certFile: path.join(tmp, "leaf.pem"), keyFile: path.join(tmp, "leaf.key") } });
-    const { code, stdout } = await cli(["doctor", `${nginx.url}/`, "--json"], { NODE_EXTRA_CA_CERTS: ca });
+  test("a certificate this computer trusts (the CLI given a server name, with NODE_EXTRA_CA_CERTS): .well-known resolves it, tls passes, and the JSON contract holds", async () => {
+    const wellKnown = `location = /.well-known/matrix/client { default_type application/json; add_header Access-Control-Allow-Origin * always; return 200 '{"m.homeserver":{"base_url":"https://127.0.0.1:$server_port"}}'; }`;
+    const { nginx } = await ours({ tls: { certFile: path.join(tmp, "leaf.pem"), keyFile: path.join(tmp, "leaf.key") }, serverExtra: wellKnown });
+    const serverName = `127.0.0.1:${nginx.port}`;
+    const { code, stdout } = await cli(["doctor", serverName, "--json"], { NODE_EXTRA_CA_CERTS: ca });
     const report = JSON.parse(stdout) as DoctorReport;
     expect(Object.keys(report).slice(0, 3)).toEqual(["target", "baseUrl", "ok"]);
+    expect(report).toMatchObject({ target: serverName, baseUrl: `${nginx.url}/` });
     const d = diagnosis(report);
+    expect(d.by["discovery.well-known"]).toMatchObject({ status: "pass", summary: `${serverName} → ${nginx.url}/ (/.well-known/matrix/client)` });
     expect(d.by.tls).toMatchObject({ status: "pass", summary: expect.stringMatching(/^https with a certificate this computer trusts/) });
     expect(d.by["rendezvous-2024.create"].summary).toContain(`session URL on ${nginx.url}`);
     expect(code).toBe(d.ok ? 0 : 1);

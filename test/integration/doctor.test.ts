@@ -233,6 +233,17 @@ describe("one clear finding, never a hang", () => {
     expect(d.by["rendezvous-2024.etag"].summary).toBe("not checked: the homeserver could not be asked (see discovery.versions)");
   }, 15_000);
 
+  test("https:// to a port that speaks plain http: one finding, under tls", async () => {
+    const front = await startRendezvousHomeserver();
+    try {
+      const d = await diagnose(front.url.replace("http:", "https:"));
+      expect(withStatus(d, "fail")).toEqual(["tls"]);
+      expect(d.by.tls.summary).toMatch(/does not speak TLS on this port \(https:\/\/ to a plain http port\?\)$/);
+    } finally {
+      await front.close();
+    }
+  }, 30_000);
+
   test("plain http to a host that is not this machine: tls fails", async () => {
     const front = await startRendezvousHomeserver();
     try {
