@@ -97,7 +97,11 @@ export async function walk2025(ctx: DoctorContext, prefix: Prefix, f: Findings, 
   const d0 = `qr-login doctor ${crypto.randomUUID()}`;
   const c = await create2025(ctx, prefix, d0);
   if (!c.ok) {
-    if (c.authenticated) return "authenticated";
+    if (c.authenticated) {
+      f.fail("rendezvous-2025.create", `discovery says create_available: true, but ${c.summary}`, "The rendezvous server's discovery and create must agree: check its mode (open/authenticated) and the access-token verification behind it.");
+      f.stoppedBecause ??= "no session could be created";
+      return "authenticated";
+    }
     if (c.warn) f.warn("rendezvous-2025.create", c.summary, c.fix);
     else f.fail("rendezvous-2025.create", c.summary, c.fix);
     f.stoppedBecause ??= "no session could be created";

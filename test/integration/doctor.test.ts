@@ -4,6 +4,7 @@
 // Synapse does (test/support/synapse-standin.ts), two backends that do not share sessions behind a
 // round-robin balancer, an unreachable host. The nginx-shaped faults are in doctor-nginx.test.ts.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import net, { type AddressInfo } from "node:net";
 import { MemoryStore } from "../../server/rendezvous/index.js";
 import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
 import { diagnose, withStatus } from "../support/doctor.js";
@@ -231,6 +232,23 @@ describe("one clear finding, never a hang", () => {
     expect(d.by["discovery.versions"].summary).toBe(`GET /_matrix/client/versions: 127.0.0.1:${port} refused the connection (nothing listens there)`);
     expect(withStatus(d, "skip").length).toBe(d.checks.length - 1);
     expect(d.by["rendezvous-2024.etag"].summary).toBe("not checked: the homeserver could not be asked (see discovery.versions)");
+  }, 15_000);
+
+  test("a server that accepts the connection and never answers: one finding after the request timeout", async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const started = Date.now();
+      const d = await diagnose(`http://127.0.0.1:${port}/`, { requestTimeoutMs: 1_000 });
+      expect(Date.now() - started).toBeLessThan(4_000);
+      expect(withStatus(d, "fail")).toEqual(["discovery.versions"]);
+      expect(d.by["discovery.versions"].summary).toBe(`GET /_matrix/client/versions: 127.0.0.1:${port} did not answer within 1 s`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   }, 15_000);
 
   test("https:// to a port that speaks plain http: one finding, under tls", async () => {
