@@ -2,6 +2,7 @@
 // direction. Element's apps speak the 2024 version (Element X shows and scans QR codes, Element Web and
 // Desktop show them); MSC4388 clients such as qr-login speak the 2025 one. In authenticated mode only a
 // signed-in device may create a session, so the existing device shows the QR code and the new one scans.
+// The last line says who may create sessions, as whether a new device can show a QR code.
 import type { CheckId, CheckResult, VerdictLine } from "./types.js";
 
 export type Creation = "open" | "authenticated" | "none";
@@ -60,10 +61,14 @@ export function verdict(facts: VerdictFacts): VerdictLine[] {
     lines.push({ clients: msc4388, status: "warn", summary: "can sign in with the signed-in device showing the QR code and the new device scanning it; a new device cannot show one (authenticated mode)" });
   }
 
-  // Who may create a session.
-  const who = (c: Creation) => (c === "open" ? "anyone" : c === "authenticated" ? "signed-in devices only" : "nobody");
-  const creations = [facts.creation2024, facts.creation2025];
-  const summary = `2024 version: ${who(facts.creation2024)}; 2025 version: ${who(facts.creation2025)}${creations.includes("authenticated") ? " (authenticated mode: a device that is not signed in cannot show a QR code; it scans one shown by a signed-in device)" : ""}`;
-  lines.push({ clients: "Who may create a rendezvous session", status: creations.every((c) => c === "none") ? "fail" : "pass", summary });
+  // Who may create a session: in authenticated mode only signed-in devices, so a new device cannot show a QR code.
+  const who = (c: Creation) => (c === "open" ? "anyone" : c === "authenticated" ? "signed-in devices only (authenticated mode)" : "nobody");
+  const creations = [facts.creation2024, facts.creation2025].filter((c) => c !== "none");
+  const who2 = `2024 version: ${who(facts.creation2024)}; 2025 version: ${who(facts.creation2025)}`;
+  const newDevice = "A new device showing the QR code";
+  if (creations.length === 0) lines.push({ clients: newDevice, status: "fail", summary: `cannot: nobody can create a rendezvous session here (${who2})` });
+  else if (creations.every((c) => c === "open")) lines.push({ clients: newDevice, status: "pass", summary: `can: anyone may create a rendezvous session (${who2})` });
+  else if (creations.includes("open")) lines.push({ clients: newDevice, status: "warn", summary: `only where anyone may create a rendezvous session (${who2}); elsewhere the new device scans a QR code shown by a signed-in device` });
+  else lines.push({ clients: newDevice, status: "warn", summary: `cannot: only signed-in devices may create a rendezvous session (${who2}); the new device scans a QR code shown by a signed-in device instead` });
   return lines;
 }
