@@ -79,7 +79,7 @@ export async function runDoctor(input: string, opts: DoctorOptions = {}): Promis
     baseUrl: ctx.baseUrl || null,
     ok: checks.every((c) => c.status !== "fail"),
     checks,
-    verdict: verdict({ results: ctx.results, ...facts }),
+    verdict: verdict({ results: ctx.results, ...facts, unreachable: gate?.id }),
   };
 }
 

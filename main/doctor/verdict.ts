@@ -13,6 +13,8 @@ export interface VerdictFacts {
   /** Who may create 2024 sessions here; "none": the 2024 version is not usable. */
   readonly creation2024: Creation;
   readonly creation2025: Creation;
+  /** The check that says why the homeserver could not be asked at all, if it could not. */
+  readonly unreachable?: CheckId | undefined;
 }
 
 const COMMON: readonly CheckId[] = ["oauth.metadata", "oauth.device-grant", "tls"];
@@ -26,6 +28,13 @@ function failing(facts: VerdictFacts, ids: readonly CheckId[]): CheckId[] {
 const because = (ids: readonly CheckId[]) => `see ${ids.join(", ")}`;
 
 export function verdict(facts: VerdictFacts): VerdictLine[] {
+  if (facts.unreachable) {
+    const summary = `cannot sign in here from this computer: the homeserver could not be asked (see ${facts.unreachable})`;
+    return [
+      { clients: "Element X and Element Web (2024 version)", status: "fail", summary },
+      { clients: "MSC4388 clients such as qr-login (2025 version)", status: "fail", summary },
+    ];
+  }
   const lines: VerdictLine[] = [];
 
   // Element X and Element Web: the 2024 version, found through /versions.

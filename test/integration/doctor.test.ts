@@ -232,6 +232,7 @@ describe("one clear finding, never a hang", () => {
     expect(d.by["discovery.versions"].summary).toBe(`GET /_matrix/client/versions: 127.0.0.1:${port} refused the connection (nothing listens there)`);
     expect(withStatus(d, "skip").length).toBe(d.checks.length - 1);
     expect(d.by["rendezvous-2024.etag"].summary).toBe("not checked: the homeserver could not be asked (see discovery.versions)");
+    expect(d.verdict.map((v) => [v.status, v.summary])).toEqual([0, 1].map(() => ["fail", "cannot sign in here from this computer: the homeserver could not be asked (see discovery.versions)"]));
   }, 15_000);
 
   test("a server that accepts the connection and never answers: one finding after the request timeout", async () => {
