@@ -58,6 +58,8 @@ export const FIX = {
     "Remove the proxy's own add_header Access-Control-Allow-Origin (or Traefik's accessControlAllowOriginList) for these paths: the homeserver already sends one, and browsers refuse an answer that carries two.",
   enable2025: "Synapse: experimental_features: msc4388_mode: open (or authenticated; Synapse ≥ 1.151, which also needs MAS).",
   route2025: `If the homeserver serves the 2025 version, route ${PATHS_2025} to it (Synapse: its main process).`,
+  serverCreate: "The rendezvous server itself refuses to create a session: see its log, its mode (open/authenticated) and its limits.",
+  sessionIds: "The rendezvous server must hand out ids of at most 255 bytes of [A-Za-z0-9._~-] (MSC4388's opaque identifiers): upgrade it.",
   idempotent:
     "Synapse ≥ 1.157 accepts a retried PUT whose answer was lost (MSC4388's idempotent write): upgrade. Until then a lost answer on a flaky network ends the sign-in.",
   staleWrites: "The server must refuse a write with an outdated sequence_token (409): upgrade the rendezvous server, and check that nothing in front of it retries or rewrites PUTs.",

@@ -82,7 +82,7 @@ export async function create2025(ctx: DoctorContext, prefix: Prefix, data: strin
   const token = a.json?.["sequence_token"];
   const expires = a.json?.["expires_in_ms"];
   if (a.status !== 200 || typeof id !== "string" || typeof token !== "string" || typeof expires !== "number") {
-    return { ok: false, authenticated: false, summary: `POST ${prefix.path} answered ${describe(a)}${a.status === 200 ? " without id, sequence_token and expires_in_ms" : ""}`, fix: isMatrixJson(a) ? FIX.route2025 : FIX.route2025 };
+    return { ok: false, authenticated: false, summary: `POST ${prefix.path} answered ${describe(a)}${a.status === 200 ? " without id, sequence_token and expires_in_ms" : ""}`, fix: isMatrixJson(a) ? FIX.serverCreate : FIX.route2025 };
   }
   const url = `${base}/${encodeURIComponent(id)}`;
   ctx.sessions.add(url);
@@ -110,7 +110,7 @@ export async function walk2025(ctx: DoctorContext, prefix: Prefix, f: Findings, 
   const s = c.session;
   const id = decodeURIComponent(s.url.slice(s.url.lastIndexOf("/") + 1));
   if (!OPAQUE_ID_PATTERN.test(id) || utf8Length(id) > 255) {
-    f.fail("rendezvous-2025.create", `the session id "${id.slice(0, 40)}…" is not an opaque identifier of at most 255 bytes: it does not fit in the QR code`, FIX.staleWrites);
+    f.fail("rendezvous-2025.create", `the session id "${id.slice(0, 40)}…" is not an opaque identifier of at most 255 bytes: it does not fit in the QR code`, FIX.sessionIds);
   } else if (s.expiresInMs < MIN_TTL_MS - 5_000 || s.expiresInMs > MAX_TTL_MS) {
     f.warn("rendezvous-2025.create", `sessions live ${Math.round(s.expiresInMs / 1000)} s; MSC4388 recommends 120 to 300 s (less leaves too little time to scan, type the code and consent)`, "Set the rendezvous server's session lifetime to 120–300 s (qr-login server: ttl).");
   } else f.saw("rendezvous-2025.create", bodySize ? `sessions live ${Math.round(s.expiresInMs / 1000)} s` : undefined);

@@ -27,7 +27,7 @@ jest.setTimeout(60_000);
 class EndingController implements FlowController {
   emit: (e: ControllerEvent) => void = () => undefined;
   cancels = 0;
-  constructor(readonly target: string) {}
+  constructor(public target: string) {}
   async start(_o: StartOptions, emit: (e: ControllerEvent) => void): Promise<void> {
     this.emit = emit;
     emit({ type: "state", state: "connecting" });
@@ -48,6 +48,8 @@ let server: StaticServer;
 let browser: Browser;
 let surface: IpcSurfaceT;
 let front: RendezvousHomeserver;
+/** Holds GETs for 20 s: a check against it is still running when Back is pressed, however loaded the machine. */
+let slow: RendezvousHomeserver;
 let nginx: TestNginx;
 const controllers: EndingController[] = [];
 let w: OpenedWindow;
@@ -67,6 +69,7 @@ async function capture(page: Page, name: string): Promise<void> {
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   front = await startRendezvousHomeserver({ longPollMs: 2_500 });
+  slow = await startRendezvousHomeserver({ longPollMs: 20_000 });
   nginx = await startNginx({ upstreams: [`127.0.0.1:${front.port}`], locationExtra: "charset utf-8;" });
   server = await serveDir(path.join(REPO_ROOT, "dist/renderer"));
   browser = await launchChromium();
@@ -90,6 +93,7 @@ afterAll(async () => {
   surface?.unregister();
   await nginx?.stop();
   await front?.close();
+  await slow?.close();
 });
 
 function endWith(error: FlowError): void {
@@ -153,6 +157,7 @@ describe("Check this server", () => {
     await onScreen(w.page, "error");
     await expect(w.page.getByRole("button", { name: "Check this server" }).count()).resolves.toBe(1);
     // A second check, left while it runs: main stops it, and its late events do not reach the screen.
+    controllers.at(-1)!.target = slow.url;
     const before = w.wc.sent.length;
     await w.page.getByRole("button", { name: "Check this server" }).click();
     await onScreen(w.page, "server_check");
@@ -163,6 +168,8 @@ describe("Check this server", () => {
     await w.page.waitForTimeout(3_500);
     expect(w.wc.sent.length).toBe(sentAtBack);
     expect(w.wc.sent.slice(before).some((s) => (s.data as { type?: string }).type === "done")).toBe(false);
+    // The stopped check still deleted the sessions it had created.
+    expect(await slow.store.liveCount(Date.now())).toBe(0);
     expect(await front.store.liveCount(Date.now())).toBe(0);
   });
 });
