@@ -4,6 +4,7 @@
 // Synapse does (test/support/synapse-standin.ts), two backends that do not share sessions behind a
 // round-robin balancer, an unreachable host. The nginx-shaped faults are in doctor-nginx.test.ts.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { MemoryStore } from "../../server/rendezvous/index.js";
 import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
@@ -218,6 +219,40 @@ describe("backends that do not share sessions, behind round robin", () => {
       for (const id of [...ALL_2024, ...ALL_2025]) expect([id, d.statuses[id]]).toEqual([id, "pass"]);
     } finally {
       await d1.close();
+    }
+  }, 30_000);
+});
+
+describe("a server name, resolved as clients resolve it", () => {
+  // For these tests only, https://<name>/ is the server on loopback (name resolution and TLS are faked;
+  // the TLS tests are in doctor-nginx.test.ts).
+  const mapped = (name: string, to: string) => (input: string, init: RequestInit) => fetch(input.replace(`https://${name}/`, to), init);
+
+  test("no .well-known (404), the name serves the Client-Server API itself: discovery.well-known passes, the rest runs there", async () => {
+    const front = await startRendezvousHomeserver();
+    try {
+      const d = await diagnose("example.org", { fetch: mapped("example.org", front.url) });
+      expect(d.target).toBe("example.org");
+      expect(d.baseUrl).toBe("https://example.org/");
+      expect(d.by["discovery.well-known"]).toMatchObject({ status: "pass", summary: "example.org has no /.well-known/matrix/client (404) and serves the Client-Server API itself at https://example.org/" });
+      expect(d.by["discovery.versions"].status).toBe("pass");
+    } finally {
+      await front.close();
+    }
+  }, 30_000);
+
+  test("a name whose host is a web site without Matrix: one finding under discovery.well-known, with what to serve", async () => {
+    const site = http.createServer((_req, res) => res.writeHead(404, { "content-type": "text/html" }).end("<!doctype html><title>Not Found</title>"));
+    await new Promise<void>((resolve) => site.listen(0, "127.0.0.1", resolve));
+    try {
+      const d = await diagnose("example.net", { fetch: mapped("example.net", `http://127.0.0.1:${(site.address() as AddressInfo).port}/`) });
+      expect(withStatus(d, "fail")).toEqual(["discovery.well-known"]);
+      expect(d.by["discovery.well-known"]).toMatchObject({ summary: "cannot find the homeserver of example.net: https://example.net/ does not serve the Matrix Client-Server API", fix: expect.stringMatching(/^Serve https:\/\/example\.net\/\.well-known\/matrix\/client as JSON/) });
+      expect(d.by["discovery.versions"].summary).toBe("not checked: the homeserver could not be asked (see discovery.well-known)");
+      expect(d.baseUrl).toBeNull();
+    } finally {
+      site.closeAllConnections();
+      await new Promise<void>((resolve) => site.close(() => resolve()));
     }
   }, 30_000);
 });
