@@ -18,13 +18,18 @@ const layers = [
   },
   {
     files: ["main/login/**/*.ts"],
-    why: "main/login (the MSC4108 flows) sits below the app, the CLI and the dev stack",
-    forbid: ["^\\.\\./(app|cli|devstack)/", "^\\.\\./\\.\\./(server|preload|renderer)/", "^electron$"],
+    why: "main/login (the MSC4108 flows) sits below the app, the CLI, the dev stack and the doctor",
+    forbid: ["^\\.\\./(app|cli|devstack|doctor)/", "^\\.\\./\\.\\./(server|preload|renderer)/", "^electron$"],
+  },
+  {
+    files: ["main/doctor/**/*.ts"],
+    why: "main/doctor (the deployment checks) serves the CLI and the app and imports neither; from the servers only the rendezvous wire constants; not the 2024 adapter (it loads matrix-js-sdk)",
+    forbid: ["^\\.\\./(app|cli|devstack|protocol-2024)/", "^\\.\\./\\.\\./server/(?!rendezvous/protocol\\.js$)", "^\\.\\./\\.\\./(preload|renderer)/", "^electron$"],
   },
   {
     files: ["main/devstack/**/*.ts"],
     why: "main/devstack is used by the app and the CLI, and imports neither",
-    forbid: ["^\\.\\./(app|cli)/", "^\\.\\./\\.\\./(preload|renderer)/", "^electron$"],
+    forbid: ["^\\.\\./(app|cli|doctor)/", "^\\.\\./\\.\\./(preload|renderer)/", "^electron$"],
   },
   {
     files: ["main/conformance/**/*.ts"],

@@ -80,6 +80,8 @@ export interface FlowError {
   /** Short human-readable detail (never a stack trace). */
   message: string;
   reason?: Msc4108Reason;
+  /** The cause may lie with the server: the error screen offers "Check this server" (checkServer()). */
+  checkServer?: boolean;
 }
 
 /** Coarse states, for the status line and screen-reader announcements. */
@@ -181,6 +183,36 @@ export type AccountEvent =
   /** The account changed: signed in (by either way), or signed out (account null). */
   | { type: "account"; account: { userId: string; homeserver: string; verified?: false } | null; storage: StorageStatus; saved: boolean };
 
+/** "Check this server": the deployment checks of `qr-login doctor` (main/doctor), as the renderer shows them. */
+export const SERVER_CHECK_STATUSES = ["pass", "warn", "fail", "skip"] as const;
+export type ServerCheckStatus = (typeof SERVER_CHECK_STATUSES)[number];
+
+export interface ServerCheck {
+  id: string;
+  status: ServerCheckStatus;
+  /** What was seen. */
+  summary: string;
+  /** What the server's administrator can change; null when nothing. */
+  fix: string | null;
+}
+
+/** Which clients can sign in with this server, and how. */
+export interface ServerVerdict {
+  clients: string;
+  status: "pass" | "warn" | "fail";
+  summary: string;
+}
+
+export type ServerCheckEvent =
+  /** The checks that will run, with their titles, and the server they run against. */
+  | { type: "plan"; target: string; checks: { id: string; title: string }[] }
+  /** A check is running (what it does right now). */
+  | { type: "running"; id: string; detail: string }
+  | { type: "result"; check: ServerCheck }
+  | { type: "done"; ok: boolean; verdict: ServerVerdict[] }
+  /** The check itself could not run (never a stack trace). */
+  | { type: "failed"; message: string };
+
 /** The object exposed as `window.qrLogin`. */
 export interface QrLoginApi {
   /** Start (or restart) this window's flow. */
@@ -211,6 +243,10 @@ export interface QrLoginApi {
   signOut(): Promise<CallResult>;
   /** Receive account events; returns the unsubscribe function. */
   onAccount(listener: (event: AccountEvent) => void): () => void;
+  /** After an error with `checkServer`: check the server that flow used (events on onServerCheck; cancel() stops it). */
+  checkServer(): Promise<CallResult>;
+  /** Receive the server check's progress; returns the unsubscribe function. */
+  onServerCheck(listener: (event: ServerCheckEvent) => void): () => void;
   /** This window's configured role and side (from the command line), so the UI can skip "choose role". */
   readonly initial: { role: DeviceRole | null; side: ChannelSide | null };
 }
@@ -230,6 +266,7 @@ export const IPC = {
   openSignInPage: "qr-login:open-sign-in-page",
   cancelSignIn: "qr-login:cancel-sign-in",
   signOut: "qr-login:sign-out",
+  checkServer: "qr-login:check-server",
 } as const;
 export type IpcRequest = keyof typeof IPC;
 
@@ -240,6 +277,9 @@ export const EVENT_CHANNELS: Record<DeviceRole, string> = {
 
 /** Account events: one channel for the app's own sign-in (sent to the window that asked, and on changes to all). */
 export const ACCOUNT_CHANNEL = "qr-login:account";
+
+/** The server check's progress, to the window that asked. */
+export const SERVER_CHECK_CHANNEL = "qr-login:server-check";
 
 /** Longest homeserver address and recovery key main accepts (a recovery key is 48 base58 characters plus spaces). */
 export const MAX_HOMESERVER_INPUT = 512;

@@ -1,7 +1,7 @@
 // Preload (sandboxed, context-isolated): exposes exactly the QrLoginApi as window.qrLogin. Each method
 // invokes its own channel; ipcRenderer itself, IpcRendererEvent objects and Node never reach the page.
 import { contextBridge, ipcRenderer } from "electron";
-import { ACCOUNT_CHANNEL, EVENT_CHANNELS, IPC, type AccountEvent, type ChannelSide, type DeviceRole, type ProgressEvent, type QrLoginApi } from "./api.js";
+import { ACCOUNT_CHANNEL, EVENT_CHANNELS, IPC, SERVER_CHECK_CHANNEL, type AccountEvent, type ChannelSide, type DeviceRole, type ProgressEvent, type QrLoginApi, type ServerCheckEvent } from "./api.js";
 
 /**
  * Main passes the window's role and side via webPreferences.additionalArguments (--qr-login-role=new).
@@ -45,6 +45,14 @@ const api: QrLoginApi = {
     ipcRenderer.on(ACCOUNT_CHANNEL, wrap);
     return () => {
       ipcRenderer.removeListener(ACCOUNT_CHANNEL, wrap);
+    };
+  },
+  checkServer: () => ipcRenderer.invoke(IPC.checkServer),
+  onServerCheck(listener) {
+    const wrap = (_event: unknown, data: ServerCheckEvent): void => listener(data);
+    ipcRenderer.on(SERVER_CHECK_CHANNEL, wrap);
+    return () => {
+      ipcRenderer.removeListener(SERVER_CHECK_CHANNEL, wrap);
     };
   },
   initial: {

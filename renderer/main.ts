@@ -7,6 +7,7 @@ import { MAX_HOMESERVER_INPUT, SECRETS_STEPS } from "../preload/api.js";
 import { button, h } from "./dom.js";
 import { qrDataUrl } from "./qr.js";
 import { decodeBlob, openCamera, openScreen, parsePayloadText, toBase64, watchStream } from "./scan.js";
+import { serverCheckView } from "./server-check.js";
 import {
   SIGN_IN_STATE_LABELS,
   STATUS_LABELS,
@@ -131,6 +132,14 @@ api.onProgress((event: ProgressEvent) => {
   dispatch({ type: "event", event });
 });
 
+api.onServerCheck((event) => dispatch({ type: "server_check_event", event }));
+
+async function checkServer(): Promise<void> {
+  dispatch({ type: "server_check" });
+  const r = await api.checkServer();
+  if (!r.ok) dispatch({ type: "server_check_event", event: { type: "failed", message: r.error.message || "The check could not be started." } });
+}
+
 api.onAccount((event: AccountEvent) => {
   dispatch({ type: "account_event", event });
   if (event.type === "account") void loadAppInfo(); // the window label names the account
@@ -198,7 +207,10 @@ function render(): void {
   // The version a sign-in used is on screen from the moment it is known (in `auto`, a network attacker
   // could hide the 2025 API: docs/architecture.md "Which version"); the success screen lists it itself.
   if (state.protocol && s.name !== "success") view.append(h("p", { class: "detail", "data-protocol": state.protocol }, protocolDetail(state.protocol)));
+  const focusedId = document.activeElement?.id;
   app.replaceChildren(view);
+  // A screen redrawn with new data (the server check's progress) keeps the keyboard where it was.
+  if (!changedScreen && focusedId) document.getElementById(focusedId)?.focus();
   const focusTarget = app.querySelector<HTMLElement>("[data-autofocus]") ?? app.querySelector<HTMLElement>("h1");
   // A screen that comes back with a problem (a wrong code or key, a bad address) refocuses its field.
   if (changedScreen || s.name === "check_code_entry" || ((s.name === "recovery_key" || s.name === "homeserver") && s.problem)) focusTarget?.focus();
@@ -446,9 +458,11 @@ function screenView(s: Screen): HTMLElement {
         h("p", { role: "alert" }, t.body),
         t.list ? h("ul", {}, ...t.list.map((x) => h("li", {}, x))) : null,
         s.error.message && s.error.message !== t.body ? h("p", { class: "detail" }, `Details: ${s.error.message}${s.error.reason ? ` (${s.error.reason})` : ""}`) : null,
-        h("div", { class: "actions" }, button("Try again", () => void retry(), { primary: true }), cancelButton()),
+        h("div", { class: "actions" }, button("Try again", () => void retry(), { primary: true }), s.error.checkServer ? button("Check this server", () => void checkServer(), { id: "check-server" }) : null, cancelButton()),
       );
     }
+    case "server_check":
+      return serverCheckView(s, { heading, spinner, button: (label, onClick, opts) => button(label, onClick, { ...opts, id: `server-check-${label.toLowerCase().replace(/\W+/g, "-")}` }), retry: () => void retry(), back: () => void api.cancel().then(() => dispatch({ type: "server_check_back" })) });
   }
 }
 

@@ -14,7 +14,9 @@ import {
   type SignInState,
   type StepStatus,
   type StorageStatus,
+  type ServerCheckEvent,
 } from "../preload/api.js";
+import { onServerCheckEvent, serverCheckScreen, type ServerCheckScreen } from "./server-check-model.js";
 
 export type ScanSource = "camera" | "screen";
 
@@ -45,7 +47,8 @@ export type Screen =
   | { name: "waiting"; text: string }
   | { name: "secrets"; role: DeviceRole; steps: Record<SecretsStep, StepStatus> }
   | { name: "success"; role: DeviceRole; userId: string; deviceId: string; verified: boolean }
-  | { name: "error"; error: FlowError };
+  | { name: "error"; error: FlowError }
+  | ServerCheckScreen;
 
 export type ScreenName = Screen["name"];
 
@@ -87,7 +90,11 @@ export type Action =
   | { type: "regenerating" }
   | { type: "local_error"; error: FlowError }
   | { type: "reset" }
-  | { type: "event"; event: ProgressEvent };
+  | { type: "event"; event: ProgressEvent }
+  /** "Check this server" on an error screen; its progress; Back to the error. */
+  | { type: "server_check" }
+  | { type: "server_check_event"; event: ServerCheckEvent }
+  | { type: "server_check_back" };
 
 export function initialState(role: DeviceRole | null, side: ChannelSide | null): ViewState {
   const base: ViewState = { fixedRole: role, role, side, app: null, account: null, storage: "unavailable", flowId: null, screen: { name: "loading", text: "Starting…" }, status: "", protocol: null };
@@ -214,6 +221,17 @@ export function reduce(s: ViewState, a: Action): ViewState {
       return rootState(s);
     case "event":
       return onEvent(s, a.event);
+    case "server_check":
+      if (s.screen.name !== "error") return s;
+      return { ...s, screen: serverCheckScreen(s.screen.error), status: "Checking the server" };
+    case "server_check_event": {
+      if (s.screen.name !== "server_check") return s;
+      const next = onServerCheckEvent(s.screen, a.event);
+      return { ...s, screen: next.screen, status: next.announce ?? s.status };
+    }
+    case "server_check_back":
+      if (s.screen.name !== "server_check") return s;
+      return { ...s, screen: { name: "error", error: s.screen.error }, status: "" };
   }
 }
 

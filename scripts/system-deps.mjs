@@ -25,6 +25,8 @@ export const NEEDS = [
   { program: "redis-server", apt: "redis-server", brew: "redis" },
   { program: "nginx", apt: "nginx", brew: "nginx" },
   { program: "chromium", apt: "chromium", playwright: "chromium" },
+  // the doctor's TLS tests make their certificates with it (usually there already)
+  { program: "openssl", apt: "openssl", brew: "openssl" },
 ];
 
 // Debian installs nginx in /usr/sbin, which is not on a normal user's PATH there.

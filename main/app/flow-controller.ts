@@ -102,9 +102,30 @@ const STEPS_FOR_VERIFIED = (crossSigned: boolean, backup: boolean): [SecretsStep
   ["backup_connected", backup ? "done" : "failed"],
 ];
 
+/**
+ * Whether the reason a sign-in ended may lie with the server (its configuration, its proxy), so the
+ * error screen offers "Check this server": no support for it, the rendezvous unreachable, the session
+ * expired before the other device arrived, a write refused as concurrent.
+ */
+function liesWithServer(o: FlowOutcome): boolean {
+  switch (o.outcome) {
+    case "not_supported":
+      return o.reason !== "secrets_unavailable"; // that one is this account's keys
+    case "expired":
+      return true;
+    case "insecure_channel":
+      return o.concurrentWrite === true;
+    case "error":
+      return o.code === "network";
+    default:
+      return false;
+  }
+}
+
 /** Map a flow outcome to the renderer's terms; null for a user cancel (nothing to show). */
 export function outcomeToEvent(o: FlowOutcome, role: DeviceRole, fallbackUserId: string | null): ControllerEvent | null {
-  const err = (code: FlowError["code"], message: string, reason?: Msc4108Reason): ControllerEvent => ({ type: "error", error: reason ? { code, message, reason } : { code, message } });
+  const checkServer = liesWithServer(o) ? { checkServer: true } : {};
+  const err = (code: FlowError["code"], message: string, reason?: Msc4108Reason): ControllerEvent => ({ type: "error", error: { code, message, ...(reason ? { reason } : {}), ...checkServer } });
   switch (o.outcome) {
     case "success": {
       const userId = o.userId ?? fallbackUserId ?? "";
@@ -155,6 +176,10 @@ export class LoginFlowController implements FlowController {
   private scanOpen = false;
   /** The new device showing a QR: where its rendezvous session lives. */
   private rendezvousUrl: string | null = null;
+  /** For "Check this server": where the rendezvous session lives, the homeserver signed in to, and the one the outcome points at. */
+  private rendezvousServer: string | null = null;
+  private homeserverServer: string | null = null;
+  private checkTarget: string | null = null;
 
   constructor(
     readonly role: DeviceRole,
@@ -188,6 +213,7 @@ export class LoginFlowController implements FlowController {
       } else {
         throw flowError("homeserver_needed", "Enter your homeserver: its rendezvous service carries the QR code session.");
       }
+      this.rendezvousServer = this.rendezvousUrl;
     }
     if (options.role === "existing") {
       try {
@@ -199,21 +225,29 @@ export class LoginFlowController implements FlowController {
         throw err;
       }
       if (!this.account) throw flowError("other_device_not_signed_in", "This app is not signed in to an account, so it cannot link a new device.");
+      this.rendezvousServer = this.homeserverServer = this.account.matrix.baseUrl;
     }
     this.running = this.run(options).catch(() => {
       emit({ type: "error", error: { code: "unknown", message: "An unexpected error occurred." } });
     });
   }
 
+  serverToCheck(): string | null {
+    return this.checkTarget ?? this.rendezvousServer ?? this.homeserverServer;
+  }
+
   async submitQr(payload: Uint8Array): Promise<void> {
     if (!this.scanOpen) throw flowError("invalid_request", "not scanning now");
     // Reject what is not a sign-in code (of either version) here, so the user can scan again; intent checks are the flow's.
     const channel = await this.channel();
+    let named: ReturnType<SecureChannelPort["decodeQr"]>["homeserver"];
     try {
-      channel.decodeQr(payload);
+      named = channel.decodeQr(payload).homeserver;
     } catch {
       throw flowError("wrong_qr_code", "This is not a sign-in QR code.");
     }
+    // A reciprocate QR names the homeserver the new device signs in to (2025: its URL, 2024: its server name).
+    if (named && this.role === "new") this.rendezvousServer = this.homeserverServer = "baseUrl" in named ? named.baseUrl : named.serverName;
     this.scanOpen = false;
     if (!this.waiters.qr.answer(payload)) this.waiters.qr.hold(payload);
   }
@@ -275,6 +309,7 @@ export class LoginFlowController implements FlowController {
         return emit({ type: "check_code_prompt", mismatch: false });
       case "homeserver":
         this.homeserver = e.baseUrl;
+        this.homeserverServer = e.baseUrl;
         return;
       case "protocol":
         return emit({ type: "protocol", version: e.version });
@@ -312,6 +347,9 @@ export class LoginFlowController implements FlowController {
         for (const [step, status] of STEPS_FOR_VERIFIED(e.crossSigned, e.backup)) if (!this.reportedSteps.has(step)) emit({ type: "secrets", step, status });
         return;
       case "outcome": {
+        // No OAuth 2.0 or device grant is the homeserver's; everything else the rendezvous server's.
+        const oauth = e.result.outcome === "not_supported" && e.result.reason !== "rendezvous_unavailable";
+        this.checkTarget = oauth ? (this.homeserverServer ?? this.rendezvousServer) : (this.rendezvousServer ?? this.homeserverServer);
         const ev = outcomeToEvent(e.result, this.role, this.account?.userId ?? null);
         if (ev) emit(ev);
         return;

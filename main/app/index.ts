@@ -17,6 +17,7 @@ import { statSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { IpcSurface } from "./ipc.js";
+import { runServerCheck } from "./server-check.js";
 import { createLoginControllerFactory, type ExistingAccount } from "./flow-controller.js";
 import { SessionVault } from "./credentials.js";
 import { AccountController } from "./account.js";
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
     appInfo: (id) => appInfo(config, dev, account, windows, id),
     ...(account ? { account } : {}),
     onRejected: (what, detail) => console.warn(`qr-login: refused IPC ${what}: ${detail}`),
+    checkServer: runServerCheck,
   });
   const surface = ipc;
   account?.onChange((e) => surface.broadcastAccountEvent(e));

@@ -11,6 +11,7 @@ import {
   MSC4108_REASONS,
   PROTOCOL_VERSIONS,
   SECRETS_STEPS,
+  SERVER_CHECK_STATUSES,
   SIGN_IN_ERROR_CODES,
   SIGN_IN_STATES,
   STORAGE_STATUSES,
@@ -20,6 +21,8 @@ import {
   type DeviceRole,
   type FlowError,
   type ProgressEvent,
+  type ServerCheck,
+  type ServerCheckEvent,
   type StartOptions,
   type StepStatus,
 } from "../../preload/api.js";
@@ -108,7 +111,54 @@ export function sanitizeFlowError(v: unknown): FlowError {
     message: typeof v.message === "string" ? v.message.slice(0, 500) : "",
   };
   if (v.reason !== undefined) out.reason = oneOf(MSC4108_REASONS, v.reason, "error.reason");
+  if (v.checkServer === true) out.checkServer = true;
   return out;
+}
+
+const CHECK_ID = /^[a-z0-9][a-z0-9.-]{0,63}$/;
+const text = (v: unknown, what: string, max: number): string => str(v, what, 100_000).slice(0, max);
+
+function serverCheck(v: unknown): ServerCheck {
+  if (!isRecord(v)) throw new ValidationError("server check: not an object");
+  if (typeof v.id !== "string" || !CHECK_ID.test(v.id)) throw new ValidationError("server check.id: bad");
+  return {
+    id: v.id,
+    status: oneOf(SERVER_CHECK_STATUSES, v.status, "server check.status"),
+    summary: text(v.summary, "server check.summary", 1_000),
+    fix: v.fix === null ? null : text(v.fix, "server check.fix", 1_000),
+  };
+}
+
+/** Rebuild a server-check event (main/app/server-check.ts) from its allowed fields only. */
+export function sanitizeServerCheckEvent(e: unknown): ServerCheckEvent {
+  if (!isRecord(e)) throw new ValidationError("server check event: not an object");
+  switch (e.type) {
+    case "plan": {
+      if (!Array.isArray(e.checks) || e.checks.length === 0 || e.checks.length > 40) throw new ValidationError("plan.checks: bad");
+      const checks = e.checks.map((c: unknown) => {
+        if (!isRecord(c) || typeof c.id !== "string" || !CHECK_ID.test(c.id)) throw new ValidationError("plan.checks[]: bad");
+        return { id: c.id, title: text(c.title, "plan.checks[].title", 200) };
+      });
+      return { type: "plan", target: text(e.target, "plan.target", MAX_HOMESERVER_INPUT), checks };
+    }
+    case "running":
+      if (typeof e.id !== "string" || !CHECK_ID.test(e.id)) throw new ValidationError("running.id: bad");
+      return { type: "running", id: e.id, detail: text(e.detail, "running.detail", 300) };
+    case "result":
+      return { type: "result", check: serverCheck(e.check) };
+    case "done": {
+      if (typeof e.ok !== "boolean" || !Array.isArray(e.verdict) || e.verdict.length > 5) throw new ValidationError("done: bad");
+      const verdict = e.verdict.map((v: unknown) => {
+        if (!isRecord(v)) throw new ValidationError("done.verdict[]: bad");
+        return { clients: text(v.clients, "verdict.clients", 200), status: oneOf(["pass", "warn", "fail"] as const, v.status, "verdict.status"), summary: text(v.summary, "verdict.summary", 1_000) };
+      });
+      return { type: "done", ok: e.ok, verdict };
+    }
+    case "failed":
+      return { type: "failed", message: text(e.message, "failed.message", 300) };
+    default:
+      throw new ValidationError(`server check event.type: unknown ${String(e.type)}`);
+  }
 }
 
 function httpUrl(v: unknown, what: string): string {

@@ -22,8 +22,10 @@ import {
   type FlowErrorCode,
   type IpcRequest,
   type ProgressEvent,
+  type ServerCheckEvent,
   type StartOptions,
   type StartResult,
+  SERVER_CHECK_CHANNEL,
 } from "../../preload/api.js";
 import {
   ValidationError,
@@ -38,6 +40,7 @@ import {
   sanitizeAppInfo,
   sanitizeEvent,
   sanitizeFlowError,
+  sanitizeServerCheckEvent,
 } from "./ipc-schema.js";
 import { isAppOrigin } from "./origin.js";
 
@@ -58,6 +61,8 @@ export interface FlowController {
   openVerificationUri(): Promise<void>;
   /** Stop, tell the peer where the protocol allows (user_cancelled), release the rendezvous session. */
   cancel(): Promise<void>;
+  /** The server this flow used (homeserver or rendezvous server URL, or a server name), for "Check this server". */
+  serverToCheck?(): string | null;
 }
 
 export type ControllerFactory = (role: DeviceRole, windowId: number) => FlowController;
@@ -81,6 +86,8 @@ export interface IpcOptions {
   appInfo?: (webContentsId: number) => AppInfo | Promise<AppInfo>;
   /** The app's own account; without it the account requests are refused (a pair of fixed windows). */
   account?: AccountPort;
+  /** Runs the deployment checks against `target` (main/app/server-check.ts); without it checkServer is refused. */
+  checkServer?: (target: string, emit: (e: ServerCheckEvent) => void, signal: AbortSignal) => Promise<void>;
 }
 
 interface WindowEntry {
@@ -88,6 +95,8 @@ interface WindowEntry {
   /** Fixed by the command line (--role) or null: the renderer may choose. */
   fixedRole: DeviceRole | null;
   flow: { id: number; options: StartOptions; controller: FlowController } | null;
+  /** The running server check, if any. */
+  check: AbortController | null;
 }
 
 let nextFlowId = 1;
@@ -170,8 +179,15 @@ export class IpcSurface {
       await this.accountPort().signOut();
       return { ok: true };
     });
+    this.handle("checkServer", async (w, args) => {
+      parseNoArgs("checkServer", args);
+      this.startServerCheck(w);
+      return { ok: true };
+    });
     this.handle("cancel", async (w, args) => {
       parseNoArgs("cancel", args);
+      w.check?.abort();
+      w.check = null;
       const flow = w.flow;
       if (!flow) return { ok: true };
       // Keep the options for retry; id 0 drops the cancelled flow's late events and refuses further calls.
@@ -189,10 +205,11 @@ export class IpcSurface {
 
   /** Allow IPC from this window's main frame; its flow is cancelled when it goes away. */
   attachWindow(webContents: WebContents, fixedRole: DeviceRole | null): void {
-    const entry: WindowEntry = { webContents, fixedRole, flow: null };
+    const entry: WindowEntry = { webContents, fixedRole, flow: null, check: null };
     this.windows.set(webContents.id, entry);
     webContents.once("destroyed", () => {
       this.windows.delete(webContents.id);
+      entry.check?.abort();
       void entry.flow?.controller.cancel().catch(() => undefined);
     });
   }
@@ -225,8 +242,36 @@ export class IpcSurface {
     w.webContents.send(ACCOUNT_CHANNEL, clean);
   }
 
+  /** Check the server the window's last flow used; progress goes to that window only. */
+  private startServerCheck(w: WindowEntry): void {
+    const run = this.opts.checkServer;
+    if (!run) throw new ValidationError("checkServer: not available here");
+    const target = w.flow?.controller.serverToCheck?.() ?? null;
+    if (!target) throw new ValidationError("checkServer: no server to check");
+    w.check?.abort();
+    const check = new AbortController();
+    w.check = check;
+    const emit = (e: ServerCheckEvent): void => {
+      if (check.signal.aborted || w.webContents.isDestroyed()) return;
+      let clean: ServerCheckEvent;
+      try {
+        clean = sanitizeServerCheckEvent(e);
+      } catch (err) {
+        this.reject(`server check event ${String((e as { type?: unknown }).type)}`, err instanceof Error ? err.message : "bad event");
+        return;
+      }
+      w.webContents.send(SERVER_CHECK_CHANNEL, clean);
+    };
+    void run(target, emit, check.signal)
+      .catch(() => emit({ type: "failed", message: "The check could not be completed." }))
+      .finally(() => {
+        if (w.check === check) w.check = null;
+      });
+  }
+
   /** Cancel every flow (app quit). */
   async cancelAll(): Promise<void> {
+    for (const w of this.windows.values()) w.check?.abort();
     await Promise.allSettled([...this.windows.values()].map((w) => w.flow?.controller.cancel()));
   }
 
@@ -268,6 +313,7 @@ export class IpcSurface {
 
   private async start(w: WindowEntry, options: StartOptions): Promise<StartResult> {
     if (w.fixedRole !== null && options.role !== w.fixedRole) throw new ValidationError(`start: this window is the ${w.fixedRole} device`);
+    w.check?.abort();
     const old = w.flow;
     if (old) {
       w.flow = null;

@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   "existing-device": () => import("./existing-device.js"),
   demo: () => import("./demo.js"),
   conformance: () => import("./conformance.js"),
+  doctor: () => import("./doctor.js"),
 };
 
 async function usage(): Promise<string> {

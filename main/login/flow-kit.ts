@@ -228,7 +228,7 @@ export class FlowContext {
         case "closed":
           return new FlowEnd({ outcome: "closed" });
         case "insecure_channel":
-          return new FlowEnd({ outcome: "insecure_channel" });
+          return new FlowEnd(isConcurrentWrite(error) ? { outcome: "insecure_channel", concurrentWrite: true } : { outcome: "insecure_channel" });
         case "check_code_mismatch":
           return new FlowEnd({ outcome: "check_code_mismatch" });
         case "invalid_qr":
@@ -245,6 +245,11 @@ export class FlowContext {
     const detail = error instanceof Error ? error.message : String(error);
     return new FlowEnd({ outcome: "error", code: "internal", detail });
   }
+}
+
+/** A refused write (409/412) rather than a payload that did not open: the ProtocolError behind it says (channel-errors.ts keeps it as the cause). */
+function isConcurrentWrite(error: ChannelError): boolean {
+  return (error.cause as { code?: unknown } | undefined)?.code === "rendezvous_concurrent_write";
 }
 
 /** Hex of the QR bytes for the renderer. */

@@ -337,7 +337,8 @@ export type FlowOutcome =
   /** The peer ended the rendezvous session without telling why. */
   | { outcome: "closed" }
   | { outcome: "check_code_mismatch" }
-  | { outcome: "insecure_channel" }
+  /** `concurrentWrite`: another party wrote to the rendezvous session (409/412), which backends that do not share sessions also cause. */
+  | { outcome: "insecure_channel"; concurrentWrite?: boolean }
   | { outcome: "qr_rejected"; reason: QrRejection; detail?: string }
   | { outcome: "not_supported"; reason: NotSupportedReason; detail?: string }
   | { outcome: "error"; code: string; detail: string };

@@ -9,6 +9,7 @@ import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import os from "node:os";
 import path from "node:path";
 import { freePort } from "./redis-server.js";
@@ -30,6 +31,12 @@ export interface NginxOptions {
   upstreamHost?: string;
   /** More directives for the proxied location. */
   locationExtra?: string;
+  /** More directives in the server block (e.g. locations that answer instead of the upstream). */
+  serverExtra?: string;
+  /** More directives in the http block (e.g. proxy_cache_path). */
+  httpExtra?: string;
+  /** Listen with TLS, with this certificate and key (PEM files). */
+  tls?: { certFile: string; keyFile: string };
 }
 
 export interface TestNginx {
@@ -57,13 +64,16 @@ http {
   access_log ${path.join(dir, "access.log")} upstream;
 ${temp}
 ${o.gzip === false ? "  gzip off;" : "  gzip on;\n  gzip_types text/plain application/json;"}
+${o.httpExtra ?? ""}
   upstream rendezvous {
 ${o.upstreams.map((u) => `    server ${u};`).join("\n")}
 ${(o.keepalive ?? 16) > 0 ? `    keepalive ${o.keepalive ?? 16};` : ""}
   }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${o.tls ? " ssl" : ""};
+${o.tls ? `    ssl_certificate ${o.tls.certFile};\n    ssl_certificate_key ${o.tls.keyFile};` : ""}
     location = /__nginx_ready { return 204; }
+${o.serverExtra ?? ""}
     location / {
       proxy_pass http://rendezvous;
       proxy_http_version 1.1;
@@ -79,9 +89,10 @@ ${o.locationExtra ?? ""}
 `;
 }
 
-function ready(port: number): Promise<boolean> {
+function ready(port: number, tls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.get({ host: "127.0.0.1", port, path: "/__nginx_ready", agent: false }, (res) => { res.resume(); resolve(res.statusCode === 204); });
+    const get = tls ? https.get : http.get;
+    const req = get({ host: "127.0.0.1", port, path: "/__nginx_ready", agent: false, rejectUnauthorized: false }, (res) => { res.resume(); resolve(res.statusCode === 204); });
     req.on("error", () => resolve(false));
     req.setTimeout(500, () => { req.destroy(); resolve(false); });
   });
@@ -109,12 +120,12 @@ export async function startNginx(o: NginxOptions): Promise<TestNginx> {
     while (!exited && Date.now() < deadline) {
       const failed = await Promise.race([spawnError, new Promise<null>((r) => setTimeout(() => r(null), 50))]);
       if (failed) throw new Error(`cannot start nginx (apt-get install nginx): ${failed.message}`);
-      if (await ready(port)) { up = true; break; }
+      if (await ready(port, o.tls !== undefined)) { up = true; break; }
     }
     if (up) {
       let stopping: Promise<void> | undefined;
       return {
-        url: `http://127.0.0.1:${port}`, port, config,
+        url: `${o.tls ? "https" : "http"}://127.0.0.1:${port}`, port, config,
         errorLog: () => read("error.log"),
         accessLog: () => read("access.log"),
         stop: () => (stopping ??= (async () => {

@@ -10,7 +10,8 @@ export interface RoundRobinProxy {
   close(): Promise<void>;
 }
 
-export async function startRoundRobinProxy(targets: string[]): Promise<RoundRobinProxy> {
+/** `port`: listen there (default: a free one), for backends that must name the balancer's URL. */
+export async function startRoundRobinProxy(targets: string[], port = 0): Promise<RoundRobinProxy> {
   const counts = targets.map(() => 0);
   let next = 0;
   const server = http.createServer((req, res) => {
@@ -28,10 +29,10 @@ export async function startRoundRobinProxy(targets: string[]): Promise<RoundRobi
     });
     req.pipe(upstream);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const bound = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     counts,
     close: () =>
       new Promise<void>((resolve) => {

@@ -3,8 +3,8 @@
 // normal user's PATH), and Chromium from QR_LOGIN_CHROMIUM, /usr/bin/chromium or Playwright's build.
 import { DEBIAN_CHROMIUM, findChromium, findProgram } from "../../scripts/system-deps.mjs";
 
-/** Full path of redis-server or nginx; the bare name if absent, so the spawn error names it. */
-export function systemProgram(name: "redis-server" | "nginx"): string {
+/** Full path of redis-server, nginx or openssl; the bare name if absent, so the spawn error names it. */
+export function systemProgram(name: "redis-server" | "nginx" | "openssl"): string {
   return findProgram(name) ?? name;
 }
 

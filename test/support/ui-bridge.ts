@@ -10,7 +10,7 @@ import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { CHROMIUM } from "./system-programs.js";
 import type { AppInfo, ChannelSide, DeviceRole } from "../../preload/api.js";
-import { ACCOUNT_CHANNEL } from "../../preload/api.js";
+import { ACCOUNT_CHANNEL, SERVER_CHECK_CHANNEL } from "../../preload/api.js";
 
 /** App info for a test window (what main/app/index.ts computes), with the fields overridden. */
 export function appInfoFor(over: Partial<AppInfo> = {}): AppInfo {
@@ -102,7 +102,7 @@ function decode(v: unknown): unknown {
 }
 
 /** Runs in the page before any of its scripts: the stand-in for preload/index.ts. */
-function pagePreload(init: { channels: Record<string, string>; accountChannel: string; initial: { role: string | null; side: string | null } }): void {
+function pagePreload(init: { channels: Record<string, string>; accountChannel: string; serverCheckChannel: string; initial: { role: string | null; side: string | null } }): void {
   const enc = (v: unknown): unknown => {
     if (v instanceof Uint8Array) return { __bytes: Array.from(v) };
     if (Array.isArray(v)) return v.map(enc);
@@ -122,9 +122,10 @@ function pagePreload(init: { channels: Record<string, string>; accountChannel: s
   const invoke = w.__qrLoginInvoke as (ch: string, args: unknown) => Promise<unknown>;
   const listeners = new Set<(e: unknown) => void>();
   const accountListeners = new Set<(e: unknown) => void>();
+  const serverCheckListeners = new Set<(e: unknown) => void>();
   w.__qrLoginDeliver = (channel: string, ev: unknown) => {
     const e = dec(ev);
-    for (const l of channel === init.accountChannel ? accountListeners : listeners) l(e);
+    for (const l of channel === init.accountChannel ? accountListeners : channel === init.serverCheckChannel ? serverCheckListeners : listeners) l(e);
   };
   const call = async (ch: string, ...args: unknown[]): Promise<unknown> => dec(await invoke(ch, enc(args)));
   const c = init.channels;
@@ -149,6 +150,11 @@ function pagePreload(init: { channels: Record<string, string>; accountChannel: s
     onAccount: (l: (e: unknown) => void) => {
       accountListeners.add(l);
       return () => accountListeners.delete(l);
+    },
+    checkServer: () => call(c.checkServer!),
+    onServerCheck: (l: (e: unknown) => void) => {
+      serverCheckListeners.add(l);
+      return () => serverCheckListeners.delete(l);
     },
     initial: Object.freeze({ ...init.initial }),
   });
@@ -219,7 +225,7 @@ export async function openWindow(
     results.push(result);
     return encode(result);
   });
-  await page.addInitScript(pagePreload, { channels, accountChannel: ACCOUNT_CHANNEL, initial });
+  await page.addInitScript(pagePreload, { channels, accountChannel: ACCOUNT_CHANNEL, serverCheckChannel: SERVER_CHECK_CHANNEL, initial });
   attach(wc, initial.role);
   await page.goto(baseUrl + "index.html");
   return { page, wc, results, consoleErrors };

@@ -2,7 +2,7 @@
 // message that crosses — handler results and webContents.send — is recorded and searched for secrets.
 import { jest, describe, test, expect, beforeAll, beforeEach, afterEach } from "@jest/globals";
 import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
-import type { AccountEvent, DeviceRole, ProgressEvent, StartOptions } from "../../preload/api.js";
+import type { AccountEvent, DeviceRole, ProgressEvent, ServerCheckEvent, StartOptions } from "../../preload/api.js";
 
 type Handler = (event: unknown, ...args: unknown[]) => Promise<unknown>;
 const handlers = new Map<string, Handler>();
@@ -18,7 +18,7 @@ jest.unstable_mockModule("electron", () => ({
 }));
 
 const { IpcSurface, toFlowError } = await import("../../main/app/ipc.js");
-const { IPC, EVENT_CHANNELS, ACCOUNT_CHANNEL } = await import("../../preload/api.js");
+const { IPC, EVENT_CHANNELS, ACCOUNT_CHANNEL, SERVER_CHECK_CHANNEL } = await import("../../preload/api.js");
 
 const ORIGIN = "app://qr-login";
 const SECRETS = ["syt_SECRET_ACCESS_TOKEN", "PRIVATE_KEY_BYTES", "MEGOLM_BACKUP_KEY", "/home/user/secret/path.ts"];
@@ -89,7 +89,15 @@ class FakeController implements FlowController {
   async cancel(): Promise<void> {
     this.cancelled++;
   }
+  /** The server this flow used; null: it names none. */
+  target: string | null = "https://matrix.example.org/";
+  serverToCheck(): string | null {
+    return this.target;
+  }
 }
+
+/** What the window's server check does (each test sets it). */
+let serverCheck: (target: string, emit: (e: ServerCheckEvent) => void, signal: AbortSignal) => Promise<void> = async () => undefined;
 
 let surface: IpcSurfaceT;
 let controllers: FakeController[];
@@ -156,6 +164,7 @@ beforeAll(() => {
         accessToken: SECRETS[0],
       }) as never,
     account,
+    checkServer: (target, emit, signal) => serverCheck(target, emit, signal),
   });
   surface.register();
 });
@@ -446,6 +455,85 @@ describe("the app's account over IPC", () => {
     surface.broadcastAccountEvent({ type: "account", account: null, storage: "keychain", saved: false });
     for (const w of [wc, other]) expect(w.sent.filter((m) => m.channel === ACCOUNT_CHANNEL).map((m) => m.data)).toEqual([{ type: "account", account: null, storage: "keychain", saved: false }]);
     other.destroy();
+  });
+});
+
+describe("Check this server", () => {
+  let wc: FakeWebContents;
+  beforeEach(() => {
+    wc = new FakeWebContents(7);
+    surface.attachWindow(wc as never, null);
+  });
+  afterEachDestroy(() => wc);
+  const checks = () => wc.sent.filter((m) => m.channel === SERVER_CHECK_CHANNEL).map((m) => m.data);
+
+  test("runs against the server the window's flow used; events go to that window, rebuilt: nothing else rides along; malformed ones are dropped", async () => {
+    const targets: string[] = [];
+    let finished!: () => void;
+    const done = new Promise<void>((r) => (finished = r));
+    serverCheck = async (target, emit) => {
+      targets.push(target);
+      emit({ type: "plan", target, checks: [{ id: "tls", title: "TLS", accessToken: SECRETS[0] }], secrets: SECRETS[2] } as unknown as ServerCheckEvent);
+      emit({ type: "running", id: "../../etc", detail: "x" });
+      emit({ type: "result", check: { id: "tls", status: "fail", summary: "plain http", fix: "use https", stack: SECRETS[3] } } as unknown as ServerCheckEvent);
+      emit({ type: "result", check: { id: "tls", status: "broken", summary: "s", fix: null } } as unknown as ServerCheckEvent);
+      emit({ type: "done", ok: false, verdict: [{ clients: "Element", status: "fail", summary: "cannot", token: SECRETS[0] }] } as unknown as ServerCheckEvent);
+      finished();
+    };
+    await invoke(wc, "start", { role: "new", side: "show" });
+    expect(await invoke(wc, "checkServer", "https://evil.example/")).toMatchObject({ ok: false, error: { code: "invalid_request" } }); // no arguments
+    expect(await invoke(wc, "checkServer")).toEqual({ ok: true });
+    await done;
+    expect(targets).toEqual(["https://matrix.example.org/"]);
+    expect(checks()).toEqual([
+      { type: "plan", target: "https://matrix.example.org/", checks: [{ id: "tls", title: "TLS" }] },
+      { type: "result", check: { id: "tls", status: "fail", summary: "plain http", fix: "use https" } },
+      { type: "done", ok: false, verdict: [{ clients: "Element", status: "fail", summary: "cannot" }] },
+    ]);
+    expect(rejected.filter((r) => r.startsWith("server check event"))).toHaveLength(2);
+  });
+
+  test("refused without a flow, or when the flow names no server", async () => {
+    expect(await invoke(wc, "checkServer")).toMatchObject({ ok: false, error: { code: "invalid_request" } });
+    await invoke(wc, "start", { role: "new", side: "show" });
+    controllers[0]!.target = null;
+    expect(await invoke(wc, "checkServer")).toMatchObject({ ok: false, error: { code: "invalid_request", message: "checkServer: no server to check" } });
+  });
+
+  test("cancel stops a running check; its late events are dropped; a check that throws is one 'failed' event, saying nothing of why", async () => {
+    let signal!: AbortSignal;
+    let emitLate!: (e: ServerCheckEvent) => void;
+    serverCheck = async (_t, emit, s) => {
+      signal = s;
+      emitLate = emit;
+      await new Promise(() => undefined);
+    };
+    await invoke(wc, "start", { role: "new", side: "show" });
+    await invoke(wc, "checkServer");
+    expect(signal.aborted).toBe(false);
+    await invoke(wc, "cancel");
+    expect(signal.aborted).toBe(true);
+    emitLate({ type: "running", id: "tls", detail: "late" });
+    expect(checks()).toEqual([]);
+    serverCheck = async () => {
+      throw new Error(`boom at ${SECRETS[3]}`);
+    };
+    await invoke(wc, "retry");
+    await invoke(wc, "checkServer");
+    await new Promise((r) => setTimeout(r, 10));
+    expect(checks()).toEqual([{ type: "failed", message: "The check could not be completed." }]);
+  });
+
+  test("a closed window stops its check", async () => {
+    let signal!: AbortSignal;
+    serverCheck = async (_t, _e, s) => {
+      signal = s;
+      await new Promise(() => undefined);
+    };
+    await invoke(wc, "start", { role: "existing", side: "scan" });
+    await invoke(wc, "checkServer");
+    wc.destroy();
+    expect(signal.aborted).toBe(true);
   });
 });
 

@@ -32,6 +32,7 @@ let api: Record<string, unknown>;
 let IPC: Record<string, string>;
 let EVENT_CHANNELS: Record<string, string>;
 let ACCOUNT_CHANNEL: string;
+let SERVER_CHECK_CHANNEL: string;
 
 const savedArgv = process.argv;
 afterAll(() => {
@@ -42,14 +43,14 @@ beforeAll(async () => {
   process.argv = [...savedArgv];
   process.argv.push("--qr-login-role=existing", "--qr-login-side=scan");
   await import("../../preload/index.js");
-  ({ IPC, EVENT_CHANNELS, ACCOUNT_CHANNEL } = await import("../../preload/api.js"));
+  ({ IPC, EVENT_CHANNELS, ACCOUNT_CHANNEL, SERVER_CHECK_CHANNEL } = await import("../../preload/api.js"));
   api = exposed[0]![1] as Record<string, unknown>;
 });
 
 test("one object, window.qrLogin, with exactly the API methods and no ipcRenderer", () => {
   expect(exposed.map(([k]) => k)).toEqual(["qrLogin"]);
   expect(Object.keys(api).sort()).toEqual(
-    ["cancel", "cancelSignIn", "confirmAccount", "getAppInfo", "initial", "onAccount", "onProgress", "openSignInPage", "openVerificationUri", "retry", "signIn", "signOut", "start", "submitCheckCode", "submitQr", "submitRecoveryKey"].sort(),
+    ["cancel", "cancelSignIn", "checkServer", "confirmAccount", "getAppInfo", "initial", "onAccount", "onProgress", "onServerCheck", "openSignInPage", "openVerificationUri", "retry", "signIn", "signOut", "start", "submitCheckCode", "submitQr", "submitRecoveryKey"].sort(),
   );
   for (const v of Object.values(api)) expect(v).not.toBe(ipcRenderer);
   // role and side only: nothing about the account comes from the command line (it is visible in `ps`)
@@ -122,4 +123,18 @@ test("account listeners get the payload only, on the account channel", () => {
   expect(got).toEqual([[event]]);
   off();
   expect(listeners.get(ACCOUNT_CHANNEL)?.size).toBe(0);
+});
+
+test("checkServer invokes its own channel with no argument; server-check listeners get the payload only", async () => {
+  const before = invoked.length;
+  await (api.checkServer as (x?: unknown) => Promise<unknown>)("https://evil.example/");
+  expect(invoked.slice(before)).toEqual([[IPC.checkServer]]);
+  const got: unknown[][] = [];
+  const off = (api.onServerCheck as (l: (...a: unknown[]) => void) => () => void)((...a) => got.push(a));
+  expect(listeners.get(SERVER_CHECK_CHANNEL)?.size).toBe(1);
+  const event = { type: "running", id: "tls", detail: "x" };
+  for (const fn of listeners.get(SERVER_CHECK_CHANNEL)!) fn({ sender: ipcRenderer }, event);
+  expect(got).toEqual([[event]]);
+  off();
+  expect(listeners.get(SERVER_CHECK_CHANNEL)?.size).toBe(0);
 });

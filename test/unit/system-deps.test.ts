@@ -189,7 +189,7 @@ describe("npm test's check of the programs the tests start", () => {
   });
 
   test("it checks what the tests start, and runs before anything else in `npm test`", () => {
-    expect(NEEDS.map((need) => need.apt)).toEqual(["redis-server", "nginx", "chromium"]);
+    expect(NEEDS.map((need) => need.apt)).toEqual(["redis-server", "nginx", "chromium", "openssl"]);
     const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string> };
     expect(pkg.scripts.test).toMatch(/^node scripts\/system-deps\.mjs && /);
   });
