@@ -163,7 +163,9 @@ export class Prober {
   readonly fetch: FetchLike = async (input, init) => {
     const headers: Record<string, string> = {};
     new Headers(init.headers).forEach((v, k) => (headers[k] = v));
-    const a = await this.request(String(input), { method: init.method ?? "GET", headers, follow: 5, ...(typeof init.body === "string" ? { body: init.body } : {}) });
+    // oauth4webapi sends its forms as URLSearchParams: every body is read as text, none dropped.
+    const body = init.body === undefined || init.body === null ? undefined : typeof init.body === "string" ? init.body : await new Response(init.body).text();
+    const a = await this.request(String(input), { method: init.method ?? "GET", headers, follow: 5, ...(body !== undefined ? { body } : {}) });
     return new Response([101, 204, 205, 304].includes(a.status) ? null : a.text, { status: a.status, headers: a.headers });
   };
 

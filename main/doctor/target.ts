@@ -1,6 +1,5 @@
 // What `qr-login doctor` was given: a homeserver URL (checked as is) or a Matrix server name (resolved
 // as clients resolve it, through main/login/homeserver.ts: .well-known, then the name itself).
-import { normaliseBaseUrl } from "../login/homeserver.js";
 
 export type Target =
   | { readonly kind: "url"; readonly input: string; readonly baseUrl: string }
@@ -28,7 +27,9 @@ export function parseTarget(raw: string): Target {
     if (url.protocol !== "https:" && url.protocol !== "http:") throw new TargetError(`a homeserver URL is https:// (or http:// for local tests), not ${url.protocol}//`);
     if (url.username || url.password) throw new TargetError("a homeserver URL carries no user name or password");
     if (url.search || url.hash) throw new TargetError("a homeserver URL has no query (?…) or fragment (#…)");
-    return { kind: "url", input, baseUrl: normaliseBaseUrl(url.href) };
+    // Plain http to another computer is not refused here, as clients refuse it: it is the `tls` finding.
+    const base = url.href.endsWith("/") ? url.href : `${url.href}/`;
+    return { kind: "url", input, baseUrl: base };
   }
   const m = SERVER_NAME.exec(input);
   if (!m || input.length > 255 || (m[1] !== undefined && Number(m[1]) > 65535)) {
