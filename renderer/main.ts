@@ -2,8 +2,10 @@
 // time. Accessibility: each screen has one h1 that receives focus when the screen changes, status changes
 // are announced through an aria-live region, errors through role="alert", and everything is a real
 // button/input reachable with the keyboard.
-import type { AccountEvent, AppInfo, ChannelSide, DeviceRole, FlowError, ProgressEvent, QrLoginApi, StorageStatus } from "../preload/api.js";
-import { MAX_HOMESERVER_INPUT, SECRETS_STEPS } from "../preload/api.js";
+import type { StorageStatus } from "../contract/account.js";
+import { MAX_HOMESERVER_INPUT, SECRETS_STEPS, type ChannelSide, type DeviceRole } from "../contract/flow.js";
+import type { QrLoginApi } from "../contract/ipc.js";
+import type { AccountEvent, AppInfo, FlowError, ProgressEvent } from "../contract/schemas.js";
 import { button, h } from "./dom.js";
 import { qrDataUrl } from "./qr.js";
 import { decodeBlob, openCamera, openScreen, parsePayloadText, toBase64, watchStream } from "./scan.js";

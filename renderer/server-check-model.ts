@@ -1,7 +1,8 @@
 // "Check this server": after a sign-in ended for a reason that may lie with the server, main runs the
 // deployment checks of `qr-login doctor` and streams them here. This is the screen's state, a pure
 // reducer over those events like view-model.ts (no DOM: it is tested in Node); server-check.ts draws it.
-import type { FlowError, ServerCheckEvent, ServerCheckStatus, ServerVerdict } from "../preload/api.js";
+import type { ServerCheckStatus } from "../contract/account.js";
+import type { FlowError, ServerCheckEvent, ServerVerdict } from "../contract/schemas.js";
 
 export type RowState = "waiting" | "running" | ServerCheckStatus;
 

@@ -1,21 +1,8 @@
 // The renderer's state: which screen, with what data. A pure reducer over the preload API's progress
 // events and the user's local choices, so every screen is reachable from plain data (and testable).
-import {
-  SECRETS_STEPS,
-  type AccountEvent,
-  type AppInfo,
-  type ChannelSide,
-  type DeviceRole,
-  type FlowError,
-  type ProgressEvent,
-  type ProtocolVersion,
-  type SecretsStep,
-  type SignInErrorCode,
-  type SignInState,
-  type StepStatus,
-  type StorageStatus,
-  type ServerCheckEvent,
-} from "../preload/api.js";
+import type { SignInErrorCode, SignInState, StorageStatus } from "../contract/account.js";
+import { SECRETS_STEPS, type ChannelSide, type DeviceRole, type ProtocolVersion, type SecretsStep, type StepStatus } from "../contract/flow.js";
+import type { AccountEvent, AppInfo, FlowError, ProgressEvent, ServerCheckEvent } from "../contract/schemas.js";
 import { onServerCheckEvent, serverCheckScreen, type ServerCheckScreen } from "./server-check-model.js";
 
 export type ScanSource = "camera" | "screen";
