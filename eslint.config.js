@@ -66,10 +66,16 @@ const layers = [
     forbid: ["^\\.\\./(?!contract/)"],
   },
   {
-    files: ["renderer/**/*.ts"],
+    files: ["renderer/*.ts"],
     why: "renderer/ sees only the contract: constants, and the IPC table's types (its schemas stay in main and the preload)",
     forbid: ["^\\.\\./(?!contract/)", "^electron$", "^valibot$"],
     forbidValues: ["^\\.\\./contract/(ipc|schemas)\\.js$"],
+  },
+  {
+    files: ["renderer/screens/**/*.ts"],
+    why: "renderer/screens/ sees the renderer and the contract's constants and types, nothing else",
+    forbid: ["^\\.\\./\\.\\./(?!contract/)", "^electron$", "^valibot$"],
+    forbidValues: ["^\\.\\./\\.\\./contract/(ipc|schemas)\\.js$"],
   },
 ];
 

@@ -45,6 +45,8 @@ describe("layer imports", () => {
     // The IPC table's schemas (valibot) stay out of the renderer bundle: types only.
     ["renderer/x.ts", 'import { REQUESTS } from "../contract/ipc.js"; export const b = REQUESTS;'],
     ["renderer/x.ts", 'import { FlowError } from "../contract/schemas.js"; export const b = FlowError;'],
+    ["renderer/screens/x.ts", 'import { a } from "../../main/login/ports.js"; export const b = a;'],
+    ["renderer/screens/x.ts", 'import { REQUESTS } from "../../contract/ipc.js"; export const b = REQUESTS;'],
     ["preload/x.ts", 'import { a } from "../main/app/ipc.js"; export const b = a;'],
   ])("%s: %s is refused", async (file, code) => {
     expect(await restricted(file, code)).toHaveLength(1);
@@ -75,6 +77,8 @@ describe("layer imports", () => {
     ["server/rendezvous/x.ts", 'import type { A } from "../../main/login/ports.js"; export type B = A;'],
     ["renderer/x.ts", 'import { a } from "../contract/flow.js"; export const b = a;'],
     ["renderer/x.ts", 'import type { QrLoginApi } from "../contract/ipc.js"; export type B = QrLoginApi;'],
+    ["renderer/screens/x.ts", 'import { a } from "../copy.js"; export const b = a;'],
+    ["renderer/screens/x.ts", 'import { a } from "../../contract/flow.js"; export const b = a;'],
   ])("%s: %s is allowed", async (file, code) => {
     expect(await restricted(file, code)).toEqual([]);
   });
