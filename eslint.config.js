@@ -3,18 +3,26 @@ import tseslint from "typescript-eslint";
 import globals from "globals";
 
 // The layers (docs/architecture.md): each folder lists what it must never import. Nothing imports
-// upward; the 2025 protocol core stays pure; the servers take only types and protocol constants from
-// main/; the renderer sees nothing but the preload API's types. An upward import fails `npm run lint`.
+// upward; contract/ (the failure vocabulary, the IPC table) sits below everything and imports nothing of
+// ours; the 2025 protocol core stays pure but for the contract's failure reasons; the servers take only
+// types and protocol constants from main/; the renderer sees nothing but the contract, and of the IPC
+// table only its types. An upward import fails `npm run lint`.
+// `forbid` patterns refuse any import; `forbidValues` patterns refuse all but `import type`.
 const layers = [
   {
+    files: ["contract/**/*.ts"],
+    why: "contract/ is below every program: its own files and valibot (for the IPC table's schemas), nothing else",
+    forbid: ["^(?!\\./|valibot$)"],
+  },
+  {
     files: ["main/protocol/**/*.ts"],
-    why: "main/protocol is the pure MSC4388 core: only its own files and @noble/*",
-    forbid: ["^\\.\\./", "^matrix-js-sdk", "^@matrix-org/", "^electron$", "^node:"],
+    why: "main/protocol is the pure MSC4388 core: only its own files, @noble/* and the contract's failure reasons",
+    forbid: ["^\\.\\./(?!\\.\\./contract/failures\\.js$)", "^matrix-js-sdk", "^@matrix-org/", "^electron$", "^node:", "^valibot$"],
   },
   {
     files: ["main/protocol-2024/**/*.ts"],
-    why: "main/protocol-2024 (MSC4108 2024 adapter) may use the 2025 core and matrix-js-sdk, nothing above",
-    forbid: ["^\\.\\./(?!protocol/)", "^electron$"],
+    why: "main/protocol-2024 (MSC4108 2024 adapter) may use the 2025 core, the contract and matrix-js-sdk, nothing above",
+    forbid: ["^\\.\\./(?!protocol/|\\.\\./contract/)", "^electron$"],
   },
   {
     files: ["main/login/**/*.ts"],
@@ -43,8 +51,8 @@ const layers = [
   },
   {
     files: ["main/app/**/*.ts"],
-    why: "main/app (Electron main) uses the flows and the dev stack, never the CLI or the servers directly",
-    forbid: ["^\\.\\./cli/", "^\\.\\./\\.\\./(server|renderer)/"],
+    why: "main/app (Electron main) uses the flows, the dev stack and the contract, never the CLI, the servers, the preload or the renderer directly",
+    forbid: ["^\\.\\./cli/", "^\\.\\./\\.\\./(server|preload|renderer)/"],
   },
   {
     files: ["server/**/*.ts"],
@@ -54,13 +62,20 @@ const layers = [
   },
   {
     files: ["preload/**/*.ts"],
-    why: "preload/ exposes one API; it imports only electron and its own files",
-    forbid: ["^\\.\\./"],
+    why: "preload/ builds one API from the IPC table; it imports only electron, its own files and the contract",
+    forbid: ["^\\.\\./(?!contract/)"],
   },
   {
-    files: ["renderer/**/*.ts"],
-    why: "renderer/ sees only the preload API (its types and constants)",
-    forbid: ["^\\.\\./(?!preload/api\\.js$)", "^electron$"],
+    files: ["renderer/*.ts"],
+    why: "renderer/ sees only the contract: constants, and the IPC table's types (its schemas stay in main and the preload)",
+    forbid: ["^\\.\\./(?!contract/)", "^electron$", "^valibot$"],
+    forbidValues: ["^\\.\\./contract/(ipc|schemas)\\.js$"],
+  },
+  {
+    files: ["renderer/screens/**/*.ts"],
+    why: "renderer/screens/ sees the renderer and the contract's constants and types, nothing else",
+    forbid: ["^\\.\\./\\.\\./(?!contract/)", "^electron$", "^valibot$"],
+    forbidValues: ["^\\.\\./\\.\\./contract/(ipc|schemas)\\.js$"],
   },
 ];
 
@@ -81,10 +96,18 @@ export default tseslint.config(
     files: ["renderer/**/*.ts"],
     languageOptions: { globals: { ...globals.browser } },
   },
-  ...layers.map(({ files, why, forbid, allowTypeImports }) => ({
+  ...layers.map(({ files, why, forbid, forbidValues = [], allowTypeImports }) => ({
     files,
     rules: {
-      "@typescript-eslint/no-restricted-imports": ["error", { patterns: forbid.map((regex) => ({ regex, message: why, ...(allowTypeImports ? { allowTypeImports } : {}) })) }],
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            ...forbid.map((regex) => ({ regex, message: why, ...(allowTypeImports ? { allowTypeImports } : {}) })),
+            ...forbidValues.map((regex) => ({ regex, message: why, allowTypeImports: true })),
+          ],
+        },
+      ],
     },
   })),
 );

@@ -1,7 +1,10 @@
 // "Check this server": after a sign-in ended for a reason that may lie with the server, main runs the
 // deployment checks of `qr-login doctor` and streams them here. This is the screen's state, a pure
-// reducer over those events like view-model.ts (no DOM: it is tested in Node); server-check.ts draws it.
-import type { FlowError, ServerCheckEvent, ServerCheckStatus, ServerVerdict } from "../preload/api.js";
+// reducer over those events like view-model.ts (no DOM: it is tested in Node); screens/server-check.ts
+// draws it.
+import type { ServerCheckStatus } from "../contract/account.js";
+import type { FlowError, ServerCheckEvent, ServerVerdict } from "../contract/schemas.js";
+import { copy } from "./copy.js";
 
 export type RowState = "waiting" | "running" | ServerCheckStatus;
 
@@ -32,16 +35,13 @@ export function serverCheckScreen(error: FlowError): ServerCheckScreen {
   return { name: "server_check", target: null, rows: [], current: null, done: false, verdict: [], failed: null, error };
 }
 
-export const STATE_LABELS: Record<RowState, string> = { waiting: "Waiting", running: "Checking", pass: "Passed", warn: "Warning", fail: "Problem", skip: "Skipped" };
-export const VERDICT_LABELS: Record<ServerVerdict["status"], string> = { pass: "Yes", warn: "Partly", fail: "No" };
-
 /** The screen after one event, and what to announce (null: nothing). */
 export function onServerCheckEvent(s: ServerCheckScreen, e: ServerCheckEvent): { screen: ServerCheckScreen; announce: string | null } {
   switch (e.type) {
     case "plan":
       return {
         screen: { ...s, target: e.target, rows: e.checks.map((c) => ({ id: c.id, title: c.title, state: "waiting", summary: "", fix: null })) },
-        announce: `Checking ${e.target}`,
+        announce: copy.serverCheck.announceStart(e.target),
       };
     case "running": {
       const row = s.rows.find((r) => r.id === e.id);
@@ -53,7 +53,7 @@ export function onServerCheckEvent(s: ServerCheckScreen, e: ServerCheckEvent): {
       const problems = s.rows.filter((r) => r.state === "fail").length;
       return {
         screen: { ...s, done: true, current: null, verdict: e.verdict },
-        announce: problems === 0 ? "Check finished: no problems found." : `Check finished: ${problems} ${problems === 1 ? "problem" : "problems"} found.`,
+        announce: copy.serverCheck.announceDone(problems),
       };
     }
     case "failed":

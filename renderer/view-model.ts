@@ -1,26 +1,15 @@
-// The renderer's state: which screen, with what data. A pure reducer over the preload API's progress
-// events and the user's local choices, so every screen is reachable from plain data (and testable).
-import {
-  SECRETS_STEPS,
-  type AccountEvent,
-  type AppInfo,
-  type ChannelSide,
-  type DeviceRole,
-  type FlowError,
-  type ProgressEvent,
-  type ProtocolVersion,
-  type SecretsStep,
-  type SignInErrorCode,
-  type SignInState,
-  type StepStatus,
-  type StorageStatus,
-  type ServerCheckEvent,
-} from "../preload/api.js";
+// The renderer's state: which screen, with what data. A pure reducer over main's progress events and
+// the user's local choices, so every screen is reachable from plain data (and testable). What the app
+// then does (call main, start a timer) is decided by renderer/policy.ts; the words come from copy.ts.
+import type { SignInErrorCode, SignInState, StorageStatus } from "../contract/account.js";
+import { SECRETS_STEPS, type ChannelSide, type DeviceRole, type ProtocolVersion, type SecretsStep, type StepStatus } from "../contract/flow.js";
+import type { Account, AccountEvent, AppInfo, FlowError, ProgressEvent, ServerCheckEvent } from "../contract/schemas.js";
+import { copy } from "./copy.js";
 import { onServerCheckEvent, serverCheckScreen, type ServerCheckScreen } from "./server-check-model.js";
 
 export type ScanSource = "camera" | "screen";
 
-export type Account = { userId: string; homeserver: string; verified?: false };
+export type { Account };
 
 export type Screen =
   // first run and the app's own account (a window without a fixed role)
@@ -36,7 +25,7 @@ export type Screen =
   | { name: "prescan_warning"; role: DeviceRole }
   | { name: "scan"; role: DeviceRole; source: ScanSource | null; problem: string | null }
   | { name: "camera_permission"; role: DeviceRole }
-  | { name: "loading"; text: string }
+  | { name: "loading"; what: keyof typeof copy.loading }
   | { name: "show_qr"; payload: Uint8Array; expiresAt: number; regenerating: boolean }
   | { name: "connecting" }
   | { name: "check_code"; code: string }
@@ -44,7 +33,7 @@ export type Screen =
   | { name: "open_browser"; verificationUri: string; opened: boolean; consentPending: boolean }
   | { name: "user_code"; userCode: string; verificationUri: string }
   | { name: "confirm_account"; userId: string; homeserver: string; deviceId: string | null }
-  | { name: "waiting"; text: string }
+  | { name: "waiting"; what: keyof typeof copy.waiting }
   | { name: "secrets"; role: DeviceRole; steps: Record<SecretsStep, StepStatus> }
   | { name: "success"; role: DeviceRole; userId: string; deviceId: string; verified: boolean }
   | { name: "error"; error: FlowError }
@@ -97,17 +86,17 @@ export type Action =
   | { type: "server_check_back" };
 
 export function initialState(role: DeviceRole | null, side: ChannelSide | null): ViewState {
-  const base: ViewState = { fixedRole: role, role, side, app: null, account: null, storage: "unavailable", flowId: null, screen: { name: "loading", text: "Starting…" }, status: "", protocol: null };
+  const base: ViewState = { fixedRole: role, role, side, app: null, account: null, storage: "unavailable", flowId: null, screen: { name: "loading", what: "starting" }, status: "", protocol: null };
   if (role === null) return base;
   if (side === null) return { ...base, screen: { name: "choose_side", role } };
-  return { ...base, screen: side === "scan" ? { name: "prescan_warning", role } : { name: "loading", text: "Loading QR code…" } };
+  return { ...base, screen: side === "scan" ? { name: "prescan_warning", role } : { name: "loading", what: "qr" } };
 }
 
 /** Where "Done", "Cancel" and "Back" lead: the fixed role's start, or the account's home / first run. */
 function rootState(s: ViewState): ViewState {
   const base = { ...s, flowId: null, status: "" };
   if (s.fixedRole) return { ...base, role: s.fixedRole, side: null, screen: { name: "choose_side", role: s.fixedRole } };
-  if (!s.app) return { ...base, role: null, side: null, screen: { name: "loading", text: "Starting…" } };
+  if (!s.app) return { ...base, role: null, side: null, screen: { name: "loading", what: "starting" } };
   return { ...base, role: null, side: null, screen: s.account ? { name: "home", account: s.account } : { name: "welcome" } };
 }
 
@@ -122,17 +111,17 @@ function onAccountEvent(s: ViewState, e: AccountEvent): ViewState {
       return {
         ...s,
         screen: { name: "sign_in_progress", state: e.state, url: sc.name === "sign_in_progress" ? sc.url : null, opened: sc.name === "sign_in_progress" && sc.opened },
-        status: SIGN_IN_STATE_LABELS[e.state],
+        status: copy.signInStates[e.state],
       };
     case "sign_in_browser":
       if (!signingIn) return s;
-      return { ...s, screen: { name: "sign_in_progress", state: "waiting_for_browser", url: e.url, opened: e.opened }, status: e.opened ? "Your browser opened. Sign in there." : "Opening your browser" };
+      return { ...s, screen: { name: "sign_in_progress", state: "waiting_for_browser", url: e.url, opened: e.opened }, status: e.opened ? copy.status.browserOpenedSignIn : copy.status.openingBrowserSignIn };
     case "recovery_key_prompt":
       if (!signingIn) return s;
       return {
         ...s,
-        screen: { name: "recovery_key", retry: e.retry, attemptsLeft: e.attemptsLeft, checking: false, problem: e.retry ? recoveryRetryText(e.attemptsLeft) : null },
-        status: e.retry ? recoveryRetryText(e.attemptsLeft) : "Signed in. Enter your recovery key.",
+        screen: { name: "recovery_key", retry: e.retry, attemptsLeft: e.attemptsLeft, checking: false, problem: e.retry ? copy.recoveryKey.retry(e.attemptsLeft) : null },
+        status: e.retry ? copy.recoveryKey.retry(e.attemptsLeft) : copy.status.enterRecoveryKey,
       };
     case "sign_in_error":
       if (!signingIn) return s;
@@ -140,25 +129,21 @@ function onAccountEvent(s: ViewState, e: AccountEvent): ViewState {
         const value = sc.name === "homeserver" ? sc.value : "";
         return { ...s, screen: { name: "homeserver", purpose: "sign_in", value, problem: e.message }, status: e.message };
       }
-      return { ...s, screen: { name: "sign_in_error", code: e.code, message: e.message }, status: signInErrorText(e.code).title };
+      return { ...s, screen: { name: "sign_in_error", code: e.code, message: e.message }, status: copy.signInErrors[e.code].title };
     case "account": {
       const next = { ...s, account: e.account, storage: e.storage };
-      if (signingIn && e.account) return { ...next, screen: { name: "signed_in", account: e.account }, status: `Signed in as ${e.account.userId}` };
+      if (signingIn && e.account) return { ...next, screen: { name: "signed_in", account: e.account }, status: copy.status.signedInAs(e.account.userId) };
       if (sc.name === "home" || sc.name === "welcome" || sc.name === "loading") return rootState(next);
       return next;
     }
   }
 }
 
-function recoveryRetryText(left: number): string {
-  return `That recovery key does not unlock your account. Check it and try again (${left} ${left === 1 ? "try" : "tries"} left).`;
-}
-
 function emptySteps(): Record<SecretsStep, StepStatus> {
   return Object.fromEntries(SECRETS_STEPS.map((s) => [s, "pending"])) as Record<SecretsStep, StepStatus>;
 }
 
-const WAITING = "Waiting for your other device";
+const WAITING = copy.waiting.otherDevice;
 
 export function reduce(s: ViewState, a: Action): ViewState {
   switch (a.type) {
@@ -176,10 +161,10 @@ export function reduce(s: ViewState, a: Action): ViewState {
       if (s.screen.name !== "homeserver") return s;
       return { ...s, screen: { ...s.screen, value: a.value, problem: a.problem }, status: a.problem };
     case "signing_in":
-      return { ...s, screen: { name: "sign_in_progress", state: "discovering", url: null, opened: false }, status: SIGN_IN_STATE_LABELS.discovering };
+      return { ...s, screen: { name: "sign_in_progress", state: "discovering", url: null, opened: false }, status: copy.signInStates.discovering };
     case "checking_recovery_key":
       if (s.screen.name !== "recovery_key") return s;
-      return { ...s, screen: { ...s.screen, checking: true, problem: null }, status: "Checking the recovery key" };
+      return { ...s, screen: { ...s.screen, checking: true, problem: null }, status: copy.recoveryKey.checking };
     case "recovery_key_problem":
       if (s.screen.name !== "recovery_key") return s;
       return { ...s, screen: { ...s.screen, checking: false, problem: a.problem }, status: a.problem };
@@ -190,11 +175,11 @@ export function reduce(s: ViewState, a: Action): ViewState {
     case "choose_side": {
       if (!s.role) return s;
       if (a.side === "scan") return { ...s, side: "scan", screen: { name: "prescan_warning", role: s.role } };
-      return { ...s, side: "show", flowId: null, protocol: null, screen: { name: "loading", text: "Loading QR code…" }, status: "Loading QR code" };
+      return { ...s, side: "show", flowId: null, protocol: null, screen: { name: "loading", what: "qr" }, status: copy.status.loadingQr };
     }
     case "ready_to_scan":
       if (!s.role) return s;
-      return { ...s, flowId: null, protocol: null, screen: { name: "scan", role: s.role, source: null, problem: null }, status: "Ready to scan" };
+      return { ...s, flowId: null, protocol: null, screen: { name: "scan", role: s.role, source: null, problem: null }, status: copy.status.readyToScan };
     case "want_camera":
       if (!s.role) return s;
       return { ...s, screen: { name: "camera_permission", role: s.role } };
@@ -208,7 +193,7 @@ export function reduce(s: ViewState, a: Action): ViewState {
       return { ...s, flowId: a.flowId };
     case "regenerating":
       if (s.screen.name !== "show_qr") return s;
-      return { ...s, screen: { ...s.screen, regenerating: true }, status: "The QR code expired. Making a new one." };
+      return { ...s, screen: { ...s.screen, regenerating: true }, status: copy.status.qrExpired };
     case "local_error":
       if (a.error.code === "homeserver_needed" && s.role === "new" && s.side === "show") {
         // The new device needs a homeserver for its QR session: ask for it (again), saying why.
@@ -223,7 +208,7 @@ export function reduce(s: ViewState, a: Action): ViewState {
       return onEvent(s, a.event);
     case "server_check":
       if (s.screen.name !== "error") return s;
-      return { ...s, screen: serverCheckScreen(s.screen.error), status: "Checking the server" };
+      return { ...s, screen: serverCheckScreen(s.screen.error), status: copy.status.checkingServer };
     case "server_check_event": {
       if (s.screen.name !== "server_check") return s;
       const next = onServerCheckEvent(s.screen, a.event);
@@ -245,194 +230,64 @@ function onEvent(s: ViewState, e: ProgressEvent): ViewState {
     case "state":
       switch (e.state) {
         case "starting":
-          return s.side === "scan" ? s : { ...s, screen: { name: "loading", text: "Loading QR code…" }, status: "Loading QR code" };
+          return s.side === "scan" ? s : { ...s, screen: { name: "loading", what: "qr" }, status: copy.status.loadingQr };
         case "waiting_for_scan":
           return s;
         case "connecting":
-          return { ...s, screen: { name: "connecting" }, status: "Establishing a secure connection" };
+          return { ...s, screen: { name: "connecting" }, status: copy.status.connecting };
         case "waiting_for_other_device":
           if (sc.name === "check_code" || sc.name === "user_code" || sc.name === "open_browser" || sc.name === "secrets") return { ...s, status: WAITING };
-          return { ...s, screen: { name: "waiting", text: WAITING }, status: WAITING };
+          return { ...s, screen: { name: "waiting", what: "otherDevice" }, status: WAITING };
         case "completing":
           if (sc.name === "secrets") return s;
-          return { ...s, screen: { name: "secrets", role, steps: emptySteps() }, status: role === "new" ? "Completing set up of your new device" : "Sending your keys to the new device" };
+          return { ...s, screen: { name: "secrets", role, steps: emptySteps() }, status: role === "new" ? copy.secrets.titleNew : copy.secrets.titleExisting };
       }
       return s;
     case "protocol":
       return { ...s, protocol: e.version };
     case "qr":
-      return { ...s, screen: { name: "show_qr", payload: e.payload, expiresAt: e.expiresAt, regenerating: false }, status: "QR code ready. Scan it with your other device." };
+      return { ...s, screen: { name: "show_qr", payload: e.payload, expiresAt: e.expiresAt, regenerating: false }, status: copy.status.qrReady };
     case "check_code":
-      return { ...s, screen: { name: "check_code", code: e.code }, status: `Secure connection made. Enter the number ${e.code[0]} ${e.code[1]} on your other device.` };
+      return { ...s, screen: { name: "check_code", code: e.code }, status: copy.status.checkCode(e.code) };
     case "check_code_prompt": {
       const attempt = sc.name === "check_code_entry" ? sc.attempt + 1 : 0;
       return {
         ...s,
         screen: { name: "check_code_entry", mismatch: e.mismatch, attempt },
-        status: e.mismatch ? "The numbers don't match. Check the number on your other device and try again." : "Enter the number shown on your other device",
+        status: e.mismatch ? copy.checkCodeEntry.mismatch : copy.status.enterCheckCode,
       };
     }
     case "user_code":
-      return { ...s, screen: { name: "user_code", userCode: e.userCode, verificationUri: e.verificationUri }, status: `Your verification code is ${e.userCode}` };
+      return { ...s, screen: { name: "user_code", userCode: e.userCode, verificationUri: e.verificationUri }, status: copy.status.userCode(e.userCode) };
     case "open_browser":
       return {
         ...s,
         screen: { name: "open_browser", verificationUri: e.verificationUri, opened: e.opened, consentPending: sc.name === "open_browser" && sc.consentPending },
-        status: e.opened ? "Your browser opened. Approve the sign-in there." : "Opening your browser to approve the sign-in",
+        status: e.opened ? copy.status.browserOpenedConsent : copy.status.openingBrowserConsent,
       };
     case "waiting_for_consent":
-      if (sc.name === "open_browser") return { ...s, screen: { ...sc, consentPending: true }, status: "Waiting for you to approve in the browser" };
+      if (sc.name === "open_browser") return { ...s, screen: { ...sc, consentPending: true }, status: copy.waiting.consent };
       if (sc.name === "user_code") return { ...s, status: WAITING };
-      return { ...s, screen: { name: "waiting", text: "Waiting for you to approve in the browser" }, status: "Waiting for you to approve in the browser" };
+      return { ...s, screen: { name: "waiting", what: "consent" }, status: copy.waiting.consent };
     case "confirm_account":
-      return { ...s, screen: { name: "confirm_account", userId: e.userId, homeserver: e.homeserver, deviceId: e.deviceId ?? null }, status: `Confirm signing in as ${e.userId}` };
+      return { ...s, screen: { name: "confirm_account", userId: e.userId, homeserver: e.homeserver, deviceId: e.deviceId ?? null }, status: copy.status.confirmAccount(e.userId) };
     case "secrets": {
       const steps = sc.name === "secrets" ? { ...sc.steps } : emptySteps();
       steps[e.step] = e.status;
-      return { ...s, screen: { name: "secrets", role, steps }, status: `${STEP_LABELS[e.step]}: ${STATUS_LABELS[e.status]}` };
+      return { ...s, screen: { name: "secrets", role, steps }, status: copy.status.step(e.step, e.status) };
     }
     case "success":
       return {
         ...s,
         screen: { name: "success", role, userId: e.userId, deviceId: e.deviceId, verified: e.verified },
-        status: role === "new" ? `Signed in as ${e.userId}${e.verified ? ", verified" : ""}` : `The new device is signed in${e.verified ? " and verified" : ""}`,
+        status: role === "new" ? copy.status.signedInNew(e.userId, e.verified) : copy.status.linkedExisting(e.verified),
       };
     case "error":
-      return { ...s, screen: { name: "error", error: e.error }, status: errorText(e.error).title };
+      return { ...s, screen: { name: "error", error: e.error }, status: copy.errors[e.error.code].title };
   }
-}
-
-/** The details line naming the version (both are "sign in with QR" to the user). */
-export function protocolDetail(version: ProtocolVersion): string {
-  return version === "2024" ? "Sign in with QR, MSC4108 2024 version (as in Element's current apps)" : "Sign in with QR, MSC4108 2025 version (MSC4388 secure channel)";
 }
 
 /** A check code that can match: MSC4388 (2025) codes are 10..99; the 2024 version's digits may start with 0. */
 export function isPlausibleCheckCode(code: string, version: ProtocolVersion | null): boolean {
   return version === "2024" ? /^[0-9]{2}$/.test(code) : /^[1-9][0-9]$/.test(code);
-}
-
-export const STEP_LABELS: Record<SecretsStep, string> = {
-  cross_signing_keys: "Cross-signing keys",
-  backup_key: "Key backup key",
-  device_signed: "Device signed",
-  keys_uploaded: "Keys uploaded",
-  backup_connected: "Key backup connected",
-};
-
-export const STATUS_LABELS: Record<StepStatus, string> = { pending: "waiting", active: "in progress", done: "done", failed: "failed" };
-
-/**
- * Error wording: Element's strings where they exist, made concrete where users were confused
- * (docs/architecture.md "Screens and their wording").
- */
-export function errorText(e: FlowError): { title: string; body: string; list?: string[] } {
-  switch (e.code) {
-    case "expired":
-      return { title: "The sign in was not completed in time", body: "Sign in expired. Please try again." };
-    case "user_cancelled":
-      return { title: "Sign in request cancelled", body: "The sign in was cancelled on the other device." };
-    case "user_declined":
-      return { title: "Sign in declined", body: "You or your homeserver declined the sign-in request." };
-    case "unsupported_protocol":
-      return { title: "Other device not compatible", body: "The other device does not support signing in with a QR code. Try signing in manually, or use another device." };
-    case "homeserver_lacks_support":
-      return {
-        title: "QR code not supported",
-        body: "Your homeserver (the server that holds your account) doesn't support signing in with a QR code. Its administrator can enable it; until then, sign in with your password.",
-      };
-    case "insecure_channel_detected":
-      return {
-        title: "Connection not secure",
-        body: "A secure connection could not be made to the other device. Your existing devices are still safe and you don't need to worry about them.",
-        list: ["Try again, in case this was a network problem.", "If it happens again, try a different network.", "If that doesn't work, sign in manually."],
-      };
-    case "check_code_mismatch":
-      return {
-        title: "The numbers don't match",
-        body: "Please try again and make sure that you've entered the 2-digit code correctly. If the numbers still don't match, someone may be interfering: sign in manually.",
-      };
-    case "other_device_already_signed_in":
-      return { title: "Your other device is already signed in", body: "You don't need to do anything else." };
-    case "other_device_not_signed_in":
-      return { title: "Other device not signed in", body: "Sign in to your other device and then try again, or use another device that's already signed in." };
-    case "device_not_verified":
-      return {
-        title: "This device is not verified",
-        body: "This device is signed in but not verified, so it has no keys to give a new device. Verify it from another device, or sign out and sign in to your account again.",
-      };
-    case "device_already_exists":
-      return { title: "Something went wrong", body: "A device with the same ID is already signed in to your account. The request has been cancelled." };
-    case "device_not_found":
-      return { title: "The new device did not finish signing in", body: "The new device did not appear on your account in time. Please try again." };
-    case "unexpected_message_received":
-      return { title: "Something went wrong", body: "The other device sent an unexpected message. The request has been cancelled." };
-    case "unable_to_open_verification_uri":
-      return { title: "Couldn't open the browser", body: "The browser page to approve the sign-in could not be opened. Please try again." };
-    case "wrong_qr_code":
-      return { title: "Wrong QR code", body: "Use the QR code shown on the other device." };
-    case "rate_limited":
-      return { title: "Too many attempts", body: "Too many attempts in a short time. Wait some time before trying again." };
-    case "network":
-      return { title: "Can't reach the server", body: "Check your internet connection and try again." };
-    case "camera_denied":
-      return { title: "Allow camera access to scan the QR code", body: "You need to give permission to use your camera, or choose another way to scan." };
-    case "homeserver_needed":
-      return { title: "Which homeserver is your account on?", body: "Enter your homeserver to show a QR code." };
-    case "invalid_request":
-    case "unknown":
-      return { title: "Something went wrong", body: "An unexpected error occurred. Please try again." };
-  }
-}
-
-export const SIGN_IN_STATE_LABELS: Record<SignInState, string> = {
-  discovering: "Contacting your homeserver",
-  waiting_for_browser: "Continue in your browser",
-  finishing: "Signed in. Setting up this device",
-  unlocking: "Unlocking your keys",
-};
-
-/** Storage wording: what the user should know about how this sign-in is kept. */
-export function storageText(status: StorageStatus): { kept: boolean; text: string } {
-  switch (status) {
-    case "keychain":
-      return { kept: true, text: "This sign-in is kept in your system's keychain, so qr-login stays signed in after you quit." };
-    case "no_keyring":
-      return {
-        kept: false,
-        text: "This computer has no keyring (such as GNOME Keyring or KWallet) for qr-login to keep your sign-in in, so it is not saved: qr-login forgets it when you quit. Install or unlock a keyring to stay signed in.",
-      };
-    case "unavailable":
-      return { kept: false, text: "Your system offers qr-login no encrypted storage, so this sign-in is not saved: qr-login forgets it when you quit." };
-  }
-}
-
-export function signInErrorText(code: SignInErrorCode): { title: string; body: string } {
-  switch (code) {
-    case "invalid_homeserver":
-      return { title: "Check the homeserver address", body: "That is not a homeserver address." };
-    case "homeserver_unreachable":
-      return { title: "Can't reach the homeserver", body: "Check the address and your internet connection, then try again." };
-    case "homeserver_lacks_support":
-      return { title: "This homeserver can't be used", body: "Your homeserver doesn't offer the sign-in qr-login uses (OAuth 2.0, also called next-generation auth). Its administrator can enable it." };
-    case "browser_failed":
-      return { title: "Couldn't open the browser", body: "qr-login could not open your web browser for the sign-in page." };
-    case "timeout":
-      return { title: "The sign-in was not completed in time", body: "The browser did not come back to qr-login in time. Please try again." };
-    case "declined":
-      return { title: "Sign in declined", body: "The sign-in was declined in the browser." };
-    case "invalid_recovery_key":
-      return { title: "The recovery key didn't work", body: "None of the keys entered unlocks your account's keys. Find your recovery key (saved when you set up recovery) and try again." };
-    case "no_secret_storage":
-      return { title: "Set up recovery first", body: "Your account has no recovery key yet. Set up recovery in another app where you are signed in (Settings → Security), then try again." };
-    case "secrets_unavailable":
-      return { title: "Your keys are incomplete", body: "Your account's recovery does not hold all of its cross-signing keys. Reset your recovery in another app, then try again." };
-    case "unsafe_url":
-      return {
-        title: "qr-login did not open the sign-in page",
-        body: "Your homeserver's account provider gave a sign-in page that is not a secure web address (https), so qr-login did not open it. Someone may be interfering; tell your homeserver's administrator.",
-      };
-    case "unknown":
-      return { title: "Something went wrong", body: "The sign-in could not be completed. Please try again." };
-  }
 }

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 scan=$(mktemp -d)
 trap 'rm -rf "$scan"' EXIT
-cp -r main preload renderer package.json "$scan/"
+cp -r contract main preload renderer package.json "$scan/"
 electron_version=$(node -p 'require("./node_modules/electron/package.json").version')
 
 npm exec --yes --package=@doyensec/electronegativity@1.10.3 -- \

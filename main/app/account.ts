@@ -9,7 +9,8 @@ import type { ExistingAccount } from "../login/ports.js";
 import type { NewDeviceClientSession } from "../login/adapters.js";
 import type { SessionLoginOptions, SessionLoginStep } from "../login/session-login.js";
 import type { StoredSession } from "../login/session.js";
-import type { AccountEvent, SignInErrorCode, SignInState, StorageStatus } from "../../preload/api.js";
+import type { SignInErrorCode, SignInState, StorageStatus } from "../../contract/account.js";
+import type { AccountEvent } from "../../contract/schemas.js";
 import { HomeserverInputError, parseHomeserverInput, resolveHomeserver } from "./homeserver-input.js";
 import { checkOpenableUrl } from "../login/url-policy.js";
 

@@ -13,7 +13,7 @@
 //   --protocol 2024|2025|auto         version of sign in with QR (default auto: the QR decides when
 //                                     scanning, the servers when showing)
 import { parseArgs } from "node:util";
-import type { DeviceRole } from "../../preload/api.js";
+import type { DeviceRole } from "../../contract/flow.js";
 import { StartupError } from "./startup-error.js";
 
 export interface AppConfig {

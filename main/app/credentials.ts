@@ -9,7 +9,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { StoredSession } from "../login/session.js";
-import type { StorageStatus } from "../../preload/api.js";
+import type { StorageStatus } from "../../contract/account.js";
 
 /** The subset of Electron's safeStorage used here (injected: tests run without Electron). */
 export interface SafeStorageLike {

@@ -10,10 +10,11 @@ import type { NewDeviceClientSession } from "../login/adapters.js";
 import { AccountNotVerifiedError } from "./account.js";
 import { createOAuthPort } from "../login/oauth-port.js";
 import type { ClientMetadata } from "../login/oauth.js";
-import type { ExistingAccount, FlowEvent, FlowOutcome, HomeserverPort, NewDeviceMatrixPort, NewDeviceSession, OAuthPort, ProtocolChoice, SecretsStepName, SecureChannelPort } from "../login/ports.js";
+import type { ExistingAccount, FlowEvent, HomeserverPort, NewDeviceMatrixPort, NewDeviceSession, OAuthPort, ProtocolChoice, SecureChannelPort } from "../login/ports.js";
 import type { ControllerEvent, ControllerFactory, FlowController } from "./ipc.js";
-import type { DeviceRole, FlowError, Msc4108Reason, SecretsStep, StartOptions, StepStatus } from "../../preload/api.js";
-import { MSC4108_REASONS, SECRETS_STEPS } from "../../preload/api.js";
+import { SCREEN_ERROR, failureCode, type FailedOutcome, type FlowOutcome } from "../../contract/failures.js";
+import { SECRETS_STEPS, type DeviceRole, type SecretsStep, type StepStatus } from "../../contract/flow.js";
+import type { FlowError, StartOptions } from "../../contract/schemas.js";
 import { HomeserverInputError, resolveHomeserver } from "./homeserver-input.js";
 
 export interface LoginEnvironment {
@@ -88,11 +89,6 @@ function flowError(code: FlowError["code"], message: string): Error & { flowErro
   return Object.assign(new Error(message), { flowError: { code, message } });
 }
 
-// The flows' step names are the renderer's: a rename on either side fails to compile here.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const STEP_NAMES_MATCH: Same<SecretsStep, SecretsStepName> = true;
-void STEP_NAMES_MATCH;
-
 /** Fallback only: the steps a session that reported none of them implies from its final state. */
 const STEPS_FOR_VERIFIED = (crossSigned: boolean, backup: boolean): [SecretsStep, StepStatus][] => [
   ["cross_signing_keys", crossSigned ? "done" : "failed"],
@@ -122,42 +118,46 @@ function liesWithServer(o: FlowOutcome): boolean {
   }
 }
 
-/** Map a flow outcome to the renderer's terms; null for a user cancel (nothing to show). */
-export function outcomeToEvent(o: FlowOutcome, role: DeviceRole, fallbackUserId: string | null): ControllerEvent | null {
-  const checkServer = liesWithServer(o) ? { checkServer: true } : {};
-  const err = (code: FlowError["code"], message: string, reason?: Msc4108Reason): ControllerEvent => ({ type: "error", error: { code, message, ...(reason ? { reason } : {}), ...checkServer } });
+/** The error screen's detail line for an outcome: what happened, never a path or a server's answer. */
+function detailOf(o: FailedOutcome): string {
   switch (o.outcome) {
-    case "success": {
-      const userId = o.userId ?? fallbackUserId ?? "";
-      // The existing device cannot see the new device's verification; it reports it as sent.
-      return { type: "success", userId, deviceId: o.deviceId, verified: role === "new" ? o.crossSigned === true : false };
-    }
-    case "cancelled":
-      return null;
     case "declined":
-      return err("user_declined", o.side === "local" ? "The sign-in was declined in the browser." : "The sign-in was declined on the other device.");
-    case "failure": {
-      const reason = (MSC4108_REASONS as readonly string[]).includes(o.reason) ? (o.reason as Msc4108Reason) : undefined;
-      const code: FlowError["code"] = o.reason === "authorization_expired" ? "expired" : o.reason;
-      const who = o.side === "peer" ? "The other device reported" : "This device reported";
-      return err(code, `${who}: ${o.reason}.`, reason);
-    }
+      return o.side === "local" ? "The sign-in was declined in the browser." : "The sign-in was declined on the other device.";
+    case "failure":
+      return `${o.side === "peer" ? "The other device reported" : "This device reported"}: ${o.reason}.`;
     case "expired":
-      return err("expired", "The sign-in session expired.");
+      return "The sign-in session expired.";
     case "closed":
-      return err("user_cancelled", "The other device ended the session.");
+      return "The other device ended the session.";
     case "check_code_mismatch":
-      return err("check_code_mismatch", "The code entered does not match.");
+      return "The code entered does not match.";
     case "insecure_channel":
-      return err("insecure_channel_detected", "The secure channel could not be verified.");
+      return "The secure channel could not be verified.";
     case "qr_rejected":
-      return err(o.reason === "invalid_qr" ? "wrong_qr_code" : o.reason, o.reason === "invalid_qr" ? "This is not a sign-in QR code." : "");
+      return o.reason === "invalid_qr" ? "This is not a sign-in QR code." : "";
     case "not_supported":
-      return err("homeserver_lacks_support", o.detail ?? o.reason);
+      return o.detail ?? o.reason;
     case "error":
       // Internal details (paths, server responses) stay in main; the code is enough to report a bug.
-      return err(/rate|429/i.test(o.code) ? "rate_limited" : /network|fetch|unreachable|ECONN/i.test(o.code) ? "network" : "unknown", `Error code: ${o.code}`);
+      return `Error code: ${o.code}`;
   }
+}
+
+/**
+ * Map a flow outcome to the renderer's terms; null for a user cancel (nothing to show). The screen is
+ * the contract's SCREEN_ERROR of the outcome's failure code: one typed table, no matching on text.
+ */
+export function outcomeToEvent(o: FlowOutcome, role: DeviceRole, fallbackUserId: string | null): ControllerEvent | null {
+  if (o.outcome === "cancelled") return null;
+  if (o.outcome === "success") {
+    const userId = o.userId ?? fallbackUserId ?? "";
+    // The existing device cannot see the new device's verification; it reports it as sent.
+    return { type: "success", userId, deviceId: o.deviceId, verified: role === "new" ? o.crossSigned === true : false };
+  }
+  const error: FlowError = { code: SCREEN_ERROR[failureCode(o)], message: detailOf(o) };
+  if (o.outcome === "failure") error.reason = o.reason;
+  if (liesWithServer(o)) error.checkServer = true;
+  return { type: "error", error };
 }
 
 export class LoginFlowController implements FlowController {

@@ -30,7 +30,7 @@ import { installQuitGuard } from "./quit.js";
 import { StartupError, reportStartupError } from "./startup-error.js";
 import { openAppWindow, WindowSet, type WindowSpec } from "./windows.js";
 import type { DevStack } from "../devstack/stack.js";
-import type { AppInfo } from "../../preload/api.js";
+import type { AppInfo } from "../../contract/schemas.js";
 
 // Bundled: dist/main/index.js → dist/. From the sources (tests): main/app/index.ts → <repo>/dist.
 const UP = path.resolve(import.meta.dirname, "..");

@@ -1,48 +1,26 @@
-// The only IPC surface of the app. One `ipcMain.handle` per request of the preload API (no generic
-// "invoke anything" channel) and one event channel per role. Each request:
+// The only IPC surface of the app, derived from the IPC table (contract/ipc.ts): one `ipcMain.handle`
+// per request of the table (no generic "invoke anything" channel) and one event channel per role. Each
+// request:
 //   1. comes from a window we registered, from its main frame, at our renderer origin — else refused;
-//   2. has its arguments validated and rebuilt (ipc-schema.ts);
-//   3. goes to that window's FlowController; a throw becomes a typed FlowError value (code + short
-//      message), never a stack trace.
-// Events from a flow are rebuilt from an allow-list of fields before webContents.send, so nothing a
-// flow holds (keys, tokens, the secrets bundle) can ride along.
+//   2. has its arguments checked against the table's schema (and rebuilt: main owns what it got);
+//   3. goes to its handler below, usually that window's FlowController; a throw becomes a typed
+//      FlowError value (code + short message), never a stack trace; the result is rebuilt through the
+//      table's result schema.
+// Events are rebuilt through their schema before webContents.send, so nothing a flow holds (keys,
+// tokens, the secrets bundle) can ride along: only the fields the schema names leave main.
 import { ipcMain } from "electron";
 import type { IpcMainInvokeEvent, WebContents } from "electron";
-import {
-  ACCOUNT_CHANNEL,
-  EVENT_CHANNELS,
-  FLOW_ERROR_CODES,
-  IPC,
-  type AccountEvent,
-  type AppInfo,
-  type AppInfoResult,
-  type CallResult,
-  type DeviceRole,
-  type FlowError,
-  type FlowErrorCode,
-  type IpcRequest,
-  type ProgressEvent,
-  type ServerCheckEvent,
-  type StartOptions,
-  type StartResult,
-  SERVER_CHECK_CHANNEL,
-} from "../../preload/api.js";
-import {
-  ValidationError,
-  parseCheckCode,
-  parseConfirm,
-  parseHomeserverArg,
-  parseNoArgs,
-  parseQrPayload,
-  parseRecoveryKeyArg,
-  parseStartOptions,
-  sanitizeAccountEvent,
-  sanitizeAppInfo,
-  sanitizeEvent,
-  sanitizeFlowError,
-  sanitizeServerCheckEvent,
-} from "./ipc-schema.js";
+import * as v from "valibot";
+import { FLOW_ERROR_CODES, type FlowErrorCode } from "../../contract/failures.js";
+import type { DeviceRole } from "../../contract/flow.js";
+import { ACCOUNT_CHANNEL, EVENTS, PROGRESS_CHANNELS, REQUESTS, SERVER_CHECK_CHANNEL, type RequestArgs, type RequestName, type RequestResult } from "../../contract/ipc.js";
+import { FlowError as FlowErrorSchema, type AccountEvent, type AppInfo, type FlowError, type ProgressEvent, type ServerCheckEvent, type StartOptions, type StartResult } from "../../contract/schemas.js";
 import { isAppOrigin } from "./origin.js";
+
+/** A request main refuses (bad arguments, not now): the renderer gets `invalid_request` with the message. */
+export class ValidationError extends Error {
+  override readonly name = "ValidationError";
+}
 
 /** A progress event as a flow emits it; the IPC layer stamps the flow id. */
 export type ControllerEvent = ProgressEvent extends infer E ? (E extends ProgressEvent ? Omit<E, "flowId"> : never) : never;
@@ -101,28 +79,38 @@ interface WindowEntry {
 
 let nextFlowId = 1;
 
+const UNKNOWN: FlowError = { code: "unknown", message: "An unexpected error occurred." };
+
+/** The first problem valibot found, with where: enough for the log and the renderer's detail line. */
+function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+  const first = issues[0];
+  if (!first) return "invalid";
+  const where = v.getDotPath(first);
+  return where ? `${where}: ${first.message}` : first.message;
+}
+
+function isFlowErrorCode(code: string): code is FlowErrorCode {
+  return (FLOW_ERROR_CODES as readonly string[]).includes(code);
+}
+
 export function toFlowError(err: unknown): FlowError {
   if (err instanceof ValidationError) return { code: "invalid_request", message: err.message };
   if (typeof err === "object" && err !== null) {
     const e = err as { flowError?: unknown; code?: unknown; reason?: unknown; message?: unknown };
     if (e.flowError !== undefined) {
-      try {
-        return sanitizeFlowError(e.flowError);
-      } catch {
-        /* fall through to the generic mapping */
-      }
+      const parsed = v.safeParse(FlowErrorSchema, e.flowError);
+      if (parsed.success) return parsed.output;
     }
-    if (typeof e.code === "string" && (FLOW_ERROR_CODES as readonly string[]).includes(e.code)) {
-      try {
-        return sanitizeFlowError({ code: e.code as FlowErrorCode, message: typeof e.message === "string" ? e.message : "", reason: e.reason });
-      } catch {
-        return { code: e.code as FlowErrorCode, message: typeof e.message === "string" ? e.message.slice(0, 500) : "" };
-      }
+    if (typeof e.code === "string" && isFlowErrorCode(e.code)) {
+      const parsed = v.safeParse(FlowErrorSchema, { code: e.code, message: e.message, ...(e.reason !== undefined ? { reason: e.reason } : {}) });
+      return parsed.success ? parsed.output : { code: e.code, message: typeof e.message === "string" ? e.message.slice(0, 500) : "" };
     }
   }
   // Unknown throwables carry messages we have not vetted (paths, URLs with tokens): do not pass them on.
-  return { code: "unknown", message: "An unexpected error occurred." };
+  return UNKNOWN;
 }
+
+type Handler<K extends RequestName> = (w: WindowEntry, ...args: RequestArgs<K>) => Promise<RequestResult<K>>;
 
 export class IpcSurface {
   private readonly windows = new Map<number, WindowEntry>();
@@ -133,59 +121,46 @@ export class IpcSurface {
     this.opts = opts;
   }
 
-  /** Install the handlers (once). */
-  register(): void {
-    if (this.registered) return;
-    this.registered = true;
-    this.handle("start", async (w, args) => this.start(w, parseStartOptions(args)));
-    this.handle("retry", async (w, args) => {
-      parseNoArgs("retry", args);
+  /** What each request of the table does. A request without a handler does not compile. */
+  private readonly handlers: { readonly [K in RequestName]: Handler<K> } = {
+    start: (w, options) => this.start(w, options),
+    retry: async (w) => {
       if (!w.flow) throw new ValidationError("retry: nothing to retry");
       return this.start(w, w.flow.options);
-    });
-    this.handle("submitQr", async (w, args) => this.call(w, (c) => c.submitQr(parseQrPayload(args))));
-    this.handle("submitCheckCode", async (w, args) => this.call(w, (c) => c.submitCheckCode(parseCheckCode(args))));
-    this.handle("confirmAccount", async (w, args) => this.call(w, (c) => c.confirmAccount(parseConfirm(args))));
-    this.handle("openVerificationUri", async (w, args) => {
-      parseNoArgs("openVerificationUri", args);
-      return this.call(w, (c) => c.openVerificationUri());
-    });
-    this.handle("getAppInfo", async (w, args): Promise<AppInfoResult> => {
-      parseNoArgs("getAppInfo", args);
+    },
+    submitQr: (w, payload) => this.call(w, (c) => c.submitQr(payload)),
+    submitCheckCode: (w, code) => this.call(w, (c) => c.submitCheckCode(code)),
+    confirmAccount: (w, accept) => this.call(w, (c) => c.confirmAccount(accept)),
+    openVerificationUri: (w) => this.call(w, (c) => c.openVerificationUri()),
+    getAppInfo: async (w) => {
       if (!this.opts.appInfo) throw new ValidationError("getAppInfo: no app info here");
-      return { ok: true, info: sanitizeAppInfo(await this.opts.appInfo(w.webContents.id)) };
-    });
-    this.handle("signIn", async (w, args) => {
-      const homeserver = parseHomeserverArg(args);
+      return { ok: true, info: await this.opts.appInfo(w.webContents.id) };
+    },
+    signIn: async (w, homeserver) => {
       this.accountPort().signIn(homeserver, (e) => this.sendAccountEvent(w, e));
       return { ok: true };
-    });
-    this.handle("submitRecoveryKey", async (_w, args) => {
-      this.accountPort().submitRecoveryKey(parseRecoveryKeyArg(args));
+    },
+    submitRecoveryKey: async (_w, key) => {
+      this.accountPort().submitRecoveryKey(key);
       return { ok: true };
-    });
-    this.handle("openSignInPage", async (_w, args) => {
-      parseNoArgs("openSignInPage", args);
+    },
+    openSignInPage: async () => {
       await this.accountPort().openSignInPage();
       return { ok: true };
-    });
-    this.handle("cancelSignIn", async (_w, args) => {
-      parseNoArgs("cancelSignIn", args);
+    },
+    cancelSignIn: async () => {
       this.accountPort().cancelSignIn();
       return { ok: true };
-    });
-    this.handle("signOut", async (_w, args) => {
-      parseNoArgs("signOut", args);
+    },
+    signOut: async () => {
       await this.accountPort().signOut();
       return { ok: true };
-    });
-    this.handle("checkServer", async (w, args) => {
-      parseNoArgs("checkServer", args);
+    },
+    checkServer: async (w) => {
       this.startServerCheck(w);
       return { ok: true };
-    });
-    this.handle("cancel", async (w, args) => {
-      parseNoArgs("cancel", args);
+    },
+    cancel: async (w) => {
       w.check?.abort();
       w.check = null;
       const flow = w.flow;
@@ -194,12 +169,19 @@ export class IpcSurface {
       w.flow = { id: 0, options: flow.options, controller: flow.controller };
       await flow.controller.cancel();
       return { ok: true };
-    });
+    },
+  };
+
+  /** Install one handler per request of the table (once). */
+  register(): void {
+    if (this.registered) return;
+    this.registered = true;
+    for (const name of Object.keys(REQUESTS) as RequestName[]) this.handle(name);
   }
 
   /** Remove the handlers (tests, shutdown). */
   unregister(): void {
-    for (const ch of Object.values(IPC)) ipcMain.removeHandler(ch);
+    for (const r of Object.values(REQUESTS)) ipcMain.removeHandler(r.channel);
     this.registered = false;
   }
 
@@ -230,16 +212,22 @@ export class IpcSurface {
     return this.opts.account;
   }
 
-  private sendAccountEvent(w: WindowEntry, event: AccountEvent): void {
+  /**
+   * Send an event, rebuilt through its schema; a malformed one (a bug in a flow or its adapter) is
+   * dropped and logged: better than sending something unexpected.
+   */
+  private send(w: WindowEntry, channel: string, schema: v.GenericSchema, event: unknown, what: string): void {
     if (w.webContents.isDestroyed()) return;
-    let clean: AccountEvent;
-    try {
-      clean = sanitizeAccountEvent(event);
-    } catch (err) {
-      this.reject(`account event ${String((event as { type?: unknown }).type)}`, err instanceof Error ? err.message : "bad event");
+    const parsed = v.safeParse(schema, event);
+    if (!parsed.success) {
+      this.reject(`${what} ${String((event as { type?: unknown } | null)?.type)}`, describeIssues(parsed.issues));
       return;
     }
-    w.webContents.send(ACCOUNT_CHANNEL, clean);
+    w.webContents.send(channel, parsed.output);
+  }
+
+  private sendAccountEvent(w: WindowEntry, event: AccountEvent): void {
+    this.send(w, ACCOUNT_CHANNEL, EVENTS.onAccount.schema, event, "account event");
   }
 
   /** Check the server the window's last flow used; progress goes to that window only. */
@@ -252,15 +240,8 @@ export class IpcSurface {
     const check = new AbortController();
     w.check = check;
     const emit = (e: ServerCheckEvent): void => {
-      if (check.signal.aborted || w.webContents.isDestroyed()) return;
-      let clean: ServerCheckEvent;
-      try {
-        clean = sanitizeServerCheckEvent(e);
-      } catch (err) {
-        this.reject(`server check event ${String((e as { type?: unknown }).type)}`, err instanceof Error ? err.message : "bad event");
-        return;
-      }
-      w.webContents.send(SERVER_CHECK_CHANNEL, clean);
+      if (check.signal.aborted) return;
+      this.send(w, SERVER_CHECK_CHANNEL, EVENTS.onServerCheck.schema, e, "server check event");
     };
     void run(target, emit, check.signal)
       .catch(() => emit({ type: "failed", message: "The check could not be completed." }))
@@ -289,23 +270,37 @@ export class IpcSurface {
     return isAppOrigin(frame.url, this.opts.rendererOrigin) ? entry : null;
   }
 
-  private handle(name: IpcRequest, fn: (w: WindowEntry, args: unknown[]) => Promise<CallResult | StartResult | AppInfoResult>): void {
-    ipcMain.handle(IPC[name], async (event: IpcMainInvokeEvent, ...args: unknown[]): Promise<CallResult | StartResult | AppInfoResult> => {
+  /** The handler of one request: sender check, arguments through the table's schema, result rebuilt. */
+  private handle<K extends RequestName>(name: K): void {
+    const { channel, args: argsSchema, result: resultSchema } = REQUESTS[name];
+    const handler = this.handlers[name] as (w: WindowEntry, ...args: unknown[]) => Promise<unknown>;
+    ipcMain.handle(channel, async (event: IpcMainInvokeEvent, ...raw: unknown[]): Promise<unknown> => {
       const w = this.senderWindow(event);
       if (!w) {
         this.reject(name, `untrusted sender (webContents ${event.sender.id})`);
         return { ok: false, error: { code: "invalid_request", message: "Request refused." } };
       }
+      const args = v.safeParse(argsSchema, raw);
+      if (!args.success) {
+        const message = `${name}: ${describeIssues(args.issues)}`;
+        this.reject(name, message);
+        return { ok: false, error: { code: "invalid_request", message } };
+      }
+      let out: unknown;
       try {
-        return await fn(w, args);
+        out = await handler(w, ...(args.output as unknown[]));
       } catch (err) {
         if (err instanceof ValidationError) this.reject(name, err.message);
         return { ok: false, error: toFlowError(err) };
       }
+      const clean = v.safeParse(resultSchema, out);
+      if (clean.success) return clean.output;
+      this.reject(`${name} result`, describeIssues(clean.issues));
+      return { ok: false, error: UNKNOWN };
     });
   }
 
-  private async call(w: WindowEntry, fn: (c: FlowController) => Promise<void>): Promise<CallResult> {
+  private async call(w: WindowEntry, fn: (c: FlowController) => Promise<void>): Promise<{ ok: true }> {
     if (!w.flow || w.flow.id <= 0) throw new ValidationError("no flow running");
     await fn(w.flow.controller);
     return { ok: true };
@@ -322,17 +317,10 @@ export class IpcSurface {
     const id = nextFlowId++;
     const controller = this.opts.createController(options.role, w.webContents.id);
     w.flow = { id, options, controller };
-    const channel = EVENT_CHANNELS[options.role];
+    const channel = PROGRESS_CHANNELS[options.role];
     const emit = (event: ControllerEvent): void => {
-      if (w.flow?.id !== id || w.webContents.isDestroyed()) return; // stale flow or closed window
-      let clean: ProgressEvent;
-      try {
-        clean = sanitizeEvent({ ...event, flowId: id });
-      } catch (err) {
-        this.reject(`event ${String((event as { type?: unknown }).type)}`, err instanceof Error ? err.message : "bad event");
-        return;
-      }
-      w.webContents.send(channel, clean);
+      if (w.flow?.id !== id) return; // a stale flow
+      this.send(w, channel, EVENTS.onProgress.schema, { ...event, flowId: id }, "event");
     };
     try {
       await controller.start(options, emit);

@@ -1,7 +1,7 @@
 // "Check this server" in the app: the same deployment checks as `qr-login doctor` (main/doctor), run in
 // the main process against the server a failed sign-in used, with progress for the renderer. Nothing
 // secret is involved: the checks run without an access token, as any client on the internet would.
-import type { ServerCheckEvent } from "../../preload/api.js";
+import type { ServerCheckEvent } from "../../contract/schemas.js";
 
 export async function runServerCheck(target: string, emit: (e: ServerCheckEvent) => void, signal: AbortSignal): Promise<void> {
   // Loaded on first use: most runs of the app never check a server.

@@ -5,7 +5,7 @@ import { app, BrowserWindow, screen } from "electron";
 import type { WebContents } from "electron";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { ChannelSide, DeviceRole } from "../../preload/api.js";
+import type { ChannelSide, DeviceRole } from "../../contract/flow.js";
 import { APP_ORIGIN } from "./origin.js";
 import { fitToWorkArea, type Rect } from "./window-bounds.js";
 

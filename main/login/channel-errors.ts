@@ -1,40 +1,66 @@
 // Protocol-layer failures → the ChannelError kinds the flows switch on, for both versions' channels:
 // the 2025 core and the 2024 adapter (main/protocol-2024) throw ProtocolErrors with the same codes, so
-// a code needs one line here and nothing in the flows.
+// a code needs one line here and nothing in the flows. The kinds are the contract's CHANNEL_FAILURES
+// (contract/failures.ts), which carry on unchanged to the outcome, the CLI and the screen.
 import { ProtocolError, type ProtocolErrorCode } from "../protocol/errors.js";
 import { ChannelError, type ChannelErrorKind } from "./ports.js";
 
-/** How each protocol-layer failure looks to the flows. */
+/**
+ * How each protocol-layer failure looks to the flows. Total: a new protocol code does not compile
+ * until it is classified here. `cancelled` stays an abort (the flow reads its own signal).
+ */
+const CHANNEL_KIND: Readonly<Record<ProtocolErrorCode, ChannelErrorKind | "cancelled">> = {
+  // QR codec: not a sign-in code of ours
+  qr_too_short: "invalid_qr",
+  qr_invalid_prefix: "invalid_qr",
+  qr_invalid_type: "invalid_qr",
+  qr_invalid_intent: "invalid_qr",
+  qr_truncated: "invalid_qr",
+  qr_not_utf8: "invalid_qr",
+  qr_invalid_rendezvous_id: "invalid_qr",
+  qr_invalid_url: "invalid_qr",
+  qr_trailing: "invalid_qr",
+  qr_invalid_key: "invalid_qr",
+  qr_invalid_server_name: "invalid_qr",
+  unexpected_intent: "invalid_qr",
+  // A payload that does not open, or someone else wrote to the session: treat as an attack.
+  decryption_failed: "insecure_channel",
+  unexpected_handshake_message: "insecure_channel",
+  invalid_message: "insecure_channel",
+  invalid_public_key: "insecure_channel",
+  invalid_base64: "insecure_channel",
+  invalid_utf8: "insecure_channel",
+  rendezvous_concurrent_write: "insecure_channel",
+  check_code_mismatch: "check_code_mismatch",
+  invalid_check_code: "check_code_mismatch",
+  rendezvous_expired: "expired",
+  rendezvous_not_found: "closed",
+  rendezvous_closed: "closed",
+  channel_dead: "closed",
+  rendezvous_unavailable: "rendezvous_unavailable",
+  rendezvous_forbidden: "rendezvous_unavailable",
+  cancelled: "cancelled",
+  // Everything else the transport or the input can do wrong.
+  rendezvous_too_large: "network",
+  rendezvous_rate_limited: "network",
+  rendezvous_bad_response: "network",
+  rendezvous_bad_request: "network",
+  rendezvous_http_error: "network",
+  rendezvous_network: "network",
+  out_of_turn: "network",
+  field_too_long: "network",
+  invalid_secret_key: "network",
+  message_limit_reached: "network",
+  export_not_allowed: "network",
+  not_established: "network",
+  sequence_token_too_long: "network",
+  rendezvous_id_too_long: "network",
+  base_url_too_long: "network",
+  unknown_profile: "network",
+};
+
 export function channelErrorKind(code: ProtocolErrorCode): ChannelErrorKind | "cancelled" {
-  switch (code) {
-    case "cancelled":
-      return "cancelled";
-    case "rendezvous_expired":
-      return "expired";
-    case "rendezvous_not_found":
-    case "rendezvous_closed":
-    case "channel_dead":
-      return "closed";
-    case "check_code_mismatch":
-    case "invalid_check_code":
-      return "check_code_mismatch";
-    case "decryption_failed":
-    case "unexpected_handshake_message":
-    case "invalid_message":
-    case "invalid_public_key":
-    case "invalid_base64":
-    case "invalid_utf8":
-    case "rendezvous_concurrent_write":
-      // Someone else wrote to the session, or the payload does not open: treat as an attack.
-      return "insecure_channel";
-    case "unexpected_intent":
-      return "invalid_qr";
-    case "rendezvous_unavailable":
-    case "rendezvous_forbidden":
-      return "rendezvous_unavailable";
-    default:
-      return code.startsWith("qr_") ? "invalid_qr" : "network";
-  }
+  return CHANNEL_KIND[code];
 }
 
 export function translate(err: unknown): unknown {

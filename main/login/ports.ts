@@ -6,18 +6,23 @@
 // Nothing that crosses into FlowEvent / FlowOutcome may carry a token or a secret: the renderer
 // subscribes to exactly these values.
 
-import type { FailureReason, SecretsBundle } from "./messages.js";
+import type { ChannelFailure, FlowOutcome, OAuthFailure } from "../../contract/failures.js";
+import { SECRETS_STEPS, type ProtocolVersion, type SecretsStep, type StepStatus } from "../../contract/flow.js";
+import type { SecretsBundle } from "./messages.js";
+
+// The outcomes and their failure codes are the contract's: one vocabulary from the wire to the screen.
+export type { FailedOutcome, FlowOutcome, NotSupportedReason, QrRejection, Side } from "../../contract/failures.js";
 
 // ---- secure channel (MSC4388 for the 2025 version, vodozemac ECIES for the 2024 version) ---------
 
 export type QrIntent = "login" | "reciprocate";
 
 /**
- * The two versions of sign in with QR. "2025": MSC4108 (2025) over the MSC4388 rendezvous and HPKE
- * channel, QR type 0x03. "2024": MSC4108 (2024) over its ETag rendezvous and ECIES channel, QR type
- * 0x02: what every Element client shipped so far speaks.
+ * The two versions of sign in with QR (the contract's PROTOCOL_VERSIONS). "2025": MSC4108 (2025) over
+ * the MSC4388 rendezvous and HPKE channel, QR type 0x03. "2024": MSC4108 (2024) over its ETag
+ * rendezvous and ECIES channel, QR type 0x02: what every Element client shipped so far speaks.
  */
-export type ProtocolVersion = "2024" | "2025";
+export type { ProtocolVersion };
 /** What the user asked for: a version, or `auto` (the QR decides when scanning; the servers when generating). */
 export type ProtocolChoice = ProtocolVersion | "auto";
 export const PROTOCOL_CHOICES: readonly ProtocolChoice[] = ["auto", "2025", "2024"];
@@ -96,23 +101,10 @@ export interface SecureChannelPort {
 }
 
 /**
- * Transport-level failures, as the adapter classifies the secure channel's errors.
- * - `expired`: the rendezvous session's lifetime ran out (404 after expiry, or the local timer)
- * - `closed`: the session is gone before its expiry (the peer sent DELETE)
- * - `insecure_channel`: handshake or AEAD failure — possibly an attack
- * - `check_code_mismatch`: the user typed the wrong check code on the generator
- * - `invalid_qr`: not a QR code for this protocol
- * - `rendezvous_unavailable`: the rendezvous server refused to create a session
- * - `network`: anything else (HTTP errors, 413 too large, …)
+ * Transport-level failures, as the adapter classifies the secure channel's errors
+ * (main/login/channel-errors.ts): the contract's CHANNEL_FAILURES, each also a failure code.
  */
-export type ChannelErrorKind =
-  | "expired"
-  | "closed"
-  | "insecure_channel"
-  | "check_code_mismatch"
-  | "invalid_qr"
-  | "rendezvous_unavailable"
-  | "network";
+export type ChannelErrorKind = ChannelFailure;
 
 export class ChannelError extends Error {
   constructor(readonly kind: ChannelErrorKind, message: string, options?: { cause?: unknown }) {
@@ -201,7 +193,8 @@ export interface OAuthPort {
   revokeTokens?(opts: { metadata: AuthMetadata; clientId: string; tokens: OAuthTokens }): Promise<void>;
 }
 
-export type OAuthErrorKind = "oauth_unavailable" | "device_grant_unsupported" | "registration_unsupported" | "registration_failed" | "request_failed";
+/** The contract's OAUTH_FAILURES: a flow that ends on one reports it as its `error` code. */
+export type OAuthErrorKind = OAuthFailure;
 
 export class OAuthError extends Error {
   constructor(readonly kind: OAuthErrorKind, message: string, options?: { cause?: unknown }) {
@@ -224,9 +217,9 @@ export function supportsDeviceGrant(metadata: AuthMetadata): boolean {
  * cross-signing keys and the backup key from the bundle, sign our device with the self-signing key,
  * send the one /keys/upload that carries the device keys with that signature, connect to the key backup.
  */
-export const SECRETS_STEP_NAMES = ["cross_signing_keys", "backup_key", "device_signed", "keys_uploaded", "backup_connected"] as const;
-export type SecretsStepName = (typeof SECRETS_STEP_NAMES)[number];
-export type SecretsStepStatus = "done" | "failed";
+export const SECRETS_STEP_NAMES = SECRETS_STEPS;
+export type SecretsStepName = SecretsStep;
+export type SecretsStepStatus = Extract<StepStatus, "done" | "failed">;
 export type SecretsStepListener = (step: SecretsStepName, status: SecretsStepStatus) => void;
 
 /** The new device's signed-in session. Holds the tokens; the flow never looks inside. */
@@ -289,7 +282,6 @@ export interface ExistingDeviceUi {
 // ---- progress events and outcomes (serialisable; no secrets, no tokens) --------------------------
 
 export type Role = "new" | "existing";
-export type Side = "local" | "peer";
 
 export type FlowState =
   | "prechecks"
@@ -314,34 +306,6 @@ export type FlowState =
   | "waiting_for_secrets"
   | "importing"
   | "done";
-
-export type QrRejection = "other_device_already_signed_in" | "other_device_not_signed_in" | "invalid_qr";
-
-export type NotSupportedReason =
-  | "oauth_unavailable"
-  | "device_grant_unsupported"
-  | "registration_unsupported"
-  | "secrets_unavailable"
-  | "rendezvous_unavailable";
-
-export type FlowOutcome =
-  | { outcome: "success"; userId?: string; deviceId: string; crossSigned?: boolean; backup?: boolean }
-  /** The consent was refused (access_denied on the new device; m.login.declined on the existing one). */
-  | { outcome: "declined"; side: Side }
-  /** An MSC4108 m.login.failure, sent (`local`) or received (`peer`). */
-  | { outcome: "failure"; reason: FailureReason; side: Side; homeserver?: string; detail?: string }
-  /** The user cancelled on this device. */
-  | { outcome: "cancelled" }
-  /** The rendezvous session expired; `retry` says a fresh QR can be offered at once. */
-  | { outcome: "expired"; retry: boolean }
-  /** The peer ended the rendezvous session without telling why. */
-  | { outcome: "closed" }
-  | { outcome: "check_code_mismatch" }
-  /** `concurrentWrite`: another party wrote to the rendezvous session (409/412), which backends that do not share sessions also cause. */
-  | { outcome: "insecure_channel"; concurrentWrite?: boolean }
-  | { outcome: "qr_rejected"; reason: QrRejection; detail?: string }
-  | { outcome: "not_supported"; reason: NotSupportedReason; detail?: string }
-  | { outcome: "error"; code: string; detail: string };
 
 export type FlowEvent =
   | { type: "state"; state: FlowState }

@@ -4,6 +4,7 @@
 //
 // To add codes (e.g. for the rendezvous client), extend the matching `as const` list below: the union
 // type is derived from the lists, so one edit keeps the type and the run-time list in step.
+import type { FailureReason } from "../../contract/failures.js";
 
 /** QR payload codec (qr.ts). */
 export const QR_ERROR_CODES = [
@@ -89,20 +90,10 @@ export const PROTOCOL_ERROR_CODES: readonly ProtocolErrorCode[] = [
 ];
 
 /**
- * MSC4108 `m.login.failure` reasons. A protocol failure that should be reported to the peer (when
- * the channel still works) carries the matching reason.
+ * The MSC4108 `m.login.failure` reason a peer should be sent for a code, where one applies (when the
+ * channel still works). The reasons themselves are the contract's (contract/failures.ts).
  */
-export type Msc4108FailureReason =
-  | "authorization_expired"
-  | "device_already_exists"
-  | "device_not_found"
-  | "unexpected_message_received"
-  | "unsupported_protocol"
-  | "user_cancelled"
-  | "unable_to_open_verification_uri";
-
-/** The failure reason a peer should be sent for a code, where one applies. */
-const FAILURE_REASONS: Partial<Record<ProtocolErrorCode, Msc4108FailureReason>> = {
+const FAILURE_REASONS: Partial<Record<ProtocolErrorCode, FailureReason>> = {
   unexpected_handshake_message: "unexpected_message_received",
 };
 
@@ -110,9 +101,9 @@ export class ProtocolError extends Error {
   override readonly name = "ProtocolError";
   readonly code: ProtocolErrorCode;
   /** MSC4108 failure reason to send to the peer, when one applies. */
-  readonly failureReason: Msc4108FailureReason | undefined;
+  readonly failureReason: FailureReason | undefined;
 
-  constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown; failureReason?: Msc4108FailureReason }) {
+  constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown; failureReason?: FailureReason }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.failureReason = options?.failureReason ?? FAILURE_REASONS[code];

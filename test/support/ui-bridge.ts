@@ -2,15 +2,17 @@
 // playwright-core, and puts a test bridge where Electron's preload would be. The bridge is the real
 // main/app/ipc.ts IpcSurface (with a mocked `electron` module, see electronMock): window.qrLogin calls go
 // through the same handlers, validation and sender checks as in the app, and events come back through
-// the same sanitizing webContents.send. Only the transport differs (page.exposeFunction / evaluate
-// instead of Electron IPC), so bytes are tagged ({__bytes:[…]}) to survive JSON.
+// the same schema-rebuilt webContents.send. Like preload/index.ts, the bridge builds window.qrLogin from
+// the IPC table (contract/ipc.ts). Only the transport differs (page.exposeFunction / evaluate instead of
+// Electron IPC), so bytes are tagged ({__bytes:[…]}) to survive JSON.
 import http from "node:http";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { CHROMIUM } from "./system-programs.js";
-import type { AppInfo, ChannelSide, DeviceRole } from "../../preload/api.js";
-import { ACCOUNT_CHANNEL, SERVER_CHECK_CHANNEL } from "../../preload/api.js";
+import type { ChannelSide, DeviceRole } from "../../contract/flow.js";
+import { EVENTS, REQUEST_CHANNELS } from "../../contract/ipc.js";
+import type { AppInfo } from "../../contract/schemas.js";
 
 /** App info for a test window (what main/app/index.ts computes), with the fields overridden. */
 export function appInfoFor(over: Partial<AppInfo> = {}): AppInfo {
@@ -101,8 +103,8 @@ function decode(v: unknown): unknown {
   return v;
 }
 
-/** Runs in the page before any of its scripts: the stand-in for preload/index.ts. */
-function pagePreload(init: { channels: Record<string, string>; accountChannel: string; serverCheckChannel: string; initial: { role: string | null; side: string | null } }): void {
+/** Runs in the page before any of its scripts: the stand-in for preload/index.ts, from the same table. */
+function pagePreload(init: { requests: Record<string, string>; events: Record<string, string[]>; initial: { role: string | null; side: string | null } }): void {
   const enc = (v: unknown): unknown => {
     if (v instanceof Uint8Array) return { __bytes: Array.from(v) };
     if (Array.isArray(v)) return v.map(enc);
@@ -120,44 +122,23 @@ function pagePreload(init: { channels: Record<string, string>; accountChannel: s
   };
   const w = globalThis as unknown as Record<string, unknown>;
   const invoke = w.__qrLoginInvoke as (ch: string, args: unknown) => Promise<unknown>;
-  const listeners = new Set<(e: unknown) => void>();
-  const accountListeners = new Set<(e: unknown) => void>();
-  const serverCheckListeners = new Set<(e: unknown) => void>();
+  /** Listeners by channel. */
+  const listeners = new Map<string, Set<(e: unknown) => void>>();
   w.__qrLoginDeliver = (channel: string, ev: unknown) => {
     const e = dec(ev);
-    for (const l of channel === init.accountChannel ? accountListeners : channel === init.serverCheckChannel ? serverCheckListeners : listeners) l(e);
+    for (const l of listeners.get(channel) ?? []) l(e);
   };
-  const call = async (ch: string, ...args: unknown[]): Promise<unknown> => dec(await invoke(ch, enc(args)));
-  const c = init.channels;
-  w.qrLogin = Object.freeze({
-    start: (o: unknown) => call(c.start!, o),
-    submitQr: (b: unknown) => call(c.submitQr!, b),
-    submitCheckCode: (code: unknown) => call(c.submitCheckCode!, code),
-    confirmAccount: (a: unknown) => call(c.confirmAccount!, a),
-    openVerificationUri: () => call(c.openVerificationUri!),
-    cancel: () => call(c.cancel!),
-    retry: () => call(c.retry!),
-    onProgress: (l: (e: unknown) => void) => {
-      listeners.add(l);
-      return () => listeners.delete(l);
-    },
-    getAppInfo: () => call(c.getAppInfo!),
-    signIn: (h: unknown) => call(c.signIn!, String(h)),
-    submitRecoveryKey: (k: unknown) => call(c.submitRecoveryKey!, String(k)),
-    openSignInPage: () => call(c.openSignInPage!),
-    cancelSignIn: () => call(c.cancelSignIn!),
-    signOut: () => call(c.signOut!),
-    onAccount: (l: (e: unknown) => void) => {
-      accountListeners.add(l);
-      return () => accountListeners.delete(l);
-    },
-    checkServer: () => call(c.checkServer!),
-    onServerCheck: (l: (e: unknown) => void) => {
-      serverCheckListeners.add(l);
-      return () => serverCheckListeners.delete(l);
-    },
-    initial: Object.freeze({ ...init.initial }),
-  });
+  const api: Record<string, unknown> = { initial: Object.freeze({ ...init.initial }) };
+  for (const [name, channel] of Object.entries(init.requests)) api[name] = async (...args: unknown[]): Promise<unknown> => dec(await invoke(channel, enc(args)));
+  for (const [name, channels] of Object.entries(init.events)) {
+    api[name] = (l: (e: unknown) => void) => {
+      for (const ch of channels) (listeners.get(ch) ?? listeners.set(ch, new Set()).get(ch)!).add(l);
+      return () => {
+        for (const ch of channels) listeners.get(ch)?.delete(l);
+      };
+    };
+  }
+  w.qrLogin = Object.freeze(api);
 }
 
 let nextWcId = 100;
@@ -207,7 +188,6 @@ export async function openWindow(
   baseUrl: string,
   attach: (wc: BridgedWebContents, fixedRole: DeviceRole | null) => void,
   initial: { role: DeviceRole | null; side: ChannelSide | null },
-  channels: Record<string, string>,
 ): Promise<OpenedWindow> {
   const context = await browser.newContext({ viewport: { width: 640, height: 820 }, deviceScaleFactor: 1 });
   const page = await context.newPage();
@@ -225,7 +205,8 @@ export async function openWindow(
     results.push(result);
     return encode(result);
   });
-  await page.addInitScript(pagePreload, { channels, accountChannel: ACCOUNT_CHANNEL, serverCheckChannel: SERVER_CHECK_CHANNEL, initial });
+  const events = Object.fromEntries(Object.entries(EVENTS).map(([name, e]) => [name, [...e.channels]]));
+  await page.addInitScript(pagePreload, { requests: { ...REQUEST_CHANNELS }, events, initial });
   attach(wc, initial.role);
   await page.goto(baseUrl + "index.html");
   return { page, wc, results, consoleErrors };

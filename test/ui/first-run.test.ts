@@ -28,11 +28,12 @@ import { SessionVault, type SafeStorageLike } from "../../main/app/credentials.j
 import { createLoginControllerFactory } from "../../main/app/flow-controller.js";
 import { parseSession } from "../../main/login/session.js";
 import type { AccountPort, ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
-import type { AccountEvent, AppInfo, DeviceRole, StartOptions, StorageStatus } from "../../preload/api.js";
+import type { StorageStatus } from "../../contract/account.js";
+import type { DeviceRole } from "../../contract/flow.js";
+import type { AccountEvent, AppInfo, StartOptions } from "../../contract/schemas.js";
 
 jest.unstable_mockModule("electron", electronMock);
 const { IpcSurface } = await import("../../main/app/ipc.js");
-const { IPC } = await import("../../preload/api.js");
 
 jest.setTimeout(120_000);
 
@@ -202,7 +203,7 @@ async function until<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeo
 }
 
 async function open(): Promise<OpenedWindow> {
-  return openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: null, side: null }, IPC);
+  return openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: null, side: null });
 }
 
 /** The user's browser on the devhome: sign in as the demo account, approve, and come back to the loopback redirect. */

@@ -16,11 +16,14 @@ import { CHROMIUM } from "../support/system-programs.js";
 import { tmpdir } from "node:os";
 import { appInfoFor, electronMock, launchChromium, openWindow, serveDir, RENDERER_ORIGIN, type OpenedWindow, type StaticServer } from "../support/ui-bridge.js";
 import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
-import type { DeviceRole, FlowErrorCode, StartOptions } from "../../preload/api.js";
+import type { FlowErrorCode } from "../../contract/failures.js";
+import type { DeviceRole } from "../../contract/flow.js";
+import type { StartOptions } from "../../contract/schemas.js";
 
 jest.unstable_mockModule("electron", electronMock);
 const { IpcSurface } = await import("../../main/app/ipc.js");
-const { IPC, FLOW_ERROR_CODES, SECRETS_STEPS } = await import("../../preload/api.js");
+const { FLOW_ERROR_CODES } = await import("../../contract/failures.js");
+const { SECRETS_STEPS } = await import("../../contract/flow.js");
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const SHOTS = path.join(root, "test-artifacts/screens");
@@ -188,7 +191,6 @@ async function open(role: DeviceRole | null, side: "show" | "scan" | null, label
       surface.attachWindow(wc as never, fixed);
     },
     { role, side },
-    IPC,
   );
 }
 
@@ -541,7 +543,7 @@ describe("camera scanning, with a fake camera that films a QR code", () => {
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${file}`],
     });
     try {
-      const w = await openWindow(camBrowser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "scan" }, IPC);
+      const w = await openWindow(camBrowser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "scan" });
       await onScreen(w.page, "prescan_warning");
       await w.page.getByRole("button", { name: "Ready to scan" }).click();
       await poll(() => controllers.filter((x) => x.role === "existing" && x.options?.side === "scan").length > 0).toBe(true);

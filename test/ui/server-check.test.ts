@@ -12,12 +12,12 @@ import { startNginx, type TestNginx } from "../support/nginx.js";
 import { startRendezvousHomeserver, type RendezvousHomeserver } from "../support/rendezvous-homeserver.js";
 import { REPO_ROOT } from "../support/fixtures.js";
 import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
-import type { FlowError, StartOptions } from "../../preload/api.js";
+import type { FlowError, StartOptions } from "../../contract/schemas.js";
 
 jest.unstable_mockModule("electron", electronMock);
 const { IpcSurface } = await import("../../main/app/ipc.js");
 const { runServerCheck } = await import("../../main/app/server-check.js");
-const { IPC, SERVER_CHECK_CHANNEL } = await import("../../preload/api.js");
+const { SERVER_CHECK_CHANNEL } = await import("../../contract/ipc.js");
 
 const SHOTS = path.join(REPO_ROOT, "test-artifacts/screens");
 const AXE = readFileSync(path.join(REPO_ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
@@ -83,7 +83,7 @@ beforeAll(async () => {
     checkServer: runServerCheck,
   });
   surface.register();
-  w = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "new", side: "show" }, IPC);
+  w = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "new", side: "show" });
 });
 
 afterAll(async () => {

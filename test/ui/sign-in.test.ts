@@ -14,7 +14,7 @@ import type { Browser, Page } from "playwright-core";
 import type { MatrixClient } from "matrix-js-sdk";
 import { appInfoFor, electronMock, launchChromium, openWindow, serveDir, RENDERER_ORIGIN, type OpenedWindow, type StaticServer } from "../support/ui-bridge.js";
 import type { IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
-import type { ProgressEvent } from "../../preload/api.js";
+import type { ProgressEvent } from "../../contract/schemas.js";
 import { stopClient } from "../../main/login/matrix.js";
 import type { SecretsBundle } from "../../main/login/messages.js";
 import { createLoginControllerFactory } from "../../main/app/flow-controller.js";
@@ -22,7 +22,6 @@ import { startDevStack, type DevStack } from "../../main/devstack/stack.js";
 
 jest.unstable_mockModule("electron", electronMock);
 const { IpcSurface } = await import("../../main/app/ipc.js");
-const { IPC } = await import("../../preload/api.js");
 
 jest.setTimeout(120_000);
 
@@ -118,8 +117,8 @@ describe("full sign-in through both windows (existing device scans the new devic
   });
 
   test("the new device ends up signed in and verified; nothing secret crossed IPC", async () => {
-    newWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "new", side: "show" }, IPC);
-    oldWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "scan" }, IPC);
+    newWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "new", side: "show" });
+    oldWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "scan" });
 
     // Both windows show where to approve the sign-in, as whom, and the password (a desktop launch has no console).
     for (const w of [newWin, oldWin]) {
@@ -205,8 +204,8 @@ describe("full sign-in, the other direction (new device scans the existing devic
   test("the existing device shows a QR, the new device scans it, and ends up verified", async () => {
     consentPages.length = 0;
     opened.length = 0;
-    const oldWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "show" }, IPC);
-    const newWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "new", side: "scan" }, IPC);
+    const oldWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "existing", side: "show" });
+    const newWin = await openWindow(browser, server.url, (wc, fixed) => surface.attachWindow(wc as never, fixed), { role: "new", side: "scan" });
     try {
       await onScreen(oldWin.page, "show_qr");
       await oldWin.page.waitForFunction(() => {

@@ -7,7 +7,8 @@ import { AccountController, AccountNotVerifiedError, signInError, type AccountEn
 import { SessionLoginError, type SessionLoginOptions } from "../../main/login/session-login.js";
 import { OAuthError } from "../../main/login/oauth.js";
 import { SESSION_FORMAT, type StoredSession } from "../../main/login/session.js";
-import type { AccountEvent, StorageStatus } from "../../preload/api.js";
+import type { StorageStatus } from "../../contract/account.js";
+import type { AccountEvent } from "../../contract/schemas.js";
 import { fakeSecrets } from "./login-fakes.js";
 
 function session(over: Partial<StoredSession> = {}): StoredSession {

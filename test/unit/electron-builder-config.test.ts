@@ -128,8 +128,9 @@ describe("what ships", () => {
       "@fastify/cors", "@fastify/rate-limit", "better-sqlite3", "fastify", "ioredis", "oidc-provider",
     ].sort());
     for (const p of packagesOf("cli.json")) expect(Object.keys(pkg.dependencies)).toContain(p);
-    // Used only by the CLI or the renderer: bundled there, so not shipped in the installer.
-    for (const p of ["qrcode", "jsqr", "pngjs", "yaml", "pino"]) expect(pkg.dependencies[p]).toBeUndefined();
+    // Used only by the CLI, the renderer or the preload, or small enough to bundle (valibot, the IPC
+    // table's schemas, in main and the preload): bundled there, so not shipped in the installer.
+    for (const p of ["qrcode", "jsqr", "pngjs", "yaml", "pino", "valibot"]) expect(pkg.dependencies[p]).toBeUndefined();
   });
 
   test("icons exist with the sizes their names claim; mac/win icons are large enough", () => {

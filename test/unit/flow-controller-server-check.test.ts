@@ -5,7 +5,8 @@
 import { describe, test, expect } from "@jest/globals";
 import { LoginFlowController, outcomeToEvent, type LoginEnvironment } from "../../main/app/flow-controller.js";
 import type { ControllerEvent } from "../../main/app/ipc.js";
-import { sanitizeEvent } from "../../main/app/ipc-schema.js";
+import * as v from "valibot";
+import { ProgressEvent } from "../../contract/schemas.js";
 import { translate } from "../../main/login/channel-errors.js";
 import type { FlowOutcome, SecureChannelPort } from "../../main/login/ports.js";
 import { ProtocolError } from "../../main/protocol/errors.js";
@@ -32,7 +33,7 @@ describe("which outcomes offer Check this server", () => {
     const e = outcomeToEvent(o, "new", USER_ID) as Extract<ControllerEvent, { type: "error" }>;
     expect(e.error.checkServer === true).toBe(offered);
     // The flag survives the IPC schema (and only as true).
-    expect((sanitizeEvent({ ...e, flowId: 1 }) as typeof e).error.checkServer === true).toBe(offered);
+    expect((v.parse(ProgressEvent, { ...e, flowId: 1 }) as typeof e).error.checkServer === true).toBe(offered);
   });
 });
 

@@ -1,11 +1,12 @@
 // main/app/flow-controller.ts over the real MSC4108 state machines (main/login) with the in-memory fakes of
 // test/unit/login-fakes.ts: two controllers driven the way the renderer drives them (submitQr with the
 // QR bytes, the check code, the account confirmation), checking the events the screens get, that every
-// event passes the IPC schema, and the error mapping.
+// event passes the IPC table's schema, and the error mapping.
 import { describe, test, expect } from "@jest/globals";
 import { LoginFlowController, outcomeToEvent, type LoginEnvironment } from "../../main/app/flow-controller.js";
 import type { ControllerEvent } from "../../main/app/ipc.js";
-import { sanitizeEvent } from "../../main/app/ipc-schema.js";
+import * as v from "valibot";
+import { ProgressEvent } from "../../contract/schemas.js";
 import { FakeHomeserver, FakeRendezvous, USER_ID, fakeDiscoveryFetch, fakeSecrets, type ConsentDecision } from "./login-fakes.js";
 import { createHomeserverPort } from "../../main/login/homeserver.js";
 import { AccountNotVerifiedError } from "../../main/app/account.js";
@@ -18,7 +19,7 @@ class Recorder {
   private waiters: (() => void)[] = [];
   readonly emit = (e: ControllerEvent): void => {
     // Every event must be what the IPC layer accepts: a schema mismatch would silently drop it.
-    expect(() => sanitizeEvent({ ...e, flowId: 1 })).not.toThrow();
+    expect(() => v.parse(ProgressEvent, { ...e, flowId: 1 })).not.toThrow();
     this.events.push(e);
     for (const w of this.waiters.splice(0)) w();
   };
@@ -255,6 +256,6 @@ describe("outcome mapping", () => {
     const err = (e as Extract<ControllerEvent, { type: "error" }>).error;
     expect(err.reason).toBe(reason);
     expect(err.message).not.toContain("/home/x");
-    expect(() => sanitizeEvent({ ...e!, flowId: 1 })).not.toThrow();
+    expect(() => v.parse(ProgressEvent, { ...e!, flowId: 1 })).not.toThrow();
   });
 });

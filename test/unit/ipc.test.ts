@@ -2,7 +2,8 @@
 // message that crosses — handler results and webContents.send — is recorded and searched for secrets.
 import { jest, describe, test, expect, beforeAll, beforeEach, afterEach } from "@jest/globals";
 import type { ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
-import type { AccountEvent, DeviceRole, ProgressEvent, ServerCheckEvent, StartOptions } from "../../preload/api.js";
+import type { DeviceRole } from "../../contract/flow.js";
+import type { AccountEvent, ProgressEvent, ServerCheckEvent, StartOptions } from "../../contract/schemas.js";
 
 type Handler = (event: unknown, ...args: unknown[]) => Promise<unknown>;
 const handlers = new Map<string, Handler>();
@@ -18,7 +19,7 @@ jest.unstable_mockModule("electron", () => ({
 }));
 
 const { IpcSurface, toFlowError } = await import("../../main/app/ipc.js");
-const { IPC, EVENT_CHANNELS, ACCOUNT_CHANNEL, SERVER_CHECK_CHANNEL } = await import("../../preload/api.js");
+const { REQUEST_CHANNELS: IPC, PROGRESS_CHANNELS: EVENT_CHANNELS, ACCOUNT_CHANNEL, SERVER_CHECK_CHANNEL } = await import("../../contract/ipc.js");
 
 const ORIGIN = "app://qr-login";
 const SECRETS = ["syt_SECRET_ACCESS_TOKEN", "PRIVATE_KEY_BYTES", "MEGOLM_BACKUP_KEY", "/home/user/secret/path.ts"];

@@ -14,7 +14,14 @@ async function restricted(file: string, code: string): Promise<string[]> {
 
 describe("layer imports", () => {
   test.each([
+    ["contract/x.ts", 'import { a } from "../main/login/ports.js"; export const b = a;'],
+    ["contract/x.ts", 'import { a } from "../preload/index.js"; export const b = a;'],
+    ["contract/x.ts", 'import { a } from "electron"; export const b = a;'],
+    ["contract/x.ts", 'import { a } from "node:fs"; export const b = a;'],
+    ["contract/x.ts", 'import { a } from "zod"; export const b = a;'],
     ["main/protocol/x.ts", 'import { a } from "../login/ports.js"; export const b = a;'],
+    ["main/protocol/x.ts", 'import { a } from "../../contract/ipc.js"; export const b = a;'],
+    ["main/protocol/x.ts", 'import { a } from "../../renderer/copy.js"; export const b = a;'],
     ["main/protocol/x.ts", 'import { a } from "matrix-js-sdk"; export const b = a;'],
     ["main/protocol-2024/x.ts", 'import { a } from "../login/ports.js"; export const b = a;'],
     ["main/login/x.ts", 'import { a } from "../app/flow-controller.js"; export const b = a;'],
@@ -31,15 +38,30 @@ describe("layer imports", () => {
     ["main/conformance/x.ts", 'import { a } from "../../server/rendezvous/index.js"; export const b = a;'],
     ["main/conformance/x.ts", 'import { a } from "../cli/args.js"; export const b = a;'],
     ["main/app/x.ts", 'import { a } from "../../server/devhome/index.js"; export const b = a;'],
+    ["main/app/x.ts", 'import { a } from "../../preload/index.js"; export const b = a;'],
     ["server/rendezvous/x.ts", 'import { a } from "../../main/login/ports.js"; export const b = a;'],
     ["renderer/x.ts", 'import { a } from "../main/login/ports.js"; export const b = a;'],
+    ["renderer/x.ts", 'import { a } from "../preload/index.js"; export const b = a;'],
+    // The IPC table's schemas (valibot) stay out of the renderer bundle: types only.
+    ["renderer/x.ts", 'import { REQUESTS } from "../contract/ipc.js"; export const b = REQUESTS;'],
+    ["renderer/x.ts", 'import { FlowError } from "../contract/schemas.js"; export const b = FlowError;'],
+    ["renderer/screens/x.ts", 'import { a } from "../../main/login/ports.js"; export const b = a;'],
+    ["renderer/screens/x.ts", 'import { REQUESTS } from "../../contract/ipc.js"; export const b = REQUESTS;'],
     ["preload/x.ts", 'import { a } from "../main/app/ipc.js"; export const b = a;'],
   ])("%s: %s is refused", async (file, code) => {
     expect(await restricted(file, code)).toHaveLength(1);
   });
 
   test.each([
+    ["contract/x.ts", 'import { a } from "./failures.js"; export const b = a;'],
+    ["contract/x.ts", 'import * as v from "valibot"; export const b = v;'],
     ["main/protocol/x.ts", 'import { a } from "./qr.js"; export const b = a;'],
+    ["main/protocol/x.ts", 'import { a } from "../../contract/failures.js"; export const b = a;'],
+    ["main/protocol-2024/x.ts", 'import { a } from "../../contract/failures.js"; export const b = a;'],
+    ["main/login/x.ts", 'import { a } from "../../contract/failures.js"; export const b = a;'],
+    ["main/cli/x.ts", 'import { a } from "../../contract/failures.js"; export const b = a;'],
+    ["main/app/x.ts", 'import { a } from "../../contract/ipc.js"; export const b = a;'],
+    ["preload/x.ts", 'import { a } from "../contract/ipc.js"; export const b = a;'],
     ["main/protocol-2024/x.ts", 'import { a } from "../protocol/qr.js"; export const b = a;'],
     ["main/login/x.ts", 'import { a } from "../protocol/qr.js"; export const b = a;'],
     ["main/app/x.ts", 'import { a } from "../devstack/stack.js"; export const b = a;'],
@@ -53,7 +75,10 @@ describe("layer imports", () => {
     ["main/conformance/x.ts", 'import { a } from "../protocol/profile.js"; export const b = a;'],
     ["server/rendezvous/x.ts", 'import { a } from "../../main/protocol/profile.js"; export const b = a;'],
     ["server/rendezvous/x.ts", 'import type { A } from "../../main/login/ports.js"; export type B = A;'],
-    ["renderer/x.ts", 'import { a } from "../preload/api.js"; export const b = a;'],
+    ["renderer/x.ts", 'import { a } from "../contract/flow.js"; export const b = a;'],
+    ["renderer/x.ts", 'import type { QrLoginApi } from "../contract/ipc.js"; export type B = QrLoginApi;'],
+    ["renderer/screens/x.ts", 'import { a } from "../copy.js"; export const b = a;'],
+    ["renderer/screens/x.ts", 'import { a } from "../../contract/flow.js"; export const b = a;'],
   ])("%s: %s is allowed", async (file, code) => {
     expect(await restricted(file, code)).toEqual([]);
   });

@@ -31,6 +31,7 @@ jest.unstable_mockModule("electron", () => ({
 let api: Record<string, unknown>;
 let IPC: Record<string, string>;
 let EVENT_CHANNELS: Record<string, string>;
+let table: { requests: string[]; events: string[] };
 let ACCOUNT_CHANNEL: string;
 let SERVER_CHECK_CHANNEL: string;
 
@@ -43,7 +44,9 @@ beforeAll(async () => {
   process.argv = [...savedArgv];
   process.argv.push("--qr-login-role=existing", "--qr-login-side=scan");
   await import("../../preload/index.js");
-  ({ IPC, EVENT_CHANNELS, ACCOUNT_CHANNEL, SERVER_CHECK_CHANNEL } = await import("../../preload/api.js"));
+  const ipc = await import("../../contract/ipc.js");
+  ({ REQUEST_CHANNELS: IPC, PROGRESS_CHANNELS: EVENT_CHANNELS, ACCOUNT_CHANNEL, SERVER_CHECK_CHANNEL } = ipc);
+  table = { requests: Object.keys(ipc.REQUESTS), events: Object.keys(ipc.EVENTS) };
   api = exposed[0]![1] as Record<string, unknown>;
 });
 
@@ -55,6 +58,10 @@ test("one object, window.qrLogin, with exactly the API methods and no ipcRendere
   for (const v of Object.values(api)) expect(v).not.toBe(ipcRenderer);
   // role and side only: nothing about the account comes from the command line (it is visible in `ps`)
   expect(api.initial).toEqual({ role: "existing", side: "scan" });
+});
+
+test("the API is the IPC table: one method per request, one subscription per event, and the window's role", () => {
+  expect(Object.keys(api).sort()).toEqual([...table.requests, ...table.events, "initial"].sort());
 });
 
 test("each method invokes its own channel with a plain copy of its argument", async () => {

@@ -1,7 +1,8 @@
 // The renderer's view of the version: a protocol event sets the details line, a new flow clears it,
 // and the check-code field accepts what can match in that version (2024 digits may start with 0).
 import { describe, expect, test } from "@jest/globals";
-import { initialState, isPlausibleCheckCode, protocolDetail, reduce } from "../../renderer/view-model.js";
+import { copy } from "../../renderer/copy.js";
+import { initialState, isPlausibleCheckCode, reduce } from "../../renderer/view-model.js";
 
 describe("protocol version in the view", () => {
   test("a protocol event sets it, without changing the screen; choosing a side again clears it", () => {
@@ -17,8 +18,8 @@ describe("protocol version in the view", () => {
   });
 
   test("details line names the version", () => {
-    expect(protocolDetail("2024")).toMatch(/MSC4108 2024/);
-    expect(protocolDetail("2025")).toMatch(/MSC4108 2025/);
+    expect(copy.protocolDetail("2024")).toMatch(/MSC4108 2024/);
+    expect(copy.protocolDetail("2025")).toMatch(/MSC4108 2025/);
   });
 
   test("check codes: 10..99 for 2025 (and before the version is known), 00..99 for 2024", () => {

@@ -3,7 +3,7 @@
 // ends (never per row: that would flood a screen reader), Back to the same error.
 import { expect, test } from "@jest/globals";
 import { initialState, reduce, type ViewState } from "../../renderer/view-model.js";
-import type { FlowError } from "../../preload/api.js";
+import type { FlowError } from "../../contract/schemas.js";
 
 const error: FlowError = { code: "expired", message: "The sign-in session expired.", checkServer: true };
 
