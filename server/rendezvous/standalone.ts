@@ -1,6 +1,7 @@
 // The rendezvous server as its own process: the plugin (both APIs) plus /health, /metrics, JSON 404s for
 // every other path, pino logs without payloads, tokens or session ids, bounds on how long a request
 // may take to arrive and on connections (connection-guard.ts), and graceful close.
+import { setTimeout as sleep } from "node:timers/promises";
 import Fastify, { LogController } from "fastify";
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from "fastify";
 import type { ConnectionLimits } from "./connection-guard.js";
@@ -203,8 +204,11 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
 }
 
 /** The value if it comes within `ms`, else null (the promise is left to settle on its own). */
-function withinMs<T>(value: Promise<T>, ms: number): Promise<T | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), ms); });
-  return Promise.race([value, late]).finally(() => clearTimeout(timer));
+async function withinMs<T>(value: Promise<T>, ms: number): Promise<T | null> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([value, sleep(ms, null, { signal: timer.signal })]);
+  } finally {
+    timer.abort(); // the sleep's rejection is the race's, and ignored there
+  }
 }
