@@ -41,7 +41,7 @@ export async function run(args: string[]): Promise<number> {
     import("../login/existing-device.js"),
     import("../login/adapters.js"),
     import("../login/oauth-port.js"),
-    import("../login/dev-consent.js"),
+    import("../devstack/dev-consent.js"),
     import("../login/homeserver.js"),
   ]);
 
