@@ -136,18 +136,27 @@ export interface LoginPage {
   error?: string;
 }
 
-export function loginPage(p: LoginPage): string {
+/**
+ * The username and password fields, marked invalid (and described by the alert) after an error;
+ * `focus` puts the cursor in the first one still to fill.
+ */
+function credentialFields(p: { username?: string; error?: string }, focus: boolean): Raw {
   const invalid = p.error ? raw(' aria-invalid="true" aria-describedby="form-error"') : raw("");
+  const autofocus = (here: boolean) => raw(focus && here ? " autofocus" : "");
+  return html`<label for="username">Username</label>
+<input type="text" id="username" name="username" required autocomplete="username" autocapitalize="none" spellcheck="false" value="${p.username ?? ""}"${invalid}${autofocus(!p.username)}>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" required autocomplete="current-password"${invalid}${autofocus(!!p.username)}>`;
+}
+
+export function loginPage(p: LoginPage): string {
   return layout("Sign in", html`
 <h1>Sign in</h1>
 <p>${p.purpose}</p>
 ${alert(p.error)}
 <form method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<label for="username">Username</label>
-<input type="text" id="username" name="username" required autocomplete="username" autocapitalize="none" spellcheck="false" value="${p.username ?? ""}"${invalid}${p.username ? raw("") : raw(" autofocus")}>
-<label for="password">Password</label>
-<input type="password" id="password" name="password" required autocomplete="current-password"${invalid}${p.username ? raw(" autofocus") : raw("")}>
+${credentialFields(p, true)}
 <div class="actions"><button type="submit" class="primary">Sign in</button></div>
 </form>
 <form method="post" action="${p.cancelAction}">
@@ -203,7 +212,6 @@ export interface CrossSigningResetPage {
 
 /** Approval of a cross-signing identity reset (the UIA fallback URL of keys/device_signing/upload). */
 export function crossSigningResetPage(p: CrossSigningResetPage): string {
-  const invalid = p.error ? raw(' aria-invalid="true" aria-describedby="form-error"') : raw("");
   return layout("Reset your identity?", html`
 <h1>Allow resetting your cryptographic identity?</h1>
 <p class="warning">A client asked to replace your cross-signing keys. Your other devices and the people who verified you
@@ -211,10 +219,7 @@ will see a new identity and will need to verify again. Only allow this if you st
 ${alert(p.error)}
 <form method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<label for="username">Username</label>
-<input type="text" id="username" name="username" required autocomplete="username" autocapitalize="none" spellcheck="false" value="${p.username ?? ""}"${invalid}>
-<label for="password">Password</label>
-<input type="password" id="password" name="password" required autocomplete="current-password"${invalid}>
+${credentialFields(p, false)}
 <div class="actions"><button type="submit" class="primary">Allow reset</button></div>
 </form>`);
 }
