@@ -2,14 +2,9 @@
 // Sec-Fetch-Mode and similar headers, and tests must send exactly the headers a case names.
 import http from "node:http";
 
-export interface Reply {
-  status: number;
-  headers: Headers;
-  /** The body's bytes as received. */
-  bytes: Buffer;
-  text: string;
-  json: Record<string, unknown> | null;
-}
+import type { Reply } from "../../main/conformance/http.js";
+
+export type { Reply };
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
