@@ -58,11 +58,16 @@ export interface RendezvousServerConfig {
   purgeIntervalMs?: number;
 }
 
-export interface RunningRendezvousServer {
-  url: string;
+/** The server, ready to listen or to answer `app.inject()` (tests of route logic need no socket). */
+export interface RendezvousServer {
   app: FastifyInstance;
   store: RendezvousStore;
+  /** Closes the app, and the store unless it was given as `storeInstance`. */
   close(): Promise<void>;
+}
+
+export interface RunningRendezvousServer extends RendezvousServer {
+  url: string;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -78,7 +83,21 @@ const METRICS_STORE_WAIT_MS = 250;
 
 const JSON_404 = JSON.stringify({ errcode: "M_UNRECOGNIZED", error: "Unrecognized request" });
 
+/** The standalone server, listening on `config.host`:`config.port`. */
 export async function startRendezvousServer(config: RendezvousServerConfig): Promise<RunningRendezvousServer> {
+  const server = await buildRendezvousServer(config);
+  try {
+    const url = await server.app.listen({ host: config.host, port: config.port });
+    server.app.log.info({ store: server.store.kind === "redis" ? redactUrl(config.store) : config.store, mode: config.mode }, "rendezvous server listening");
+    return { ...server, url };
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+}
+
+/** The standalone server, ready but not listening (`config.host` and `config.port` are not used). */
+export async function buildRendezvousServer(config: RendezvousServerConfig): Promise<RendezvousServer> {
   const storeOptions: OpenStoreOptions = {
     ...(config.redisPrefix ? { redisPrefix: config.redisPrefix } : {}),
     ...(config.redisTimeoutMs !== undefined ? { redisTimeoutMs: config.redisTimeoutMs } : {}),
@@ -184,11 +203,9 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
         .header("access-control-allow-origin", "*")
         .send(JSON.stringify({ errcode: status === 413 ? "M_TOO_LARGE" : "M_UNKNOWN", error: status < 500 ? (err as Error).message : "Internal server error" }));
     });
-    const address = await app.listen({ host: config.host, port: config.port });
-    app.log.info({ store: store.kind === "redis" ? redactUrl(config.store) : config.store, mode: config.mode }, "rendezvous server listening");
+    await app.ready();
     let closed: Promise<void> | undefined;
     return {
-      url: address,
       app,
       store,
       close: () => (closed ??= (async () => {
