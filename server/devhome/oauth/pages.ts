@@ -117,14 +117,17 @@ ${p.clientUri ? html`<dt>Website</dt><dd>${p.clientUri}</dd>` : raw("")}
 <dt>Code</dt><dd><span class="code" aria-label="Code ${p.userCode.split("").join(" ")}">${p.userCode}</span></dd>
 <dt>Account</dt><dd>${p.signedInAs ?? "You will be asked to sign in next."}</dd>
 </dl>
-<form method="post" action="${p.action}">
-<input type="hidden" name="xsrf" value="${p.xsrf}">
-<input type="hidden" name="user_code" value="${p.userCode}">
-<div class="actions">
-<button type="submit" name="confirm" value="yes" class="primary">Approve</button>
-<button type="submit" name="abort" value="yes" class="secondary">Deny</button>
+${approveOrDeny(p.action, { xsrf: p.xsrf, user_code: p.userCode }, ["confirm", "yes"], ["abort", "yes"])}`);
+}
+
+/** A form of hidden fields with an Approve and a Deny button, each a [name, value] the server reads. */
+function approveOrDeny(action: string, hidden: Record<string, string>, approve: [string, string], deny: [string, string]): Raw {
+  return html`<form method="post" action="${action}">
+${Object.entries(hidden).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">\n`)}<div class="actions">
+<button type="submit" name="${approve[0]}" value="${approve[1]}" class="primary">Approve</button>
+<button type="submit" name="${deny[0]}" value="${deny[1]}" class="secondary">Deny</button>
 </div>
-</form>`);
+</form>`;
 }
 
 export interface LoginPage {
@@ -188,13 +191,7 @@ ${p.redirectUri ? html`<dt>Returns to</dt><dd>${p.redirectUri}</dd>` : raw("")}
 <dt>Account</dt><dd>${p.signedInAs}</dd>
 <dt>Access</dt><dd>${p.scopes.length ? p.scopes.map((s) => html`<code>${s}</code><br>`) : "basic sign-in only"}</dd>
 </dl>
-<form method="post" action="${p.action}">
-<input type="hidden" name="csrf" value="${p.csrf}">
-<div class="actions">
-<button type="submit" name="decision" value="approve" class="primary">Approve</button>
-<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
-</div>
-</form>`);
+${approveOrDeny(p.action, { csrf: p.csrf }, ["decision", "approve"], ["decision", "deny"])}`);
 }
 
 export function messagePage(title: string, message: string, opts: { alert?: boolean } = {}): string {
