@@ -14,7 +14,11 @@ export default {
       jsc: { parser: { syntax: "typescript" }, target: "es2022", experimental: { keepImportAttributes: true } },
       module: { type: "es6" },
     }],
+    // fastify's inject (light-my-request) requires cookie 2, which is ESM only; jest's require cannot
+    // load ESM on Node 22, so that one package is compiled to CommonJS.
+    "/node_modules/cookie/.+\\.js$": ["@swc/jest", { jsc: { parser: { syntax: "ecmascript" }, target: "es2022" }, module: { type: "commonjs" } }],
   },
+  transformIgnorePatterns: ["/node_modules/(?!cookie/)"],
   globalSetup: "<rootDir>/test/global-setup.js",
   testTimeout: 30000,
   maxWorkers: 2,

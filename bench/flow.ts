@@ -31,7 +31,7 @@ import { runExistingDevice } from "../main/login/existing-device.js";
 import { createNewDeviceMatrixPort, createSecureChannelPort, type SecureChannelAdapterOptions } from "../main/login/adapters.js";
 import { createOAuthPort } from "../main/login/oauth-port.js";
 import { createHomeserverPort } from "../main/login/homeserver.js";
-import { driveDevConsent } from "../main/login/dev-consent.js";
+import { driveDevConsent } from "../main/devstack/dev-consent.js";
 import { DEVICE_CODE_GRANT_TYPE } from "../main/login/oauth.js";
 import type { FlowEvent, FlowOutcome, ProtocolVersion } from "../main/login/ports.js";
 import type { FetchLike } from "../main/protocol/rendezvous.js";

@@ -21,6 +21,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 
 const P = "/_matrix/client/v1/rendezvous";
@@ -118,7 +119,7 @@ async function startChild(kind: string, store = "memory", listens = true): Promi
   let url = "";
   if (listens) {
     await waitFor("URL ");
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     url = /(http:\/\/\S+)/.exec(out)![1]!;
   }
   return {
@@ -225,7 +226,7 @@ function rssKb(pid: number): number {
 async function gcRss(c: Child): Promise<{ rssKb: number; heapUsed: number }> {
   c.proc.kill("SIGUSR2");
   await c.waitFor("GC done heapUsed=");
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   return { rssKb: rssKb(c.proc.pid!), heapUsed: c.lastHeapUsed() };
 }
 
@@ -240,7 +241,7 @@ async function startRedis(): Promise<{ url: string; stop(): Promise<void> } | nu
       s.on("error", (e: NodeJS.ErrnoException) => resolve(e.code !== "ECONNREFUSED"));
     });
     if (up) break;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   return { url: `redis://127.0.0.1:${port}`, stop: async () => { proc.kill("SIGTERM"); await exited; } };
 }
@@ -331,10 +332,10 @@ async function heldRun(kind: "rendezvous-held" | "bare-held"): Promise<HeldFigur
     await h.waitFor("SENT");
     let holdMs = NaN;
     if (kind === "rendezvous-held") {
-      while ((await heldCount(server.url)) < HELD) await new Promise((r) => setTimeout(r, 20));
+      while ((await heldCount(server.url)) < HELD) await sleep(20);
       holdMs = performance.now() - sentAt;
     } else {
-      await new Promise((r) => setTimeout(r, 2000)); // the bare server has no gauge: give the requests time to arrive
+      await sleep(2000); // the bare server has no gauge: give the requests time to arrive
     }
     const m2 = await gcRss(server);
     const fig: HeldFigures = {
@@ -354,13 +355,13 @@ async function heldRun(kind: "rendezvous-held" | "bare-held"): Promise<HeldFigur
         putAt.set(i, performance.timeOrigin + performance.now());
         await request(server.url, "PUT", `${P}/${sessions[i]!.id}`, JSON.stringify({ sequence_token: sessions[i]!.token, data: "woken" }));
       }
-      for (let k = 0; k < 100 && woke.size < 200; k++) await new Promise((r) => setTimeout(r, 20));
+      for (let k = 0; k < 100 && woke.size < 200; k++) await sleep(20);
       const lat = [...putAt].filter(([i]) => woke.has(i)).map(([i, t]) => woke.get(i)! - t).sort((x, y) => x - y);
       fig.wakeP50 = lat[Math.floor(lat.length / 2)];
       fig.wakeP99 = lat[Math.floor(lat.length * 0.99)];
       const closedAt = performance.now();
       h.proc.stdin!.write("close\n");
-      while ((await heldCount(server.url)) > 0) await new Promise((r) => setTimeout(r, 5));
+      while ((await heldCount(server.url)) > 0) await sleep(5);
       fig.releaseMs = performance.now() - closedAt;
     }
     h.proc.stdin!.write("exit\n");
@@ -393,13 +394,13 @@ async function redisWake(redisUrl: string, n = 200): Promise<{ p50: number; p99:
     });
     h.proc.stdin!.write("hold\n");
     await h.waitFor("SENT");
-    while ((await heldCount(b.url)) < n) await new Promise((r) => setTimeout(r, 20));
+    while ((await heldCount(b.url)) < n) await sleep(20);
     const putAt = new Map<number, number>();
     for (let i = 0; i < n; i++) {
       putAt.set(i, performance.timeOrigin + performance.now());
       await request(a.url, "PUT", `${P}/${sessions[i]!.id}`, JSON.stringify({ sequence_token: sessions[i]!.token, data: "woken" }));
     }
-    for (let k = 0; k < 100 && woke.size < n; k++) await new Promise((r) => setTimeout(r, 20));
+    for (let k = 0; k < 100 && woke.size < n; k++) await sleep(20);
     const lat = [...putAt].filter(([i]) => woke.has(i)).map(([i, t]) => woke.get(i)! - t).sort((x, y) => x - y);
     h.proc.stdin!.write("exit\n");
     await h.stop();

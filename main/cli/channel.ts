@@ -7,14 +7,15 @@
 // turn. On stdin EOF a side finishes the send in progress and stops without waiting for another
 // message (the scanner DELETEs the session), exit 0.
 
-import { createInterface } from "node:readline";
 import { ProtocolError } from "../protocol/errors.js";
 import { getProfile, type WireProfile } from "../protocol/profile.js";
 import type { QrIntent } from "../protocol/qr.js";
 import type { RendezvousSession } from "../protocol/rendezvous.js";
 import { RendezvousError } from "../protocol/rendezvous.js";
 import { connectScanner, startGenerator, type SecureConversation } from "../protocol/secure-session.js";
-import { parseArgs, UsageError } from "./args.js";
+import { parseCommandArgs, UsageError } from "./args.js";
+import { LineQueue } from "./line-queue.js";
+import { interruptSignal } from "./stop-signals.js";
 
 export const summary = "channel generate --server URL | channel scan --qr HEX: bare MSC4388 secure channel (JSON lines)";
 
@@ -28,85 +29,18 @@ function emit(event: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(event)}\n`);
 }
 
-/** stdin as a queue of lines with an end marker; lines typed early wait for their turn. */
-class LineQueue {
-  private readonly lines: string[] = [];
-  private ended = false;
-  private waiters: (() => void)[] = [];
-  private readonly rl;
-
-  constructor(input: NodeJS.ReadableStream) {
-    this.rl = createInterface({ input, crlfDelay: Infinity, terminal: false });
-    this.rl.on("line", (line) => {
-      this.lines.push(line);
-      this.wake();
-    });
-    this.rl.on("close", () => {
-      this.ended = true;
-      this.wake();
-    });
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  private changed(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  /** Next line, or undefined at EOF. */
-  async next(): Promise<string | undefined> {
-    for (;;) {
-      const line = this.lines.shift();
-      if (line !== undefined) return line;
-      if (this.ended) return undefined;
-      await this.changed();
-    }
-  }
-
-  /** EOF reached and nothing left to send. */
-  get drained(): boolean {
-    return this.ended && this.lines.length === 0;
-  }
-
-  /** Resolves once `drained` holds. */
-  async whenDrained(): Promise<void> {
-    while (!this.drained) await this.changed();
-  }
-
-  close(): void {
-    this.rl.close();
-    if ("destroy" in process.stdin) process.stdin.destroy();
-  }
-}
-
-/** `p`, unless the signal fires first (then a typed `cancelled`). */
-function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new ProtocolError("cancelled", "cancelled"));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
-
 /** The check code typed on G's stdin; the wait ends with the session's life. */
 async function readCheckCode(lines: LineQueue, session: RendezvousSession, signal: AbortSignal): Promise<string> {
-  const expiry = new AbortController();
-  const timer = setTimeout(() => expiry.abort(), Math.max(0, session.remainingMs));
-  try {
-    const code = await unlessAborted(lines.next(), AbortSignal.any([signal, expiry.signal]));
-    if (code === undefined) throw new ProtocolError("cancelled", "stdin closed before the check code was entered");
-    return code.trim();
-  } catch (err) {
-    if (expiry.signal.aborted && !signal.aborted) throw new RendezvousError("rendezvous_expired", "the session expired while waiting for the check code");
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
+  const expiry = AbortSignal.timeout(Math.max(0, Math.ceil(session.remainingMs)));
+  const code = await lines.nextLine(AbortSignal.any([signal, expiry]));
+  if (signal.aborted) throw cancelled();
+  if (expiry.aborted) throw new RendezvousError("rendezvous_expired", "the session expired while waiting for the check code");
+  if (code === undefined) throw new ProtocolError("cancelled", "stdin closed before the check code was entered");
+  return code.trim();
+}
+
+function cancelled(): ProtocolError {
+  return new ProtocolError("cancelled", "cancelled");
 }
 
 function errorEvent(err: unknown): { code: string; message: string } {
@@ -126,7 +60,8 @@ function profileArg(value: string | undefined): WireProfile {
 async function converse(conversation: SecureConversation, lines: LineQueue, signal: AbortSignal): Promise<void> {
   for (;;) {
     if (conversation.ourTurn) {
-      const body = await unlessAborted(lines.next(), signal);
+      const body = await lines.nextLine(signal);
+      if (signal.aborted) throw cancelled();
       if (body === undefined) return;
       const message = { type: "echo", body };
       await conversation.send(message);
@@ -149,54 +84,72 @@ async function converse(conversation: SecureConversation, lines: LineQueue, sign
   }
 }
 
-async function runRole(role: "generate" | "scan", args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: role === "generate" ? ["server", "profile", "intent"] : ["qr", "profile"], booleans: ["help"] });
-  if (parsed.booleans.has("help")) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (parsed.positional.length > 0) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
-  const profile = profileArg(parsed.values.get("profile"));
+const GENERATE_OPTIONS = { server: { type: "string" }, profile: { type: "string" }, intent: { type: "string" }, help: { type: "boolean" } } as const;
+const SCAN_OPTIONS = { qr: { type: "string" }, profile: { type: "string" }, help: { type: "boolean" } } as const;
 
-  let intent: QrIntent = "login";
-  let server = "";
-  let qrBytes = new Uint8Array();
+/** What a role starts from: G's server and intent, or the QR S scans. */
+type RoleStart =
+  | { role: "generate"; profile: WireProfile; server: string; intent: QrIntent }
+  | { role: "scan"; profile: WireProfile; qr: Uint8Array };
+
+/** The role's options, or undefined after printing the usage for --help. */
+function roleStart(role: "generate" | "scan", args: string[]): RoleStart | undefined {
   if (role === "generate") {
-    server = parsed.values.get("server") ?? "";
+    const { values, positionals } = parseCommandArgs(args, GENERATE_OPTIONS);
+    if (values.help) return helpShown();
+    noPositionals(positionals);
+    const profile = profileArg(values.profile);
+    const server = values.server ?? "";
     if (!server) throw new UsageError("--server URL is required");
-    const i = parsed.values.get("intent") ?? "login";
-    if (i !== "login" && i !== "reciprocate") throw new UsageError(`--intent must be login or reciprocate, got "${i}"`);
-    intent = i;
-  } else {
-    const hex = (parsed.values.get("qr") ?? "").replace(/\s+/g, "");
-    if (!hex) throw new UsageError("--qr HEX is required");
-    if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) throw new UsageError("--qr must be an even number of hex digits");
-    qrBytes = Uint8Array.from(Buffer.from(hex, "hex"));
+    const intent = values.intent ?? "login";
+    if (intent !== "login" && intent !== "reciprocate") throw new UsageError(`--intent must be login or reciprocate, got "${intent}"`);
+    return { role, profile, server, intent };
   }
+  const { values, positionals } = parseCommandArgs(args, SCAN_OPTIONS);
+  if (values.help) return helpShown();
+  noPositionals(positionals);
+  const profile = profileArg(values.profile);
+  const hex = (values.qr ?? "").replace(/\s+/g, "");
+  if (!hex) throw new UsageError("--qr HEX is required");
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) throw new UsageError("--qr must be an even number of hex digits");
+  return { role, profile, qr: Uint8Array.from(Buffer.from(hex, "hex")) };
+}
 
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+function helpShown(): undefined {
+  console.log(USAGE);
+  return undefined;
+}
+
+function noPositionals(positionals: string[]): void {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+}
+
+async function runRole(role: "generate" | "scan", args: string[]): Promise<number> {
+  const start = roleStart(role, args);
+  if (!start) return 0;
+  const { profile } = start;
+
+  const interrupt = interruptSignal();
+  const signal = interrupt.signal;
   const lines = new LineQueue(process.stdin);
   let session: RendezvousSession | undefined;
   try {
     let conversation: SecureConversation;
-    if (role === "generate") {
-      const pending = await startGenerator({ rendezvousUrl: server, intent, profile, signal: abort.signal });
+    if (start.role === "generate") {
+      const pending = await startGenerator({ rendezvousUrl: start.server, intent: start.intent, profile, signal });
       session = pending.session;
       emit({ event: "qr", hex: Buffer.from(pending.qr).toString("hex") });
       const unconfirmed = await pending.waitForScanner();
-      const code = await readCheckCode(lines, pending.session, abort.signal);
+      const code = await readCheckCode(lines, pending.session, signal);
       conversation = await unconfirmed.confirm(code);
       emit({ event: "confirmed" });
     } else {
-      const result = await connectScanner(qrBytes, { profile, signal: abort.signal });
+      const result = await connectScanner(start.qr, { profile, signal });
       session = result.conversation.session;
       conversation = result.conversation;
       emit({ event: "checkcode", code: result.checkCode });
     }
-    await converse(conversation, lines, abort.signal);
+    await converse(conversation, lines, signal);
     if (role === "scan") await conversation.close();
     return 0;
   } catch (err) {
@@ -211,8 +164,7 @@ async function runRole(role: "generate" | "scan", args: string[]): Promise<numbe
     }
     return 1;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    interrupt.dispose();
     lines.close();
   }
 }

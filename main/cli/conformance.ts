@@ -5,7 +5,7 @@
 // 1 when one fails or the server cannot be tested, 2 on bad arguments.
 import type { ApiChoice, CaseResult, ConformanceReport, Discovery, ProgressEvent } from "../conformance/index.js";
 import { buildReport, createHttpClient, DEFAULT_TIMEOUT_MS, discover, parseTarget, PREFIX_2024, PREFIX_UNSTABLE, PREFIX_V1, runConformance, TargetError, TargetInputError } from "../conformance/index.js";
-import { parseArgs, UsageError } from "./args.js";
+import { parseCommandArgs, UsageError } from "./args.js";
 
 export const summary = "conformance <base URL> [--api 2024|2025] [--json] [--slow]: test a rendezvous server against the MSC4388/MSC4108 cases";
 
@@ -65,16 +65,16 @@ function foundLines(found: Discovery): string[] {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["api"], booleans: ["json", "slow", "help"] });
-  if (parsed.booleans.has("help")) {
+  const { values, positionals } = parseCommandArgs(args, { api: { type: "string" }, json: { type: "boolean" }, slow: { type: "boolean" }, help: { type: "boolean" } });
+  if (values.help) {
     console.log(HELP);
     return 0;
   }
-  if (parsed.positional.length !== 1) throw new UsageError(parsed.positional.length === 0 ? "give the rendezvous base URL, e.g. https://matrix.example.org" : `one base URL only (got ${parsed.positional.length} arguments)`);
-  const input = parsed.positional[0]!;
-  const api = parseApi(parsed.values.get("api"));
-  const json = parsed.booleans.has("json");
-  const slow = parsed.booleans.has("slow");
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "give the rendezvous base URL, e.g. https://matrix.example.org" : `one base URL only (got ${positionals.length} arguments)`);
+  const input = positionals[0]!;
+  const api = parseApi(values.api);
+  const json = values.json === true;
+  const slow = values.slow === true;
   let target;
   try {
     target = parseTarget(input, api);

@@ -9,7 +9,7 @@
 // The stack's server name is `localhost`, which .well-known cannot resolve: the new device is pinned
 // to the stack's URL (as `new-device --homeserver` would be).
 
-import { parseArgs, parseProtocol, UsageError } from "./args.js";
+import { parseCommandArgs, parseProtocol, UsageError } from "./args.js";
 import type { FlowEvent, FlowOutcome } from "../login/ports.js";
 
 export const summary = "demo [--reverse] [--deny] [--protocol V]: both sign-in roles against a local development stack, step by step";
@@ -19,18 +19,21 @@ const USAGE = "usage: qr-login demo [--reverse] [--deny] [--port N] [--protocol 
 const CLIENT_METADATA = { client_name: "qr-login demo (new device)", client_uri: "https://github.com/matrix-org/matrix-spec-proposals/pull/4108", application_type: "native" as const };
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["port", "profile", "protocol"], booleans: ["reverse", "deny", "help"] });
-  if (parsed.booleans.has("help")) {
+  const { values, positionals } = parseCommandArgs(args, {
+    port: { type: "string" }, profile: { type: "string" }, protocol: { type: "string" },
+    reverse: { type: "boolean" }, deny: { type: "boolean" }, help: { type: "boolean" },
+  });
+  if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  if (parsed.positional.length > 0) throw new UsageError(`unexpected argument ${parsed.positional[0]}\n${USAGE}`);
-  const port = parsed.values.has("port") ? Number(parsed.values.get("port")) : 0;
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
+  const port = values.port !== undefined ? Number(values.port) : 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError("--port must be a port number");
-  const reverse = parsed.booleans.has("reverse");
-  const deny = parsed.booleans.has("deny");
-  const profile = parsed.values.get("profile");
-  const protocol = parseProtocol(parsed.values.get("protocol"));
+  const reverse = values.reverse === true;
+  const deny = values.deny === true;
+  const profile = values.profile;
+  const protocol = parseProtocol(values.protocol);
 
   const [{ startDevStack }, { runNewDevice }, { runExistingDevice }, adapters, { createOAuthPort }, { driveDevConsent }, { createHomeserverPort }] = await Promise.all([
     import("../devstack/stack.js"),
@@ -38,7 +41,7 @@ export async function run(args: string[]): Promise<number> {
     import("../login/existing-device.js"),
     import("../login/adapters.js"),
     import("../login/oauth-port.js"),
-    import("../login/dev-consent.js"),
+    import("../devstack/dev-consent.js"),
     import("../login/homeserver.js"),
   ]);
 

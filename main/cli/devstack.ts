@@ -8,7 +8,8 @@ import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
 import { EXISTING_DEVICE_FILE, seedDemoAccount } from "../devstack/seed.js";
 import type { StoredSession } from "../login/session.js";
-import { parseArgs, UsageError } from "./args.js";
+import { parseCommandArgs, UsageError } from "./args.js";
+import { nextStopSignal } from "./stop-signals.js";
 
 export const summary = "run the development homeserver (OAuth 2.0 + Client-Server API + rendezvous) on one origin";
 
@@ -79,32 +80,32 @@ export function describe(
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, {
-    values: ["port", "host", "data", "rendezvous-mode", "server-name"],
-    booleans: ["memory", "seed", "mas-quirks", "help"],
+  const { values, positionals } = parseCommandArgs(args, {
+    port: { type: "string" }, host: { type: "string" }, data: { type: "string" }, "rendezvous-mode": { type: "string" }, "server-name": { type: "string" },
+    memory: { type: "boolean" }, seed: { type: "boolean" }, "mas-quirks": { type: "boolean" }, help: { type: "boolean" },
   });
-  if (parsed.booleans.has("help")) {
+  if (values.help) {
     console.log(HELP);
     return 0;
   }
-  if (parsed.positional.length > 0) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
-  if (parsed.booleans.has("memory") && parsed.values.has("data")) throw new UsageError("--memory and --data exclude each other");
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (values.memory && values.data !== undefined) throw new UsageError("--memory and --data exclude each other");
   let rendezvousMode;
   try {
-    rendezvousMode = parseMode(parsed.values.get("rendezvous-mode") ?? "open");
+    rendezvousMode = parseMode(values["rendezvous-mode"] ?? "open");
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const serverName = parsed.values.get("server-name") ?? "localhost";
+  const serverName = values["server-name"] ?? "localhost";
   if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(serverName)) throw new UsageError(`invalid --server-name "${serverName}"`);
-  const dataDir = parsed.booleans.has("memory") ? undefined : (parsed.values.get("data") ?? defaultDataDir());
-  const masQuirks = parsed.booleans.has("mas-quirks");
+  const dataDir = values.memory ? undefined : (values.data ?? defaultDataDir());
+  const masQuirks = values["mas-quirks"] === true;
 
   const dh = await startDevhome({
-    host: parsed.values.get("host") ?? "127.0.0.1",
-    port: parsePort(parsed.values.get("port") ?? "8008"),
+    host: values.host ?? "127.0.0.1",
+    port: parsePort(values.port ?? "8008"),
     ...(dataDir ? { dataDir } : {}),
-    seed: parsed.booleans.has("seed"),
+    seed: values.seed === true,
     masQuirks,
     rendezvousMode,
     serverName,
@@ -132,22 +133,8 @@ export async function run(args: string[]): Promise<number> {
   }
   console.log(describe(dh, { ...(dataDir ? { dataDir } : {}), masQuirks, rendezvousMode, ...(existing ? { existing } : {}) }));
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      console.log(`${signal}: shutting down`);
-      dh.close().then(() => {
-        cleanup();
-        resolve();
-      }, (err: unknown) => {
-        console.error(`shutdown failed: ${(err as Error).message}`);
-        cleanup();
-        resolve();
-      });
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
+  console.log(`${await nextStopSignal()}: shutting down`);
+  await dh.close().catch((err: unknown) => console.error(`shutdown failed: ${(err as Error).message}`));
+  cleanup();
   return 0;
 }

@@ -4,7 +4,7 @@
 // {"target","ok","checks":[{"id","status","summary","fix"}],…}; exit 0 when no check fails, 1 when
 // one does, 2 on bad arguments.
 import { runDoctor, TargetError, type CheckStatus, type DoctorEvent, type DoctorReport } from "../doctor/index.js";
-import { parseArgs, UsageError } from "./args.js";
+import { parseCommandArgs, UsageError } from "./args.js";
 
 export const summary = "check a deployment for sign in with QR: discovery, OAuth, both rendezvous APIs, proxies, TLS, clocks";
 
@@ -57,13 +57,13 @@ function progress(started: number): (e: DoctorEvent) => void {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["timeout"], booleans: ["json", "register-client", "help"] });
-  if (parsed.booleans.has("help")) {
+  const { values, positionals } = parseCommandArgs(args, { timeout: { type: "string" }, json: { type: "boolean" }, "register-client": { type: "boolean" }, help: { type: "boolean" } });
+  if (values.help) {
     console.log(HELP);
     return 0;
   }
-  if (parsed.positional.length !== 1) throw new UsageError(parsed.positional.length === 0 ? "give a homeserver URL or server name (see --help)" : `unexpected argument "${parsed.positional[1]}"`);
-  const timeout = parsed.values.get("timeout");
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "give a homeserver URL or server name (see --help)" : `unexpected argument "${positionals[1]}"`);
+  const timeout = values.timeout;
   const timeoutS = timeout === undefined ? 10 : Number(timeout);
   if (!Number.isInteger(timeoutS) || timeoutS < 1 || timeoutS > 60) throw new UsageError(`--timeout must be whole seconds from 1 to 60, got ${timeout}`);
   const abort = new AbortController();
@@ -72,11 +72,11 @@ export async function run(args: string[]): Promise<number> {
   const started = performance.now();
   let report: DoctorReport;
   try {
-    report = await runDoctor(parsed.positional[0]!, {
+    report = await runDoctor(positionals[0]!, {
       onEvent: progress(started),
       signal: abort.signal,
       requestTimeoutMs: timeoutS * 1000,
-      registerClient: parsed.booleans.has("register-client"),
+      registerClient: values["register-client"] === true,
       ...(process.env.QR_LOGIN_ACCESS_TOKEN ? { accessToken: process.env.QR_LOGIN_ACCESS_TOKEN } : {}),
     });
   } catch (err) {
@@ -90,7 +90,7 @@ export async function run(args: string[]): Promise<number> {
     return 130;
   }
   const seconds = (performance.now() - started) / 1000;
-  if (parsed.booleans.has("json")) process.stdout.write(`${JSON.stringify(report)}\n`);
+  if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(`${formatReport(report, seconds)}\n`);
   return report.ok ? 0 : 1;
 }

@@ -12,8 +12,9 @@
 // stdin, and writes FILE (mode 0600).
 import os from "node:os";
 import path from "node:path";
-import { parseArgs, parseProtocol, UsageError } from "./args.js";
-import { describeEvent, hexToBytes, interruptSignal, LineQueue, openInBrowser, printSummary, say, summarise, terminalQr } from "./role-io.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseCommandArgs, parseProtocol, UsageError } from "./args.js";
+import { ask, finishRole, hexToBytes, interruptFlow, LineQueue, openInBrowser, say, showEvent, summarise } from "./role-io.js";
 import type { MatrixClient } from "matrix-js-sdk";
 import type { FlowEvent, FlowOutcome } from "../login/ports.js";
 
@@ -45,27 +46,30 @@ export function defaultSessionFile(): string {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["session", "homeserver", "scan", "profile", "protocol", "rendezvous"], booleans: ["generate", "open", "login", "help"] });
-  if (parsed.booleans.has("help")) {
+  const { values, positionals } = parseCommandArgs(args, {
+    session: { type: "string" }, homeserver: { type: "string" }, scan: { type: "string" }, profile: { type: "string" }, protocol: { type: "string" }, rendezvous: { type: "string" },
+    generate: { type: "boolean" }, open: { type: "boolean" }, login: { type: "boolean" }, help: { type: "boolean" },
+  });
+  if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  if (parsed.positional.length > 0) throw new UsageError(`unexpected argument ${parsed.positional[0]}\n${USAGE}`);
-  const sessionFile = parsed.values.get("session") ?? defaultSessionFile();
-  const homeserver = parsed.values.get("homeserver");
-  const open = parsed.booleans.has("open");
-  if (parsed.booleans.has("login")) {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
+  const sessionFile = values.session ?? defaultSessionFile();
+  const homeserver = values.homeserver;
+  const open = values.open === true;
+  if (values.login) {
     if (!homeserver) throw new UsageError("--login needs --homeserver URL");
     const { runLogin } = await import("./existing-device-login.js");
     return runLogin({ homeserver, sessionFile, open });
   }
-  const scanHex = parsed.values.get("scan");
-  const generate = parsed.booleans.has("generate");
+  const scanHex = values.scan;
+  const generate = values.generate === true;
   if (scanHex !== undefined && generate) throw new UsageError("give only one of --scan HEX or --generate");
   const scanned = scanHex !== undefined ? hexToBytes(scanHex, "--scan") : undefined;
-  const profile = parsed.values.get("profile");
-  const protocol = parseProtocol(parsed.values.get("protocol"));
-  const fallbackRendezvous = parsed.values.get("rendezvous");
+  const profile = values.profile;
+  const protocol = parseProtocol(values.protocol);
+  const fallbackRendezvous = values.rendezvous;
   if (fallbackRendezvous !== undefined && !/^https?:\/\//.test(fallbackRendezvous)) throw new UsageError("--rendezvous must be an http(s) URL");
   if (fallbackRendezvous !== undefined && !generate) throw new UsageError("--rendezvous is the fallback rendezvous server of --generate");
 
@@ -93,19 +97,10 @@ export async function run(args: string[]): Promise<number> {
   const client = await session.restoreSessionClient(stored);
 
   const stdin = new LineQueue(process.stdin);
-  const interrupt = interruptSignal();
+  const interrupt = interruptFlow();
   const onEvent = (e: FlowEvent): void => {
-    if (e.type === "qr") {
-      void terminalQr(new Uint8Array(Buffer.from(e.hex, "hex"))).then((art) => {
-        say(`QR code (scan it on the new device):\n${art}`);
-        say(`QR: ${e.hex}`);
-      });
-      return;
-    }
-    if (e.type === "check_code") say(`check code: ${e.code}  (enter it on the new device)`);
     if (e.type === "user_code") say(`user code: ${e.userCode}`);
-    const line = describeEvent(e);
-    if (line) say(line);
+    showEvent(e, { scanQrOn: "the new device", enterCheckCodeOn: "the new device" });
   };
 
   let outcome: FlowOutcome;
@@ -116,19 +111,8 @@ export async function run(args: string[]): Promise<number> {
         oauth: createOAuthPort({ clientMetadata: { client_name: "qr-login (existing device)", client_uri: "https://github.com/matrix-org/matrix-spec-proposals/pull/4108", application_type: "native" } }),
         matrix: adapters.createExistingDeviceMatrixPort(client),
         ui: {
-          scanQr: async (signal) => {
-            if (scanned) return scanned;
-            say("paste the QR code's payload as hex:");
-            const line = await stdin.next(signal);
-            if (line === undefined) throw signal.aborted ? signal.reason : new Error("stdin closed before a QR code");
-            return hexToBytes(line, "QR");
-          },
-          enterCheckCode: async (signal) => {
-            say("enter the two-digit check code shown on the new device:");
-            const line = await stdin.next(signal);
-            if (line === undefined) throw signal.aborted ? signal.reason : new Error("stdin closed before the check code");
-            return line;
-          },
+          scanQr: async (signal) => scanned ?? hexToBytes(await ask(stdin, "paste the QR code's payload as hex:", "a QR code", signal), "QR"),
+          enterCheckCode: (signal) => ask(stdin, "enter the two-digit check code shown on the new device:", "the check code", signal),
           openUri: async (uri) => {
             if (open) {
               say(`opening ${uri}`);
@@ -156,12 +140,7 @@ export async function run(args: string[]): Promise<number> {
     interrupt.dispose();
     stopClient(client);
   }
-  const s = summarise(outcome, { userId: stored.userId });
-  say(`outcome: ${s.outcome}${s.reason ? ` (${s.reason})` : ""}`);
-  printSummary(s);
-  const code = outcome.outcome === "success" ? 0 : 1;
-  setImmediate(() => process.exit(code));
-  return code;
+  return finishRole(summarise(outcome, { userId: stored.userId }), outcome.outcome === "success" ? 0 : 1);
 }
 
 /** Polls (up to `timeoutMs`) until the new device shows up signed by the user's self-signing key. */
@@ -176,6 +155,6 @@ async function newDeviceState(client: MatrixClient, userId: string, deviceId: st
     const status = await crypto.getDeviceVerificationStatus(userId, deviceId);
     if (status?.signedByOwner) return { crossSigned: true, backup };
     if (Date.now() >= deadline) return { crossSigned: false, backup };
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
   }
 }

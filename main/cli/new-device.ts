@@ -6,8 +6,8 @@
 // the homeserver the user expects: what the other device names must agree with it.
 // Then it signs in with the OAuth device grant, asks "Signed in as @x — continue?", imports the
 // secrets and reports the verified state. stdout: one JSON summary line; stderr: everything else.
-import { parseArgs, parseProtocol, UsageError } from "./args.js";
-import { describeEvent, hexToBytes, interruptSignal, LineQueue, printSummary, say, summarise, terminalQr } from "./role-io.js";
+import { parseCommandArgs, parseProtocol, UsageError } from "./args.js";
+import { ask, finishRole, hexToBytes, interruptFlow, LineQueue, say, showEvent, summarise } from "./role-io.js";
 import type { FlowEvent } from "../login/ports.js";
 
 export const summary = "new-device --rendezvous URL [--scan HEX]: sign this device in with a QR code (MSC4108), headless";
@@ -34,24 +34,27 @@ const USAGE = [
 const CLIENT_METADATA = { client_name: "qr-login (new device)", client_uri: "https://github.com/matrix-org/matrix-spec-proposals/pull/4108", application_type: "native" as const };
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["rendezvous", "scan", "profile", "client-id", "homeserver", "protocol"], booleans: ["unstable-scopes", "yes", "help"] });
-  if (parsed.booleans.has("help")) {
+  const { values, positionals } = parseCommandArgs(args, {
+    rendezvous: { type: "string" }, scan: { type: "string" }, profile: { type: "string" }, "client-id": { type: "string" }, homeserver: { type: "string" }, protocol: { type: "string" },
+    "unstable-scopes": { type: "boolean" }, yes: { type: "boolean" }, help: { type: "boolean" },
+  });
+  if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  if (parsed.positional.length > 0) throw new UsageError(`unexpected argument ${parsed.positional[0]}\n${USAGE}`);
-  const homeserver = parsed.values.get("homeserver");
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
+  const homeserver = values.homeserver;
   if (homeserver !== undefined && !/^https?:\/\//.test(homeserver)) throw new UsageError("--homeserver must be an http(s) URL");
-  const scanHex = parsed.values.get("scan");
+  const scanHex = values.scan;
   // Showing a QR without a rendezvous server of its own: on the pinned homeserver.
-  const rendezvous = parsed.values.get("rendezvous") ?? (scanHex === undefined ? homeserver : undefined);
+  const rendezvous = values.rendezvous ?? (scanHex === undefined ? homeserver : undefined);
   if ((rendezvous === undefined) === (scanHex === undefined)) throw new UsageError(`give exactly one of --rendezvous URL or --scan HEX\n${USAGE}`);
   if (rendezvous !== undefined && !/^https?:\/\//.test(rendezvous)) throw new UsageError("--rendezvous must be an http(s) URL");
-  const protocol = parseProtocol(parsed.values.get("protocol"));
+  const protocol = parseProtocol(values.protocol);
   const scanned = scanHex !== undefined ? hexToBytes(scanHex, "--scan") : undefined;
-  const profile = parsed.values.get("profile");
-  const clientId = parsed.values.get("client-id");
-  const yes = parsed.booleans.has("yes");
+  const profile = values.profile;
+  const clientId = values["client-id"];
+  const yes = values.yes === true;
 
   const [{ runNewDevice }, adapters, { createOAuthPort }, { createHomeserverPort }] = await Promise.all([
     import("../login/new-device.js"),
@@ -61,21 +64,12 @@ export async function run(args: string[]): Promise<number> {
   ]);
 
   const stdin = new LineQueue(process.stdin);
-  const interrupt = interruptSignal();
+  const interrupt = interruptFlow();
   let deviceId: string | undefined;
   const onEvent = (e: FlowEvent): void => {
     if (e.type === "device_id") deviceId = e.deviceId;
-    if (e.type === "qr") {
-      void terminalQr(new Uint8Array(Buffer.from(e.hex, "hex"))).then((art) => {
-        say(`QR code (scan it on your signed-in device):\n${art}`);
-        say(`QR: ${e.hex}`);
-      });
-      return;
-    }
-    if (e.type === "check_code") say(`check code: ${e.code}  (enter it on the other device)`);
     if (e.type === "user_code") say(`user code: ${e.userCode}  (confirm it on the other device: ${e.verificationUriComplete ?? e.verificationUri})`);
-    const line = describeEvent(e);
-    if (line) say(line);
+    showEvent(e, { scanQrOn: "your signed-in device", enterCheckCodeOn: "the other device" });
   };
 
   const result = await runNewDevice(
@@ -85,12 +79,7 @@ export async function run(args: string[]): Promise<number> {
       oauth: createOAuthPort({ clientMetadata: CLIENT_METADATA }),
       matrix: adapters.createNewDeviceMatrixPort(),
       ui: {
-        enterCheckCode: async (signal) => {
-          say("enter the two-digit check code shown on the other device:");
-          const line = await stdin.next(signal);
-          if (line === undefined) throw signal.aborted ? signal.reason : new Error("stdin closed before the check code");
-          return line;
-        },
+        enterCheckCode: (signal) => ask(stdin, "enter the two-digit check code shown on the other device:", "the check code", signal),
         confirmAccount: async (userId, signal) => {
           if (yes) return true;
           say(`Signed in as ${userId} — continue? [y/N]`);
@@ -102,7 +91,7 @@ export async function run(args: string[]): Promise<number> {
     {
       mode: scanned ? { kind: "scan", qr: scanned } : { kind: "generate", rendezvousUrl: rendezvous! },
       ...(clientId ? { clientId } : {}),
-      scopes: parsed.booleans.has("unstable-scopes") ? "unstable" : "stable",
+      scopes: values["unstable-scopes"] ? "unstable" : "stable",
       skipAccountConfirmation: yes,
       protocol,
       // Nobody scanned before the session expired: show a fresh QR (printed again) a few times.
@@ -113,9 +102,5 @@ export async function run(args: string[]): Promise<number> {
   interrupt.dispose();
   result.session?.client.stopClient();
   const s = summarise(result.outcome, deviceId ? { deviceId } : {});
-  say(`outcome: ${s.outcome}${s.reason ? ` (${s.reason})` : ""}`);
-  printSummary(s);
-  // Exit explicitly: stdin (and matrix-js-sdk's timers) would otherwise keep the process alive.
-  setImmediate(() => process.exit(s.outcome === "success" && s.crossSigned ? 0 : 1));
-  return s.outcome === "success" && s.crossSigned ? 0 : 1;
+  return finishRole(s, s.outcome === "success" && s.crossSigned ? 0 : 1);
 }

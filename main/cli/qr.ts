@@ -1,6 +1,6 @@
-// `qr-login qr decode|encode`: the MSC4388 QR payload codec on the command line (docs/architecture.md
-// "Contracts"). decode prints exactly one JSON line; a malformed payload prints
-// {"error":"<code>","message":"..."} and exits 2. encode prints the payload as hex.
+// `qr-login qr decode|encode`: the sign-in QR payload codec on the command line, MSC4388 and (`--type 2`)
+// MSC4108 2024 (docs/architecture.md "Contracts"). decode prints exactly one JSON line; a malformed
+// payload prints {"error":"<code>","message":"..."} and exits 2. encode prints the payload as hex.
 // decode reads what Element's Rust code reads: both id-length forms, and bytes after the base URL
 // are ignored (said on stderr); --strict refuses them (qr_trailing), for checking an encoder.
 import { existsSync } from "node:fs";
@@ -8,13 +8,18 @@ import { readFile } from "node:fs/promises";
 import { b64decode, hexDecode, hexEncode } from "../protocol/bytes.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { DEFAULT_PROFILE, getProfile } from "../protocol/profile.js";
-import { encodeQr, qrDataToJson, type QrIntent } from "../protocol/qr.js";
+import { encodeQr, qrDataToJson } from "../protocol/qr.js";
 import { decodeQrPng, QrImageError, writeQrPngFile } from "./qr-image.js";
-import { decodeAnyQr, qr2024ToJson } from "../protocol-2024/qr.js";
-import { encode2024, USAGE_2024 } from "./qr-2024.js";
-import { parseArgs, UsageError } from "./args.js";
+import { decodeAnyQr, encodeQr2024, qr2024ToJson } from "../protocol-2024/qr.js";
+import { parseCommandArgs, UsageError } from "./args.js";
 
 export const summary = "qr decode <hex|base64|file.png> | qr encode [--type 2] --intent I --key B64 ...: sign-in QR payloads (MSC4388, MSC4108 2024)";
+
+const USAGE_2024 = [
+  "  qr-login qr encode --type 2 --intent login|reciprocate --key <base64> --rendezvous-url <url>",
+  "                     [--server-name <name>] [--png FILE]",
+  "      (MSC4108 2024; --server-name is required for reciprocate, where it names the homeserver)",
+].join("\n");
 
 const USAGE = [
   "usage:",
@@ -65,14 +70,14 @@ async function readPayload(arg: string): Promise<Uint8Array> {
 }
 
 async function decode(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { booleans: ["help", "strict"] });
-  if (parsed.booleans.has("help")) {
+  const { values, positionals } = parseCommandArgs(args, { strict: { type: "boolean" }, help: { type: "boolean" } });
+  if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  if (parsed.positional.length !== 1) throw new UsageError(`decode takes one payload argument\n${USAGE}`);
+  if (positionals.length !== 1) throw new UsageError(`decode takes one payload argument\n${USAGE}`);
   try {
-    const qr = decodeAnyQr(await readPayload(parsed.positional[0]!), { strict: parsed.booleans.has("strict") });
+    const qr = decodeAnyQr(await readPayload(positionals[0]!), { strict: values.strict === true });
     if (qr.version === "2025" && qr.qr.trailingBytes > 0) process.stderr.write(`note: ${qr.qr.trailingBytes} byte(s) after the base URL ignored (--strict refuses them)\n`);
     process.stdout.write(`${JSON.stringify(qr.version === "2024" ? qr2024ToJson(qr.qr) : qrDataToJson(qr.qr))}\n`);
     return 0;
@@ -82,39 +87,58 @@ async function decode(args: string[]): Promise<number> {
   }
 }
 
+const ENCODE_OPTIONS = {
+  type: { type: "string" }, intent: { type: "string" }, key: { type: "string" }, png: { type: "string" },
+  // MSC4388 (type 3)
+  id: { type: "string" }, url: { type: "string" }, profile: { type: "string" }, "id-length": { type: "string" },
+  // MSC4108 2024 (type 2)
+  "rendezvous-url": { type: "string" }, "server-name": { type: "string" },
+  help: { type: "boolean" },
+} as const;
+
+/** The options of one QR type, refused with the other. */
+const ONLY_TYPE_3 = ["id", "url", "profile", "id-length"] as const;
+const ONLY_TYPE_2 = ["rendezvous-url", "server-name"] as const;
+
 async function encode(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["intent", "key", "id", "url", "profile", "png", "id-length", "type", "rendezvous-url", "server-name"], booleans: ["help"] });
-  if (parsed.booleans.has("help")) {
+  const { values, positionals } = parseCommandArgs(args, ENCODE_OPTIONS);
+  if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  if (parsed.positional.length > 0) throw new UsageError(`encode takes no positional arguments\n${USAGE}`);
-  const type = parsed.values.get("type") ?? "3";
-  if (type === "2") return encode2024(parsed, printError);
-  if (type !== "3") throw new UsageError("--type must be 3 (MSC4388, default) or 2 (MSC4108 2024)");
-  for (const flag of ["rendezvous-url", "server-name"]) if (parsed.values.has(flag)) throw new UsageError(`--${flag} belongs to the MSC4108 2024 QR (--type 2)`);
-  const need = (name: string): string => {
-    const v = parsed.values.get(name);
-    if (v === undefined) throw new UsageError(`encode needs --${name}\n${USAGE}`);
+  if (positionals.length > 0) throw new UsageError(`encode takes no positional arguments\n${USAGE}`);
+  const type = values.type ?? "3";
+  if (type !== "2" && type !== "3") throw new UsageError("--type must be 3 (MSC4388, default) or 2 (MSC4108 2024)");
+  for (const flag of type === "2" ? ONLY_TYPE_3 : ONLY_TYPE_2) {
+    if (values[flag] !== undefined) throw new UsageError(type === "2" ? `--${flag} belongs to the MSC4388 QR (type 3), not --type 2` : `--${flag} belongs to the MSC4108 2024 QR (--type 2)`);
+  }
+  const need = (name: keyof typeof ENCODE_OPTIONS): string => {
+    const v = values[name];
+    if (typeof v !== "string") throw new UsageError(type === "2" ? `encode --type 2 needs --${name}\n${USAGE_2024}` : `encode needs --${name}\n${USAGE}`);
     return v;
   };
   const intent = need("intent");
   if (intent !== "login" && intent !== "reciprocate") throw new UsageError('--intent must be "login" or "reciprocate"');
-  const key = need("key");
-  const id = need("id");
-  const url = need("url");
-  const idLength = parsed.values.get("id-length");
-  if (idLength !== undefined && idLength !== "1" && idLength !== "2") throw new UsageError("--id-length must be 1 or 2");
-  try {
-    const profile = getProfile(parsed.values.get("profile") ?? DEFAULT_PROFILE);
-    const payload = encodeQr(
-      { intent: intent as QrIntent, publicKey: b64decode(key), rendezvousId: id, baseUrl: url },
-      profile,
+  let payload: () => Uint8Array;
+  if (type === "2") {
+    const serverName = values["server-name"];
+    payload = () => encodeQr2024({ intent, publicKey: b64decode(need("key")), rendezvousUrl: need("rendezvous-url"), ...(serverName !== undefined ? { serverName } : {}) });
+  } else {
+    const key = need("key");
+    const id = need("id");
+    const url = need("url");
+    const idLength = values["id-length"];
+    if (idLength !== undefined && idLength !== "1" && idLength !== "2") throw new UsageError("--id-length must be 1 or 2");
+    payload = () => encodeQr(
+      { intent, publicKey: b64decode(key), rendezvousId: id, baseUrl: url },
+      getProfile(values.profile ?? DEFAULT_PROFILE),
       idLength === undefined ? {} : { idLengthBytes: idLength === "1" ? 1 : 2 },
     );
-    const png = parsed.values.get("png");
-    if (png !== undefined) await writeQrPngFile(png, payload);
-    process.stdout.write(`${hexEncode(payload)}\n`);
+  }
+  try {
+    const bytes = payload();
+    if (values.png !== undefined) await writeQrPngFile(values.png, bytes);
+    process.stdout.write(`${hexEncode(bytes)}\n`);
     return 0;
   } catch (err) {
     if (err instanceof ProtocolError) return printError(err.code, err.message);

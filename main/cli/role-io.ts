@@ -4,58 +4,14 @@
 //
 // stdout carries exactly one line, the summary, so a script can `JSON.parse` it; everything meant for
 // the person at the terminal (QR, check code, verification URI, prompts, progress) goes to stderr.
-import { createInterface } from "node:readline";
 import QRCode from "qrcode";
 import type { FlowEvent, FlowOutcome } from "../login/ports.js";
 import { UsageError } from "./args.js";
+import type { LineQueue } from "./line-queue.js";
+import { interruptSignal } from "./stop-signals.js";
 
+export { LineQueue } from "./line-queue.js";
 export { openInBrowser } from "./open-url.js";
-
-/** stdin as a queue of lines; lines typed early wait until asked for. */
-export class LineQueue {
-  private readonly lines: string[] = [];
-  private ended = false;
-  private waiters: (() => void)[] = [];
-
-  constructor(input: NodeJS.ReadableStream) {
-    const rl = createInterface({ input, crlfDelay: Infinity, terminal: false });
-    rl.on("line", (line) => {
-      this.lines.push(line);
-      this.wake();
-    });
-    rl.on("close", () => {
-      this.ended = true;
-      this.wake();
-    });
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  /** The next non-empty line (trimmed), or undefined at EOF or when `signal` aborts. */
-  async next(signal?: AbortSignal): Promise<string | undefined> {
-    for (;;) {
-      if (signal?.aborted) return undefined;
-      const line = this.lines.shift();
-      if (line !== undefined) {
-        if (line.trim() === "") continue;
-        return line.trim();
-      }
-      if (this.ended) return undefined;
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          signal?.removeEventListener("abort", done);
-          resolve();
-        };
-        this.waiters.push(done);
-        signal?.addEventListener("abort", done, { once: true });
-      });
-    }
-  }
-}
 
 export function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -65,6 +21,32 @@ export function say(line: string): void {
 export async function terminalQr(payload: Uint8Array): Promise<string> {
   // A byte segment keeps the binary payload exact (a string would be re-encoded as UTF-8).
   return QRCode.toString([{ data: payload, mode: "byte" }], { type: "terminal", small: true, errorCorrectionLevel: "L" });
+}
+
+/**
+ * Shows a flow event to the person at the terminal: the QR (drawn, and as hex), the check code, and a
+ * progress line; `where` says on which device to scan the QR and enter the code. The user code is
+ * each role's own.
+ */
+export function showEvent(e: FlowEvent, where: { scanQrOn: string; enterCheckCodeOn: string }): void {
+  if (e.type === "qr") {
+    void terminalQr(new Uint8Array(Buffer.from(e.hex, "hex"))).then((art) => {
+      say(`QR code (scan it on ${where.scanQrOn}):\n${art}`);
+      say(`QR: ${e.hex}`);
+    });
+    return;
+  }
+  if (e.type === "check_code") say(`check code: ${e.code}  (enter it on ${where.enterCheckCodeOn})`);
+  const line = describeEvent(e);
+  if (line) say(line);
+}
+
+/** Asks on stderr and reads the answer from stdin; stdin closing first is an error naming `what`. */
+export async function ask(stdin: LineQueue, prompt: string, what: string, signal: AbortSignal): Promise<string> {
+  say(prompt);
+  const line = await stdin.next(signal);
+  if (line === undefined) throw signal.aborted ? signal.reason : new Error(`stdin closed before ${what}`);
+  return line;
 }
 
 /** One progress line per flow event (stderr). Never includes tokens or secrets: events carry none. */
@@ -137,22 +119,20 @@ export function printSummary(summary: Summary): void {
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
 
+/**
+ * Ends a sign-in role: the outcome on stderr, the summary on stdout, and an explicit exit with `code`
+ * (stdin and matrix-js-sdk's timers would otherwise keep the process alive).
+ */
+export function finishRole(s: Summary, code: number): number {
+  say(`outcome: ${s.outcome}${s.reason ? ` (${s.reason})` : ""}`);
+  printSummary(s);
+  setImmediate(() => process.exit(code));
+  return code;
+}
+
 /** A signal aborted by the first SIGINT/SIGTERM (the flow then tells the peer and deletes the session). */
-export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const onSignal = (): void => {
-    say("interrupted: cancelling");
-    controller.abort(new Error("interrupted"));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    },
-  };
+export function interruptFlow(): { signal: AbortSignal; dispose(): void } {
+  return interruptSignal(() => say("interrupted: cancelling"));
 }
 
 export function hexToBytes(hex: string, flag: string): Uint8Array {

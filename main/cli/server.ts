@@ -2,7 +2,8 @@
 import type { ConfigLayer } from "../../server/rendezvous/config.js";
 import { ConfigError, envLayer, readConfigFile, resolveConfig } from "../../server/rendezvous/config.js";
 import { startRendezvousServer } from "../../server/rendezvous/standalone.js";
-import { parseArgs, UsageError } from "./args.js";
+import { parseCommandArgs, UsageError } from "./args.js";
+import { nextStopSignal } from "./stop-signals.js";
 
 export const summary = "run the rendezvous server, 2025 and 2024 APIs (default 127.0.0.1:8090, SQLite store)";
 
@@ -50,24 +51,31 @@ options (flags win over QR_LOGIN_RENDEZVOUS_* environment variables, which win o
                            blocking other requests (sqlite_busy_timeout_ms, default 2000)
   --log-level LEVEL        pino level or silent (log_level, default info)`;
 
-const FLAGS = ["config", "listen", "mode", "store", "ttl", "ttl-2024", "api-2025", "api-2024", "public-base-url",
+/** The settings a flag may give (each also a config key, with `_` for `-`). */
+const SETTINGS = ["listen", "mode", "store", "ttl", "ttl-2024", "api-2025", "api-2024", "public-base-url",
   "long-poll-ms", "long-poll-max-held", "long-poll-max-held-per-ip", "homeserver", "trust-proxy", "max-sessions",
   "max-sessions-per-ip", "create-per-minute", "requests-per-minute", "token-checks-per-minute", "request-timeout-ms",
   "max-connections-per-ip", "max-pipelined", "redis-prefix", "redis-timeout-ms", "sqlite-busy-timeout-ms", "log-level"] as const;
 
+const OPTIONS = {
+  config: { type: "string" },
+  ...(Object.fromEntries(SETTINGS.map((name) => [name, { type: "string" }])) as Record<(typeof SETTINGS)[number], { readonly type: "string" }>),
+  help: { type: "boolean" },
+} as const;
+
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: FLAGS, booleans: ["help"] });
-  if (parsed.booleans.has("help")) {
+  const { values, positionals } = parseCommandArgs(args, OPTIONS);
+  if (values.help) {
     console.log(HELP);
     return 0;
   }
-  if (parsed.positional.length > 0) throw new UsageError(`unexpected argument "${parsed.positional[0]}"`);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const flags: ConfigLayer = {};
-  for (const name of FLAGS) {
-    const v = parsed.values.get(name);
-    if (v !== undefined && name !== "config") (flags as Record<string, string>)[name.replace(/-/g, "_")] = v;
+  for (const name of SETTINGS) {
+    const v = values[name];
+    if (v !== undefined) (flags as Record<string, string>)[name.replace(/-/g, "_")] = v;
   }
-  const configFile = parsed.values.get("config") ?? process.env.QR_LOGIN_RENDEZVOUS_CONFIG;
+  const configFile = values.config ?? process.env.QR_LOGIN_RENDEZVOUS_CONFIG;
   let config;
   try {
     config = resolveConfig([configFile ? readConfigFile(configFile) : {}, envLayer(process.env), flags]);
@@ -80,18 +88,7 @@ export async function run(args: string[]): Promise<number> {
   const apis = (config.apis ?? []).map((api) => (api === "2024" ? `2024 (ttl ${(config.ttl2024Ms ?? 0) / 1000} s)` : "2025")).join(" + ") || "none";
   const longPoll = config.longPollMs ? `long-poll ${config.longPollMs} ms` : "long-poll off";
   console.log(`rendezvous server (${config.mode}, APIs ${apis}, store ${storeText}, ttl ${(config.ttlMs ?? 0) / 1000} s, ${longPoll}) listening on ${server.url}`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      console.log(`${signal}: shutting down`);
-      server.close().then(resolve, (err: unknown) => {
-        console.error(`shutdown failed: ${(err as Error).message}`);
-        resolve();
-      });
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
+  console.log(`${await nextStopSignal()}: shutting down`);
+  await server.close().catch((err: unknown) => console.error(`shutdown failed: ${(err as Error).message}`));
   return 0;
 }

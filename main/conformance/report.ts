@@ -4,14 +4,8 @@ import type { ApiVersion } from "./cases.js";
 import type { ApiChoice } from "./discover.js";
 import type { CaseResult, CaseStatus, Endpoint } from "./runner.js";
 
-export interface ReportCase {
-  readonly id: string;
-  readonly api: ApiVersion;
-  readonly prefix: string;
-  readonly rule: string;
-  readonly status: CaseStatus;
-  readonly message: string;
-}
+/** A case as the report shows it: its result without what only in-process callers use. */
+export type ReportCase = Pick<CaseResult, "id" | "api" | "prefix" | "rule" | "status" | "message">;
 
 export interface ConformanceReport {
   /** The URL as given. */

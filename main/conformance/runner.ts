@@ -3,6 +3,7 @@
 // server it is pointed at; the project's own suite (test/conformance/) runs every case through it
 // against our server, and gives it the control of the server's configuration and clock that the
 // command line does not have (ServerControl).
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ApiVersion, RendezvousCase } from "./cases.js";
 import { apiOf, CASES, CONCURRENT_WRITE_ERRCODE, expand, needsSession, PREFIX_2024, PREFIX_UNSTABLE, runsPerPrefix, SYNAPSE_SESSION_PATH } from "./cases.js";
 import { body, CaseFailure, fail, isString, matches, show, status } from "./check.js";
@@ -118,8 +119,6 @@ function serverFor(needs: ServerSetup | undefined, target: Target, control: Serv
     case "capped": return control?.capped ? { ...none, base: control.capped.base, sessionCap: control.capped.sessionsPerClient } : why;
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function retryAfterMs(r: Reply): number {
   const ms = r.json?.retry_after_ms;

@@ -94,6 +94,18 @@ export function expectPayload(r: Reply, data: string, token: string | undefined)
   if (token !== undefined) equal(body(r).sequence_token, token, "body.sequence_token");
 }
 
+/** The answer names the token of the write {seq1}, and so does a GET of the session afterwards. */
+export async function expectSeq1NowAndAfter(r: Reply, ctx: CaseContext, after: string): Promise<void> {
+  equal(body(r).sequence_token, ctx.vars.seq1, "body.sequence_token");
+  equal(body(await ctx.call("GET", sessionOf(ctx))).sequence_token, ctx.vars.seq1, `${after}: body.sequence_token`);
+}
+
+/** Discovery for a requester who may not create: 200 {create_available: false}, or 403 M_FORBIDDEN. */
+export function expectNoCreate(r: Reply): void {
+  if (r.status === 200) equal(body(r).create_available, false, "body.create_available");
+  else equal(body(r).errcode, "M_FORBIDDEN", "body.errcode");
+}
+
 export function expectCreated(r: Reply): void {
   isString(body(r).id, "body.id");
   isString(body(r).sequence_token, "body.sequence_token");

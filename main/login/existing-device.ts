@@ -10,8 +10,9 @@
 // Both directions step by step, and every failure: docs/architecture.md "The two directions" and
 // "Failure catalogue".
 
+import { setTimeout as sleep } from "node:timers/promises";
 import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, secretsMessage, type SecretsBundle } from "./messages.js";
-import { FlowContext, FlowEnd, delay, localFailure, toHex } from "./flow-kit.js";
+import { FlowContext, FlowEnd, localFailure, toHex } from "./flow-kit.js";
 import { dialectFor } from "./dialect.js";
 import { isOpenableUrl, openRefusal, UnsafeUrlError } from "./url-policy.js";
 import {
@@ -230,7 +231,7 @@ async function waitForDevice(ctx: FlowContext, matrix: ExistingDeviceMatrixPort,
     if (await matrix.deviceExists(deviceId, ctx.signal)) return;
     const left = deadline - Date.now();
     if (left <= 0) throw localFailure("device_not_found", `device ${deviceId} did not appear within ${waitMs} ms`);
-    await delay(Math.min(pollMs, left), ctx.signal);
+    await sleep(Math.min(pollMs, left), undefined, { signal: ctx.signal });
   }
 }
 

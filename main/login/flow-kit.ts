@@ -10,6 +10,7 @@
 // when it has not happened after a while: matrix-js-sdk's and the Rust SDK's new devices never delete
 // it, and a session full of secrets should not sit on the server until it expires.
 
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   MessageError,
   failureMessage,
@@ -175,7 +176,7 @@ export class FlowContext {
     }
     // The outcome is the last event; the linger below is invisible to the UI.
     this.emit({ type: "outcome", role: this.role, result: end.outcome });
-    if (told) await delay(this.lingerMs);
+    if (told) await sleep(this.lingerMs);
     await this.release();
     return end.outcome;
   }
@@ -206,7 +207,7 @@ export class FlowContext {
       // The peer needs a moment (its next poll, then the import) before it deletes: watching at once
       // would only poll a session that cannot have changed yet.
       const quiet = Math.min(SECRETS_QUIET_MS, within);
-      await delay(quiet);
+      await sleep(quiet);
       try {
         // Nothing more is expected: this receive ends when the peer deletes the session, or times out.
         await this.conversation.receive({ signal: AbortSignal.timeout(Math.max(1, within - quiet)) });
@@ -255,22 +256,4 @@ function isConcurrentWrite(error: ChannelError): boolean {
 /** Hex of the QR bytes for the renderer. */
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("hex");
-}
-
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -7,6 +7,7 @@
 //    third party would see.
 //  - fixtures: bootstrapCrossSigningAndBackup() creates an identity and a backup (seeding only; the QR flow
 //    never creates identities).
+import { setTimeout as sleep } from "node:timers/promises";
 import * as sdk from "matrix-js-sdk";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import type { CryptoApi } from "matrix-js-sdk/lib/crypto-api/index.js";
@@ -396,10 +397,13 @@ function selfSigningPublicKey(bundle: SecretsBundle): string {
   return crossSigningPublicKey(bundle.cross_signing.self_signing_key) ?? "";
 }
 
-function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<null>((r) => (timer = setTimeout(() => r(null), Math.max(0, deadline - Date.now()))));
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+async function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T | null> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([p, sleep(Math.max(0, deadline - Date.now()), null, { signal: timer.signal })]);
+  } finally {
+    timer.abort(); // the sleep's rejection is the race's, and ignored there
+  }
 }
 
 /** Polls the crypto stack until our device is cross-signed and the backup enabled, or the time is up. */
@@ -408,7 +412,7 @@ export async function waitForVerifiedState(client: sdk.MatrixClient, timeoutMs: 
   for (;;) {
     const state = await verifiedState(client);
     if ((state.crossSigned && state.backup) || Date.now() >= deadline) return state;
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
 }
 

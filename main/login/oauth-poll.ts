@@ -9,6 +9,7 @@
 // - no wait goes past the code's expiry, and none is longer than a timer can hold: the loop wakes at
 //   the expiry and stops there, never polling with an expired code.
 
+import { setTimeout as sleep } from "node:timers/promises";
 import * as o from "oauth4webapi";
 import { asServer, isNetworkError, libOptions, OAuthError, tokensOf, viaLibrary, type AuthMetadata, type FetchOptions, type TokenResponse } from "./oauth-http.js";
 import type { DeviceAuthorization } from "./oauth.js";
@@ -78,19 +79,13 @@ export interface PollOptions extends FetchOptions {
   now?: () => number;
 }
 
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new OAuthError("aborted", "aborted"));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, Math.min(ms, MAX_TIMER_MS));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new OAuthError("aborted", "aborted"));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
+async function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await sleep(Math.min(ms, MAX_TIMER_MS), undefined, signal ? { signal } : {});
+  } catch (err) {
+    if (signal?.aborted) throw new OAuthError("aborted", "aborted");
+    throw err;
+  }
 }
 
 /** What one device-code token request came to. */
@@ -138,11 +133,11 @@ export async function pollDeviceToken(
   authorization: DeviceAuthorization,
   opts: PollOptions = {},
 ): Promise<DeviceTokenOutcome> {
-  const sleep = opts.sleep ?? abortableSleep;
+  const wait = opts.sleep ?? abortableSleep;
   const now = opts.now ?? Date.now;
   const schedule = new PollSchedule(authorization.interval, now() + authorization.expires_in * 1000);
   for (let first = true; ; first = false) {
-    if (!first) await sleep(schedule.nextWaitMs(now()), opts.signal);
+    if (!first) await wait(schedule.nextWaitMs(now()), opts.signal);
     if (opts.signal?.aborted) throw new OAuthError("aborted", "aborted");
     if (schedule.expired(now())) return { kind: "expired" };
     const answer = await pollOnce(md, clientId, authorization.device_code, opts);

@@ -77,6 +77,7 @@ export function storeDown(req: FastifyRequest): (err: unknown) => never {
   };
 }
 
+/** The access token of an `Authorization: Bearer …` header (the scheme in any case), or null. */
 export function bearerToken(req: FastifyRequest): string | null {
   const auth = req.headers.authorization;
   if (typeof auth !== "string") return null;

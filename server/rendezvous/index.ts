@@ -5,8 +5,8 @@
 //     verifier: async (token) => lookUp(token) /* { userId } | null */ });
 // serves the 2025 API under both prefixes (v1 and unstable io.element.msc4388) and the 2024 API under
 // unstable org.matrix.msc4108, each with its own CORS preflights, 404s and 405s, and leaves every
-// other path of the host alone. Standalone: startRendezvousServer(config)
-// or `qr-login server`.
+// other path of the host alone. Standalone: startRendezvousServer(config) or `qr-login server`;
+// buildRendezvousServer(config) is the same server not listening, for `app.inject()`.
 export type { Limits, RendezvousMode, RendezvousOptions } from "./plugin.js";
 export { ALL_APIS, DEFAULT_LIMITS, MatrixHttpError, normalizePublicBaseUrl, parseMode, rendezvousPlugin } from "./plugin.js";
 export type { AccessTokenVerifier, RemoteVerifierOptions } from "./verifier.js";
@@ -18,6 +18,6 @@ export { SqliteStore } from "./store-sqlite.js";
 export { RedisStore } from "./store-redis.js";
 export { openStore } from "./open-store.js";
 export { RendezvousMetrics } from "./metrics.js";
-export type { RendezvousServerConfig, RunningRendezvousServer } from "./standalone.js";
-export { startRendezvousServer } from "./standalone.js";
+export type { RendezvousServer, RendezvousServerConfig, RunningRendezvousServer } from "./standalone.js";
+export { buildRendezvousServer, startRendezvousServer } from "./standalone.js";
 export * from "./protocol.js";

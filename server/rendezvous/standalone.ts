@@ -1,6 +1,7 @@
 // The rendezvous server as its own process: the plugin (both APIs) plus /health, /metrics, JSON 404s for
 // every other path, pino logs without payloads, tokens or session ids, bounds on how long a request
 // may take to arrive and on connections (connection-guard.ts), and graceful close.
+import { setTimeout as sleep } from "node:timers/promises";
 import Fastify, { LogController } from "fastify";
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from "fastify";
 import type { ConnectionLimits } from "./connection-guard.js";
@@ -57,11 +58,16 @@ export interface RendezvousServerConfig {
   purgeIntervalMs?: number;
 }
 
-export interface RunningRendezvousServer {
-  url: string;
+/** The server, ready to listen or to answer `app.inject()` (tests of route logic need no socket). */
+export interface RendezvousServer {
   app: FastifyInstance;
   store: RendezvousStore;
+  /** Closes the app, and the store unless it was given as `storeInstance`. */
   close(): Promise<void>;
+}
+
+export interface RunningRendezvousServer extends RendezvousServer {
+  url: string;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -77,7 +83,21 @@ const METRICS_STORE_WAIT_MS = 250;
 
 const JSON_404 = JSON.stringify({ errcode: "M_UNRECOGNIZED", error: "Unrecognized request" });
 
+/** The standalone server, listening on `config.host`:`config.port`. */
 export async function startRendezvousServer(config: RendezvousServerConfig): Promise<RunningRendezvousServer> {
+  const server = await buildRendezvousServer(config);
+  try {
+    const url = await server.app.listen({ host: config.host, port: config.port });
+    server.app.log.info({ store: server.store.kind === "redis" ? redactUrl(config.store) : config.store, mode: config.mode }, "rendezvous server listening");
+    return { ...server, url };
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+}
+
+/** The standalone server, ready but not listening (`config.host` and `config.port` are not used). */
+export async function buildRendezvousServer(config: RendezvousServerConfig): Promise<RendezvousServer> {
   const storeOptions: OpenStoreOptions = {
     ...(config.redisPrefix ? { redisPrefix: config.redisPrefix } : {}),
     ...(config.redisTimeoutMs !== undefined ? { redisTimeoutMs: config.redisTimeoutMs } : {}),
@@ -183,11 +203,9 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
         .header("access-control-allow-origin", "*")
         .send(JSON.stringify({ errcode: status === 413 ? "M_TOO_LARGE" : "M_UNKNOWN", error: status < 500 ? (err as Error).message : "Internal server error" }));
     });
-    const address = await app.listen({ host: config.host, port: config.port });
-    app.log.info({ store: store.kind === "redis" ? redactUrl(config.store) : config.store, mode: config.mode }, "rendezvous server listening");
+    await app.ready();
     let closed: Promise<void> | undefined;
     return {
-      url: address,
       app,
       store,
       close: () => (closed ??= (async () => {
@@ -203,8 +221,11 @@ export async function startRendezvousServer(config: RendezvousServerConfig): Pro
 }
 
 /** The value if it comes within `ms`, else null (the promise is left to settle on its own). */
-function withinMs<T>(value: Promise<T>, ms: number): Promise<T | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), ms); });
-  return Promise.race([value, late]).finally(() => clearTimeout(timer));
+async function withinMs<T>(value: Promise<T>, ms: number): Promise<T | null> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([value, sleep(ms, null, { signal: timer.signal })]);
+  } finally {
+    timer.abort(); // the sleep's rejection is the race's, and ignored there
+  }
 }

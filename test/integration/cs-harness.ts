@@ -1,5 +1,6 @@
-// Test harness for the development homeserver's Client-Server API alone: the real plugin on a real
-// listening fastify, with a token table standing in for the OAuth half (which has its own tests).
+// Test harness for the development homeserver's Client-Server API alone: the real plugin on a fastify,
+// listening (for real clients) or not (for `app.inject()`), with a token table standing in for the
+// OAuth half (which has its own tests).
 import { randomBytes } from "node:crypto";
 import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
@@ -12,13 +13,17 @@ import type { DevhomeAuth, TokenInfo } from "../../server/devhome/types.js";
 export const API_SCOPE = "urn:matrix:client:api:*";
 export const deviceScope = (deviceId: string): string => `urn:matrix:client:device:${deviceId}`;
 
-export interface CsHarness {
-  baseUrl: string;
+/** The harness without a socket: requests go through `app.inject()`. */
+export interface CsApp {
   app: FastifyInstance;
   db: DevhomeDb;
   cs: CsApi;
   auth: DevhomeAuth & { issueWithScopes(userId: string, deviceId: string, scopes: string[]): string; revoked: string[] };
   close(): Promise<void>;
+}
+
+export interface CsHarness extends CsApp {
+  baseUrl: string;
 }
 
 export interface LoggedRequest {
@@ -29,8 +34,19 @@ export interface LoggedRequest {
   status?: number;
 }
 
+type HarnessOptions = { serverName?: string; log?: LoggedRequest[] };
+
+/** The harness listening on 127.0.0.1. */
+export async function startCsHarness(opts: HarnessOptions = {}): Promise<CsHarness> {
+  const harness = await buildCsHarness(opts);
+  await harness.app.listen({ host: "127.0.0.1", port: 0 });
+  const addr = harness.app.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  return { ...harness, baseUrl: `http://127.0.0.1:${port}` };
+}
+
 /** `log` receives every CS request (after body parsing) with its response status. */
-export async function startCsHarness(opts: { serverName?: string; log?: LoggedRequest[] } = {}): Promise<CsHarness> {
+export async function buildCsHarness(opts: HarnessOptions = {}): Promise<CsApp> {
   const serverName = opts.serverName ?? "localhost";
   const db = openDevhomeDb();
   const tokens = new Map<string, TokenInfo>();
@@ -73,11 +89,8 @@ export async function startCsHarness(opts: { serverName?: string; log?: LoggedRe
     });
   }
   await app.register(cs.plugin);
-  await app.listen({ host: "127.0.0.1", port: 0 });
-  const addr = app.server.address();
-  const port = typeof addr === "object" && addr ? addr.port : 0;
+  await app.ready();
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
     app,
     db,
     cs,

@@ -1,11 +1,13 @@
 // The CS API with plain HTTP: tokens and scopes, devices (percent-encoded ids), bad input → the spec's
 // errcodes (never a 500), signature checks on uploaded keys, UIA for replacing cross-signing keys,
-// key backup versions, to-device delivery through /sync and its long-poll.
+// key backup versions, to-device delivery through /sync and its long-poll. Route logic through
+// fastify's inject; closing with a long-poll pending, on a real socket.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { canonicalJson } from "../../server/devhome/cs/json.js";
-import { API_SCOPE, deviceScope, startCsHarness } from "./cs-harness.js";
-import type { CsHarness } from "./cs-harness.js";
+import { injectRequest } from "../support/inject.js";
+import { API_SCOPE, buildCsHarness, deviceScope, startCsHarness } from "./cs-harness.js";
+import type { CsApp } from "./cs-harness.js";
 
 // Response bodies are walked freely in assertions.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -13,7 +15,7 @@ type AnyJson = any;
 
 const ALICE = "@alice:localhost";
 const BOB = "@bob:localhost";
-let h: CsHarness;
+let h: CsApp;
 
 const b64 = (u: Uint8Array): string => Buffer.from(u).toString("base64").replace(/=+$/, "");
 
@@ -34,20 +36,15 @@ function sign<T extends Record<string, unknown>>(obj: T, userId: string, keyId: 
 }
 
 async function call(method: string, path: string, token?: string, body?: unknown, raw?: string | Buffer, headers: Record<string, string> = {}) {
-  const init: RequestInit = { method, headers: { ...headers } };
-  if (token) (init.headers as Record<string, string>).authorization = `Bearer ${token}`;
-  if (raw !== undefined) init.body = raw;
-  else if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    (init.headers as Record<string, string>)["content-type"] = "application/json";
-  }
-  const r = await fetch(`${h.baseUrl}${path}`, init);
-  const text = await r.text();
+  const sent: Record<string, string> = { ...headers };
+  if (token) sent.authorization = `Bearer ${token}`;
+  if (raw === undefined && body !== undefined) sent["content-type"] = "application/json";
+  const r = await injectRequest(h.app, method, path, sent, raw ?? (body !== undefined ? JSON.stringify(body) : undefined));
   let json: AnyJson;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(r.text);
   } catch {
-    json = text;
+    json = r.text;
   }
   return { status: r.status, json };
 }
@@ -75,7 +72,7 @@ function crossKey(userId: string, usage: string, key: Key) {
 }
 
 beforeAll(async () => {
-  h = await startCsHarness();
+  h = await buildCsHarness();
 });
 afterAll(async () => {
   await h.close();
@@ -91,7 +88,7 @@ describe("authentication", () => {
   test("missing, unknown and wrongly scoped tokens", async () => {
     expect(await call("GET", "/_matrix/client/v3/account/whoami")).toMatchObject({ status: 401, json: { errcode: "M_MISSING_TOKEN" } });
     expect(await call("GET", "/_matrix/client/v3/account/whoami", "nope")).toMatchObject({ status: 401, json: { errcode: "M_UNKNOWN_TOKEN" } });
-    const r = await fetch(`${h.baseUrl}/_matrix/client/v3/account/whoami`, { headers: { authorization: "Basic abc" } });
+    const r = await injectRequest(h.app, "GET", "/_matrix/client/v3/account/whoami", { authorization: "Basic abc" });
     expect(r.status).toBe(401);
     // A token without the Client-Server API scope (only the device scope) is not an API token.
     const noApi = h.auth.issueWithScopes(ALICE, "SCOPELESS1", [deviceScope("SCOPELESS1")]);
@@ -107,14 +104,13 @@ describe("authentication", () => {
   });
 
   test("CORS: preflight without a token, and the header on answers", async () => {
-    const pre = await fetch(`${h.baseUrl}/_matrix/client/v3/keys/query`, {
-      method: "OPTIONS",
-      headers: { origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+    const pre = await injectRequest(h.app, "OPTIONS", "/_matrix/client/v3/keys/query", {
+      origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type",
     });
     expect(pre.status).toBeLessThan(300);
     expect(pre.headers.get("access-control-allow-origin")).toBe("*");
     expect(pre.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
-    const r = await fetch(`${h.baseUrl}/_matrix/client/v3/account/whoami`, { headers: { origin: "https://app.example" } });
+    const r = await injectRequest(h.app, "GET", "/_matrix/client/v3/account/whoami", { origin: "https://app.example" });
     expect(r.status).toBe(401);
     expect(r.headers.get("access-control-allow-origin")).toBe("*");
   });

@@ -1,37 +1,40 @@
 // Abuse limits of the rendezvous server: per-IP request and create rates (429 with retry_after_ms
 // and Retry-After), live-session caps that refuse new sessions and never evict live ones, the
 // trusted-proxy client address (addresses, a hop count), IPv6 clients counted per /64, and 10,000
-// live sessions in the memory store. The 2024 API shares every one of these with the 2025 API.
-import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
-import type { Limits, RunningRendezvousServer } from "../../server/rendezvous/index.js";
-import { MemoryStore, MSC4108_PATH, startRendezvousServer } from "../../server/rendezvous/index.js";
-import { closeHttpAgent, httpRequest } from "../support/http.js";
+// live sessions in the memory store. The 2024 API shares every one of these with the 2025 API. Route
+// logic only, through fastify's inject (the client address is 127.0.0.1 there); the limits on
+// connections are rendezvous-stalls.test.ts's.
+import { afterEach, describe, expect, test } from "@jest/globals";
+import type { FastifyInstance } from "fastify";
+import type { Limits, RendezvousServer } from "../../server/rendezvous/index.js";
+import { buildRendezvousServer, MemoryStore, MSC4108_PATH } from "../../server/rendezvous/index.js";
+import type { Reply } from "../support/http.js";
+import { injectRequest } from "../support/inject.js";
 
 const P = "/_matrix/client/unstable/io.element.msc4388/rendezvous";
 const H = { "Content-Type": "application/json" };
 const NONE: Partial<Limits> = { maxSessions: 0, maxSessionsPerIp: 0, createPerWindow: 0, requestsPerWindow: 0 };
 
-let server: RunningRendezvousServer | undefined;
+let server: RendezvousServer | undefined;
 let offset = 0;
-async function start(limits: Partial<Limits>, extra: { trustProxy?: boolean | number | string[] } = {}): Promise<string> {
-  server = await startRendezvousServer({
+async function start(limits: Partial<Limits>, extra: { trustProxy?: boolean | number | string[] } = {}): Promise<FastifyInstance> {
+  server = await buildRendezvousServer({
     host: "127.0.0.1", port: 0, mode: "open", store: "memory", limits: { ...NONE, ...limits }, logLevel: false,
     now: () => Date.now() + offset, ...extra,
   });
-  return server.url;
+  return server.app;
 }
 afterEach(async () => { await server?.close(); server = undefined; });
-afterAll(() => closeHttpAgent());
 
-async function create(base: string, data = "x", headers: Record<string, string> = {}) {
-  return httpRequest(base, "POST", P, { ...H, ...headers }, JSON.stringify({ data }));
+async function create(base: FastifyInstance, data = "x", headers: Record<string, string> = {}) {
+  return injectRequest(base, "POST", P, { ...H, ...headers }, JSON.stringify({ data }));
 }
 
-async function create2024(base: string, data = "x", headers: Record<string, string> = {}) {
-  return httpRequest(base, "POST", MSC4108_PATH, { "Content-Type": "text/plain", ...headers }, data);
+async function create2024(base: FastifyInstance, data = "x", headers: Record<string, string> = {}) {
+  return injectRequest(base, "POST", MSC4108_PATH, { "Content-Type": "text/plain", ...headers }, data);
 }
 
-function expectLimited(r: Awaited<ReturnType<typeof httpRequest>>, maxMs: number): void {
+function expectLimited(r: Reply, maxMs: number): void {
   expect([r.status, r.json!.errcode]).toEqual([429, "M_LIMIT_EXCEEDED"]);
   const ms = r.json!.retry_after_ms as number;
   expect(Number.isInteger(ms) && ms > 0 && ms <= maxMs).toBe(true);
@@ -44,9 +47,9 @@ describe("rate limits", () => {
     const base = await start({ requestsPerWindow: 10, windowMs: 30_000 });
     const { id } = (await create(base)).json as { id: string };
     const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) statuses.push((await httpRequest(base, "GET", `${P}/${id}`)).status);
+    for (let i = 0; i < 12; i++) statuses.push((await injectRequest(base, "GET", `${P}/${id}`)).status);
     expect(statuses).toEqual([...Array(10).fill(200), 429, 429]);
-    const limited = await httpRequest(base, "GET", `${P}/${id}`);
+    const limited = await injectRequest(base, "GET", `${P}/${id}`);
     expect(limited.status).toBe(429);
     expect(limited.json!.errcode).toBe("M_LIMIT_EXCEEDED");
     const ms = limited.json!.retry_after_ms as number;
@@ -57,7 +60,7 @@ describe("rate limits", () => {
     expect(limited.headers.get("access-control-allow-origin")).toBe("*");
     // The create limit is a separate budget.
     expect((await create(base)).status).toBe(200);
-    const metrics = await httpRequest(base, "GET", "/metrics");
+    const metrics = await injectRequest(base, "GET", "/metrics");
     expect(metrics.text).toMatch(/^rendezvous_rate_limited_total 3$/m);
   });
 
@@ -71,7 +74,7 @@ describe("rate limits", () => {
       if (r.status === 200) id = r.json!.id as string;
     }
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
-    expect((await httpRequest(base, "GET", `${P}/${id}`)).status).toBe(200);
+    expect((await injectRequest(base, "GET", `${P}/${id}`)).status).toBe(200);
   });
 });
 
@@ -84,7 +87,7 @@ describe("rate limits of the 2024 API", () => {
     expect(last.status).toBe(201);
     expectLimited(await create2024(base), 60_000);
     expectLimited(await create(base), 60_000);
-    expect((await httpRequest(base, "GET", new URL(last.json!.url as string).pathname)).text).toBe("third");
+    expect((await injectRequest(base, "GET", new URL(last.json!.url as string).pathname)).text).toBe("third");
   });
 
   test("2024 polls spend the per-IP request budget", async () => {
@@ -93,9 +96,9 @@ describe("rate limits of the 2024 API", () => {
     const session = new URL(created.json!.url as string).pathname;
     const etag = created.headers.get("etag")!;
     const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) statuses.push((await httpRequest(base, "GET", session, { "If-None-Match": etag })).status);
+    for (let i = 0; i < 12; i++) statuses.push((await injectRequest(base, "GET", session, { "If-None-Match": etag })).status);
     expect(statuses).toEqual([...Array(10).fill(304), 429, 429]);
-    expectLimited(await httpRequest(base, "PUT", session, { "Content-Type": "text/plain", "If-Match": etag }, "y"), 30_000);
+    expectLimited(await injectRequest(base, "PUT", session, { "Content-Type": "text/plain", "If-Match": etag }, "y"), 30_000);
   });
 });
 
@@ -110,14 +113,14 @@ describe("live-session caps refuse new sessions and never evict", () => {
     expect(refused.json!.retry_after_ms as number).toBeGreaterThan(170_000); // until the oldest session expires
     expect((await create(base, "nor a 2025 one")).status).toBe(429);
     const paths = made.map((r) => new URL(r.json!.url as string).pathname);
-    expect(await Promise.all(paths.map(async (p) => (await httpRequest(base, "GET", p)).text))).toEqual(["b", "c", "d"]);
-    const w = await httpRequest(base, "PUT", paths[0]!, { "Content-Type": "text/plain", "If-Match": made[0]!.headers.get("etag")! }, "still mine");
+    expect(await Promise.all(paths.map(async (p) => (await injectRequest(base, "GET", p)).text))).toEqual(["b", "c", "d"]);
+    const w = await injectRequest(base, "PUT", paths[0]!, { "Content-Type": "text/plain", "If-Match": made[0]!.headers.get("etag")! }, "still mine");
     expect(w.status).toBe(202);
-    expect((await httpRequest(base, "GET", `${P}/${s25.id}`)).json!.data).toBe("a");
-    expect((await httpRequest(base, "DELETE", paths[1]!)).status).toBe(204);
+    expect((await injectRequest(base, "GET", `${P}/${s25.id}`)).json!.data).toBe("a");
+    expect((await injectRequest(base, "DELETE", paths[1]!)).status).toBe(204);
     expect((await create2024(base, "fits again")).status).toBe(201);
     expect((await create2024(base, "full again")).status).toBe(429);
-    const metrics = await httpRequest(base, "GET", "/metrics");
+    const metrics = await injectRequest(base, "GET", "/metrics");
     expect(metrics.text).toMatch(/^rendezvous_capacity_refused_total 3$/m);
     expect(metrics.text).toContain(`route="${MSC4108_PATH}",status="201"`);
   });
@@ -145,17 +148,17 @@ describe("live-session caps refuse new sessions and never evict", () => {
     expect(retry).toBeLessThanOrEqual(180_000);
     expect(Number(refused.headers.get("retry-after"))).toBe(Math.ceil(retry / 1000));
     for (const [i, s] of sessions.entries()) {
-      const got = await httpRequest(base, "GET", `${P}/${s.id}`);
+      const got = await injectRequest(base, "GET", `${P}/${s.id}`);
       expect(got.json).toMatchObject({ data: `s${i}`, sequence_token: s.sequence_token });
     }
-    expect((await httpRequest(base, "PUT", `${P}/${sessions[0]!.id}`, H, JSON.stringify({ sequence_token: sessions[0]!.sequence_token, data: "still mine" }))).status).toBe(200);
+    expect((await injectRequest(base, "PUT", `${P}/${sessions[0]!.id}`, H, JSON.stringify({ sequence_token: sessions[0]!.sequence_token, data: "still mine" }))).status).toBe(200);
     // A deleted session frees its slot at once; an expired one frees it at expiry.
-    expect((await httpRequest(base, "DELETE", `${P}/${sessions[1]!.id}`)).status).toBe(200);
+    expect((await injectRequest(base, "DELETE", `${P}/${sessions[1]!.id}`)).status).toBe(200);
     expect((await create(base, "fits again")).status).toBe(200);
     expect((await create(base, "full again")).status).toBe(429);
     offset += 180_001;
     expect((await create(base, "after expiry")).status).toBe(200);
-    expect((await httpRequest(base, "GET", `${P}/${sessions[0]!.id}`)).status).toBe(404);
+    expect((await injectRequest(base, "GET", `${P}/${sessions[0]!.id}`)).status).toBe(404);
   });
 
   test("per-IP cap counts the client address given by a trusted proxy", async () => {
@@ -193,9 +196,9 @@ describe("who the client is", () => {
   test("the per-IP request rate counts an IPv6 /64 as one client", async () => {
     const base = await start({ requestsPerWindow: 3 }, { trustProxy: true });
     const statuses: number[] = [];
-    for (let i = 1; i <= 5; i++) statuses.push((await httpRequest(base, "GET", P, from(`2001:db8:aa:bb::${i}`))).status);
+    for (let i = 1; i <= 5; i++) statuses.push((await injectRequest(base, "GET", P, from(`2001:db8:aa:bb::${i}`))).status);
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
-    expect((await httpRequest(base, "GET", P, from("2001:db8:aa:bc::1"))).status).toBe(200);
+    expect((await injectRequest(base, "GET", P, from("2001:db8:aa:bc::1"))).status).toBe(200);
   });
 
   test("trust_proxy as a hop count: the address the nearest proxy saw is the client (fastify alone would ignore the header)", async () => {
@@ -220,10 +223,10 @@ describe("who the client is", () => {
 describe("scale", () => {
   test("10,000 live sessions in the memory store, all readable", async () => {
     const store = new MemoryStore();
-    server = await startRendezvousServer({
+    server = await buildRendezvousServer({
       host: "127.0.0.1", port: 0, mode: "open", store: "memory", storeInstance: store, limits: NONE, logLevel: false,
     });
-    const base = server.url;
+    const base = server.app;
     const ids: string[] = [];
     const N = 10_000;
     const CONCURRENCY = 32;
@@ -237,11 +240,11 @@ describe("scale", () => {
       }
     }));
     expect(new Set(ids).size).toBe(N);
-    const health = await httpRequest(base, "GET", "/health");
+    const health = await injectRequest(base, "GET", "/health");
     expect(health.json!.live_sessions).toBe(N);
     for (let k = 0; k < 200; k++) {
       const i = Math.floor(Math.random() * N);
-      expect((await httpRequest(base, "GET", `${P}/${ids[i]}`)).json!.data).toBe(`session ${i}`);
+      expect((await injectRequest(base, "GET", `${P}/${ids[i]}`)).json!.data).toBe(`session ${i}`);
     }
     await store.close();
   }, 60_000);

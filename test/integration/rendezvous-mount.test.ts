@@ -5,10 +5,9 @@ import cors from "@fastify/cors";
 import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
 import { MemoryStore, rendezvousPlugin, RendezvousMetrics } from "../../server/rendezvous/index.js";
-import { closeHttpAgent, httpRequest } from "../support/http.js";
+import { injectRequest } from "../support/inject.js";
 
 let app: FastifyInstance;
-let base: string;
 const metrics = new RendezvousMetrics();
 
 beforeAll(async () => {
@@ -20,23 +19,22 @@ beforeAll(async () => {
     mode: "authenticated", store: new MemoryStore(), metrics,
     verifier: async (t) => (t === "devhome-token" ? { userId: "@dev:localhost" } : null),
   });
-  base = await app.listen({ host: "127.0.0.1", port: 0 });
+  await app.ready();
 });
 afterAll(async () => {
   await app.close();
-  closeHttpAgent();
 });
 
 test("the plugin's routes work under both prefixes with the host's verifier", async () => {
   for (const prefix of ["/_matrix/client/v1/rendezvous", "/_matrix/client/unstable/io.element.msc4388/rendezvous"]) {
-    expect((await httpRequest(base, "GET", prefix, { Authorization: "Bearer devhome-token" })).json).toMatchObject({ create_available: true });
-    const created = await httpRequest(base, "POST", prefix, { Authorization: "Bearer devhome-token" }, JSON.stringify({ data: "hi" }));
+    expect((await injectRequest(app, "GET", prefix, { Authorization: "Bearer devhome-token" })).json).toMatchObject({ create_available: true });
+    const created = await injectRequest(app, "POST", prefix, { Authorization: "Bearer devhome-token" }, JSON.stringify({ data: "hi" }));
     expect(created.status).toBe(200);
     expect(created.headers.get("access-control-allow-origin")).toBe("*");
-    expect((await httpRequest(base, "GET", `${prefix}/${created.json!.id as string}`)).json!.data).toBe("hi");
-    const unknown = await httpRequest(base, "GET", `${prefix}/x/y`);
+    expect((await injectRequest(app, "GET", `${prefix}/${created.json!.id as string}`)).json!.data).toBe("hi");
+    const unknown = await injectRequest(app, "GET", `${prefix}/x/y`);
     expect([unknown.status, unknown.json!.errcode]).toEqual([404, "M_UNRECOGNIZED"]);
-    const preflight = await httpRequest(base, "OPTIONS", `${prefix}/abc`, { Origin: "https://app.example", "Access-Control-Request-Method": "PUT" });
+    const preflight = await injectRequest(app, "OPTIONS", `${prefix}/abc`, { Origin: "https://app.example", "Access-Control-Request-Method": "PUT" });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-methods")).toContain("PUT");
     expect(preflight.headers.get("access-control-allow-headers")).toContain("Authorization");
@@ -45,9 +43,9 @@ test("the plugin's routes work under both prefixes with the host's verifier", as
 });
 
 test("the host keeps its own JSON parsing, CORS and 404s", async () => {
-  const echo = await httpRequest(base, "POST", "/_matrix/client/v3/echo", { "Content-Type": "application/json", Origin: "https://x.example" }, JSON.stringify({ a: 1 }));
+  const echo = await injectRequest(app, "POST", "/_matrix/client/v3/echo", { "Content-Type": "application/json", Origin: "https://x.example" }, JSON.stringify({ a: 1 }));
   expect(echo.json).toEqual({ got: { a: 1 } });
   expect(echo.headers.get("access-control-allow-origin")).toBe("*");
-  expect((await httpRequest(base, "GET", "/_matrix/client/v3/nothing")).json).toEqual({ host: "not found" });
-  expect((await httpRequest(base, "OPTIONS", "/_matrix/client/v3/echo", { Origin: "https://x.example", "Access-Control-Request-Method": "POST" })).status).toBe(204);
+  expect((await injectRequest(app, "GET", "/_matrix/client/v3/nothing")).json).toEqual({ host: "not found" });
+  expect((await injectRequest(app, "OPTIONS", "/_matrix/client/v3/echo", { Origin: "https://x.example", "Access-Control-Request-Method": "POST" })).status).toBe(204);
 });

@@ -2,14 +2,9 @@
 // Sec-Fetch-Mode and similar headers, and tests must send exactly the headers a case names.
 import http from "node:http";
 
-export interface Reply {
-  status: number;
-  headers: Headers;
-  /** The body's bytes as received. */
-  bytes: Buffer;
-  text: string;
-  json: Record<string, unknown> | null;
-}
+import type { Reply } from "../../main/conformance/http.js";
+
+export type { Reply };
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -27,21 +22,23 @@ export function httpRequest(base: string, method: string, path: string, headers:
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const bytes = Buffer.concat(chunks);
-        const text = bytes.toString("utf8");
-        const h = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(", ") : v);
-        let json: Record<string, unknown> | null = null;
-        try { json = text ? (JSON.parse(text) as Record<string, unknown>) : null; } catch { json = null; }
-        resolve({ status: res.statusCode ?? 0, headers: h, bytes, text, json });
-      });
+      res.on("end", () => resolve(toReply(res.statusCode ?? 0, res.headers, Buffer.concat(chunks))));
       res.on("error", reject);
     });
     req.on("error", reject);
     if (body !== undefined) req.write(body);
     req.end();
   });
+}
+
+/** An answer as the tests read it, from its status, Node-style headers and body bytes. */
+export function toReply(status: number, headers: Record<string, string | string[] | number | undefined>, bytes: Buffer): Reply {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(", ") : String(v));
+  const text = bytes.toString("utf8");
+  let json: Record<string, unknown> | null = null;
+  try { json = text ? (JSON.parse(text) as Record<string, unknown>) : null; } catch { json = null; }
+  return { status, headers: h, bytes, text, json };
 }
 
 /** Closes the shared keep-alive sockets (call in afterAll so jest can exit). */

@@ -1,20 +1,27 @@
-import { parseArgs, UsageError } from "../../main/cli/args.js";
+import { describe, expect, test } from "@jest/globals";
+import { parseCommandArgs, UsageError } from "../../main/cli/args.js";
 
-describe("parseArgs", () => {
-  test("values, booleans and positionals", () => {
-    const a = parseArgs(["decode", "--profile", "msc4388", "--png=x.png", "--open", "--", "--raw"], {
-      values: ["profile", "png"],
-      booleans: ["open"],
-    });
-    expect(a.positional).toEqual(["decode", "--raw"]);
-    expect(a.values.get("profile")).toBe("msc4388");
-    expect(a.values.get("png")).toBe("x.png");
-    expect(a.booleans.has("open")).toBe(true);
+const OPTIONS = { profile: { type: "string" }, png: { type: "string" }, key: { type: "string" }, open: { type: "boolean" } } as const;
+
+describe("parseCommandArgs", () => {
+  test("values, booleans and positionals; everything after -- is positional", () => {
+    const a = parseCommandArgs(["decode", "--profile", "msc4388", "--png=x.png", "--open", "--", "--raw"], OPTIONS);
+    expect(a.positionals).toEqual(["decode", "--raw"]);
+    expect(a.values).toEqual({ profile: "msc4388", png: "x.png", open: true });
   });
 
-  test("unknown flags, missing values and values on booleans are usage errors", () => {
-    expect(() => parseArgs(["--nope"], {})).toThrow(UsageError);
-    expect(() => parseArgs(["--profile"], { values: ["profile"] })).toThrow("--profile needs a value");
-    expect(() => parseArgs(["--open=1"], { booleans: ["open"] })).toThrow("takes no value");
+  test("a value may start with a dash, after a space or an =; the last of a repeated option wins", () => {
+    expect(parseCommandArgs(["--key", "-Ab_c", "--png=-x", "--profile", "a", "--profile", "b"], OPTIONS).values).toEqual({ key: "-Ab_c", png: "-x", profile: "b" });
+    expect(parseCommandArgs(["-"], OPTIONS).positionals).toEqual(["-"]);
+  });
+
+  test("unknown options, missing values and values on booleans are usage errors", () => {
+    expect(() => parseCommandArgs(["--nope"], {})).toThrow(UsageError);
+    expect(() => parseCommandArgs(["--nope=1"], OPTIONS)).toThrow("unknown option --nope");
+    expect(() => parseCommandArgs(["-h"], OPTIONS)).toThrow("unknown option -h");
+    expect(() => parseCommandArgs(["--no-open"], OPTIONS)).toThrow("unknown option --no-open");
+    expect(() => parseCommandArgs(["--profile"], OPTIONS)).toThrow("--profile needs a value");
+    expect(() => parseCommandArgs(["--open=1"], OPTIONS)).toThrow("--open takes no value");
+    expect(() => parseCommandArgs(["--open="], OPTIONS)).toThrow("--open takes no value");
   });
 });

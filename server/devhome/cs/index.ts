@@ -9,7 +9,8 @@
 //   cs.allowCrossSigningReset(userId);         // what MAS's "reset identity" approval does
 import { EventEmitter } from "node:events";
 import cors from "@fastify/cors";
-import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply } from "fastify";
+import { bearerToken } from "../../rendezvous/http-common.js";
 import type { DevhomeDb } from "../storage.js";
 import type { DevhomeAuth, DeviceRegistry } from "../types.js";
 import { accountRoutes } from "./account.js";
@@ -53,15 +54,6 @@ export interface CsApi {
   /** Lets the user's next keys/device_signing/upload replace the existing identity (for RESET_APPROVAL_MS). */
   allowCrossSigningReset(userId: string): void;
   readonly store: CsStore;
-}
-
-function bearerToken(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
-  if (h !== undefined) {
-    const m = /^Bearer +(\S+)\s*$/i.exec(h);
-    return m?.[1];
-  }
-  return undefined;
 }
 
 export function createCsApi(opts: CsApiOptions): CsApi {
@@ -139,7 +131,7 @@ export function createCsApi(opts: CsApiOptions): CsApi {
       if (req.routeOptions.config && (req.routeOptions.config as { public?: boolean }).public) return;
       if (req.is404 || req.method === "OPTIONS") return;
       const token = bearerToken(req);
-      if (token === undefined) throw new MatrixError(401, "M_MISSING_TOKEN", "Missing access token");
+      if (token === null) throw new MatrixError(401, "M_MISSING_TOKEN", "Missing access token");
       const info = await ctx.auth.verifyAccessToken(token);
       if (!info || !info.scopes.some((s) => API_SCOPES.has(s))) {
         throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Invalid access token passed.", { soft_logout: false });

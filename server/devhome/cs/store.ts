@@ -1,6 +1,7 @@
 // The CS API's tables (prefix cs_) in the development homeserver's SQLite database. Everything that
 // clients can observe through /sync is ordered by one stream: cs_stream's autoincrement id is the
 // sync token, so "what changed since token N" is a single range query.
+import type { RunResult, Statement } from "better-sqlite3";
 import type { DevhomeDb } from "../storage.js";
 import type { JsonObject } from "./json.js";
 
@@ -76,8 +77,13 @@ export interface StreamRow {
 
 export const parseJson = (s: string): JsonObject => JSON.parse(s) as JsonObject;
 
+type Param = string | number | null;
+
 /** Thin typed access to the cs_ tables; no policy here, the routes decide what is allowed. */
 export class CsStore {
+  /** Prepared once per SQL text: the routes run the same few statements over and over. */
+  private readonly statements = new Map<string, Statement<Param[]>>();
+
   constructor(readonly db: DevhomeDb) {
     db.exec(SCHEMA);
   }
@@ -86,315 +92,264 @@ export class CsStore {
     return this.db.transaction(fn)();
   }
 
+  private statement(sql: string): Statement<Param[]> {
+    let stmt = this.statements.get(sql);
+    if (!stmt) this.statements.set(sql, (stmt = this.db.prepare<Param[]>(sql)));
+    return stmt;
+  }
+
+  private one<T>(sql: string, ...params: Param[]): T | undefined {
+    return this.statement(sql).get(...params) as T | undefined;
+  }
+
+  private all<T>(sql: string, ...params: Param[]): T[] {
+    return this.statement(sql).all(...params) as T[];
+  }
+
+  private run(sql: string, ...params: Param[]): RunResult {
+    return this.statement(sql).run(...params);
+  }
+
+  /** The JSON object in the one column `sql` selects, if a row matches. */
+  private json(sql: string, ...params: Param[]): JsonObject | undefined {
+    const row = this.one<Record<string, string>>(sql, ...params);
+    return row && parseJson(Object.values(row)[0]!);
+  }
+
   // ---- stream
   append(kind: StreamRow["kind"], userId: string, deviceId: string | null, payload: string): number {
-    const r = this.db
-      .prepare("INSERT INTO cs_stream (kind, user_id, device_id, payload) VALUES (?, ?, ?, ?)")
-      .run(kind, userId, deviceId, payload);
-    return Number(r.lastInsertRowid);
+    return Number(this.run("INSERT INTO cs_stream (kind, user_id, device_id, payload) VALUES (?, ?, ?, ?)", kind, userId, deviceId, payload).lastInsertRowid);
   }
 
   maxStreamId(): number {
-    const row = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'cs_stream'").get() as { seq: number } | undefined;
-    return row?.seq ?? 0;
+    return this.one<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'cs_stream'")?.seq ?? 0;
   }
 
   /** Rows visible to (userId, deviceId) after `since` (exclusive), up to `until` (inclusive). */
   streamFor(userId: string, deviceId: string, since: number, until: number): StreamRow[] {
-    return this.db
-      .prepare(
-        `SELECT * FROM cs_stream WHERE stream_id > ? AND stream_id <= ? AND (
-           (kind = 'to_device' AND user_id = ? AND device_id = ?) OR kind = 'device_list' OR
-           (kind = 'account_data' AND user_id = ?)) ORDER BY stream_id`,
-      )
-      .all(since, until, userId, deviceId, userId) as StreamRow[];
+    return this.all<StreamRow>(
+      `SELECT * FROM cs_stream WHERE stream_id > ? AND stream_id <= ? AND (
+         (kind = 'to_device' AND user_id = ? AND device_id = ?) OR kind = 'device_list' OR
+         (kind = 'account_data' AND user_id = ?)) ORDER BY stream_id`,
+      since, until, userId, deviceId, userId,
+    );
   }
 
   /** To-device messages the device has acknowledged (by syncing with since >= their id) are deleted. */
   ackToDevice(userId: string, deviceId: string, upTo: number): void {
-    this.db
-      .prepare("DELETE FROM cs_stream WHERE kind = 'to_device' AND user_id = ? AND device_id = ? AND stream_id <= ?")
-      .run(userId, deviceId, upTo);
+    this.run("DELETE FROM cs_stream WHERE kind = 'to_device' AND user_id = ? AND device_id = ? AND stream_id <= ?", userId, deviceId, upTo);
   }
 
   pendingToDevice(userId: string, deviceId: string, since: number): StreamRow[] {
-    return this.db
-      .prepare("SELECT * FROM cs_stream WHERE kind = 'to_device' AND user_id = ? AND device_id = ? AND stream_id > ? ORDER BY stream_id")
-      .all(userId, deviceId, since) as StreamRow[];
+    return this.all<StreamRow>("SELECT * FROM cs_stream WHERE kind = 'to_device' AND user_id = ? AND device_id = ? AND stream_id > ? ORDER BY stream_id", userId, deviceId, since);
   }
 
   // ---- devices
   getDevice(userId: string, deviceId: string): DeviceRow | undefined {
-    return this.db
-      .prepare("SELECT device_id, display_name, created_ts, last_seen_ts FROM cs_devices WHERE user_id = ? AND device_id = ?")
-      .get(userId, deviceId) as DeviceRow | undefined;
+    return this.one<DeviceRow>("SELECT device_id, display_name, created_ts, last_seen_ts FROM cs_devices WHERE user_id = ? AND device_id = ?", userId, deviceId);
   }
 
   listDevices(userId: string): DeviceRow[] {
-    return this.db
-      .prepare("SELECT device_id, display_name, created_ts, last_seen_ts FROM cs_devices WHERE user_id = ? ORDER BY created_ts, device_id")
-      .all(userId) as DeviceRow[];
+    return this.all<DeviceRow>("SELECT device_id, display_name, created_ts, last_seen_ts FROM cs_devices WHERE user_id = ? ORDER BY created_ts, device_id", userId);
   }
 
   /** True when the device was created by this call. */
   insertDevice(userId: string, deviceId: string, displayName: string | null, now: number): boolean {
-    const r = this.db
-      .prepare("INSERT OR IGNORE INTO cs_devices (user_id, device_id, display_name, created_ts) VALUES (?, ?, ?, ?)")
-      .run(userId, deviceId, displayName, now);
-    return r.changes === 1;
+    return this.run("INSERT OR IGNORE INTO cs_devices (user_id, device_id, display_name, created_ts) VALUES (?, ?, ?, ?)", userId, deviceId, displayName, now).changes === 1;
   }
 
   setDisplayName(userId: string, deviceId: string, name: string | null): void {
-    this.db.prepare("UPDATE cs_devices SET display_name = ? WHERE user_id = ? AND device_id = ?").run(name, userId, deviceId);
+    this.run("UPDATE cs_devices SET display_name = ? WHERE user_id = ? AND device_id = ?", name, userId, deviceId);
   }
 
   touchDevice(userId: string, deviceId: string, now: number): void {
-    this.db.prepare("UPDATE cs_devices SET last_seen_ts = ? WHERE user_id = ? AND device_id = ?").run(now, userId, deviceId);
+    this.run("UPDATE cs_devices SET last_seen_ts = ? WHERE user_id = ? AND device_id = ?", now, userId, deviceId);
   }
 
   deleteDevice(userId: string, deviceId: string): void {
     for (const t of ["cs_devices", "cs_device_keys", "cs_one_time_keys", "cs_fallback_keys", "cs_txns"]) {
-      this.db.prepare(`DELETE FROM ${t} WHERE user_id = ? AND device_id = ?`).run(userId, deviceId);
+      this.run(`DELETE FROM ${t} WHERE user_id = ? AND device_id = ?`, userId, deviceId);
     }
-    this.db.prepare("DELETE FROM cs_signatures WHERE target_user = ? AND target_key = ?").run(userId, deviceId);
-    this.db.prepare("DELETE FROM cs_stream WHERE kind = 'to_device' AND user_id = ? AND device_id = ?").run(userId, deviceId);
+    this.deleteSignaturesOn(userId, deviceId);
+    this.run("DELETE FROM cs_stream WHERE kind = 'to_device' AND user_id = ? AND device_id = ?", userId, deviceId);
   }
 
   // ---- device keys
   getDeviceKeys(userId: string, deviceId: string): JsonObject | undefined {
-    const row = this.db.prepare("SELECT key_json FROM cs_device_keys WHERE user_id = ? AND device_id = ?").get(userId, deviceId) as
-      | { key_json: string }
-      | undefined;
-    return row && parseJson(row.key_json);
+    return this.json("SELECT key_json FROM cs_device_keys WHERE user_id = ? AND device_id = ?", userId, deviceId);
   }
 
   putDeviceKeys(userId: string, deviceId: string, keys: JsonObject): void {
-    this.db
-      .prepare("INSERT OR REPLACE INTO cs_device_keys (user_id, device_id, key_json) VALUES (?, ?, ?)")
-      .run(userId, deviceId, JSON.stringify(keys));
+    this.run("INSERT OR REPLACE INTO cs_device_keys (user_id, device_id, key_json) VALUES (?, ?, ?)", userId, deviceId, JSON.stringify(keys));
   }
 
   // ---- one-time and fallback keys
   getOneTimeKey(userId: string, deviceId: string, algorithm: string, keyId: string): string | undefined {
-    const row = this.db
-      .prepare("SELECT key_json FROM cs_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? AND key_id = ?")
-      .get(userId, deviceId, algorithm, keyId) as { key_json: string } | undefined;
-    return row?.key_json;
+    return this.one<{ key_json: string }>("SELECT key_json FROM cs_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? AND key_id = ?", userId, deviceId, algorithm, keyId)?.key_json;
   }
 
   putOneTimeKey(userId: string, deviceId: string, algorithm: string, keyId: string, keyJson: string): void {
-    this.db
-      .prepare("INSERT INTO cs_one_time_keys (user_id, device_id, algorithm, key_id, key_json) VALUES (?, ?, ?, ?, ?)")
-      .run(userId, deviceId, algorithm, keyId, keyJson);
+    this.run("INSERT INTO cs_one_time_keys (user_id, device_id, algorithm, key_id, key_json) VALUES (?, ?, ?, ?, ?)", userId, deviceId, algorithm, keyId, keyJson);
   }
 
   /** Removes a device's one-time and fallback keys (its Olm account was replaced). */
   deleteDeviceOneTimeKeys(userId: string, deviceId: string): void {
-    this.db.prepare("DELETE FROM cs_one_time_keys WHERE user_id = ? AND device_id = ?").run(userId, deviceId);
-    this.db.prepare("DELETE FROM cs_fallback_keys WHERE user_id = ? AND device_id = ?").run(userId, deviceId);
+    this.run("DELETE FROM cs_one_time_keys WHERE user_id = ? AND device_id = ?", userId, deviceId);
+    this.run("DELETE FROM cs_fallback_keys WHERE user_id = ? AND device_id = ?", userId, deviceId);
   }
 
   countOneTimeKeys(userId: string, deviceId: string): Record<string, number> {
-    const rows = this.db
-      .prepare("SELECT algorithm, COUNT(*) AS n FROM cs_one_time_keys WHERE user_id = ? AND device_id = ? GROUP BY algorithm")
-      .all(userId, deviceId) as { algorithm: string; n: number }[];
+    const rows = this.all<{ algorithm: string; n: number }>("SELECT algorithm, COUNT(*) AS n FROM cs_one_time_keys WHERE user_id = ? AND device_id = ? GROUP BY algorithm", userId, deviceId);
     return Object.fromEntries(rows.map((r) => [r.algorithm, r.n]));
   }
 
   /** Removes and returns one one-time key of `algorithm`, oldest key id first. */
   takeOneTimeKey(userId: string, deviceId: string, algorithm: string): { key_id: string; key_json: string } | undefined {
-    const row = this.db
-      .prepare("SELECT key_id, key_json FROM cs_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? ORDER BY key_id LIMIT 1")
-      .get(userId, deviceId, algorithm) as { key_id: string; key_json: string } | undefined;
-    if (row) {
-      this.db
-        .prepare("DELETE FROM cs_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? AND key_id = ?")
-        .run(userId, deviceId, algorithm, row.key_id);
-    }
-    return row;
+    return this.one<{ key_id: string; key_json: string }>(
+      "DELETE FROM cs_one_time_keys WHERE rowid = (SELECT rowid FROM cs_one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? ORDER BY key_id LIMIT 1) RETURNING key_id, key_json",
+      userId, deviceId, algorithm,
+    );
   }
 
   putFallbackKey(userId: string, deviceId: string, algorithm: string, keyId: string, keyJson: string): void {
-    this.db
-      .prepare(
-        `INSERT INTO cs_fallback_keys (user_id, device_id, algorithm, key_id, key_json, used) VALUES (?, ?, ?, ?, ?, 0)
-         ON CONFLICT (user_id, device_id, algorithm) DO UPDATE SET
-           used = CASE WHEN key_id = excluded.key_id AND key_json = excluded.key_json THEN used ELSE 0 END,
-           key_id = excluded.key_id, key_json = excluded.key_json`,
-      )
-      .run(userId, deviceId, algorithm, keyId, keyJson);
+    this.run(
+      `INSERT INTO cs_fallback_keys (user_id, device_id, algorithm, key_id, key_json, used) VALUES (?, ?, ?, ?, ?, 0)
+       ON CONFLICT (user_id, device_id, algorithm) DO UPDATE SET
+         used = CASE WHEN key_id = excluded.key_id AND key_json = excluded.key_json THEN used ELSE 0 END,
+         key_id = excluded.key_id, key_json = excluded.key_json`,
+      userId, deviceId, algorithm, keyId, keyJson,
+    );
   }
 
   /** Fallback keys are handed out repeatedly but marked used, as the spec describes. */
   useFallbackKey(userId: string, deviceId: string, algorithm: string): { key_id: string; key_json: string } | undefined {
-    const row = this.db
-      .prepare("SELECT key_id, key_json FROM cs_fallback_keys WHERE user_id = ? AND device_id = ? AND algorithm = ?")
-      .get(userId, deviceId, algorithm) as { key_id: string; key_json: string } | undefined;
-    if (row) {
-      this.db.prepare("UPDATE cs_fallback_keys SET used = 1 WHERE user_id = ? AND device_id = ? AND algorithm = ?").run(userId, deviceId, algorithm);
-    }
-    return row;
+    return this.one<{ key_id: string; key_json: string }>("UPDATE cs_fallback_keys SET used = 1 WHERE user_id = ? AND device_id = ? AND algorithm = ? RETURNING key_id, key_json", userId, deviceId, algorithm);
   }
 
   unusedFallbackKeyTypes(userId: string, deviceId: string): string[] {
-    const rows = this.db
-      .prepare("SELECT algorithm FROM cs_fallback_keys WHERE user_id = ? AND device_id = ? AND used = 0 ORDER BY algorithm")
-      .all(userId, deviceId) as { algorithm: string }[];
-    return rows.map((r) => r.algorithm);
+    return this.all<{ algorithm: string }>("SELECT algorithm FROM cs_fallback_keys WHERE user_id = ? AND device_id = ? AND used = 0 ORDER BY algorithm", userId, deviceId).map((r) => r.algorithm);
   }
 
   // ---- cross-signing keys and signatures
   getCrossSigningKey(userId: string, usage: string): JsonObject | undefined {
-    const row = this.db.prepare("SELECT key_json FROM cs_cross_signing_keys WHERE user_id = ? AND usage = ?").get(userId, usage) as
-      | { key_json: string }
-      | undefined;
-    return row && parseJson(row.key_json);
+    return this.json("SELECT key_json FROM cs_cross_signing_keys WHERE user_id = ? AND usage = ?", userId, usage);
   }
 
   putCrossSigningKey(userId: string, usage: string, key: JsonObject): void {
-    this.db
-      .prepare("INSERT OR REPLACE INTO cs_cross_signing_keys (user_id, usage, key_json) VALUES (?, ?, ?)")
-      .run(userId, usage, JSON.stringify(key));
+    this.run("INSERT OR REPLACE INTO cs_cross_signing_keys (user_id, usage, key_json) VALUES (?, ?, ?)", userId, usage, JSON.stringify(key));
   }
 
   putSignature(targetUser: string, targetKey: string, signerUser: string, signerKeyId: string, signature: string): void {
-    this.db
-      .prepare("INSERT OR REPLACE INTO cs_signatures (target_user, target_key, signer_user, signer_key_id, signature) VALUES (?, ?, ?, ?, ?)")
-      .run(targetUser, targetKey, signerUser, signerKeyId, signature);
+    this.run("INSERT OR REPLACE INTO cs_signatures (target_user, target_key, signer_user, signer_key_id, signature) VALUES (?, ?, ?, ?, ?)", targetUser, targetKey, signerUser, signerKeyId, signature);
   }
 
   signaturesOn(targetUser: string, targetKey: string): { signer_user: string; signer_key_id: string; signature: string }[] {
-    return this.db
-      .prepare("SELECT signer_user, signer_key_id, signature FROM cs_signatures WHERE target_user = ? AND target_key = ?")
-      .all(targetUser, targetKey) as { signer_user: string; signer_key_id: string; signature: string }[];
+    return this.all("SELECT signer_user, signer_key_id, signature FROM cs_signatures WHERE target_user = ? AND target_key = ?", targetUser, targetKey);
   }
 
   deleteSignaturesOn(targetUser: string, targetKey: string): void {
-    this.db.prepare("DELETE FROM cs_signatures WHERE target_user = ? AND target_key = ?").run(targetUser, targetKey);
+    this.run("DELETE FROM cs_signatures WHERE target_user = ? AND target_key = ?", targetUser, targetKey);
   }
 
   /** Signatures made by a key that no longer exists are dropped (a replaced self-signing key's, say). */
   deleteSignaturesBy(signerUser: string, signerKeyId: string): void {
-    this.db.prepare("DELETE FROM cs_signatures WHERE signer_user = ? AND signer_key_id = ?").run(signerUser, signerKeyId);
+    this.run("DELETE FROM cs_signatures WHERE signer_user = ? AND signer_key_id = ?", signerUser, signerKeyId);
   }
 
   // ---- account data
   getAccountData(userId: string, type: string): string | undefined {
-    const row = this.db.prepare("SELECT content FROM cs_account_data WHERE user_id = ? AND type = ?").get(userId, type) as
-      | { content: string }
-      | undefined;
-    return row?.content;
+    return this.one<{ content: string }>("SELECT content FROM cs_account_data WHERE user_id = ? AND type = ?", userId, type)?.content;
   }
 
   allAccountData(userId: string): { type: string; content: string }[] {
-    return this.db.prepare("SELECT type, content FROM cs_account_data WHERE user_id = ? ORDER BY type").all(userId) as {
-      type: string;
-      content: string;
-    }[];
+    return this.all("SELECT type, content FROM cs_account_data WHERE user_id = ? ORDER BY type", userId);
   }
 
   putAccountData(userId: string, type: string, content: string): void {
-    this.db.prepare("INSERT OR REPLACE INTO cs_account_data (user_id, type, content) VALUES (?, ?, ?)").run(userId, type, content);
+    this.run("INSERT OR REPLACE INTO cs_account_data (user_id, type, content) VALUES (?, ?, ?)", userId, type, content);
   }
 
   // ---- key backup
   currentBackup(userId: string): BackupVersionRow | undefined {
-    return this.db
-      .prepare("SELECT version, algorithm, auth_data, etag FROM cs_backup_versions WHERE user_id = ? AND deleted = 0 ORDER BY version DESC LIMIT 1")
-      .get(userId) as BackupVersionRow | undefined;
+    return this.one<BackupVersionRow>("SELECT version, algorithm, auth_data, etag FROM cs_backup_versions WHERE user_id = ? AND deleted = 0 ORDER BY version DESC LIMIT 1", userId);
   }
 
   getBackup(userId: string, version: number): BackupVersionRow | undefined {
-    return this.db
-      .prepare("SELECT version, algorithm, auth_data, etag FROM cs_backup_versions WHERE user_id = ? AND version = ? AND deleted = 0")
-      .get(userId, version) as BackupVersionRow | undefined;
+    return this.one<BackupVersionRow>("SELECT version, algorithm, auth_data, etag FROM cs_backup_versions WHERE user_id = ? AND version = ? AND deleted = 0", userId, version);
   }
 
   createBackup(userId: string, algorithm: string, authData: string): number {
-    const row = this.db.prepare("SELECT MAX(version) AS v FROM cs_backup_versions WHERE user_id = ?").get(userId) as { v: number | null };
-    const version = (row.v ?? 0) + 1;
-    this.db
-      .prepare("INSERT INTO cs_backup_versions (user_id, version, algorithm, auth_data) VALUES (?, ?, ?, ?)")
-      .run(userId, version, algorithm, authData);
+    const version = (this.one<{ v: number | null }>("SELECT MAX(version) AS v FROM cs_backup_versions WHERE user_id = ?", userId)?.v ?? 0) + 1;
+    this.run("INSERT INTO cs_backup_versions (user_id, version, algorithm, auth_data) VALUES (?, ?, ?, ?)", userId, version, algorithm, authData);
     return version;
   }
 
   updateBackupAuthData(userId: string, version: number, authData: string): void {
-    this.db.prepare("UPDATE cs_backup_versions SET auth_data = ? WHERE user_id = ? AND version = ?").run(authData, userId, version);
+    this.run("UPDATE cs_backup_versions SET auth_data = ? WHERE user_id = ? AND version = ?", authData, userId, version);
   }
 
   deleteBackup(userId: string, version: number): void {
-    this.db.prepare("UPDATE cs_backup_versions SET deleted = 1 WHERE user_id = ? AND version = ?").run(userId, version);
-    this.db.prepare("DELETE FROM cs_backup_keys WHERE user_id = ? AND version = ?").run(userId, version);
+    this.run("UPDATE cs_backup_versions SET deleted = 1 WHERE user_id = ? AND version = ?", userId, version);
+    this.run("DELETE FROM cs_backup_keys WHERE user_id = ? AND version = ?", userId, version);
   }
 
   bumpBackupEtag(userId: string, version: number): number {
-    this.db.prepare("UPDATE cs_backup_versions SET etag = etag + 1 WHERE user_id = ? AND version = ?").run(userId, version);
+    this.run("UPDATE cs_backup_versions SET etag = etag + 1 WHERE user_id = ? AND version = ?", userId, version);
     return this.getBackup(userId, version)?.etag ?? 0;
   }
 
   countBackupKeys(userId: string, version: number): number {
-    const row = this.db.prepare("SELECT COUNT(*) AS n FROM cs_backup_keys WHERE user_id = ? AND version = ?").get(userId, version) as { n: number };
-    return row.n;
+    return this.one<{ n: number }>("SELECT COUNT(*) AS n FROM cs_backup_keys WHERE user_id = ? AND version = ?", userId, version)?.n ?? 0;
   }
 
   getBackupKey(userId: string, version: number, roomId: string, sessionId: string): JsonObject | undefined {
-    const row = this.db
-      .prepare("SELECT data FROM cs_backup_keys WHERE user_id = ? AND version = ? AND room_id = ? AND session_id = ?")
-      .get(userId, version, roomId, sessionId) as { data: string } | undefined;
-    return row && parseJson(row.data);
+    return this.json("SELECT data FROM cs_backup_keys WHERE user_id = ? AND version = ? AND room_id = ? AND session_id = ?", userId, version, roomId, sessionId);
   }
 
   putBackupKey(userId: string, version: number, roomId: string, sessionId: string, data: JsonObject): void {
-    this.db
-      .prepare("INSERT OR REPLACE INTO cs_backup_keys (user_id, version, room_id, session_id, data) VALUES (?, ?, ?, ?, ?)")
-      .run(userId, version, roomId, sessionId, JSON.stringify(data));
+    this.run("INSERT OR REPLACE INTO cs_backup_keys (user_id, version, room_id, session_id, data) VALUES (?, ?, ?, ?, ?)", userId, version, roomId, sessionId, JSON.stringify(data));
   }
 
+  /** The backup's keys, of one room or one session when given. */
   listBackupKeys(userId: string, version: number, roomId?: string, sessionId?: string): { room_id: string; session_id: string; data: string }[] {
-    let sql = "SELECT room_id, session_id, data FROM cs_backup_keys WHERE user_id = ? AND version = ?";
-    const args: (string | number)[] = [userId, version];
-    if (roomId !== undefined) {
-      sql += " AND room_id = ?";
-      args.push(roomId);
-    }
-    if (sessionId !== undefined) {
-      sql += " AND session_id = ?";
-      args.push(sessionId);
-    }
-    return this.db.prepare(`${sql} ORDER BY room_id, session_id`).all(...args) as { room_id: string; session_id: string; data: string }[];
+    const scope = backupKeyScope(userId, version, roomId, sessionId);
+    return this.all(`SELECT room_id, session_id, data FROM cs_backup_keys WHERE ${scope.where} ORDER BY room_id, session_id`, ...scope.params);
   }
 
+  /** Deletes what listBackupKeys would list; returns how many. */
   deleteBackupKeys(userId: string, version: number, roomId?: string, sessionId?: string): number {
-    let sql = "DELETE FROM cs_backup_keys WHERE user_id = ? AND version = ?";
-    const args: (string | number)[] = [userId, version];
-    if (roomId !== undefined) {
-      sql += " AND room_id = ?";
-      args.push(roomId);
-    }
-    if (sessionId !== undefined) {
-      sql += " AND session_id = ?";
-      args.push(sessionId);
-    }
-    return this.db.prepare(sql).run(...args).changes;
+    const scope = backupKeyScope(userId, version, roomId, sessionId);
+    return this.run(`DELETE FROM cs_backup_keys WHERE ${scope.where}`, ...scope.params).changes;
   }
 
   // ---- filters and transactions
   putFilter(userId: string, filter: string): number {
-    const row = this.db.prepare("SELECT MAX(filter_id) AS v FROM cs_filters WHERE user_id = ?").get(userId) as { v: number | null };
-    const id = (row.v ?? -1) + 1;
-    this.db.prepare("INSERT INTO cs_filters (user_id, filter_id, filter) VALUES (?, ?, ?)").run(userId, id, filter);
+    const id = (this.one<{ v: number | null }>("SELECT MAX(filter_id) AS v FROM cs_filters WHERE user_id = ?", userId)?.v ?? -1) + 1;
+    this.run("INSERT INTO cs_filters (user_id, filter_id, filter) VALUES (?, ?, ?)", userId, id, filter);
     return id;
   }
 
   getFilter(userId: string, id: number): string | undefined {
-    const row = this.db.prepare("SELECT filter FROM cs_filters WHERE user_id = ? AND filter_id = ?").get(userId, id) as { filter: string } | undefined;
-    return row?.filter;
+    return this.one<{ filter: string }>("SELECT filter FROM cs_filters WHERE user_id = ? AND filter_id = ?", userId, id)?.filter;
   }
 
   /** Records a transaction; false when (user, device, path) was seen before (a retry). */
   recordTxn(userId: string, deviceId: string, path: string, now: number): boolean {
-    const r = this.db.prepare("INSERT OR IGNORE INTO cs_txns (user_id, device_id, path, ts) VALUES (?, ?, ?, ?)").run(userId, deviceId, path, now);
-    return r.changes === 1;
+    return this.run("INSERT OR IGNORE INTO cs_txns (user_id, device_id, path, ts) VALUES (?, ?, ?, ?)", userId, deviceId, path, now).changes === 1;
   }
+}
+
+/** The WHERE clause of a backup's keys, narrowed to a room and a session when given. */
+function backupKeyScope(userId: string, version: number, roomId?: string, sessionId?: string): { where: string; params: Param[] } {
+  let where = "user_id = ? AND version = ?";
+  const params: Param[] = [userId, version];
+  if (roomId !== undefined) {
+    where += " AND room_id = ?";
+    params.push(roomId);
+  }
+  if (sessionId !== undefined) {
+    where += " AND session_id = ?";
+    params.push(sessionId);
+  }
+  return { where, params };
 }

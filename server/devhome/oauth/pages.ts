@@ -117,14 +117,17 @@ ${p.clientUri ? html`<dt>Website</dt><dd>${p.clientUri}</dd>` : raw("")}
 <dt>Code</dt><dd><span class="code" aria-label="Code ${p.userCode.split("").join(" ")}">${p.userCode}</span></dd>
 <dt>Account</dt><dd>${p.signedInAs ?? "You will be asked to sign in next."}</dd>
 </dl>
-<form method="post" action="${p.action}">
-<input type="hidden" name="xsrf" value="${p.xsrf}">
-<input type="hidden" name="user_code" value="${p.userCode}">
-<div class="actions">
-<button type="submit" name="confirm" value="yes" class="primary">Approve</button>
-<button type="submit" name="abort" value="yes" class="secondary">Deny</button>
+${approveOrDeny(p.action, { xsrf: p.xsrf, user_code: p.userCode }, ["confirm", "yes"], ["abort", "yes"])}`);
+}
+
+/** A form of hidden fields with an Approve and a Deny button, each a [name, value] the server reads. */
+function approveOrDeny(action: string, hidden: Record<string, string>, approve: [string, string], deny: [string, string]): Raw {
+  return html`<form method="post" action="${action}">
+${Object.entries(hidden).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">\n`)}<div class="actions">
+<button type="submit" name="${approve[0]}" value="${approve[1]}" class="primary">Approve</button>
+<button type="submit" name="${deny[0]}" value="${deny[1]}" class="secondary">Deny</button>
 </div>
-</form>`);
+</form>`;
 }
 
 export interface LoginPage {
@@ -136,18 +139,27 @@ export interface LoginPage {
   error?: string;
 }
 
-export function loginPage(p: LoginPage): string {
+/**
+ * The username and password fields, marked invalid (and described by the alert) after an error;
+ * `focus` puts the cursor in the first one still to fill.
+ */
+function credentialFields(p: { username?: string; error?: string }, focus: boolean): Raw {
   const invalid = p.error ? raw(' aria-invalid="true" aria-describedby="form-error"') : raw("");
+  const autofocus = (here: boolean) => raw(focus && here ? " autofocus" : "");
+  return html`<label for="username">Username</label>
+<input type="text" id="username" name="username" required autocomplete="username" autocapitalize="none" spellcheck="false" value="${p.username ?? ""}"${invalid}${autofocus(!p.username)}>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" required autocomplete="current-password"${invalid}${autofocus(!!p.username)}>`;
+}
+
+export function loginPage(p: LoginPage): string {
   return layout("Sign in", html`
 <h1>Sign in</h1>
 <p>${p.purpose}</p>
 ${alert(p.error)}
 <form method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<label for="username">Username</label>
-<input type="text" id="username" name="username" required autocomplete="username" autocapitalize="none" spellcheck="false" value="${p.username ?? ""}"${invalid}${p.username ? raw("") : raw(" autofocus")}>
-<label for="password">Password</label>
-<input type="password" id="password" name="password" required autocomplete="current-password"${invalid}${p.username ? raw(" autofocus") : raw("")}>
+${credentialFields(p, true)}
 <div class="actions"><button type="submit" class="primary">Sign in</button></div>
 </form>
 <form method="post" action="${p.cancelAction}">
@@ -179,13 +191,7 @@ ${p.redirectUri ? html`<dt>Returns to</dt><dd>${p.redirectUri}</dd>` : raw("")}
 <dt>Account</dt><dd>${p.signedInAs}</dd>
 <dt>Access</dt><dd>${p.scopes.length ? p.scopes.map((s) => html`<code>${s}</code><br>`) : "basic sign-in only"}</dd>
 </dl>
-<form method="post" action="${p.action}">
-<input type="hidden" name="csrf" value="${p.csrf}">
-<div class="actions">
-<button type="submit" name="decision" value="approve" class="primary">Approve</button>
-<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
-</div>
-</form>`);
+${approveOrDeny(p.action, { csrf: p.csrf }, ["decision", "approve"], ["decision", "deny"])}`);
 }
 
 export function messagePage(title: string, message: string, opts: { alert?: boolean } = {}): string {
@@ -203,7 +209,6 @@ export interface CrossSigningResetPage {
 
 /** Approval of a cross-signing identity reset (the UIA fallback URL of keys/device_signing/upload). */
 export function crossSigningResetPage(p: CrossSigningResetPage): string {
-  const invalid = p.error ? raw(' aria-invalid="true" aria-describedby="form-error"') : raw("");
   return layout("Reset your identity?", html`
 <h1>Allow resetting your cryptographic identity?</h1>
 <p class="warning">A client asked to replace your cross-signing keys. Your other devices and the people who verified you
@@ -211,10 +216,7 @@ will see a new identity and will need to verify again. Only allow this if you st
 ${alert(p.error)}
 <form method="post" action="${p.action}">
 <input type="hidden" name="csrf" value="${p.csrf}">
-<label for="username">Username</label>
-<input type="text" id="username" name="username" required autocomplete="username" autocapitalize="none" spellcheck="false" value="${p.username ?? ""}"${invalid}>
-<label for="password">Password</label>
-<input type="password" id="password" name="password" required autocomplete="current-password"${invalid}>
+${credentialFields(p, false)}
 <div class="actions"><button type="submit" class="primary">Allow reset</button></div>
 </form>`);
 }
