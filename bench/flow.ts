@@ -26,14 +26,15 @@
 // `since` opt-in to those GETs.
 
 import { startDevStack, type DevStackOptions } from "../main/devstack/stack.js";
-import { runNewDevice } from "../main/login/new-device.js";
-import { runExistingDevice } from "../main/login/existing-device.js";
-import { createNewDeviceMatrixPort, createSecureChannelPort, type SecureChannelAdapterOptions } from "../main/login/adapters.js";
-import { createOAuthPort } from "../main/login/oauth-port.js";
-import { createHomeserverPort } from "../main/login/homeserver.js";
+import { runNewDevice } from "../main/login/flows/new-device.js";
+import { runExistingDevice } from "../main/login/flows/existing-device.js";
+import { createNewDeviceMatrixPort } from "../main/login/matrix/port.js";
+import { createSecureChannelPort, type SecureChannelAdapterOptions } from "../main/login/channel/port.js";
+import { createOAuthPort } from "../main/login/oauth/port.js";
+import { createHomeserverPort } from "../main/login/matrix/homeserver.js";
 import { driveDevConsent } from "../main/devstack/dev-consent.js";
-import { DEVICE_CODE_GRANT_TYPE } from "../main/login/oauth.js";
-import type { FlowEvent, FlowOutcome, ProtocolVersion } from "../main/login/ports.js";
+import { DEVICE_CODE_GRANT_TYPE } from "../main/login/oauth/client.js";
+import type { FlowEvent, FlowOutcome, ProtocolVersion } from "../main/login/flows/ports.js";
 import type { FetchLike } from "../main/protocol/rendezvous.js";
 
 const args = process.argv.slice(2);

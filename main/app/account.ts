@@ -5,10 +5,10 @@
 // Tokens and secrets stay here in main; the renderer gets the user id, the homeserver, how the session
 // is kept, and the public authorization URL. A new device signed in by QR becomes this app's account too
 // (adoptNewDeviceSession), so it can then link further devices.
-import type { ExistingAccount } from "../login/ports.js";
-import type { NewDeviceClientSession } from "../login/adapters.js";
-import type { SessionLoginOptions, SessionLoginStep } from "../login/session-login.js";
-import type { StoredSession } from "../login/session.js";
+import type { ExistingAccount } from "../login/flows/ports.js";
+import type { NewDeviceClientSession } from "../login/matrix/port.js";
+import type { SessionLoginOptions, SessionLoginStep } from "../login/account/browser-sign-in.js";
+import type { StoredSession } from "../login/account/account-session.js";
 import type { SignInErrorCode, SignInState, StorageStatus } from "../../contract/account.js";
 import type { AccountEvent } from "../../contract/schemas.js";
 import { HomeserverInputError, parseHomeserverInput, resolveHomeserver } from "./homeserver-input.js";
@@ -257,7 +257,7 @@ export class AccountController {
       emit({ type: "sign_in_state", state: "discovering" });
       const homeserver = await (this.env.resolveHomeserver ?? ((i: string) => resolveHomeserver(i, { signal })))(input);
       signal.throwIfAborted();
-      const signIn = this.env.signIn ?? (await import("../login/session-login.js")).signInWithBrowser;
+      const signIn = this.env.signIn ?? (await import("../login/account/browser-sign-in.js")).signInWithBrowser;
       const session = await signIn({
         homeserver,
         signal,
@@ -343,7 +343,7 @@ export function signInError(err: unknown): { code: SignInErrorCode; message: str
 // ---- the real implementations, loaded on first use -------------------------------------------------
 
 async function defaultRefresh(session: StoredSession): Promise<{ session: StoredSession; refreshed: boolean }> {
-  const { ensureFreshSession } = await import("../login/session.js");
+  const { ensureFreshSession } = await import("../login/account/account-session.js");
   return ensureFreshSession(session);
 }
 
@@ -360,16 +360,16 @@ async function isRefused(session: StoredSession): Promise<boolean> {
 
 async function defaultRestore(session: StoredSession): Promise<RestoredAccount> {
   const [{ restoreSessionClient }, { createExistingDeviceMatrixPort }, { stopClient }] = await Promise.all([
-    import("../login/session.js"),
-    import("../login/adapters.js"),
-    import("../login/matrix.js"),
+    import("../login/account/account-session.js"),
+    import("../login/matrix/port.js"),
+    import("../login/matrix/client.js"),
   ]);
   const client = await restoreSessionClient(session);
   return { account: { userId: session.userId, matrix: createExistingDeviceMatrixPort(client), accessToken: session.accessToken }, close: () => stopClient(client) };
 }
 
 async function defaultExport(s: NewDeviceClientSession): Promise<StoredSession | null> {
-  const [{ exportSecrets }, { SESSION_FORMAT }] = await Promise.all([import("../login/matrix.js"), import("../login/session.js")]);
+  const [{ exportSecrets }, { SESSION_FORMAT }] = await Promise.all([import("../login/matrix/secrets.js"), import("../login/account/account-session.js")]);
   const accessToken = s.client.getAccessToken();
   if (!accessToken) return null;
   const secrets = await exportSecrets(s.client);
@@ -381,7 +381,7 @@ async function defaultExport(s: NewDeviceClientSession): Promise<StoredSession |
 
 async function defaultRevoke(session: StoredSession): Promise<void> {
   if (!session.clientId) return;
-  const { discoverAuthMetadata, revokeToken } = await import("../login/oauth.js");
+  const { discoverAuthMetadata, revokeToken } = await import("../login/oauth/client.js");
   const md = await discoverAuthMetadata(session.homeserverUrl);
   await revokeToken(md, session.clientId, session.refreshToken ?? session.accessToken, session.refreshToken ? "refresh_token" : "access_token");
 }

@@ -8,7 +8,7 @@
 // pretending to keep it. The same holds when encryption is not available at all ("unavailable").
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { StoredSession } from "../login/session.js";
+import type { StoredSession } from "../login/account/account-session.js";
 import type { StorageStatus } from "../../contract/account.js";
 
 /** The subset of Electron's safeStorage used here (injected: tests run without Electron). */
@@ -69,7 +69,7 @@ export class SessionVault {
     let session: StoredSession;
     try {
       // Loaded here, not at start-up: session.ts brings matrix-js-sdk with it.
-      const { parseSession } = await import("../login/session.js");
+      const { parseSession } = await import("../login/account/account-session.js");
       session = parseSession(decrypted.result, "stored session");
     } catch {
       await this.clear();

@@ -171,7 +171,7 @@ function appInfo(config: AppConfig, dev: DevStack | null, account: AccountContro
 
 /** shell.openExternal only for the account provider's own pages (from its auth metadata). */
 async function openVerificationPage(uri: string, existingAccount: () => Promise<ExistingAccount | null>, allowLoopbackHttp: boolean): Promise<void> {
-  const { discoverAuthMetadata } = await import("../login/oauth.js");
+  const { discoverAuthMetadata } = await import("../login/oauth/client.js");
   const acct = await existingAccount();
   if (!acct) throw Object.assign(new Error("not signed in"), { code: "unable_to_open_verification_uri" });
   const md = await discoverAuthMetadata(acct.matrix.baseUrl);

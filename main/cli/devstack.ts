@@ -7,7 +7,7 @@ import { parseMode } from "../../server/rendezvous/plugin.js";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
 import { EXISTING_DEVICE_FILE, seedDemoAccount } from "../devstack/seed.js";
-import type { StoredSession } from "../login/session.js";
+import type { StoredSession } from "../login/account/account-session.js";
 import { parseCommandArgs, UsageError } from "./args.js";
 import { nextStopSignal } from "./stop-signals.js";
 

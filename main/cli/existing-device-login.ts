@@ -5,7 +5,7 @@
 import { LineQueue, openInBrowser, printSummary, say } from "./role-io.js";
 
 export async function runLogin(o: { homeserver: string; sessionFile: string; open: boolean }): Promise<number> {
-  const [{ signInWithBrowser, SessionLoginError }, { writeSessionFile }] = await Promise.all([import("../login/session-login.js"), import("../login/session.js")]);
+  const [{ signInWithBrowser, SessionLoginError }, { writeSessionFile }] = await Promise.all([import("../login/account/browser-sign-in.js"), import("../login/account/account-session.js")]);
   const stdin = new LineQueue(process.stdin);
   let code = 1;
   try {

@@ -8,8 +8,9 @@
 import { existsSync } from "node:fs";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import type { DevhomeAuth } from "../../server/devhome/types.js";
-import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../login/matrix.js";
-import { readSessionFile, SESSION_FORMAT, writeSessionFile, type StoredSession } from "../login/session.js";
+import { bootstrapCrossSigningAndBackup } from "./identity.js";
+import { createMatrixClient, startAndWaitForSync, stopClient } from "../login/matrix/client.js";
+import { readSessionFile, SESSION_FORMAT, writeSessionFile, type StoredSession } from "../login/account/account-session.js";
 
 export const EXISTING_DEVICE_FILE = "existing-device.json";
 /** MSC2967 device id charset, ≥ 10 characters. */

@@ -2,7 +2,7 @@
 // and /_matrix/client/versions, which is also the gate: if the homeserver does not answer it as a
 // homeserver (unreachable, a TLS error, a redirect loop, a web page), that is the one finding and the
 // other checks are not run.
-import { discoverHomeserver } from "../login/homeserver.js";
+import { discoverHomeserver } from "../login/matrix/homeserver.js";
 import { BROWSER_ORIGIN, type DoctorContext } from "./context.js";
 import { FIX } from "./fixes.js";
 import { describe, isHtml, ProbeError, type Answer, type Prober } from "./probe.js";

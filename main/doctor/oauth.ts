@@ -12,7 +12,7 @@ import {
   registerClient,
   requestDeviceAuthorization,
   type AuthMetadata,
-} from "../login/oauth.js";
+} from "../login/oauth/client.js";
 import { BROWSER_ORIGIN, type DoctorContext } from "./context.js";
 import { FIX } from "./fixes.js";
 import { describe, isMatrixJson, ProbeError, type Answer } from "./probe.js";

@@ -6,11 +6,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import type { MatrixClient } from "matrix-js-sdk";
-import { createMatrixClient, exportSecrets, importSecretsAndVerify, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
+import { createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix/client.js";
+import { exportSecrets, importSecretsAndVerify } from "../../main/login/matrix/secrets.js";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
 import { seedDemoAccount, SeedError } from "../../main/devstack/seed.js";
-import { readSessionFile } from "../../main/login/session.js";
+import { readSessionFile } from "../../main/login/account/account-session.js";
 
 let dh: RunningDevhome;
 let dir: string;

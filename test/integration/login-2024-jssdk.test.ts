@@ -8,12 +8,13 @@
 // key backup trusted; then decline, expiry, a wrong check code and a cancel on each side.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import type { MatrixClient } from "matrix-js-sdk";
-import { runNewDevice } from "../../main/login/new-device.js";
-import { runExistingDevice } from "../../main/login/existing-device.js";
-import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecureChannelPort, type NewDeviceClientSession } from "../../main/login/adapters.js";
-import { createHomeserverPort } from "../../main/login/homeserver.js";
-import { createOAuthPort } from "../../main/login/oauth-port.js";
-import type { FlowEvent, FlowOutcome, FlowState, ProtocolChoice } from "../../main/login/ports.js";
+import { runNewDevice } from "../../main/login/flows/new-device.js";
+import { runExistingDevice } from "../../main/login/flows/existing-device.js";
+import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, type NewDeviceClientSession } from "../../main/login/matrix/port.js";
+import { createSecureChannelPort } from "../../main/login/channel/port.js";
+import { createHomeserverPort } from "../../main/login/matrix/homeserver.js";
+import { createOAuthPort } from "../../main/login/oauth/port.js";
+import type { FlowEvent, FlowOutcome, FlowState, ProtocolChoice } from "../../main/login/flows/ports.js";
 import { decodeQr2024 } from "../../main/protocol-2024/qr.js";
 import { createUrlFor } from "../../main/protocol-2024/secure-session.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";

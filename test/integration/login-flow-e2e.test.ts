@@ -6,14 +6,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import type { MatrixClient } from "matrix-js-sdk";
 import type { startDevhome, RunningDevhome } from "../../server/devhome/index.js";
-import { runNewDevice } from "../../main/login/new-device.js";
-import { runExistingDevice } from "../../main/login/existing-device.js";
-import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecureChannelPort, type NewDeviceClientSession } from "../../main/login/adapters.js";
-import { createOAuthPort } from "../../main/login/oauth-port.js";
-import { createHomeserverPort } from "../../main/login/homeserver.js";
-import { stopClient } from "../../main/login/matrix.js";
-import type { SecretsBundle } from "../../main/login/messages.js";
-import type { FlowEvent, FlowOutcome, SecureChannelPort, SecureConversation } from "../../main/login/ports.js";
+import { runNewDevice } from "../../main/login/flows/new-device.js";
+import { runExistingDevice } from "../../main/login/flows/existing-device.js";
+import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, type NewDeviceClientSession } from "../../main/login/matrix/port.js";
+import { createSecureChannelPort } from "../../main/login/channel/port.js";
+import { createOAuthPort } from "../../main/login/oauth/port.js";
+import { createHomeserverPort } from "../../main/login/matrix/homeserver.js";
+import { stopClient } from "../../main/login/matrix/client.js";
+import type { SecretsBundle } from "../../main/login/flows/messages.js";
+import type { FlowEvent, FlowOutcome, SecureChannelPort, SecureConversation } from "../../main/login/flows/ports.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
 import { consent, rawKeysQuery as keysQueryOn, startE2eStack, type KeysQuery } from "./e2e-stack.js";
 

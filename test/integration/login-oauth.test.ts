@@ -4,10 +4,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
-import * as oauth from "../../main/login/oauth.js";
-import type { AuthMetadata, DeviceAuthorization } from "../../main/login/oauth.js";
-import { createOAuthPort } from "../../main/login/oauth-port.js";
-import { OAuthError as PortError } from "../../main/login/ports.js";
+import * as oauth from "../../main/login/oauth/client.js";
+import type { AuthMetadata, DeviceAuthorization } from "../../main/login/oauth/client.js";
+import { createOAuthPort } from "../../main/login/oauth/port.js";
+import { OAuthError as PortError } from "../../main/login/flows/ports.js";
 import { MiniBrowser } from "./mini-browser.js";
 
 const CLIENT = { client_name: "qr-login test", client_uri: "https://example.org/", application_type: "native" as const };

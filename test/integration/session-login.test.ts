@@ -10,10 +10,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { MatrixClient } from "matrix-js-sdk";
 import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
-import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
-import type { SecretsBundle } from "../../main/login/messages.js";
-import { signInWithBrowser, SessionLoginError } from "../../main/login/session-login.js";
-import { ensureFreshSession, parseSession, readSessionFile, restoreSessionClient, SessionFileError, writeSessionFile } from "../../main/login/session.js";
+import { bootstrapCrossSigningAndBackup } from "../../main/devstack/identity.js";
+import { createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix/client.js";
+import type { SecretsBundle } from "../../main/login/flows/messages.js";
+import { signInWithBrowser, SessionLoginError } from "../../main/login/account/browser-sign-in.js";
+import { ensureFreshSession, parseSession, readSessionFile, restoreSessionClient, SessionFileError, writeSessionFile } from "../../main/login/account/account-session.js";
 import { MiniBrowser } from "./mini-browser.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

@@ -4,8 +4,8 @@
 // fallback rendezvous server, else "your homeserver doesn't support sign in with QR". Each chosen
 // QR is checked by its bytes, and a forced version is honoured.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { createSecureChannelPort } from "../../main/login/adapters.js";
-import { ChannelError, type GeneratedChannel, type ProtocolChoice, type ProtocolVersion } from "../../main/login/ports.js";
+import { createSecureChannelPort } from "../../main/login/channel/port.js";
+import { ChannelError, type GeneratedChannel, type ProtocolChoice, type ProtocolVersion } from "../../main/login/flows/ports.js";
 import { decodeAnyQr } from "../../main/protocol-2024/qr.js";
 import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
 import { startRendezvousServer, type RendezvousApi, type RunningRendezvousServer } from "../../server/rendezvous/index.js";

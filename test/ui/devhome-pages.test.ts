@@ -10,7 +10,7 @@ import type { Browser, Page } from "playwright-core";
 import { CHROMIUM } from "../support/system-programs.js";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
-import * as oauth from "../../main/login/oauth.js";
+import * as oauth from "../../main/login/oauth/client.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const AXE = readFileSync(path.join(root, "node_modules/axe-core/axe.min.js"), "utf8");

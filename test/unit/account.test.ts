@@ -4,9 +4,9 @@
 // test/ui/first-run.test.ts.
 import { describe, test, expect } from "@jest/globals";
 import { AccountController, AccountNotVerifiedError, signInError, type AccountEnvironment, type SessionStore } from "../../main/app/account.js";
-import { SessionLoginError, type SessionLoginOptions } from "../../main/login/session-login.js";
-import { OAuthError } from "../../main/login/oauth.js";
-import { SESSION_FORMAT, type StoredSession } from "../../main/login/session.js";
+import { SessionLoginError, type SessionLoginOptions } from "../../main/login/account/browser-sign-in.js";
+import { OAuthError } from "../../main/login/oauth/client.js";
+import { SESSION_FORMAT, type StoredSession } from "../../main/login/account/account-session.js";
 import type { StorageStatus } from "../../contract/account.js";
 import type { AccountEvent } from "../../contract/schemas.js";
 import { fakeSecrets } from "./login-fakes.js";

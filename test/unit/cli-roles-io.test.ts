@@ -7,7 +7,7 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { describeEvent, hexToBytes, LineQueue, summarise, terminalQr } from "../../main/cli/role-io.js";
 import { UsageError } from "../../main/cli/args.js";
-import { parseSession, readSessionFile, SESSION_FORMAT, SessionFileError, writeSessionFile } from "../../main/login/session.js";
+import { parseSession, readSessionFile, SESSION_FORMAT, SessionFileError, writeSessionFile } from "../../main/login/account/account-session.js";
 
 const KEY = Buffer.alloc(32, 1).toString("base64").replace(/=+$/, "");
 const SEEDED = {

@@ -13,7 +13,7 @@ import { allowCheck, allowRequest } from "../../main/app/permissions.js";
 import { HomeserverInputError, parseHomeserverInput, resolveHomeserver } from "../../main/app/homeserver-input.js";
 import { readConfig } from "../../main/app/config.js";
 import { StartupError } from "../../main/app/startup-error.js";
-import { SESSION_FORMAT, type StoredSession } from "../../main/login/session.js";
+import { SESSION_FORMAT, type StoredSession } from "../../main/login/account/account-session.js";
 import { fakeSecrets } from "./login-fakes.js";
 
 describe("external URL policy", () => {

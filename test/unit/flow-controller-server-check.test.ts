@@ -7,8 +7,8 @@ import { LoginFlowController, outcomeToEvent, type LoginEnvironment } from "../.
 import type { ControllerEvent } from "../../main/app/ipc.js";
 import * as v from "valibot";
 import { ProgressEvent } from "../../contract/schemas.js";
-import { translate } from "../../main/login/channel-errors.js";
-import type { FlowOutcome, SecureChannelPort } from "../../main/login/ports.js";
+import { translate } from "../../main/login/channel/errors.js";
+import type { FlowOutcome, SecureChannelPort } from "../../main/login/flows/ports.js";
 import { ProtocolError } from "../../main/protocol/errors.js";
 import { RendezvousError } from "../../main/protocol/rendezvous-errors.js";
 import { FakeHomeserver, FakeRendezvous, USER_ID, fakeSecrets } from "./login-fakes.js";

@@ -2,11 +2,13 @@
 // QR decoding through the real codec, and whoami on the new device's Matrix port.
 
 import { describe, expect, test } from "@jest/globals";
-import { channelErrorKind, createNewDeviceMatrixPort, createSecureChannelPort } from "../../main/login/adapters.js";
+import { channelErrorKind } from "../../main/login/channel/errors.js";
+import { createNewDeviceMatrixPort } from "../../main/login/matrix/port.js";
+import { createSecureChannelPort } from "../../main/login/channel/port.js";
 import { PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from "../../main/protocol/errors.js";
 import { encodeQr } from "../../main/protocol/qr.js";
 import { encodeQr2024 } from "../../main/protocol-2024/qr.js";
-import { ChannelError } from "../../main/login/ports.js";
+import { ChannelError } from "../../main/login/flows/ports.js";
 
 describe("channelErrorKind", () => {
   test.each<[ProtocolErrorCode, string]>([

@@ -27,8 +27,8 @@ import {
   type SecureChannelPort,
   type SecureConversation,
   type UnconfirmedChannel,
-} from "../../main/login/ports.js";
-import type { SecretsBundle } from "../../main/login/messages.js";
+} from "../../main/login/flows/ports.js";
+import type { SecretsBundle } from "../../main/login/flows/messages.js";
 
 export type Device = "new" | "existing";
 

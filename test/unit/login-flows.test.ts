@@ -3,8 +3,8 @@
 // failure path of docs/architecture.md "Failure catalogue", each asserting what BOTH sides report.
 
 import { describe, expect, test } from "@jest/globals";
-import { isOpenableVerificationUri } from "../../main/login/existing-device.js";
-import type { FlowEvent, FlowOutcome, FlowState, ProtocolVersion } from "../../main/login/ports.js";
+import { isOpenableVerificationUri } from "../../main/login/flows/existing-device.js";
+import type { FlowEvent, FlowOutcome, FlowState, ProtocolVersion } from "../../main/login/flows/ports.js";
 import { encodeFakeQr, fakeSecrets, HS_BASE_URL, SERVER_NAME, USER_ID, type Device } from "./login-fakes.js";
 import { runPair, statesOf, type Pairing, type PairResult, type Scenario } from "./login-harness.js";
 

@@ -1,10 +1,10 @@
 // Runs the new-device and existing-device state machines back to back over the in-memory fakes.
 
-import { runNewDevice } from "../../main/login/new-device.js";
-import { runExistingDevice } from "../../main/login/existing-device.js";
-import type { SecretsBundle } from "../../main/login/messages.js";
-import { createHomeserverPort } from "../../main/login/homeserver.js";
-import type { FlowEvent, FlowOutcome, FlowState, OpenUriResult, ProtocolChoice, ProtocolVersion, ScopeFlavour } from "../../main/login/ports.js";
+import { runNewDevice } from "../../main/login/flows/new-device.js";
+import { runExistingDevice } from "../../main/login/flows/existing-device.js";
+import type { SecretsBundle } from "../../main/login/flows/messages.js";
+import { createHomeserverPort } from "../../main/login/matrix/homeserver.js";
+import type { FlowEvent, FlowOutcome, FlowState, OpenUriResult, ProtocolChoice, ProtocolVersion, ScopeFlavour } from "../../main/login/flows/ports.js";
 import { FakeHomeserver, FakeRendezvous, abortable, fakeDiscoveryFetch, fakeSecrets, type ConsentDecision, type Device } from "./login-fakes.js";
 
 export const RENDEZVOUS_URL = "https://rendezvous.example.net/";

@@ -6,10 +6,10 @@
 import { afterEach, describe, expect, test } from "@jest/globals";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import * as oauth from "../../main/login/oauth.js";
-import type { AuthMetadata, DeviceAuthorization } from "../../main/login/oauth.js";
-import { MAX_TIMER_MS } from "../../main/login/oauth-poll.js";
-import { createHomeserverPort } from "../../main/login/homeserver.js";
+import * as oauth from "../../main/login/oauth/client.js";
+import type { AuthMetadata, DeviceAuthorization } from "../../main/login/oauth/client.js";
+import { MAX_TIMER_MS } from "../../main/login/oauth/poll.js";
+import { createHomeserverPort } from "../../main/login/matrix/homeserver.js";
 
 const MD: AuthMetadata = {
   issuer: "https://auth.example.org/",

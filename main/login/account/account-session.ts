@@ -11,9 +11,10 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { MatrixClient } from "matrix-js-sdk";
-import { createMatrixClient, isSecretsBundle, stopClient } from "./matrix.js";
-import { discoverAuthMetadata, refreshAccessToken } from "./oauth.js";
-import type { SecretsBundle } from "./messages.js";
+import { createMatrixClient, stopClient } from "../matrix/client.js";
+import { isSecretsBundle } from "../matrix/secrets.js";
+import { discoverAuthMetadata, refreshAccessToken } from "../oauth/client.js";
+import type { SecretsBundle } from "../flows/messages.js";
 
 export const SESSION_FORMAT = "qr-login.existing-device.v1";
 

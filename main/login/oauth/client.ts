@@ -13,12 +13,12 @@
 // (or the device code) to wherever it points.
 import * as o from "oauth4webapi";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { transportRefusal } from "./url-policy.js";
-import { asServer, JSON_HEADERS, jsonBody, libOptions, OAuthError, send, tokensOf, viaLibrary, type AuthMetadata, type FetchOptions, type TokenResponse } from "./oauth-http.js";
+import { transportRefusal } from "../url-policy.js";
+import { asServer, JSON_HEADERS, jsonBody, libOptions, OAuthError, send, tokensOf, viaLibrary, type AuthMetadata, type FetchOptions, type TokenResponse } from "./http.js";
 
-export { OAuthError } from "./oauth-http.js";
-export type { AuthMetadata, FetchOptions, OAuthErrorReason, TokenResponse } from "./oauth-http.js";
-export { pollDeviceToken, type DeviceTokenOutcome, type PollOptions } from "./oauth-poll.js";
+export { OAuthError } from "./http.js";
+export type { AuthMetadata, FetchOptions, OAuthErrorReason, TokenResponse } from "./http.js";
+export { pollDeviceToken, type DeviceTokenOutcome, type PollOptions } from "./poll.js";
 
 export const DEVICE_CODE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code";
 export const STABLE_SCOPE_PREFIX = "urn:matrix:client:";

@@ -2,8 +2,8 @@
 // the 2025 core and the 2024 adapter (main/protocol-2024) throw ProtocolErrors with the same codes, so
 // a code needs one line here and nothing in the flows. The kinds are the contract's CHANNEL_FAILURES
 // (contract/failures.ts), which carry on unchanged to the outcome, the CLI and the screen.
-import { ProtocolError, type ProtocolErrorCode } from "../protocol/errors.js";
-import { ChannelError, type ChannelErrorKind } from "./ports.js";
+import { ProtocolError, type ProtocolErrorCode } from "../../protocol/errors.js";
+import { ChannelError, type ChannelErrorKind } from "../flows/ports.js";
 
 /**
  * How each protocol-layer failure looks to the flows. Total: a new protocol code does not compile

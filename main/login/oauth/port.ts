@@ -1,10 +1,10 @@
 // The OAuthPort the sign-in flows depend on (ports.ts), implemented with oauth.ts over fetch.
 // Errors are translated to the port's OAuthError kinds; the flows check their AbortSignal themselves.
-import * as oauth from "./oauth.js";
-import type { AuthMetadata as FullMetadata, ClientMetadata } from "./oauth.js";
-import type { AuthMetadata, OAuthPort, OAuthTokens, PollResult } from "./ports.js";
-import { DEVICE_CODE_GRANT, OAuthError as PortError } from "./ports.js";
-import type { OAuthErrorKind } from "./ports.js";
+import * as oauth from "./client.js";
+import type { AuthMetadata as FullMetadata, ClientMetadata } from "./client.js";
+import type { AuthMetadata, OAuthPort, OAuthTokens, PollResult } from "../flows/ports.js";
+import { DEVICE_CODE_GRANT, OAuthError as PortError } from "../flows/ports.js";
+import type { OAuthErrorKind } from "../flows/ports.js";
 
 export interface OAuthPortOptions {
   /** What the new device registers as (client_name, client_uri, application_type, ...). Grant types are set here. */

@@ -10,10 +10,11 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MatrixClient } from "matrix-js-sdk";
 import { decodeRecoveryKey } from "matrix-js-sdk/lib/crypto-api/index.js";
-import * as oauth from "./oauth.js";
-import { createMatrixClient, exportSecrets, startAndWaitForSync, stopClient } from "./matrix.js";
-import { SESSION_FORMAT, type StoredSession } from "./session.js";
-import { checkOpenableUrl, UnsafeUrlError } from "./url-policy.js";
+import * as oauth from "../oauth/client.js";
+import { createMatrixClient, startAndWaitForSync, stopClient } from "../matrix/client.js";
+import { exportSecrets } from "../matrix/secrets.js";
+import { SESSION_FORMAT, type StoredSession } from "./account-session.js";
+import { checkOpenableUrl, UnsafeUrlError } from "../url-policy.js";
 
 export type SessionLoginErrorReason =
   | "browser_failed"

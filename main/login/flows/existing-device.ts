@@ -14,7 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, secretsMessage, type SecretsBundle } from "./messages.js";
 import { FlowContext, FlowEnd, localFailure, toHex } from "./flow-kit.js";
 import { dialectFor } from "./dialect.js";
-import { isOpenableUrl, openRefusal, UnsafeUrlError } from "./url-policy.js";
+import { isOpenableUrl, openRefusal, UnsafeUrlError } from "../url-policy.js";
 import {
   supportsDeviceGrant,
   type AuthMetadata,

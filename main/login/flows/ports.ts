@@ -6,12 +6,12 @@
 // Nothing that crosses into FlowEvent / FlowOutcome may carry a token or a secret: the renderer
 // subscribes to exactly these values.
 
-import type { ChannelFailure, FlowOutcome, OAuthFailure } from "../../contract/failures.js";
-import { SECRETS_STEPS, type ProtocolVersion, type SecretsStep, type StepStatus } from "../../contract/flow.js";
+import type { ChannelFailure, FlowOutcome, OAuthFailure } from "../../../contract/failures.js";
+import { SECRETS_STEPS, type ProtocolVersion, type SecretsStep, type StepStatus } from "../../../contract/flow.js";
 import type { SecretsBundle } from "./messages.js";
 
 // The outcomes and their failure codes are the contract's: one vocabulary from the wire to the screen.
-export type { FailedOutcome, FlowOutcome, NotSupportedReason, QrRejection, Side } from "../../contract/failures.js";
+export type { FailedOutcome, FlowOutcome, NotSupportedReason, QrRejection, Side } from "../../../contract/failures.js";
 
 // ---- secure channel (MSC4388 for the 2025 version, vodozemac ECIES for the 2024 version) ---------
 

@@ -1,7 +1,7 @@
 // The HTTP side of oauth.ts: its typed errors, discovery's own GET (never following a redirect), and
 // the options and error translation every oauth4webapi call shares.
 import * as o from "oauth4webapi";
-import { transportRefusal } from "./url-policy.js";
+import { transportRefusal } from "../url-policy.js";
 
 export type OAuthErrorReason =
   | "network"

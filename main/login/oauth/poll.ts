@@ -11,8 +11,8 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 import * as o from "oauth4webapi";
-import { asServer, isNetworkError, libOptions, OAuthError, tokensOf, viaLibrary, type AuthMetadata, type FetchOptions, type TokenResponse } from "./oauth-http.js";
-import type { DeviceAuthorization } from "./oauth.js";
+import { asServer, isNetworkError, libOptions, OAuthError, tokensOf, viaLibrary, type AuthMetadata, type FetchOptions, type TokenResponse } from "./http.js";
+import type { DeviceAuthorization } from "./client.js";
 
 export const MIN_INTERVAL_S = 1;
 export const DEFAULT_INTERVAL_S = 5;
