@@ -33,7 +33,7 @@ import { createSecureChannelPort, type SecureChannelAdapterOptions } from "../ma
 import { createOAuthPort } from "../main/login/oauth/port.js";
 import { createHomeserverPort } from "../main/login/matrix/homeserver.js";
 import { driveDevConsent } from "../main/devstack/dev-consent.js";
-import { DEVICE_CODE_GRANT_TYPE } from "../main/login/oauth/client.js";
+import { DEVICE_CODE_GRANT } from "../contract/oauth.js";
 import type { FlowEvent, FlowOutcome, ProtocolVersion } from "../main/login/flows/ports.js";
 import type { FetchLike } from "../main/protocol/rendezvous.js";
 
@@ -43,7 +43,7 @@ const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : 20;
 const idleArg = args.indexOf("--poll-idle");
 const POLL = idleArg >= 0 ? { idleMs: Number(args[idleArg + 1]) } : undefined;
 const TIMELINE = args.includes("--timeline");
-const DEVICE_GRANT_FORM = new URLSearchParams({ grant_type: DEVICE_CODE_GRANT_TYPE }).toString();
+const DEVICE_GRANT_FORM = new URLSearchParams({ grant_type: DEVICE_CODE_GRANT }).toString();
 const CLIENT = { client_name: "bench:flow", client_uri: "https://example.org/", application_type: "native" as const };
 
 /** One row of the table: a development stack and the channel options its sign-ins use. */
@@ -164,7 +164,7 @@ async function oneRun(stack: Awaited<ReturnType<typeof startDevStack>>, variant:
     ),
   ]);
   await consentDone;
-  n.session?.client.stopClient();
+  n.signedIn?.client.stopClient();
   check(n.outcome, e);
   const at = (side: "new" | "existing", type: FlowEvent["type"]): number => events[side].find((x) => x.e.type === type)!.t;
   // The run ends when both devices show their outcome. After it, the existing device waits (invisibly)

@@ -6,11 +6,11 @@
 import { runExistingDevice } from "../login/flows/existing-device.js";
 export type { ExistingAccount } from "../login/flows/ports.js";
 import { runNewDevice, type NewDeviceOptions } from "../login/flows/new-device.js";
-import type { NewDeviceClientSession } from "../login/matrix/port.js";
+import type { SignedInMatrixClient } from "../login/matrix/port.js";
 import { AccountNotVerifiedError } from "./account.js";
 import { createOAuthPort } from "../login/oauth/port.js";
 import type { ClientMetadata } from "../login/oauth/client.js";
-import type { ExistingAccount, FlowEvent, HomeserverPort, NewDeviceMatrixPort, NewDeviceSession, OAuthPort, ProtocolChoice, SecureChannelPort } from "../login/flows/ports.js";
+import type { ExistingAccount, FlowEvent, HomeserverPort, NewDeviceMatrixPort, SignedInClient, OAuthPort, ProtocolChoice, SecureChannelPort } from "../login/flows/ports.js";
 import type { ControllerEvent, ControllerFactory, FlowController } from "./ipc.js";
 import { SCREEN_ERROR, failureCode, type FailedOutcome, type FlowOutcome } from "../../contract/failures.js";
 import { SECRETS_STEPS, type DeviceRole, type SecretsStep, type StepStatus } from "../../contract/flow.js";
@@ -38,10 +38,10 @@ export interface LoginEnvironment {
   existingAccount(): Promise<ExistingAccount | null>;
   /** Open a URL in the system browser; main/app/index.ts applies the allow-list. */
   openVerificationPage(uri: string): Promise<void>;
-  /** The new device signed in: keep the session (store credentials, start the client); only a cross-signed one links devices. */
-  onSignedIn?(session: NewDeviceClientSession, verified: { crossSigned: boolean }): Promise<void>;
+  /** The new device signed in: keep its client (store the account session, start the client); only a cross-signed one links devices. */
+  onSignedIn?(signedIn: SignedInMatrixClient, verified: { crossSigned: boolean }): Promise<void>;
   /** Tests: replace the adapters. */
-  ports?: { channel?: SecureChannelPort; oauth?: OAuthPort; newDeviceMatrix?: NewDeviceMatrixPort<NewDeviceSession>; homeserver?: HomeserverPort };
+  ports?: { channel?: SecureChannelPort; oauth?: OAuthPort; newDeviceMatrix?: NewDeviceMatrixPort<SignedInClient>; homeserver?: HomeserverPort };
   lingerMs?: number;
 }
 
@@ -386,9 +386,9 @@ export class LoginFlowController implements FlowController {
         mode = { kind: "scan", qr };
       }
       const result = await runNewDevice(deps, { mode, ...(lingerMs !== undefined ? { lingerMs } : {}), ...(this.env.protocol ? { protocol: this.env.protocol } : {}) }, { signal, onEvent: this.onFlowEvent });
-      // Only the real adapter's session carries a matrix-js-sdk client worth keeping.
-      if (result.outcome.outcome === "success" && result.session && "client" in result.session) {
-        await this.env.onSignedIn?.(result.session as NewDeviceClientSession, { crossSigned: result.outcome.crossSigned === true });
+      // Only the real adapter's signed-in client carries a matrix-js-sdk client worth keeping.
+      if (result.outcome.outcome === "success" && result.signedIn && "client" in result.signedIn) {
+        await this.env.onSignedIn?.(result.signedIn as SignedInMatrixClient, { crossSigned: result.outcome.crossSigned === true });
       }
       return;
     }

@@ -133,7 +133,7 @@ export async function run(args: string[]): Promise<number> {
       e = await existingRun;
     }
     await consent;
-    n.session?.client.stopClient();
+    n.signedIn?.client.stopClient();
     const outcome = n.outcome;
     const result = {
       outcome: outcome.outcome,

@@ -82,12 +82,12 @@ export async function run(args: string[]): Promise<number> {
     import("../login/matrix/client.js"),
   ]);
 
-  let stored = session.readSessionFile(sessionFile);
-  const fresh = await session.ensureFreshSession(stored);
+  let stored = session.readAccountSessionFile(sessionFile);
+  const fresh = await session.ensureFreshAccountSession(stored);
   if (fresh.refreshed) {
     // Refresh tokens rotate: the old one is spent, so the file must hold the new pair at once.
     stored = fresh.session;
-    session.writeSessionFile(sessionFile, stored);
+    session.writeAccountSessionFile(sessionFile, stored);
     say("… access token renewed with the refresh token");
   }
   if (homeserver && new URL(homeserver).href.replace(/\/?$/, "/") !== stored.homeserverUrl) {
@@ -95,7 +95,7 @@ export async function run(args: string[]): Promise<number> {
   }
   say(`signed in as ${stored.userId} (device ${stored.deviceId}) on ${stored.homeserverUrl}`);
   say("… restoring the session");
-  const client = await session.restoreSessionClient(stored);
+  const client = await session.restoreAccountClient(stored);
 
   const stdin = new LineQueue(process.stdin);
   const interrupt = interruptFlow();
@@ -151,7 +151,7 @@ async function newDeviceState(client: MatrixClient, userId: string, deviceId: st
   const backup = bundle?.backup !== undefined;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    // Forces a /keys/query for the user (as matrix.ts verifiedState does).
+    // Forces a /keys/query for the user (as main/login/matrix/secrets.ts verifiedState does).
     await crypto.userHasCrossSigningKeys(userId, true);
     const status = await crypto.getDeviceVerificationStatus(userId, deviceId);
     if (status?.signedByOwner) return { crossSigned: true, backup };

@@ -101,7 +101,7 @@ export async function run(args: string[]): Promise<number> {
     { signal: interrupt.signal, onEvent },
   );
   interrupt.dispose();
-  result.session?.client.stopClient();
+  result.signedIn?.client.stopClient();
   const s = summarise(result.outcome, deviceId ? { deviceId } : {});
   return finishRole(s, s.outcome === "success" && s.crossSigned ? 0 : 1);
 }

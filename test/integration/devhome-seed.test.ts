@@ -11,7 +11,7 @@ import { exportSecrets, importSecretsAndVerify } from "../../main/login/matrix/s
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
 import { seedDemoAccount, SeedError } from "../../main/devstack/seed.js";
-import { readSessionFile } from "../../main/login/account/account-session.js";
+import { readAccountSessionFile } from "../../main/login/account/account-session.js";
 
 let dh: RunningDevhome;
 let dir: string;
@@ -32,7 +32,7 @@ test("seed, restore in a fresh client, re-seed reuses the identity, reset only w
   const outFile = path.join(dir, "existing-device.json");
   const seeded = await seedDemoAccount({ auth: dh.auth, baseUrl: dh.baseUrl, userId, outFile });
   expect(statSync(outFile).mode & 0o777).toBe(0o600);
-  const file = readSessionFile(outFile);
+  const file = readAccountSessionFile(outFile);
   expect(file).toEqual(seeded);
   expect(file.secrets.backup?.backup_version).toBe("1");
 

@@ -109,7 +109,7 @@ async function signIn(rendezvousUrl: string, onNewEvent?: (e: FlowEvent) => void
     existingRun,
   ]);
   await Promise.all(consents);
-  if (n.session) clients.push(n.session.client);
+  if (n.signedIn) clients.push(n.signedIn.client);
   return { newOutcome: n.outcome, existingOutcome: e, events };
 }
 

@@ -87,7 +87,7 @@ async function oursBoth(protocol: ProtocolVersion): Promise<{ n: FlowOutcome; e:
       { onEvent: eEvents.push },
     ),
   ]);
-  if (n.session) stack.clients.push(n.session.client);
+  if (n.signedIn) stack.clients.push(n.signedIn.client);
   const version = (nEvents.all.find((x) => x.type === "protocol") as Extract<FlowEvent, { type: "protocol" }> | undefined)?.version;
   return { n: n.outcome, e, ...(version ? { version } : {}) };
 }

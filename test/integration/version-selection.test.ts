@@ -1,4 +1,4 @@
-// Which version a generator speaks (`--protocol auto`, main/login/adapters.ts selectVersion), against
+// Which version a generator speaks (`--protocol auto`, main/login/channel/version.ts selectVersion), against
 // real servers offering 2025 only, 2024 only, both or neither: 2025 wherever discovery says
 // create_available, else 2024 where /versions lists org.matrix.msc4108, else 2024 on a configured
 // fallback rendezvous server, else "your homeserver doesn't support sign in with QR". Each chosen

@@ -4,7 +4,7 @@
 
 import { describe, expect, test } from "@jest/globals";
 import { isOpenableVerificationUri } from "../../main/login/flows/existing-device.js";
-import type { FlowEvent, FlowOutcome, FlowState, ProtocolVersion } from "../../main/login/flows/ports.js";
+import type { FlowEvent, FlowOutcome, FlowStage, ProtocolVersion } from "../../main/login/flows/ports.js";
 import { encodeFakeQr, fakeSecrets, HS_BASE_URL, SERVER_NAME, USER_ID, type Device } from "./login-fakes.js";
 import { runPair, statesOf, type Pairing, type PairResult, type Scenario } from "./login-harness.js";
 
@@ -420,7 +420,7 @@ describe("pre-checks and QR checks (before any rendezvous traffic)", () => {
 });
 
 // Cancellation at every step, on either side. `peer` is what the other device reports.
-type CancelCase = [Pairing, Device, FlowState, Partial<FlowOutcome>];
+type CancelCase = [Pairing, Device, FlowStage, Partial<FlowOutcome>];
 const USER_CANCELLED = peerFailure("user_cancelled");
 const CLOSED = { outcome: "closed" } as Partial<FlowOutcome>;
 const cancelCases: CancelCase[] = [

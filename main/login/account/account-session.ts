@@ -1,7 +1,9 @@
-// The existing device's stored session: one JSON file (mode 0600, it holds an access token and the
-// private cross-signing keys) in the format the development stack's seed writes
-// (main/devstack/seed.ts, "qr-login.existing-device.v1"), so `qr-login existing-device --session FILE`
-// runs on either a seeded demo device or one signed in with `--login` (session-login.ts).
+// The existing device's account session: what a device signed in to an account keeps to act as the
+// existing device later (tokens, its OAuth client, the private cross-signing keys). On the command line
+// one JSON file (mode 0600) in the format the development stack's seed writes (main/devstack/seed.ts,
+// "qr-login.existing-device.v1"), so `qr-login existing-device --session FILE` runs on either a seeded
+// demo device or one signed in with `--login` (browser-sign-in.ts); the app keeps the same content in
+// the OS keychain (main/app/credentials.ts).
 //
 // Restoring: a matrix-js-sdk client with the stored credentials, Rust crypto in memory and the secrets
 // imported, which is NEVER started. The existing device's part in MSC4108 needs no Olm identity of its
@@ -11,15 +13,16 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { MatrixClient } from "matrix-js-sdk";
+import { MessageError, parseSecretsBundle, type SecretsBundle } from "../flows/messages.js";
+import type { OAuthTokens } from "../flows/ports.js";
 import { createMatrixClient, stopClient } from "../matrix/client.js";
-import { isSecretsBundle } from "../matrix/secrets.js";
+import { whoami, WhoamiError } from "../matrix/whoami.js";
 import { discoverAuthMetadata, refreshAccessToken } from "../oauth/client.js";
-import type { SecretsBundle } from "../flows/messages.js";
 
-export const SESSION_FORMAT = "qr-login.existing-device.v1";
+export const ACCOUNT_SESSION_FORMAT = "qr-login.existing-device.v1";
 
-export interface StoredSession {
-  format: typeof SESSION_FORMAT;
+export interface AccountSession {
+  format: typeof ACCOUNT_SESSION_FORMAT;
   /** With a trailing slash. */
   homeserverUrl: string;
   userId: string;
@@ -32,40 +35,63 @@ export interface StoredSession {
   createdAt: string;
 }
 
-export class SessionFileError extends Error {
+/** The account session of a device that just signed in: its tokens, the OAuth client they belong to, its secrets. */
+export function newAccountSession(a: { homeserverUrl: string; userId: string; deviceId: string; clientId: string; tokens: Pick<OAuthTokens, "access_token" | "refresh_token">; secrets: SecretsBundle }): AccountSession {
+  const session: AccountSession = {
+    format: ACCOUNT_SESSION_FORMAT,
+    homeserverUrl: a.homeserverUrl,
+    userId: a.userId,
+    deviceId: a.deviceId,
+    accessToken: a.tokens.access_token,
+    clientId: a.clientId,
+    secrets: a.secrets,
+    createdAt: new Date().toISOString(),
+  };
+  if (a.tokens.refresh_token) session.refreshToken = a.tokens.refresh_token;
+  return session;
+}
+
+export class AccountSessionError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = "SessionFileError";
+    this.name = "AccountSessionError";
   }
 }
 
-export function parseSession(text: string, source = "session file"): StoredSession {
+export function parseAccountSession(text: string, source = "session file"): AccountSession {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new SessionFileError(`${source}: not JSON`, { cause: err });
+    throw new AccountSessionError(`${source}: not JSON`, { cause: err });
   }
-  if (typeof raw !== "object" || raw === null) throw new SessionFileError(`${source}: not a JSON object`);
+  if (typeof raw !== "object" || raw === null) throw new AccountSessionError(`${source}: not a JSON object`);
   const o = raw as Record<string, unknown>;
-  if (o.format !== SESSION_FORMAT) throw new SessionFileError(`${source}: format is not ${SESSION_FORMAT}`);
+  if (o.format !== ACCOUNT_SESSION_FORMAT) throw new AccountSessionError(`${source}: format is not ${ACCOUNT_SESSION_FORMAT}`);
   for (const k of ["homeserverUrl", "userId", "deviceId", "accessToken"] as const) {
-    if (typeof o[k] !== "string" || o[k] === "") throw new SessionFileError(`${source}: missing ${k}`);
+    if (typeof o[k] !== "string" || o[k] === "") throw new AccountSessionError(`${source}: missing ${k}`);
   }
-  if (!isSecretsBundle(o.secrets)) throw new SessionFileError(`${source}: secrets are not a cross-signing secrets bundle`);
+  let secrets: SecretsBundle;
+  try {
+    // The same check as a received m.login.secrets: a bundle that could not be sent is no use kept.
+    secrets = parseSecretsBundle(o.secrets, `${source}: secrets`);
+  } catch (err) {
+    if (err instanceof MessageError) throw new AccountSessionError(`${source}: secrets are not a cross-signing secrets bundle (${err.message})`, { cause: err });
+    throw err;
+  }
   let homeserverUrl: string;
   try {
     homeserverUrl = new URL(o.homeserverUrl as string).href;
   } catch (err) {
-    throw new SessionFileError(`${source}: homeserverUrl is not a URL`, { cause: err });
+    throw new AccountSessionError(`${source}: homeserverUrl is not a URL`, { cause: err });
   }
-  const s: StoredSession = {
-    format: SESSION_FORMAT,
+  const s: AccountSession = {
+    format: ACCOUNT_SESSION_FORMAT,
     homeserverUrl: homeserverUrl.endsWith("/") ? homeserverUrl : `${homeserverUrl}/`,
     userId: o.userId as string,
     deviceId: o.deviceId as string,
     accessToken: o.accessToken as string,
-    secrets: o.secrets,
+    secrets,
     createdAt: typeof o.createdAt === "string" ? o.createdAt : new Date(0).toISOString(),
   };
   if (typeof o.refreshToken === "string") s.refreshToken = o.refreshToken;
@@ -73,18 +99,18 @@ export function parseSession(text: string, source = "session file"): StoredSessi
   return s;
 }
 
-export function readSessionFile(file: string): StoredSession {
+export function readAccountSessionFile(file: string): AccountSession {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    throw new SessionFileError(`cannot read ${file}`, { cause: err });
+    throw new AccountSessionError(`cannot read ${file}`, { cause: err });
   }
-  return parseSession(text, file);
+  return parseAccountSession(text, file);
 }
 
 /** Atomic write with mode 0600 (the temporary file is created 0600, then renamed over the old one). */
-export function writeSessionFile(file: string, session: StoredSession): void {
+export function writeAccountSessionFile(file: string, session: AccountSession): void {
   mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(session, null, 2)}\n`, { mode: 0o600 });
@@ -92,12 +118,12 @@ export function writeSessionFile(file: string, session: StoredSession): void {
   renameSync(tmp, file);
 }
 
-/** A client (not started, see above) for the stored session whose crypto store holds the secrets. */
-export async function restoreSessionClient(session: StoredSession): Promise<MatrixClient> {
+/** A client (not started, see above) for the account session, whose crypto store holds the secrets. */
+export async function restoreAccountClient(session: AccountSession): Promise<MatrixClient> {
   const client = await createMatrixClient({ homeserverUrl: session.homeserverUrl, userId: session.userId, deviceId: session.deviceId, accessToken: session.accessToken });
   try {
     const crypto = client.getCrypto();
-    if (!crypto?.importSecretsBundle) throw new SessionFileError("this crypto stack cannot import a secrets bundle");
+    if (!crypto?.importSecretsBundle) throw new AccountSessionError("this crypto stack cannot import a secrets bundle");
     await crypto.importSecretsBundle(session.secrets);
     return client;
   } catch (err) {
@@ -107,20 +133,32 @@ export async function restoreSessionClient(session: StoredSession): Promise<Matr
 }
 
 /**
- * Checks the stored access token (whoami) and, when the server says it is no longer valid, exchanges the
- * refresh token for new tokens (account providers such as MAS issue access tokens for minutes only).
- * Returns the session to use and whether it changed (the caller rewrites the file: refresh tokens rotate).
+ * Whether the homeserver still accepts the session's access token (whoami): `refused` is its 401, when
+ * the refresh token may renew it. Any other refusal is an AccountSessionError; a homeserver that cannot
+ * be reached is fetch's own error, so a caller can tell "no" from "no answer".
  */
-export async function ensureFreshSession(session: StoredSession, opts: { fetch?: typeof fetch } = {}): Promise<{ session: StoredSession; refreshed: boolean }> {
-  const f = opts.fetch ?? fetch;
-  const res = await f(new URL("_matrix/client/v3/account/whoami", session.homeserverUrl), { headers: { authorization: `Bearer ${session.accessToken}` } });
-  await res.arrayBuffer();
-  if (res.ok) return { session, refreshed: false };
-  if (res.status !== 401) throw new SessionFileError(`the homeserver refused the stored session: HTTP ${res.status}`);
-  if (!session.refreshToken || !session.clientId) throw new SessionFileError("the stored access token is no longer valid and there is no refresh token to renew it: sign in again (--login)");
+export async function checkAccessToken(session: AccountSession, opts: { fetch?: typeof fetch } = {}): Promise<"accepted" | "refused"> {
+  try {
+    await whoami(session.homeserverUrl, session.accessToken, opts.fetch ? { fetch: opts.fetch } : {});
+    return "accepted";
+  } catch (err) {
+    if (!(err instanceof WhoamiError)) throw err;
+    if (err.status === 401) return "refused";
+    throw new AccountSessionError(`the homeserver refused the stored session: HTTP ${err.status}`, { cause: err });
+  }
+}
+
+/**
+ * Checks the stored access token and, when the server says it is no longer valid, exchanges the refresh
+ * token for new tokens (account providers such as MAS issue access tokens for minutes only). Returns the
+ * session to use and whether it changed (the caller rewrites the file: refresh tokens rotate).
+ */
+export async function ensureFreshAccountSession(session: AccountSession, opts: { fetch?: typeof fetch } = {}): Promise<{ session: AccountSession; refreshed: boolean }> {
+  if ((await checkAccessToken(session, opts)) === "accepted") return { session, refreshed: false };
+  if (!session.refreshToken || !session.clientId) throw new AccountSessionError("the stored access token is no longer valid and there is no refresh token to renew it: sign in again (--login)");
   const md = await discoverAuthMetadata(session.homeserverUrl, opts.fetch ? { fetch: opts.fetch } : {});
   const tokens = await refreshAccessToken(md, session.clientId, session.refreshToken, opts.fetch ? { fetch: opts.fetch } : {});
-  const next: StoredSession = { ...session, accessToken: tokens.access_token };
+  const next: AccountSession = { ...session, accessToken: tokens.access_token };
   if (tokens.refresh_token) next.refreshToken = tokens.refresh_token;
   return { session: next, refreshed: true };
 }

@@ -15,8 +15,8 @@ import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, secretsMessag
 import { FlowContext, FlowEnd, localFailure, toHex } from "./flow-kit.js";
 import { dialectFor } from "./dialect.js";
 import { isOpenableUrl, openRefusal, UnsafeUrlError } from "../url-policy.js";
+import { supportsDeviceGrant } from "../../../contract/oauth.js";
 import {
-  supportsDeviceGrant,
   type AuthMetadata,
   type ExistingDeviceMatrixPort,
   type ExistingDeviceUi,

@@ -19,14 +19,12 @@ import {
   ChannelError,
   HomeserverError,
   OAuthError,
-  supportsDeviceGrant,
   type AuthMetadata,
   type FlowListener,
   type FlowOutcome,
   type HomeserverPort,
   type HomeserverRef,
   type NewDeviceMatrixPort,
-  type NewDeviceSession,
   type NewDeviceUi,
   type OAuthPort,
   type OAuthTokens,
@@ -36,8 +34,10 @@ import {
   type ResolvedHomeserver,
   type ScopeFlavour,
   type SecureChannelPort,
+  type SignedInClient,
   type UnconfirmedChannel,
 } from "./ports.js";
+import { supportsDeviceGrant } from "../../../contract/oauth.js";
 
 export type NewDeviceMode =
   | { kind: "generate"; rendezvousUrl: string }
@@ -58,28 +58,28 @@ export interface NewDeviceOptions {
   lingerMs?: number;
 }
 
-export interface NewDeviceDeps<S extends NewDeviceSession> {
+export interface NewDeviceDeps<C extends SignedInClient> {
   channel: SecureChannelPort;
   /** Turns the homeserver as the peer named it into a base URL (and holds the pinned homeserver, if any). */
   homeserver: HomeserverPort;
   oauth: OAuthPort;
-  matrix: NewDeviceMatrixPort<S>;
+  matrix: NewDeviceMatrixPort<C>;
   ui: NewDeviceUi;
 }
 
-export interface NewDeviceResult<S extends NewDeviceSession> {
+export interface NewDeviceResult<C extends SignedInClient> {
   outcome: FlowOutcome;
-  /** The signed-in session (holds the tokens), present when the sign-in got that far. Never serialise. */
-  session?: S;
+  /** The signed-in client (holds the tokens), present when the sign-in got that far. Never serialise. */
+  signedIn?: C;
 }
 
-export async function runNewDevice<S extends NewDeviceSession>(
-  deps: NewDeviceDeps<S>,
+export async function runNewDevice<C extends SignedInClient>(
+  deps: NewDeviceDeps<C>,
   options: NewDeviceOptions,
   run: { signal?: AbortSignal; onEvent?: FlowListener } = {},
-): Promise<NewDeviceResult<S>> {
+): Promise<NewDeviceResult<C>> {
   const ctx = new FlowContext({ role: "new", onEvent: run.onEvent, signal: run.signal, lingerMs: options.lingerMs, expiryRetry: options.mode.kind === "generate" });
-  let session: S | undefined;
+  let signedIn: C | undefined;
   let unconfirmedTokens: Parameters<typeof revoke>[1] | undefined;
   try {
     const protocol = options.protocol ?? "auto";
@@ -121,8 +121,8 @@ export async function runNewDevice<S extends NewDeviceSession>(
 
     // From here until m.login.success goes out, a failure revokes the fresh tokens.
     unconfirmedTokens = { metadata, clientId, tokens: polled.tokens };
-    session = await deps.matrix.createSession({ baseUrl, deviceId, tokens: polled.tokens, metadata, clientId });
-    const who = await session.whoami(ctx.signal);
+    signedIn = await deps.matrix.createClient({ baseUrl, deviceId, tokens: polled.tokens, metadata, clientId });
+    const who = await signedIn.whoami(ctx.signal);
     if (who.deviceId !== undefined && who.deviceId !== deviceId) {
       throw new FlowEnd({ outcome: "error", code: "device_id_mismatch", detail: `signed in as device ${who.deviceId}, requested ${deviceId}` }, failureMessage("user_cancelled"));
     }
@@ -154,24 +154,24 @@ export async function runNewDevice<S extends NewDeviceSession>(
     let verified: { crossSigned: boolean; backup: boolean };
     try {
       // Each step is reported as it completes, so the screen fills in while the import runs.
-      verified = await session.importSecretsAndVerify(bundle, { onStep: (step, status) => ctx.emit({ type: "secrets_step", step, status }) });
+      verified = await signedIn.importSecretsAndVerify(bundle, { onStep: (step, status) => ctx.emit({ type: "secrets_step", step, status }) });
     } catch (e) {
       // The existing device is done after m.login.secrets: nobody is left to tell. We are signed in
-      // but not verified; the session is still returned so the app can offer manual verification.
+      // but not verified; the client is still returned so the app can offer manual verification.
       const outcome: FlowOutcome = { outcome: "error", code: "import_failed", detail: e instanceof Error ? e.message : String(e) };
-      return { outcome: await ctx.finish(new FlowEnd(outcome, undefined, true)), session };
+      return { outcome: await ctx.finish(new FlowEnd(outcome, undefined, true)), signedIn };
     }
     ctx.emit({ type: "verified", crossSigned: verified.crossSigned, backup: verified.backup });
     const outcome = await ctx.succeed({ outcome: "success", userId: who.userId, deviceId, crossSigned: verified.crossSigned, backup: verified.backup }, "now");
-    return { outcome, session };
+    return { outcome, signedIn };
   } catch (error) {
     if (unconfirmedTokens) {
-      // Signed in but the sign-in was abandoned before it was confirmed: do not leave a live session.
+      // Signed in but the sign-in was abandoned before it was confirmed: do not leave the tokens live.
       await revoke(deps.oauth, unconfirmedTokens);
-      session = undefined;
+      signedIn = undefined;
     }
     const outcome = await ctx.finish(error);
-    return session ? { outcome, session } : { outcome };
+    return signedIn ? { outcome, signedIn } : { outcome };
   }
 }
 
@@ -200,8 +200,8 @@ async function pollWhileListening(ctx: FlowContext, poll: (signal: AbortSignal) 
   }
 }
 
-/** N=G: create the session and QR, wait for the scanner, confirm the check code, read m.login.protocols. */
-async function establishAsGenerator<S extends NewDeviceSession>(ctx: FlowContext, deps: NewDeviceDeps<S>, rendezvousUrl: string, qrRotations: number, protocol: ProtocolChoice): Promise<HomeserverRef> {
+/** N=G: create the rendezvous session and QR, wait for the scanner, confirm the check code, read m.login.protocols. */
+async function establishAsGenerator<C extends SignedInClient>(ctx: FlowContext, deps: NewDeviceDeps<C>, rendezvousUrl: string, qrRotations: number, protocol: ProtocolChoice): Promise<HomeserverRef> {
   let unconfirmed: UnconfirmedChannel;
   let version: ProtocolVersion;
   for (let rotation = 0; ; rotation++) {
@@ -247,7 +247,7 @@ async function establishAsGenerator<S extends NewDeviceSession>(ctx: FlowContext
 }
 
 /** N=S: the QR must be a reciprocate QR from a signed-in device; it names the homeserver. */
-async function establishAsScanner<S extends NewDeviceSession>(ctx: FlowContext, deps: NewDeviceDeps<S>, qr: Uint8Array, protocol: ProtocolChoice): Promise<HomeserverRef> {
+async function establishAsScanner<C extends SignedInClient>(ctx: FlowContext, deps: NewDeviceDeps<C>, qr: Uint8Array, protocol: ProtocolChoice): Promise<HomeserverRef> {
   ctx.state("scanning");
   let decoded;
   try {

@@ -174,6 +174,11 @@ export async function deviceExists(client: sdk.MatrixClient, deviceId: string): 
   }
 }
 
+/** The client's homeserver base URL, with the trailing slash every base URL here has. */
+export function homeserverUrlOf(client: sdk.MatrixClient): string {
+  return client.baseUrl.endsWith("/") ? client.baseUrl : `${client.baseUrl}/`;
+}
+
 /** Stops syncing and frees the crypto stack. */
 export function stopClient(client: sdk.MatrixClient): void {
   client.stopClient();

@@ -3,39 +3,35 @@
 // device exists).
 import type { MatrixClient } from "matrix-js-sdk";
 import type { FetchLike } from "../../protocol/rendezvous.js";
-import { createMatrixClient, deviceExists } from "./client.js";
+import { serverNameOf } from "../flows/dialect.js";
+import type { ExistingDeviceMatrixPort, NewDeviceMatrixPort, SignedInClient } from "../flows/ports.js";
+import { createMatrixClient, deviceExists, homeserverUrlOf } from "./client.js";
 import { exportSecrets, importSecretsAndVerify } from "./secrets.js";
-import type { ExistingDeviceMatrixPort, NewDeviceMatrixPort, NewDeviceSession } from "../flows/ports.js";
+import { whoami } from "./whoami.js";
 
-export interface NewDeviceClientSession extends NewDeviceSession {
+/** The new device's signed-in client over matrix-js-sdk: what an app keeps to go on as that device. */
+export interface SignedInMatrixClient extends SignedInClient {
   /** The signed-in matrix-js-sdk client (started once the secrets are imported). */
   readonly client: MatrixClient;
+  /** Its homeserver's base URL (with the trailing slash). */
+  readonly homeserverUrl: string;
   readonly userId: string;
   readonly deviceId: string;
-  /** The OAuth client and refresh token, so an app that keeps this session can renew its access token. */
+  /** The OAuth client and refresh token, so an app that keeps this client can renew its access token. */
   readonly clientId: string;
   readonly refreshToken?: string;
 }
 
-async function whoami(baseUrl: string, accessToken: string, fetchImpl: FetchLike, signal?: AbortSignal): Promise<{ userId: string; deviceId?: string }> {
-  const url = new URL("_matrix/client/v3/account/whoami", baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`);
-  const res = await fetchImpl(url.href, { headers: { authorization: `Bearer ${accessToken}`, accept: "application/json" }, ...(signal ? { signal } : {}) });
-  if (!res.ok) throw new Error(`whoami: HTTP ${res.status}`);
-  const body = (await res.json()) as { user_id?: unknown; device_id?: unknown };
-  if (typeof body.user_id !== "string") throw new Error("whoami: no user_id");
-  return typeof body.device_id === "string" ? { userId: body.user_id, deviceId: body.device_id } : { userId: body.user_id };
-}
-
-export function createNewDeviceMatrixPort(opts: { fetch?: FetchLike; importTimeoutMs?: number } = {}): NewDeviceMatrixPort<NewDeviceClientSession> {
-  const fetchImpl: FetchLike = opts.fetch ?? ((input, init) => fetch(input, init));
+export function createNewDeviceMatrixPort(opts: { fetch?: FetchLike; importTimeoutMs?: number } = {}): NewDeviceMatrixPort<SignedInMatrixClient> {
   return {
-    async createSession({ baseUrl, deviceId, tokens, clientId }) {
+    async createClient({ baseUrl, deviceId, tokens, clientId }) {
       // whoami first: matrix-js-sdk needs the user id, and the flow asks the user to confirm it.
-      const who = await whoami(baseUrl, tokens.access_token, fetchImpl);
+      const who = await whoami(baseUrl, tokens.access_token, opts.fetch ? { fetch: opts.fetch } : {});
       // A client that is NOT started: nothing may be uploaded before the secrets are imported.
       const client = await createMatrixClient({ homeserverUrl: baseUrl, userId: who.userId, deviceId, accessToken: tokens.access_token });
       return {
         client,
+        homeserverUrl: homeserverUrlOf(client),
         userId: who.userId,
         deviceId,
         clientId,
@@ -52,10 +48,9 @@ export function createNewDeviceMatrixPort(opts: { fetch?: FetchLike; importTimeo
 
 /** The existing device's port over its signed-in, crypto-enabled client. */
 export function createExistingDeviceMatrixPort(client: MatrixClient): ExistingDeviceMatrixPort {
-  const userId = client.getSafeUserId();
   return {
-    baseUrl: client.baseUrl.endsWith("/") ? client.baseUrl : `${client.baseUrl}/`,
-    serverName: userId.slice(userId.indexOf(":") + 1),
+    baseUrl: homeserverUrlOf(client),
+    serverName: serverNameOf(client.getSafeUserId()),
     exportSecrets: () => exportSecrets(client),
     deviceExists: (deviceId) => deviceExists(client, deviceId),
   };

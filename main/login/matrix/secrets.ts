@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type * as sdk from "matrix-js-sdk";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import type { CryptoApi } from "matrix-js-sdk/lib/crypto-api/index.js";
-import type { SecretsBundle } from "../flows/messages.js";
+import { parseSecretsBundle, type SecretsBundle } from "../flows/messages.js";
 import type { SecretsStepListener } from "../flows/ports.js";
 import { cryptoOf, deviceKeysUpload, MatrixGlueError, startAndWaitForSync } from "./client.js";
 
@@ -34,27 +34,15 @@ export async function exportSecrets(client: sdk.MatrixClient): Promise<SecretsBu
   }
 }
 
-/** Structural check of a received bundle, before handing it to the crypto stack. */
-export function isSecretsBundle(v: unknown): v is SecretsBundle {
-  if (typeof v !== "object" || v === null) return false;
-  const b = v as Record<string, unknown>;
-  const cs = b.cross_signing as Record<string, unknown> | undefined;
-  if (typeof cs !== "object" || cs === null) return false;
-  if (!["master_key", "self_signing_key", "user_signing_key"].every((k) => typeof cs[k] === "string")) return false;
-  if (b.backup === undefined) return true;
-  const bk = b.backup as Record<string, unknown> | null;
-  return typeof bk === "object" && bk !== null && typeof bk.algorithm === "string" && typeof bk.key === "string" && typeof bk.backup_version === "string";
-}
-
 /**
  * New device: import the bundle into a client that has NOT been started (so nothing was uploaded yet), start
  * it — the first /keys/upload then carries the self-signing signature — and wait until the crypto stack,
  * from a fresh /keys/query, sees our device cross-signed and the backup trusted and enabled.
- * `onStep` hears each step as its work completes, in the order of ports.ts SECRETS_STEP_NAMES.
+ * `onStep` hears each step as its work completes, in the order of the contract's SECRETS_STEPS.
  */
 export async function importSecretsAndVerify(
   client: sdk.MatrixClient,
-  bundle: SecretsBundle,
+  received: SecretsBundle,
   opts: { timeoutMs?: number; start?: boolean; onStep?: SecretsStepListener } = {},
 ): Promise<VerifiedState> {
   const crypto = cryptoOf(client);
@@ -62,7 +50,12 @@ export async function importSecretsAndVerify(
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const deadline = Date.now() + timeoutMs;
   if (!crypto.importSecretsBundle) throw new MatrixGlueError("no_crypto", "this crypto stack cannot import a secrets bundle");
-  if (!isSecretsBundle(bundle)) throw new MatrixGlueError("import_failed", "malformed secrets bundle");
+  let bundle: SecretsBundle;
+  try {
+    bundle = parseSecretsBundle(received, "secrets bundle");
+  } catch (err) {
+    throw new MatrixGlueError("import_failed", `malformed secrets bundle: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
   // Check before importing: an import marks the keys as ours and trusted, so a bundle whose keys are
   // not the account's published ones (a peer that lies, or a stale bundle) must never get that far.
   const mismatched = await mismatchedCrossSigningKeys(client, bundle);
@@ -110,7 +103,7 @@ const CROSS_SIGNING_KEYS = [
 ] as const;
 
 /** The public half of an Ed25519 cross-signing key given as the base64 of its 32-byte seed (unpadded base64). */
-export function crossSigningPublicKey(seedBase64: string): string | null {
+export function publicKeyOfSeed(seedBase64: string): string | null {
   const seed = Buffer.from(seedBase64, "base64");
   if (seed.length !== 32) return null;
   return Buffer.from(ed25519.getPublicKey(seed)).toString("base64").replace(/=+$/, "");
@@ -136,7 +129,7 @@ async function publishedCrossSigningKeys(client: sdk.MatrixClient): Promise<Reco
 export async function mismatchedCrossSigningKeys(client: sdk.MatrixClient, bundle: SecretsBundle): Promise<string[]> {
   const published = await publishedCrossSigningKeys(client);
   return CROSS_SIGNING_KEYS.filter(([name]) => {
-    const pub = crossSigningPublicKey(bundle.cross_signing[name]);
+    const pub = publicKeyOfSeed(bundle.cross_signing[name]);
     return pub === null || !published[name].includes(pub);
   }).map(([name]) => name);
 }
@@ -169,7 +162,7 @@ function sameBackupKey(held: SecretsBundle, sent: SecretsBundle): boolean {
 
 /** The public half of the bundle's self-signing key (unpadded base64 of the Ed25519 seed's public key). */
 function selfSigningPublicKey(bundle: SecretsBundle): string {
-  return crossSigningPublicKey(bundle.cross_signing.self_signing_key) ?? "";
+  return publicKeyOfSeed(bundle.cross_signing.self_signing_key) ?? "";
 }
 
 async function beforeDeadline<T>(p: Promise<T>, deadline: number): Promise<T | null> {
