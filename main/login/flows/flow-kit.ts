@@ -253,6 +253,11 @@ function isConcurrentWrite(error: ChannelError): boolean {
   return (error.cause as { code?: unknown } | undefined)?.code === "rendezvous_concurrent_write";
 }
 
+/** An error's message, for an outcome's detail. */
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
 /** Hex of the QR bytes for the renderer. */
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("hex");

@@ -13,7 +13,8 @@
 // "Failure catalogue".
 
 import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, protocolMessage, type SecretsBundle } from "./messages.js";
-import { FlowContext, FlowEnd, localFailure, toHex } from "./flow-kit.js";
+import { confirmCheckCode, connectAsScanner, decodeScannedQr, showQr } from "./channel-steps.js";
+import { errorText, FlowContext, FlowEnd, localFailure } from "./flow-kit.js";
 import { dialectFor, serverNameOf } from "./dialect.js";
 import {
   ChannelError,
@@ -158,7 +159,7 @@ export async function runNewDevice<C extends SignedInClient>(
     } catch (e) {
       // The existing device is done after m.login.secrets: nobody is left to tell. We are signed in
       // but not verified; the client is still returned so the app can offer manual verification.
-      const outcome: FlowOutcome = { outcome: "error", code: "import_failed", detail: e instanceof Error ? e.message : String(e) };
+      const outcome: FlowOutcome = { outcome: "error", code: "import_failed", detail: errorText(e) };
       return { outcome: await ctx.finish(new FlowEnd(outcome, undefined, true)), signedIn };
     }
     ctx.emit({ type: "verified", crossSigned: verified.crossSigned, backup: verified.backup });
@@ -207,13 +208,8 @@ async function establishAsGenerator<C extends SignedInClient>(ctx: FlowContext, 
   for (let rotation = 0; ; rotation++) {
     ctx.state("creating_qr");
     const generated = await deps.channel.startGenerator({ rendezvousUrl, intent: "login", protocol, signal: ctx.signal });
-    ctx.track(generated);
     version = generated.version;
-    ctx.emit({ type: "protocol", version });
-    const qrEvent: { type: "qr"; hex: string; expiresAt?: number } = { type: "qr", hex: toHex(generated.qr) };
-    if (generated.expiresAt !== undefined) qrEvent.expiresAt = generated.expiresAt;
-    ctx.emit(qrEvent);
-    ctx.state("showing_qr");
+    showQr(ctx, generated);
     try {
       unconfirmed = await generated.waitForScanner({ signal: ctx.signal });
       break;
@@ -223,15 +219,8 @@ async function establishAsGenerator<C extends SignedInClient>(ctx: FlowContext, 
       ctx.track(undefined);
     }
   }
-  ctx.track(unconfirmed);
-
   // Nothing from the peer is acted on before the user typed the code shown on the scanner.
-  ctx.state("check_code_entry");
-  ctx.emit({ type: "check_code_required" });
-  const code = await deps.ui.enterCheckCode(ctx.signal);
-  ctx.checkAborted();
-  const conversation = await unconfirmed.confirm(code.trim());
-  ctx.setConversation(conversation);
+  await confirmCheckCode(ctx, unconfirmed, deps.ui.enterCheckCode);
 
   ctx.state("waiting_for_protocols");
   const protocols = await ctx.receive("m.login.protocols");
@@ -249,24 +238,10 @@ async function establishAsGenerator<C extends SignedInClient>(ctx: FlowContext, 
 /** N=S: the QR must be a reciprocate QR from a signed-in device; it names the homeserver. */
 async function establishAsScanner<C extends SignedInClient>(ctx: FlowContext, deps: NewDeviceDeps<C>, qr: Uint8Array, protocol: ProtocolChoice): Promise<HomeserverRef> {
   ctx.state("scanning");
-  let decoded;
-  try {
-    decoded = deps.channel.decodeQr(qr);
-  } catch (e) {
-    throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: e instanceof Error ? e.message : String(e) });
-  }
   // A login QR comes from another new device: refused before any network traffic.
-  if (decoded.intent !== "reciprocate") throw new FlowEnd({ outcome: "qr_rejected", reason: "other_device_not_signed_in" });
-  if (protocol !== "auto" && decoded.version !== protocol) {
-    throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: `this is a ${decoded.version} sign-in QR code, and this device is set to the ${protocol} version` });
-  }
+  const decoded = decodeScannedQr(deps.channel, qr, { intent: "reciprocate", otherwise: "other_device_not_signed_in" }, protocol);
   if (!decoded.homeserver) throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: "the QR code names no homeserver" });
-  ctx.emit({ type: "protocol", version: decoded.version });
-  ctx.state("connecting");
-  const scanned = await deps.channel.connectScanner(qr, { signal: ctx.signal });
-  ctx.setConversation(scanned.conversation);
-  ctx.state("showing_check_code");
-  ctx.emit({ type: "check_code", code: scanned.checkCode });
+  await connectAsScanner(ctx, deps.channel, qr, decoded);
   return decoded.homeserver;
 }
 
@@ -289,7 +264,7 @@ async function prepareOAuth(ctx: FlowContext, oauth: OAuthPort, baseUrl: string,
     metadata = await oauth.discoverAuthMetadata(baseUrl, ctx.signal);
   } catch (e) {
     if (ctx.signal.aborted) throw e;
-    throw localFailure("unsupported_protocol", `no OAuth 2.0 API on ${baseUrl}: ${describe(e)}`);
+    throw localFailure("unsupported_protocol", `no OAuth 2.0 API on ${baseUrl}: ${errorText(e)}`);
   }
   if (!supportsDeviceGrant(metadata)) throw localFailure("unsupported_protocol", "the homeserver does not offer the device authorization grant");
   if (staticClientId !== undefined) return { metadata, clientId: staticClientId };
@@ -308,8 +283,4 @@ async function revoke(oauth: OAuthPort, grant: { metadata: AuthMetadata; clientI
   } catch {
     // Best effort: the user already said no; the flow ends either way.
   }
-}
-
-function describe(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
