@@ -23,7 +23,7 @@ export function decodeScannedQr(channel: SecureChannelPort, qr: Uint8Array, expe
   return decoded;
 }
 
-/** Connect to the QR's session as the scanner, and show the check code the generator's user types. */
+/** Connect to the QR's rendezvous session as the scanner, and show the check code the generator's user types. */
 export async function connectAsScanner(ctx: FlowContext, channel: SecureChannelPort, qr: Uint8Array, decoded: DecodedQr): Promise<void> {
   ctx.emit({ type: "protocol", version: decoded.version });
   ctx.state("connecting");
@@ -33,7 +33,7 @@ export async function connectAsScanner(ctx: FlowContext, channel: SecureChannelP
   ctx.emit({ type: "check_code", code: scanned.checkCode });
 }
 
-/** A generated QR on screen: its session is deleted if the flow ends now. */
+/** A generated QR on screen: its rendezvous session is deleted if the flow ends now. */
 export function showQr(ctx: FlowContext, generated: GeneratedChannel): void {
   ctx.track(generated);
   ctx.emit({ type: "protocol", version: generated.version });

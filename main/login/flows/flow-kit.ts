@@ -248,7 +248,7 @@ export class FlowContext {
   }
 }
 
-/** A refused write (409/412) rather than a payload that did not open: the ProtocolError behind it says (channel-errors.ts keeps it as the cause). */
+/** A refused write (409/412) rather than a payload that did not open: the ProtocolError behind it says (channel/errors.ts keeps it as the cause). */
 function isConcurrentWrite(error: ChannelError): boolean {
   return (error.cause as { code?: unknown } | undefined)?.code === "rendezvous_concurrent_write";
 }
