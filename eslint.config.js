@@ -24,15 +24,50 @@ const layers = [
     why: "main/protocol-2024 (MSC4108 2024 adapter) may use the 2025 core, the contract and matrix-js-sdk, nothing above",
     forbid: ["^\\.\\./(?!protocol/|\\.\\./contract/)", "^electron$"],
   },
+  // main/login sits below the app, the CLI, the dev stack and the doctor, in folders whose imports point
+  // one way: flows/ (the state machines and their ports) ← channel/, oauth/, matrix/ (the adapters) ←
+  // account/; url-policy.ts, beside them, imports nothing. Each folder's list is complete (a later
+  // entry replaces an earlier one for the same file), and `../../../` is above main/.
   {
-    files: ["main/login/**/*.ts"],
-    why: "main/login (the MSC4108 flows) sits below the app, the CLI, the dev stack and the doctor",
-    forbid: ["^\\.\\./(app|cli|devstack|doctor)/", "^\\.\\./\\.\\./(server|preload|renderer)/", "^electron$"],
+    files: ["main/login/*.ts"],
+    why: "main/login/url-policy.ts is the one URL rule every layer shares: it imports nothing but Node",
+    forbid: ["^(?!node:)"],
+  },
+  {
+    files: ["main/login/flows/**/*.ts"],
+    why: "main/login/flows (the MSC4108 state machines) depend on their ports, the URL policy, the contract and the QR codecs' names only: no adapter, no SDK, nothing above",
+    forbid: ["^\\.\\./(?!url-policy\\.js$|\\.\\./)", "^\\.\\./\\.\\./(?!protocol/qr\\.js$|protocol-2024/qr\\.js$|\\.\\./contract/)", "^matrix-js-sdk", "^@matrix-org/", "^oauth4webapi$", "^electron$"],
+  },
+  {
+    files: ["main/login/channel/**/*.ts"],
+    why: "main/login/channel (the secure channel adapter) joins the flows' ports to the protocol cores, and nothing else",
+    forbid: ["^\\.\\./(?!flows/|\\.\\./)", "^\\.\\./\\.\\./(?!protocol/|protocol-2024/|\\.\\./contract/)", "^oauth4webapi$", "^electron$"],
+  },
+  {
+    files: ["main/login/oauth/**/*.ts"],
+    why: "main/login/oauth (the OAuth 2.0 client) uses the flows' ports and the URL policy; no Matrix SDK and no protocol core, so the doctor can load it",
+    forbid: ["^\\.\\./(?!flows/ports\\.js$|url-policy\\.js$|\\.\\./)", "^\\.\\./\\.\\./(?!\\.\\./contract/)", "^matrix-js-sdk", "^@matrix-org/", "^electron$"],
+  },
+  {
+    files: ["main/login/matrix/**/*.ts"],
+    why: "main/login/matrix (the homeserver, whoami, matrix-js-sdk) uses the flows' ports and messages and the URL policy; not the channel, OAuth or account folders",
+    forbid: ["^\\.\\./(?!flows/|url-policy\\.js$|\\.\\./)", "^\\.\\./\\.\\./(?!protocol/|\\.\\./contract/)", "^oauth4webapi$", "^electron$"],
+  },
+  {
+    files: ["main/login/account/**/*.ts"],
+    why: "main/login/account (the existing device's account session and browser sign-in) builds on oauth/ and matrix/, never on the channel or anything above",
+    forbid: ["^\\.\\./(?!flows/|oauth/|matrix/|url-policy\\.js$|\\.\\./)", "^\\.\\./\\.\\./(?!\\.\\./contract/)", "^electron$"],
   },
   {
     files: ["main/doctor/**/*.ts"],
-    why: "main/doctor (the deployment checks) serves the CLI and the app and imports neither; from the servers only the rendezvous wire constants; not the 2024 adapter (it loads matrix-js-sdk)",
-    forbid: ["^\\.\\./(app|cli|devstack|protocol-2024)/", "^\\.\\./\\.\\./server/(?!rendezvous/protocol\\.js$)", "^\\.\\./\\.\\./(preload|renderer)/", "^electron$"],
+    why: "main/doctor (the deployment checks) serves the CLI and the app and imports neither; from the servers only the rendezvous wire constants; of main/login only what loads no matrix-js-sdk (nor the 2024 adapter, which does)",
+    forbid: [
+      "^\\.\\./(app|cli|devstack|protocol-2024)/",
+      "^\\.\\./login/(?!matrix/homeserver\\.js$|oauth/client\\.js$|flows/ports\\.js$|url-policy\\.js$)",
+      "^\\.\\./\\.\\./server/(?!rendezvous/protocol\\.js$)",
+      "^\\.\\./\\.\\./(preload|renderer)/",
+      "^electron$",
+    ],
   },
   {
     files: ["main/devstack/**/*.ts"],

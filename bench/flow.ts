@@ -26,14 +26,15 @@
 // `since` opt-in to those GETs.
 
 import { startDevStack, type DevStackOptions } from "../main/devstack/stack.js";
-import { runNewDevice } from "../main/login/new-device.js";
-import { runExistingDevice } from "../main/login/existing-device.js";
-import { createNewDeviceMatrixPort, createSecureChannelPort, type SecureChannelAdapterOptions } from "../main/login/adapters.js";
-import { createOAuthPort } from "../main/login/oauth-port.js";
-import { createHomeserverPort } from "../main/login/homeserver.js";
+import { runNewDevice } from "../main/login/flows/new-device.js";
+import { runExistingDevice } from "../main/login/flows/existing-device.js";
+import { createNewDeviceMatrixPort } from "../main/login/matrix/port.js";
+import { createSecureChannelPort, type SecureChannelAdapterOptions } from "../main/login/channel/port.js";
+import { createOAuthPort } from "../main/login/oauth/port.js";
+import { createHomeserverPort } from "../main/login/matrix/homeserver.js";
 import { driveDevConsent } from "../main/devstack/dev-consent.js";
-import { DEVICE_CODE_GRANT_TYPE } from "../main/login/oauth.js";
-import type { FlowEvent, FlowOutcome, ProtocolVersion } from "../main/login/ports.js";
+import { DEVICE_CODE_GRANT } from "../contract/oauth.js";
+import type { FlowEvent, FlowOutcome, ProtocolVersion } from "../main/login/flows/ports.js";
 import type { FetchLike } from "../main/protocol/rendezvous.js";
 
 const args = process.argv.slice(2);
@@ -42,7 +43,7 @@ const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : 20;
 const idleArg = args.indexOf("--poll-idle");
 const POLL = idleArg >= 0 ? { idleMs: Number(args[idleArg + 1]) } : undefined;
 const TIMELINE = args.includes("--timeline");
-const DEVICE_GRANT_FORM = new URLSearchParams({ grant_type: DEVICE_CODE_GRANT_TYPE }).toString();
+const DEVICE_GRANT_FORM = new URLSearchParams({ grant_type: DEVICE_CODE_GRANT }).toString();
 const CLIENT = { client_name: "bench:flow", client_uri: "https://example.org/", application_type: "native" as const };
 
 /** One row of the table: a development stack and the channel options its sign-ins use. */
@@ -163,7 +164,7 @@ async function oneRun(stack: Awaited<ReturnType<typeof startDevStack>>, variant:
     ),
   ]);
   await consentDone;
-  n.session?.client.stopClient();
+  n.signedIn?.client.stopClient();
   check(n.outcome, e);
   const at = (side: "new" | "existing", type: FlowEvent["type"]): number => events[side].find((x) => x.e.type === type)!.t;
   // The run ends when both devices show their outcome. After it, the existing device waits (invisibly)

@@ -5,7 +5,7 @@
 // The path of a failure (docs/architecture.md "One path from the wire to the screen"):
 //   1. the protocol core throws a ProtocolError with a detailed code (main/protocol/errors.ts: a 412,
 //      a payload that does not open, …) — the core's own vocabulary, printed by `qr-login channel`;
-//   2. main/login/channel-errors.ts classifies each code as one of CHANNEL_FAILURES, below;
+//   2. main/login/channel/errors.ts classifies each code as one of CHANNEL_FAILURES, below;
 //   3. the flow ends with one FlowOutcome (below), whose failure code (failureCode) is one of
 //      FAILURE_CODES: a received `m.login.failure` reason is one already;
 //   4. SCREEN_ERROR (below) gives the screen each failure code shows, checked by the compiler for every
@@ -92,7 +92,7 @@ export type QrRejection = (typeof QR_REJECTIONS)[number];
 export const NOT_SUPPORTED_REASONS = ["oauth_unavailable", "device_grant_unsupported", "registration_unsupported", "secrets_unavailable", "rendezvous_unavailable"] as const satisfies Codes;
 export type NotSupportedReason = (typeof NOT_SUPPORTED_REASONS)[number];
 
-/** The OAuth 2.0 port's failures (main/login/oauth-port.ts classifies the client's errors into these). */
+/** The OAuth 2.0 port's failures (main/login/flows/ports.ts: each OAuthError reason counts as one of these). */
 export const OAUTH_FAILURES = ["oauth_unavailable", "device_grant_unsupported", "registration_unsupported", "registration_failed", "request_failed"] as const satisfies Codes;
 export type OAuthFailure = (typeof OAUTH_FAILURES)[number];
 

@@ -1,23 +1,24 @@
 // This app's own account: "Sign in to your account" on the first-run screen, the session kept between
 // runs, and the existing device it becomes. The sign-in is the one `qr-login existing-device --login`
-// does (main/login/session-login.ts): OAuth 2.0 authorization code + PKCE in the system browser with a
+// does (main/login/account/browser-sign-in.ts): OAuth 2.0 authorization code + PKCE in the system browser with a
 // loopback redirect, then the recovery key, typed once, unlocks the cross-signing and backup secrets.
 // Tokens and secrets stay here in main; the renderer gets the user id, the homeserver, how the session
 // is kept, and the public authorization URL. A new device signed in by QR becomes this app's account too
-// (adoptNewDeviceSession), so it can then link further devices.
-import type { ExistingAccount } from "../login/ports.js";
-import type { NewDeviceClientSession } from "../login/adapters.js";
-import type { SessionLoginOptions, SessionLoginStep } from "../login/session-login.js";
-import type { StoredSession } from "../login/session.js";
+// (adoptSignedInClient), so it can then link further devices. What is kept is an AccountSession
+// (main/login/account/account-session.ts).
+import type { ExistingAccount } from "../login/flows/ports.js";
+import type { SignedInMatrixClient } from "../login/matrix/port.js";
+import type { BrowserSignInOptions, BrowserSignInStep } from "../login/account/browser-sign-in.js";
+import type { AccountSession } from "../login/account/account-session.js";
 import type { SignInErrorCode, SignInState, StorageStatus } from "../../contract/account.js";
 import type { AccountEvent } from "../../contract/schemas.js";
 import { HomeserverInputError, parseHomeserverInput, resolveHomeserver } from "./homeserver-input.js";
 import { checkOpenableUrl } from "../login/url-policy.js";
 
-export interface SessionStore {
+export interface AccountSessionStore {
   storage(): Promise<StorageStatus>;
-  save(session: StoredSession): Promise<StorageStatus>;
-  load(): Promise<StoredSession | null>;
+  save(session: AccountSession): Promise<StorageStatus>;
+  load(): Promise<AccountSession | null>;
   clear(): Promise<void>;
 }
 
@@ -27,7 +28,7 @@ export interface RestoredAccount {
 }
 
 export interface AccountEnvironment {
-  store: SessionStore;
+  store: AccountSessionStore;
   /** shell.openExternal for the authorization page (only ever called with a URL checkOpenableUrl allowed). */
   openBrowser(url: string): Promise<void>;
   clientName?: string;
@@ -36,12 +37,12 @@ export interface AccountEnvironment {
   /** How long the browser may take (default 10 minutes: people read consent pages). */
   browserTimeoutMs?: number;
   // The real implementations are loaded on first use (matrix-js-sdk is large); tests may replace them.
-  signIn?(opts: SessionLoginOptions): Promise<StoredSession>;
+  signIn?(opts: BrowserSignInOptions): Promise<AccountSession>;
   resolveHomeserver?(input: string): Promise<string>;
-  restore?(session: StoredSession): Promise<RestoredAccount>;
-  refresh?(session: StoredSession): Promise<{ session: StoredSession; refreshed: boolean }>;
-  exportNewDeviceSession?(session: NewDeviceClientSession): Promise<StoredSession | null>;
-  revoke?(session: StoredSession): Promise<void>;
+  restore?(session: AccountSession): Promise<RestoredAccount>;
+  refresh?(session: AccountSession): Promise<{ session: AccountSession; refreshed: boolean }>;
+  exportAccountSession?(session: SignedInMatrixClient): Promise<AccountSession | null>;
+  revoke?(session: AccountSession): Promise<void>;
 }
 
 /**
@@ -71,10 +72,10 @@ interface SignInRun {
   key: { resolve(key: string): void; reject(err: unknown): void } | null;
 }
 
-const STEP_STATE: Record<SessionLoginStep, SignInState> = { discovering: "discovering", browser: "waiting_for_browser", signed_in: "finishing", unlocking: "unlocking" };
+const STEP_STATE: Record<BrowserSignInStep, SignInState> = { discovering: "discovering", browser: "waiting_for_browser", signed_in: "finishing", unlocking: "unlocking" };
 
 export class AccountController {
-  private session: StoredSession | null = null;
+  private session: AccountSession | null = null;
   /** A new device signed in by QR that is not cross-signed: shown, never used to link devices, never stored. */
   private unverified: { userId: string; homeserver: string } | null = null;
   private restored: Promise<RestoredAccount> | null = null;
@@ -122,7 +123,7 @@ export class AccountController {
   }
 
   /**
-   * The existing-device side of this account (restored, not started: see main/login/session.ts). Each
+   * The existing-device side of this account (restored, not started: see main/login/account/account-session.ts). Each
    * flow asks for it, so the access token is checked first: account providers such as MAS issue them
    * for minutes only, and a renewed pair must replace the stored one at once (refresh tokens rotate).
    */
@@ -210,14 +211,14 @@ export class AccountController {
    * secrets it was sent, checked against the account's published keys). One that is not is shown as
    * "signed in, not verified" and never exports, stores or offers secrets.
    */
-  async adoptNewDeviceSession(s: NewDeviceClientSession, verified: { crossSigned: boolean }): Promise<void> {
+  async adoptSignedInClient(s: SignedInMatrixClient, verified: { crossSigned: boolean }): Promise<void> {
     const unverified = (): void => {
       if (this.session) return; // an account signed in otherwise stays
-      this.unverified = { userId: s.userId, homeserver: s.client.baseUrl.endsWith("/") ? s.client.baseUrl : `${s.client.baseUrl}/` };
+      this.unverified = { userId: s.userId, homeserver: s.homeserverUrl };
       this.changed();
     };
     if (!verified.crossSigned) return unverified();
-    const session = await (this.env.exportNewDeviceSession ?? defaultExport)(s).catch(() => null);
+    const session = await (this.env.exportAccountSession ?? defaultExport)(s).catch(() => null);
     if (!session) return unverified();
     await this.keep(session);
   }
@@ -234,7 +235,7 @@ export class AccountController {
     return this.env.openBrowser(checkOpenableUrl(url, "the account provider's authorization page"));
   }
 
-  private async keep(session: StoredSession): Promise<void> {
+  private async keep(session: AccountSession): Promise<void> {
     const old = this.restored;
     this.restored = null;
     void old?.then((r) => r.close(), () => undefined);
@@ -257,7 +258,7 @@ export class AccountController {
       emit({ type: "sign_in_state", state: "discovering" });
       const homeserver = await (this.env.resolveHomeserver ?? ((i: string) => resolveHomeserver(i, { signal })))(input);
       signal.throwIfAborted();
-      const signIn = this.env.signIn ?? (await import("../login/session-login.js")).signInWithBrowser;
+      const signIn = this.env.signIn ?? (await import("../login/account/browser-sign-in.js")).signInWithBrowser;
       const session = await signIn({
         homeserver,
         signal,
@@ -305,8 +306,8 @@ const UNSAFE_URL = {
 export function signInError(err: unknown): { code: SignInErrorCode; message: string } {
   const e = err as { name?: unknown; reason?: unknown; details?: { error?: unknown }; message?: unknown };
   if (err instanceof HomeserverInputError) return { code: "invalid_homeserver", message: err.message };
-  if (e?.name === "UnsafeUrlError" || (e?.name === "SessionLoginError" && e.reason === "unsafe_url")) return UNSAFE_URL;
-  if (e?.name === "SessionLoginError") {
+  if (e?.name === "UnsafeUrlError" || (e?.name === "BrowserSignInError" && e.reason === "unsafe_url")) return UNSAFE_URL;
+  if (e?.name === "BrowserSignInError") {
     switch (e.reason) {
       case "browser_failed":
         return { code: "browser_failed", message: "The system browser could not be opened." };
@@ -342,46 +343,39 @@ export function signInError(err: unknown): { code: SignInErrorCode; message: str
 
 // ---- the real implementations, loaded on first use -------------------------------------------------
 
-async function defaultRefresh(session: StoredSession): Promise<{ session: StoredSession; refreshed: boolean }> {
-  const { ensureFreshSession } = await import("../login/session.js");
-  return ensureFreshSession(session);
+async function defaultRefresh(session: AccountSession): Promise<{ session: AccountSession; refreshed: boolean }> {
+  const { ensureFreshAccountSession } = await import("../login/account/account-session.js");
+  return ensureFreshAccountSession(session);
 }
 
 /** The homeserver answered, and said no (as opposed to: could not be reached). */
-async function isRefused(session: StoredSession): Promise<boolean> {
-  try {
-    const res = await fetch(new URL("_matrix/client/v3/account/whoami", session.homeserverUrl), { headers: { authorization: `Bearer ${session.accessToken}` } });
-    await res.arrayBuffer();
-    return res.status === 401;
-  } catch {
-    return false;
-  }
+async function isRefused(session: AccountSession): Promise<boolean> {
+  const { checkAccessToken } = await import("../login/account/account-session.js");
+  return (await checkAccessToken(session).catch(() => "unknown")) === "refused";
 }
 
-async function defaultRestore(session: StoredSession): Promise<RestoredAccount> {
-  const [{ restoreSessionClient }, { createExistingDeviceMatrixPort }, { stopClient }] = await Promise.all([
-    import("../login/session.js"),
-    import("../login/adapters.js"),
-    import("../login/matrix.js"),
+async function defaultRestore(session: AccountSession): Promise<RestoredAccount> {
+  const [{ restoreAccountClient }, { createExistingDeviceMatrixPort }, { stopClient }] = await Promise.all([
+    import("../login/account/account-session.js"),
+    import("../login/matrix/port.js"),
+    import("../login/matrix/client.js"),
   ]);
-  const client = await restoreSessionClient(session);
+  const client = await restoreAccountClient(session);
   return { account: { userId: session.userId, matrix: createExistingDeviceMatrixPort(client), accessToken: session.accessToken }, close: () => stopClient(client) };
 }
 
-async function defaultExport(s: NewDeviceClientSession): Promise<StoredSession | null> {
-  const [{ exportSecrets }, { SESSION_FORMAT }] = await Promise.all([import("../login/matrix.js"), import("../login/session.js")]);
+async function defaultExport(s: SignedInMatrixClient): Promise<AccountSession | null> {
+  const [{ exportSecrets }, { newAccountSession }] = await Promise.all([import("../login/matrix/secrets.js"), import("../login/account/account-session.js")]);
   const accessToken = s.client.getAccessToken();
   if (!accessToken) return null;
   const secrets = await exportSecrets(s.client);
-  const baseUrl = s.client.baseUrl.endsWith("/") ? s.client.baseUrl : `${s.client.baseUrl}/`;
-  const session: StoredSession = { format: SESSION_FORMAT, homeserverUrl: baseUrl, userId: s.userId, deviceId: s.deviceId, accessToken, clientId: s.clientId, secrets, createdAt: new Date().toISOString() };
-  if (s.refreshToken) session.refreshToken = s.refreshToken;
-  return session;
+  const tokens = s.refreshToken ? { access_token: accessToken, refresh_token: s.refreshToken } : { access_token: accessToken };
+  return newAccountSession({ homeserverUrl: s.homeserverUrl, userId: s.userId, deviceId: s.deviceId, clientId: s.clientId, tokens, secrets });
 }
 
-async function defaultRevoke(session: StoredSession): Promise<void> {
+async function defaultRevoke(session: AccountSession): Promise<void> {
   if (!session.clientId) return;
-  const { discoverAuthMetadata, revokeToken } = await import("../login/oauth.js");
+  const { discoverAuthMetadata, revokeToken } = await import("../login/oauth/client.js");
   const md = await discoverAuthMetadata(session.homeserverUrl);
   await revokeToken(md, session.clientId, session.refreshToken ?? session.accessToken, session.refreshToken ? "refresh_token" : "access_token");
 }

@@ -1,4 +1,4 @@
-// This app's own session at rest: the StoredSession of main/login/session.ts (tokens, and the private
+// This app's own session at rest: the AccountSession of main/login/account/account-session.ts (tokens, and the private
 // cross-signing and backup keys the existing device sends in MSC4108), encrypted with Electron's
 // safeStorage (Keychain on macOS, DPAPI on Windows, libsecret / KWallet on Linux; docs/api/safe-storage.md).
 //
@@ -8,7 +8,7 @@
 // pretending to keep it. The same holds when encryption is not available at all ("unavailable").
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { StoredSession } from "../login/session.js";
+import type { AccountSession } from "../login/account/account-session.js";
 import type { StorageStatus } from "../../contract/account.js";
 
 /** The subset of Electron's safeStorage used here (injected: tests run without Electron). */
@@ -19,7 +19,7 @@ export interface SafeStorageLike {
   getSelectedStorageBackend?(): string;
 }
 
-export class SessionVault {
+export class AccountSessionVault {
   private status: StorageStatus | null = null;
 
   constructor(
@@ -37,7 +37,7 @@ export class SessionVault {
   }
 
   /** Writes the session when it can be protected; returns how it is kept. */
-  async save(session: StoredSession): Promise<StorageStatus> {
+  async save(session: AccountSession): Promise<StorageStatus> {
     const status = await this.storage();
     if (status !== "keychain") return status;
     await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
@@ -52,7 +52,7 @@ export class SessionVault {
    * not decrypt now (kept: a locked or refused keychain may decrypt it next time), or content that is
    * not a session (removed: it can never be used).
    */
-  async load(): Promise<StoredSession | null> {
+  async load(): Promise<AccountSession | null> {
     if ((await this.storage()) !== "keychain") return null;
     let data: Buffer;
     try {
@@ -66,11 +66,11 @@ export class SessionVault {
     } catch {
       return null;
     }
-    let session: StoredSession;
+    let session: AccountSession;
     try {
-      // Loaded here, not at start-up: session.ts brings matrix-js-sdk with it.
-      const { parseSession } = await import("../login/session.js");
-      session = parseSession(decrypted.result, "stored session");
+      // Loaded here, not at start-up: account-session.ts brings matrix-js-sdk with it.
+      const { parseAccountSession } = await import("../login/account/account-session.js");
+      session = parseAccountSession(decrypted.result, "stored session");
     } catch {
       await this.clear();
       return null;

@@ -3,14 +3,14 @@
 // confirmation), and the flows' FlowEvents into the preload API's ProgressEvents. Only fields the
 // screens need are copied: the flows' events are already secret-free, and ipc.ts rebuilds every event
 // from an allow-list again before it leaves main.
-import { runExistingDevice } from "../login/existing-device.js";
-export type { ExistingAccount } from "../login/ports.js";
-import { runNewDevice, type NewDeviceOptions } from "../login/new-device.js";
-import type { NewDeviceClientSession } from "../login/adapters.js";
+import { runExistingDevice } from "../login/flows/existing-device.js";
+export type { ExistingAccount } from "../login/flows/ports.js";
+import { runNewDevice, type NewDeviceOptions } from "../login/flows/new-device.js";
+import type { SignedInMatrixClient } from "../login/matrix/port.js";
 import { AccountNotVerifiedError } from "./account.js";
-import { createOAuthPort } from "../login/oauth-port.js";
-import type { ClientMetadata } from "../login/oauth.js";
-import type { ExistingAccount, FlowEvent, HomeserverPort, NewDeviceMatrixPort, NewDeviceSession, OAuthPort, ProtocolChoice, SecureChannelPort } from "../login/ports.js";
+import { createOAuthPort } from "../login/oauth/port.js";
+import type { ClientMetadata } from "../login/oauth/client.js";
+import type { ExistingAccount, FlowEvent, HomeserverPort, NewDeviceMatrixPort, SignedInClient, OAuthPort, ProtocolChoice, SecureChannelPort } from "../login/flows/ports.js";
 import type { ControllerEvent, ControllerFactory, FlowController } from "./ipc.js";
 import { SCREEN_ERROR, failureCode, type FailedOutcome, type FlowOutcome } from "../../contract/failures.js";
 import { SECRETS_STEPS, type DeviceRole, type SecretsStep, type StepStatus } from "../../contract/flow.js";
@@ -38,10 +38,10 @@ export interface LoginEnvironment {
   existingAccount(): Promise<ExistingAccount | null>;
   /** Open a URL in the system browser; main/app/index.ts applies the allow-list. */
   openVerificationPage(uri: string): Promise<void>;
-  /** The new device signed in: keep the session (store credentials, start the client); only a cross-signed one links devices. */
-  onSignedIn?(session: NewDeviceClientSession, verified: { crossSigned: boolean }): Promise<void>;
+  /** The new device signed in: keep its client (store the account session, start the client); only a cross-signed one links devices. */
+  onSignedIn?(signedIn: SignedInMatrixClient, verified: { crossSigned: boolean }): Promise<void>;
   /** Tests: replace the adapters. */
-  ports?: { channel?: SecureChannelPort; oauth?: OAuthPort; newDeviceMatrix?: NewDeviceMatrixPort<NewDeviceSession>; homeserver?: HomeserverPort };
+  ports?: { channel?: SecureChannelPort; oauth?: OAuthPort; newDeviceMatrix?: NewDeviceMatrixPort<SignedInClient>; homeserver?: HomeserverPort };
   lingerMs?: number;
 }
 
@@ -190,7 +190,7 @@ export class LoginFlowController implements FlowController {
   private async channel(accessToken?: string): Promise<SecureChannelPort> {
     if (this.env.ports?.channel) return this.env.ports.channel;
     if (!this.channelPort || accessToken) {
-      const { createSecureChannelPort } = await import("../login/adapters.js");
+      const { createSecureChannelPort } = await import("../login/channel/port.js");
       this.channelPort = createSecureChannelPort({ ...(this.env.profile ? { profile: this.env.profile } : {}), ...(accessToken ? { accessToken } : {}) });
     }
     return this.channelPort;
@@ -363,12 +363,12 @@ export class LoginFlowController implements FlowController {
     const signal = this.abort.signal;
     const lingerMs = this.env.lingerMs;
     if (options.role === "new") {
-      const { createHomeserverPort } = await import("../login/homeserver.js");
+      const { createHomeserverPort } = await import("../login/matrix/homeserver.js");
       const deps = {
         channel: await this.channel(),
         homeserver: this.env.ports?.homeserver ?? createHomeserverPort(this.env.homeserver ? { pinned: this.env.homeserver } : {}),
         oauth: this.env.ports?.oauth ?? createOAuthPort({ clientMetadata: this.env.clientMetadata }),
-        matrix: this.env.ports?.newDeviceMatrix ?? (await import("../login/adapters.js")).createNewDeviceMatrixPort(),
+        matrix: this.env.ports?.newDeviceMatrix ?? (await import("../login/matrix/port.js")).createNewDeviceMatrixPort(),
         ui: {
           enterCheckCode: (s: AbortSignal) => this.waiters.check_code.wait(s),
           confirmAccount: (_userId: string, s: AbortSignal) => this.waiters.confirm.wait(s),
@@ -386,9 +386,9 @@ export class LoginFlowController implements FlowController {
         mode = { kind: "scan", qr };
       }
       const result = await runNewDevice(deps, { mode, ...(lingerMs !== undefined ? { lingerMs } : {}), ...(this.env.protocol ? { protocol: this.env.protocol } : {}) }, { signal, onEvent: this.onFlowEvent });
-      // Only the real adapter's session carries a matrix-js-sdk client worth keeping.
-      if (result.outcome.outcome === "success" && result.session && "client" in result.session) {
-        await this.env.onSignedIn?.(result.session as NewDeviceClientSession, { crossSigned: result.outcome.crossSigned === true });
+      // Only the real adapter's signed-in client carries a matrix-js-sdk client worth keeping.
+      if (result.outcome.outcome === "success" && result.signedIn && "client" in result.signedIn) {
+        await this.env.onSignedIn?.(result.signedIn as SignedInMatrixClient, { crossSigned: result.outcome.crossSigned === true });
       }
       return;
     }

@@ -19,7 +19,7 @@ import { pathToFileURL } from "node:url";
 import { IpcSurface } from "./ipc.js";
 import { runServerCheck } from "./server-check.js";
 import { createLoginControllerFactory, type ExistingAccount } from "./flow-controller.js";
-import { SessionVault } from "./credentials.js";
+import { AccountSessionVault } from "./credentials.js";
 import { AccountController } from "./account.js";
 import { readConfig, type AppConfig } from "./config.js";
 import { createDisplayMediaHandler, type ScreenAccess } from "./display-media.js";
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   let ipc: IpcSurface | null = null;
   const account = config.dev
     ? null
-    : new AccountController({ store: new SessionVault(path.join(app.getPath("userData"), "session.bin"), safeStorage), openBrowser: (url) => openExternal(url, "the account provider's authorization page"), clientName: CLIENT_METADATA.client_name });
+    : new AccountController({ store: new AccountSessionVault(path.join(app.getPath("userData"), "session.bin"), safeStorage), openBrowser: (url) => openExternal(url, "the account provider's authorization page"), clientName: CLIENT_METADATA.client_name });
   // From here on a quit waits (bounded) for the flows to tell the peer and DELETE their rendezvous
   // sessions, then for the development stack to close.
   installQuitGuard(
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
       ...(config.rendezvous && config.rendezvous !== expectedHomeserver ? { fallbackRendezvousUrl: config.rendezvous } : {}),
       existingAccount,
       openVerificationPage: (uri) => openVerificationPage(uri, existingAccount, dev !== null),
-      ...(account ? { onSignedIn: (s, verified) => account.adoptNewDeviceSession(s, verified) } : {}),
+      ...(account ? { onSignedIn: (s, verified) => account.adoptSignedInClient(s, verified) } : {}),
     }),
     appInfo: (id) => appInfo(config, dev, account, windows, id),
     ...(account ? { account } : {}),
@@ -171,7 +171,7 @@ function appInfo(config: AppConfig, dev: DevStack | null, account: AccountContro
 
 /** shell.openExternal only for the account provider's own pages (from its auth metadata). */
 async function openVerificationPage(uri: string, existingAccount: () => Promise<ExistingAccount | null>, allowLoopbackHttp: boolean): Promise<void> {
-  const { discoverAuthMetadata } = await import("../login/oauth.js");
+  const { discoverAuthMetadata } = await import("../login/oauth/client.js");
   const acct = await existingAccount();
   if (!acct) throw Object.assign(new Error("not signed in"), { code: "unable_to_open_verification_uri" });
   const md = await discoverAuthMetadata(acct.matrix.baseUrl);

@@ -10,7 +10,7 @@
 // to the stack's URL (as `new-device --homeserver` would be).
 
 import { parseCommandArgs, parseProtocol, UsageError } from "./args.js";
-import type { FlowEvent, FlowOutcome } from "../login/ports.js";
+import type { FlowEvent, FlowOutcome } from "../login/flows/ports.js";
 
 export const summary = "demo [--reverse] [--deny] [--protocol V]: both sign-in roles against a local development stack, step by step";
 
@@ -35,14 +35,15 @@ export async function run(args: string[]): Promise<number> {
   const profile = values.profile;
   const protocol = parseProtocol(values.protocol);
 
-  const [{ startDevStack }, { runNewDevice }, { runExistingDevice }, adapters, { createOAuthPort }, { driveDevConsent }, { createHomeserverPort }] = await Promise.all([
+  const [{ startDevStack }, { runNewDevice }, { runExistingDevice }, { createSecureChannelPort }, { createNewDeviceMatrixPort }, { createOAuthPort }, { driveDevConsent }, { createHomeserverPort }] = await Promise.all([
     import("../devstack/stack.js"),
-    import("../login/new-device.js"),
-    import("../login/existing-device.js"),
-    import("../login/adapters.js"),
-    import("../login/oauth-port.js"),
+    import("../login/flows/new-device.js"),
+    import("../login/flows/existing-device.js"),
+    import("../login/channel/port.js"),
+    import("../login/matrix/port.js"),
+    import("../login/oauth/port.js"),
     import("../devstack/dev-consent.js"),
-    import("../login/homeserver.js"),
+    import("../login/matrix/homeserver.js"),
   ]);
 
   const t0 = performance.now();
@@ -69,7 +70,7 @@ export async function run(args: string[]): Promise<number> {
   };
   const hexBytes = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, "hex"));
 
-  const channel = adapters.createSecureChannelPort(profile ? { profile } : {});
+  const channel = createSecureChannelPort(profile ? { profile } : {});
   const localpart = stack.account.userId.slice(1, stack.account.userId.indexOf(":"));
   let consent: Promise<void> = Promise.resolve();
 
@@ -105,7 +106,7 @@ export async function run(args: string[]): Promise<number> {
         channel,
         homeserver: createHomeserverPort({ pinned: stack.baseUrl }),
         oauth: createOAuthPort({ clientMetadata: CLIENT_METADATA }),
-        matrix: adapters.createNewDeviceMatrixPort(),
+        matrix: createNewDeviceMatrixPort(),
         ui: {
           enterCheckCode: async () => {
             const code = (await next("existing", "check_code")).code;
@@ -132,7 +133,7 @@ export async function run(args: string[]): Promise<number> {
       e = await existingRun;
     }
     await consent;
-    n.session?.client.stopClient();
+    n.signedIn?.client.stopClient();
     const outcome = n.outcome;
     const result = {
       outcome: outcome.outcome,

@@ -7,7 +7,7 @@ import { parseMode } from "../../server/rendezvous/plugin.js";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
 import { EXISTING_DEVICE_FILE, seedDemoAccount } from "../devstack/seed.js";
-import type { StoredSession } from "../login/session.js";
+import type { AccountSession } from "../login/account/account-session.js";
 import { parseCommandArgs, UsageError } from "./args.js";
 import { nextStopSignal } from "./stop-signals.js";
 
@@ -48,7 +48,7 @@ function parsePort(value: string): number {
 
 export function describe(
   dh: RunningDevhome,
-  o: { dataDir?: string; masQuirks: boolean; rendezvousMode: string; existing?: { file: string; device: StoredSession } },
+  o: { dataDir?: string; masQuirks: boolean; rendezvousMode: string; existing?: { file: string; device: AccountSession } },
 ): string {
   const lines = [
     `qr-login development homeserver listening on ${dh.baseUrl}`,
@@ -115,7 +115,7 @@ export async function run(args: string[]): Promise<number> {
   const cleanup = () => {
     if (seedDir && !dataDir) rmSync(seedDir, { recursive: true, force: true });
   };
-  let existing: { file: string; device: StoredSession } | undefined;
+  let existing: { file: string; device: AccountSession } | undefined;
   if (dh.demo && seedDir) {
     const file = path.join(seedDir, EXISTING_DEVICE_FILE);
     try {

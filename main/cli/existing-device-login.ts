@@ -5,7 +5,7 @@
 import { LineQueue, openInBrowser, printSummary, say } from "./role-io.js";
 
 export async function runLogin(o: { homeserver: string; sessionFile: string; open: boolean }): Promise<number> {
-  const [{ signInWithBrowser, SessionLoginError }, { writeSessionFile }] = await Promise.all([import("../login/session-login.js"), import("../login/session.js")]);
+  const [{ signInWithBrowser, BrowserSignInError }, { writeAccountSessionFile }] = await Promise.all([import("../login/account/browser-sign-in.js"), import("../login/account/account-session.js")]);
   const stdin = new LineQueue(process.stdin);
   let code = 1;
   try {
@@ -19,16 +19,16 @@ export async function runLogin(o: { homeserver: string; sessionFile: string; ope
       recoveryKey: async () => {
         say("enter your recovery key:");
         const line = await stdin.next();
-        if (line === undefined) throw new SessionLoginError("invalid_recovery_key", "stdin closed before the recovery key");
+        if (line === undefined) throw new BrowserSignInError("invalid_recovery_key", "stdin closed before the recovery key");
         return line;
       },
     });
-    writeSessionFile(o.sessionFile, session);
+    writeAccountSessionFile(o.sessionFile, session);
     say(`session written to ${o.sessionFile}`);
     printSummary({ outcome: "success", userId: session.userId, deviceId: session.deviceId, crossSigned: true, backup: session.secrets.backup !== undefined });
     code = 0;
   } catch (err) {
-    const reason = err instanceof SessionLoginError ? err.reason : ((err as { reason?: string }).reason ?? "error");
+    const reason = err instanceof BrowserSignInError ? err.reason : ((err as { reason?: string }).reason ?? "error");
     say(`sign-in failed: ${err instanceof Error ? err.message : String(err)}`);
     printSummary({ outcome: "error", reason, crossSigned: false, backup: false });
   }

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseCommandArgs, parseProtocol, UsageError } from "./args.js";
 import { ask, finishRole, hexToBytes, interruptFlow, LineQueue, openInBrowser, say, showEvent, summarise } from "./role-io.js";
 import type { MatrixClient } from "matrix-js-sdk";
-import type { FlowEvent, FlowOutcome } from "../login/ports.js";
+import type { FlowEvent, FlowOutcome } from "../login/flows/ports.js";
 
 export const summary = "existing-device --session FILE [--scan HEX | --generate]: sign a new device in from this one (MSC4108), headless";
 
@@ -73,20 +73,21 @@ export async function run(args: string[]): Promise<number> {
   if (fallbackRendezvous !== undefined && !/^https?:\/\//.test(fallbackRendezvous)) throw new UsageError("--rendezvous must be an http(s) URL");
   if (fallbackRendezvous !== undefined && !generate) throw new UsageError("--rendezvous is the fallback rendezvous server of --generate");
 
-  const [{ runExistingDevice }, adapters, { createOAuthPort }, session, { stopClient }] = await Promise.all([
-    import("../login/existing-device.js"),
-    import("../login/adapters.js"),
-    import("../login/oauth-port.js"),
-    import("../login/session.js"),
-    import("../login/matrix.js"),
+  const [{ runExistingDevice }, { createSecureChannelPort }, { createExistingDeviceMatrixPort }, { createOAuthPort }, session, { stopClient }] = await Promise.all([
+    import("../login/flows/existing-device.js"),
+    import("../login/channel/port.js"),
+    import("../login/matrix/port.js"),
+    import("../login/oauth/port.js"),
+    import("../login/account/account-session.js"),
+    import("../login/matrix/client.js"),
   ]);
 
-  let stored = session.readSessionFile(sessionFile);
-  const fresh = await session.ensureFreshSession(stored);
+  let stored = session.readAccountSessionFile(sessionFile);
+  const fresh = await session.ensureFreshAccountSession(stored);
   if (fresh.refreshed) {
     // Refresh tokens rotate: the old one is spent, so the file must hold the new pair at once.
     stored = fresh.session;
-    session.writeSessionFile(sessionFile, stored);
+    session.writeAccountSessionFile(sessionFile, stored);
     say("… access token renewed with the refresh token");
   }
   if (homeserver && new URL(homeserver).href.replace(/\/?$/, "/") !== stored.homeserverUrl) {
@@ -94,7 +95,7 @@ export async function run(args: string[]): Promise<number> {
   }
   say(`signed in as ${stored.userId} (device ${stored.deviceId}) on ${stored.homeserverUrl}`);
   say("… restoring the session");
-  const client = await session.restoreSessionClient(stored);
+  const client = await session.restoreAccountClient(stored);
 
   const stdin = new LineQueue(process.stdin);
   const interrupt = interruptFlow();
@@ -107,9 +108,9 @@ export async function run(args: string[]): Promise<number> {
   try {
     outcome = await runExistingDevice(
       {
-        channel: adapters.createSecureChannelPort({ ...(profile ? { profile } : {}), accessToken: stored.accessToken }),
+        channel: createSecureChannelPort({ ...(profile ? { profile } : {}), accessToken: stored.accessToken }),
         oauth: createOAuthPort({ clientMetadata: { client_name: "qr-login (existing device)", client_uri: "https://github.com/matrix-org/matrix-spec-proposals/pull/4108", application_type: "native" } }),
-        matrix: adapters.createExistingDeviceMatrixPort(client),
+        matrix: createExistingDeviceMatrixPort(client),
         ui: {
           scanQr: async (signal) => scanned ?? hexToBytes(await ask(stdin, "paste the QR code's payload as hex:", "a QR code", signal), "QR"),
           enterCheckCode: (signal) => ask(stdin, "enter the two-digit check code shown on the new device:", "the check code", signal),
@@ -150,7 +151,7 @@ async function newDeviceState(client: MatrixClient, userId: string, deviceId: st
   const backup = bundle?.backup !== undefined;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    // Forces a /keys/query for the user (as matrix.ts verifiedState does).
+    // Forces a /keys/query for the user (as main/login/matrix/secrets.ts verifiedState does).
     await crypto.userHasCrossSigningKeys(userId, true);
     const status = await crypto.getDeviceVerificationStatus(userId, deviceId);
     if (status?.signedByOwner) return { crossSigned: true, backup };

@@ -8,7 +8,7 @@
 // secrets and reports the verified state. stdout: one JSON summary line; stderr: everything else.
 import { parseCommandArgs, parseProtocol, UsageError } from "./args.js";
 import { ask, finishRole, hexToBytes, interruptFlow, LineQueue, say, showEvent, summarise } from "./role-io.js";
-import type { FlowEvent } from "../login/ports.js";
+import type { FlowEvent } from "../login/flows/ports.js";
 
 export const summary = "new-device --rendezvous URL [--scan HEX]: sign this device in with a QR code (MSC4108), headless";
 
@@ -56,11 +56,12 @@ export async function run(args: string[]): Promise<number> {
   const clientId = values["client-id"];
   const yes = values.yes === true;
 
-  const [{ runNewDevice }, adapters, { createOAuthPort }, { createHomeserverPort }] = await Promise.all([
-    import("../login/new-device.js"),
-    import("../login/adapters.js"),
-    import("../login/oauth-port.js"),
-    import("../login/homeserver.js"),
+  const [{ runNewDevice }, { createSecureChannelPort }, { createNewDeviceMatrixPort }, { createOAuthPort }, { createHomeserverPort }] = await Promise.all([
+    import("../login/flows/new-device.js"),
+    import("../login/channel/port.js"),
+    import("../login/matrix/port.js"),
+    import("../login/oauth/port.js"),
+    import("../login/matrix/homeserver.js"),
   ]);
 
   const stdin = new LineQueue(process.stdin);
@@ -74,10 +75,10 @@ export async function run(args: string[]): Promise<number> {
 
   const result = await runNewDevice(
     {
-      channel: adapters.createSecureChannelPort(profile ? { profile } : {}),
+      channel: createSecureChannelPort(profile ? { profile } : {}),
       homeserver: createHomeserverPort(homeserver ? { pinned: homeserver } : {}),
       oauth: createOAuthPort({ clientMetadata: CLIENT_METADATA }),
-      matrix: adapters.createNewDeviceMatrixPort(),
+      matrix: createNewDeviceMatrixPort(),
       ui: {
         enterCheckCode: (signal) => ask(stdin, "enter the two-digit check code shown on the other device:", "the check code", signal),
         confirmAccount: async (userId, signal) => {
@@ -100,7 +101,7 @@ export async function run(args: string[]): Promise<number> {
     { signal: interrupt.signal, onEvent },
   );
   interrupt.dispose();
-  result.session?.client.stopClient();
+  result.signedIn?.client.stopClient();
   const s = summarise(result.outcome, deviceId ? { deviceId } : {});
   return finishRole(s, s.outcome === "success" && s.crossSigned ? 0 : 1);
 }

@@ -5,7 +5,7 @@
 // stdout carries exactly one line, the summary, so a script can `JSON.parse` it; everything meant for
 // the person at the terminal (QR, check code, verification URI, prompts, progress) goes to stderr.
 import QRCode from "qrcode";
-import type { FlowEvent, FlowOutcome } from "../login/ports.js";
+import type { FlowEvent, FlowOutcome } from "../login/flows/ports.js";
 import { UsageError } from "./args.js";
 import type { LineQueue } from "./line-queue.js";
 import { interruptSignal } from "./stop-signals.js";

@@ -1,15 +1,17 @@
 // Demo seeding for the development stack (`qr-login devstack --seed`): gives the demo user a signed-in
 // "existing device" holding the private cross-signing keys and the key-backup key, made by a real
-// matrix-js-sdk client (Rust crypto) against the development homeserver, and writes it as a stored
-// session (main/login/session.ts format, mode 0600) that `qr-login existing-device --session FILE` loads.
+// matrix-js-sdk client (Rust crypto) against the development homeserver, and writes it as an account
+// session (main/login/account/account-session.ts, mode 0600) that `qr-login existing-device --session
+// FILE` loads.
 //
 // It is a *client* of the homeserver, so it lives in main/ and reuses the matrix-js-sdk glue
-// (main/login/matrix.ts); the server side only issues the device's token (DevhomeAuth).
+// (main/login/matrix/, devstack/identity.ts); the server side only issues the device's token (DevhomeAuth).
 import { existsSync } from "node:fs";
-import { ed25519 } from "@noble/curves/ed25519.js";
 import type { DevhomeAuth } from "../../server/devhome/types.js";
-import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../login/matrix.js";
-import { readSessionFile, SESSION_FORMAT, writeSessionFile, type StoredSession } from "../login/session.js";
+import { bootstrapCrossSigningAndBackup } from "./identity.js";
+import { createMatrixClient, startAndWaitForSync, stopClient } from "../login/matrix/client.js";
+import { publicKeyOfSeed } from "../login/matrix/secrets.js";
+import { readAccountSessionFile, ACCOUNT_SESSION_FORMAT, writeAccountSessionFile, type AccountSession } from "../login/account/account-session.js";
 
 export const EXISTING_DEVICE_FILE = "existing-device.json";
 /** MSC2967 device id charset, ≥ 10 characters. */
@@ -35,14 +37,6 @@ export class SeedError extends Error {
   }
 }
 
-const b64 = (u: Uint8Array): string => Buffer.from(u).toString("base64").replace(/=+$/, "");
-
-/** Public key of an unpadded-base64 ed25519 private key (a cross-signing seed). */
-function publicKeyOf(privateB64: string): string | undefined {
-  const seed = Buffer.from(privateB64, "base64");
-  return seed.length === 32 ? b64(ed25519.getPublicKey(new Uint8Array(seed))) : undefined;
-}
-
 async function serverMasterKey(baseUrl: string, userId: string, token: string): Promise<string | undefined> {
   const r = await fetch(new URL("_matrix/client/v3/keys/query", baseUrl), {
     method: "POST",
@@ -60,13 +54,13 @@ async function serverMasterKey(baseUrl: string, userId: string, token: string): 
  * reuses the identity in an existing file when it still matches the server's; otherwise a new identity and
  * backup are created (replacing an old one needs `allowCrossSigningReset`).
  */
-export async function seedDemoAccount(o: SeedOptions): Promise<StoredSession> {
+export async function seedDemoAccount(o: SeedOptions): Promise<AccountSession> {
   const deviceId = o.deviceId ?? DEMO_DEVICE_ID;
   const homeserverUrl = o.baseUrl.endsWith("/") ? o.baseUrl : `${o.baseUrl}/`;
   const tokens = await o.auth.issueDeviceToken({ userId: o.userId, deviceId, clientName: o.displayName ?? "qr-login demo (existing device)" });
-  const write = (secrets: StoredSession["secrets"]): StoredSession => {
-    const session: StoredSession = {
-      format: SESSION_FORMAT,
+  const write = (secrets: AccountSession["secrets"]): AccountSession => {
+    const session: AccountSession = {
+      format: ACCOUNT_SESSION_FORMAT,
       homeserverUrl,
       userId: o.userId,
       deviceId,
@@ -75,15 +69,15 @@ export async function seedDemoAccount(o: SeedOptions): Promise<StoredSession> {
       secrets,
       createdAt: new Date().toISOString(),
     };
-    writeSessionFile(o.outFile, session);
+    writeAccountSessionFile(o.outFile, session);
     return session;
   };
 
   const serverMaster = await serverMasterKey(homeserverUrl, o.userId, tokens.access_token);
   if (serverMaster && existsSync(o.outFile)) {
     try {
-      const old = readSessionFile(o.outFile);
-      if (old.userId === o.userId && publicKeyOf(old.secrets.cross_signing.master_key) === serverMaster) return write(old.secrets);
+      const old = readAccountSessionFile(o.outFile);
+      if (old.userId === o.userId && publicKeyOfSeed(old.secrets.cross_signing.master_key) === serverMaster) return write(old.secrets);
     } catch {
       // unreadable or foreign file: create a fresh identity below
     }

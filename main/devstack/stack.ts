@@ -4,9 +4,10 @@
 // window. Everything listens on 127.0.0.1 only.
 import type { MatrixClient } from "matrix-js-sdk";
 import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
-import { createExistingDeviceMatrixPort } from "../login/adapters.js";
-import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../login/matrix.js";
-import type { ExistingAccount } from "../login/ports.js";
+import { createExistingDeviceMatrixPort } from "../login/matrix/port.js";
+import { bootstrapCrossSigningAndBackup } from "./identity.js";
+import { createMatrixClient, startAndWaitForSync, stopClient } from "../login/matrix/client.js";
+import type { ExistingAccount } from "../login/flows/ports.js";
 
 export interface DevStack {
   devhome: RunningDevhome;

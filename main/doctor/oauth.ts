@@ -3,16 +3,9 @@
 // (MSC4341, MAS's oauth.device_code_grant_enabled) and dynamic client registration. Nothing is
 // registered unless the run asks for it (--register-client); then one test client is registered and
 // one device authorization requested, which nobody approves and which expires on its own.
-import {
-  authMetadataProblems,
-  DEVICE_CODE_GRANT_TYPE,
-  generateDeviceId,
-  matrixScopes,
-  OAuthError,
-  registerClient,
-  requestDeviceAuthorization,
-  type AuthMetadata,
-} from "../login/oauth.js";
+import { DEVICE_CODE_GRANT, matrixScopes, supportsDeviceGrant } from "../../contract/oauth.js";
+import { OAuthError, type AuthMetadata } from "../login/flows/ports.js";
+import { authMetadataProblems, generateDeviceId, registerClient, requestDeviceAuthorization } from "../login/oauth/client.js";
 import { BROWSER_ORIGIN, type DoctorContext } from "./context.js";
 import { FIX } from "./fixes.js";
 import { describe, isMatrixJson, ProbeError, type Answer } from "./probe.js";
@@ -30,7 +23,7 @@ const DOCTOR_CLIENT = {
   client_name: "qr-login doctor (test client)",
   client_uri: "https://github.com/qr-login/qr-login",
   application_type: "native" as const,
-  grant_types: [DEVICE_CODE_GRANT_TYPE, "refresh_token"],
+  grant_types: [DEVICE_CODE_GRANT, "refresh_token"],
   response_types: [],
   redirect_uris: [],
 };
@@ -88,10 +81,10 @@ export async function checkOAuth(ctx: DoctorContext, versions: VersionsFacts, op
 
   const grants = Array.isArray(md["grant_types_supported"]) ? (md["grant_types_supported"] as unknown[]) : [];
   const endpoint = md["device_authorization_endpoint"];
-  const deviceGrant = grants.includes(DEVICE_CODE_GRANT_TYPE) && typeof endpoint === "string";
+  const deviceGrant = supportsDeviceGrant(md);
   const registration = typeof md["registration_endpoint"] === "string" ? (md["registration_endpoint"] as string) : null;
   if (!deviceGrant) {
-    const what = !grants.includes(DEVICE_CODE_GRANT_TYPE) ? `grant_types_supported lacks ${DEVICE_CODE_GRANT_TYPE}` : "there is no device_authorization_endpoint";
+    const what = !grants.includes(DEVICE_CODE_GRANT) ? `grant_types_supported lacks ${DEVICE_CODE_GRANT}` : "there is no device_authorization_endpoint";
     ctx.report("oauth.device-grant", "fail", `the OAuth 2.0 server does not offer the device authorization grant (${what}): no client can sign in a new device with a QR code`, FIX.deviceGrant);
   }
 

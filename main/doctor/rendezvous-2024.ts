@@ -12,7 +12,7 @@ import type { Findings} from "./findings.js";
 import { WalkStopped } from "./findings.js";
 import { FIX } from "./fixes.js";
 import { describe, errcodeOf, isHtml, isMatrixJson, ProbeError, type Answer } from "./probe.js";
-import { isLoopbackHost } from "./target.js";
+import { isLoopbackHost } from "../login/url-policy.js";
 import type { CheckId } from "./types.js";
 
 export const CHECKS_2024: readonly CheckId[] = [

@@ -1,5 +1,5 @@
 // What `qr-login doctor` was given: a homeserver URL (checked as is) or a Matrix server name (resolved
-// as clients resolve it, through main/login/homeserver.ts: .well-known, then the name itself).
+// as clients resolve it, through main/login/matrix/homeserver.ts: .well-known, then the name itself).
 
 export type Target =
   | { readonly kind: "url"; readonly input: string; readonly baseUrl: string }
@@ -36,10 +36,4 @@ export function parseTarget(raw: string): Target {
     throw new TargetError(`not a homeserver URL or server name: ${input} (examples: https://matrix.example.org, example.org)`);
   }
   return { kind: "server_name", input, serverName: input.toLowerCase() };
-}
-
-/** Loopback hosts: plain http is acceptable there (local tests), nowhere else. */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  return h === "localhost" || h.endsWith(".localhost") || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === "::1";
 }

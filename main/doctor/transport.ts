@@ -5,7 +5,7 @@
 import type { DoctorContext } from "./context.js";
 import { FIX } from "./fixes.js";
 import type { Answer } from "./probe.js";
-import { isLoopbackHost } from "./target.js";
+import { isLoopbackHost } from "../login/url-policy.js";
 
 /** Below this the skew does not matter; from FAIL_S on, a 2024 session loses half of Synapse's 60 s. */
 const WARN_S = 5;

@@ -1,5 +1,5 @@
 // Pieces several screens share: headings, the waiting spinner, numbered steps, the storage note, the
-// big choice buttons, and the rows of the account lists.
+// big choice buttons, the rows of the account lists, and the frame of an error screen.
 import type { StorageStatus } from "../../contract/account.js";
 import type { Account } from "../../contract/schemas.js";
 import { copy } from "../copy.js";
@@ -49,4 +49,21 @@ export function accountRows(account: Account): HTMLElement[] {
 
 export function actions(...children: (HTMLElement | null)[]): HTMLElement {
   return h("div", { class: "actions" }, ...children);
+}
+
+/**
+ * An error screen: its title, its body (announced), anything more, the details line when the message
+ * says more than the body, and its buttons.
+ */
+export function errorScreen(words: { title: string; body: string }, more: (HTMLElement | null)[], detail: { message: string; reason?: string }, buttons: HTMLElement): HTMLElement {
+  const { message, reason } = detail;
+  return h(
+    "section",
+    { class: "error-screen" },
+    heading(words.title),
+    h("p", { role: "alert" }, words.body),
+    ...more,
+    message && message !== words.body ? h("p", { class: "detail" }, copy.details(message, reason)) : null,
+    buttons,
+  );
 }

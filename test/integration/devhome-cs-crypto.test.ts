@@ -3,17 +3,10 @@
 // secrets bundle on a third so that its keys go up already signed — as a fourth client's /keys/query shows.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import type { MatrixClient } from "matrix-js-sdk";
-import {
-  bootstrapCrossSigningAndBackup,
-  createMatrixClient,
-  deviceExists,
-  exportSecrets,
-  importSecretsAndVerify,
-  MatrixGlueError,
-  startAndWaitForSync,
-  stopClient,
-} from "../../main/login/matrix.js";
-import type { SecretsBundle } from "../../main/login/matrix.js";
+import { bootstrapCrossSigningAndBackup } from "../../main/devstack/identity.js";
+import { createMatrixClient, deviceExists, MatrixGlueError, startAndWaitForSync, stopClient } from "../../main/login/matrix/client.js";
+import { exportSecrets, importSecretsAndVerify } from "../../main/login/matrix/secrets.js";
+import type { SecretsBundle } from "../../main/login/flows/messages.js";
 import { startCsHarness } from "./cs-harness.js";
 import type { CsHarness, LoggedRequest } from "./cs-harness.js";
 

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
-import { authMetadataProblems } from "../../main/login/oauth.js";
+import { authMetadataProblems } from "../../main/login/oauth/client.js";
 import { MiniBrowser } from "./mini-browser.js";
 import type { Page } from "./mini-browser.js";
 
@@ -246,7 +246,7 @@ describe("devhome OAuth 2.0 (device grant, DCR, PKCE)", () => {
     });
     expect(reg.status).toBe(201);
     const clientId = String(((await reg.json()) as Json).client_id);
-    const { createPkce, buildAuthorizationUrl, parseAuthorizationResponse, randomState } = await import("../../main/login/oauth.js");
+    const { createPkce, buildAuthorizationUrl, parseAuthorizationResponse, randomState } = await import("../../main/login/oauth/client.js");
     const pkce = createPkce();
     const state = randomState();
     const url = buildAuthorizationUrl(md as never, { clientId, redirectUri, scope: scopeFor("EXISTINGDEV"), state, codeChallenge: pkce.challenge });

@@ -6,11 +6,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import type { MatrixClient } from "matrix-js-sdk";
-import { createMatrixClient, exportSecrets, importSecretsAndVerify, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
+import { createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix/client.js";
+import { exportSecrets, importSecretsAndVerify } from "../../main/login/matrix/secrets.js";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
 import { seedDemoAccount, SeedError } from "../../main/devstack/seed.js";
-import { readSessionFile } from "../../main/login/session.js";
+import { readAccountSessionFile } from "../../main/login/account/account-session.js";
 
 let dh: RunningDevhome;
 let dir: string;
@@ -31,7 +32,7 @@ test("seed, restore in a fresh client, re-seed reuses the identity, reset only w
   const outFile = path.join(dir, "existing-device.json");
   const seeded = await seedDemoAccount({ auth: dh.auth, baseUrl: dh.baseUrl, userId, outFile });
   expect(statSync(outFile).mode & 0o777).toBe(0o600);
-  const file = readSessionFile(outFile);
+  const file = readAccountSessionFile(outFile);
   expect(file).toEqual(seeded);
   expect(file.secrets.backup?.backup_version).toBe("1");
 

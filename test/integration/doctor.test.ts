@@ -298,6 +298,17 @@ describe("one clear finding, never a hang", () => {
     }
   }, 30_000);
 
+  test("plain http to a *.localhost name: tls fails, as the client's URL policy refuses it (one rule for \"this computer\")", async () => {
+    const front = await startRendezvousHomeserver();
+    try {
+      const realHost = new URL(front.url).host;
+      const d = await diagnose("http://matrix.localhost/", { fetch: (input, init) => fetch(input.replace("//matrix.localhost/", `//${realHost}/`), init) });
+      expect(d.by.tls).toMatchObject({ status: "fail", summary: expect.stringMatching(/^plain http to http:\/\/matrix\.localhost: /) });
+    } finally {
+      await front.close();
+    }
+  }, 30_000);
+
   test("plain http to a host that is not this machine: tls fails", async () => {
     const front = await startRendezvousHomeserver();
     try {

@@ -12,13 +12,15 @@ import path from "node:path";
 import type { MatrixClient } from "matrix-js-sdk";
 import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
-import { runNewDevice } from "../../main/login/new-device.js";
-import { runExistingDevice } from "../../main/login/existing-device.js";
-import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecureChannelPort } from "../../main/login/adapters.js";
-import { createOAuthPort } from "../../main/login/oauth-port.js";
-import { createHomeserverPort } from "../../main/login/homeserver.js";
-import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
-import type { FlowEvent, FlowOutcome } from "../../main/login/ports.js";
+import { runNewDevice } from "../../main/login/flows/new-device.js";
+import { runExistingDevice } from "../../main/login/flows/existing-device.js";
+import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort } from "../../main/login/matrix/port.js";
+import { createSecureChannelPort } from "../../main/login/channel/port.js";
+import { createOAuthPort } from "../../main/login/oauth/port.js";
+import { createHomeserverPort } from "../../main/login/matrix/homeserver.js";
+import { bootstrapCrossSigningAndBackup } from "../../main/devstack/identity.js";
+import { createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix/client.js";
+import type { FlowEvent, FlowOutcome } from "../../main/login/flows/ports.js";
 import { seededRandom, startLossyProxy } from "../support/lossy-proxy.js";
 import { startRoundRobinProxy } from "../support/round-robin-proxy.js";
 import { startRedis, type TestRedis } from "../support/redis-server.js";
@@ -107,7 +109,7 @@ async function signIn(rendezvousUrl: string, onNewEvent?: (e: FlowEvent) => void
     existingRun,
   ]);
   await Promise.all(consents);
-  if (n.session) clients.push(n.session.client);
+  if (n.signedIn) clients.push(n.signedIn.client);
   return { newOutcome: n.outcome, existingOutcome: e, events };
 }
 

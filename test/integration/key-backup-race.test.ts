@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
 import type { MatrixClient } from "matrix-js-sdk";
 import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
-import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
+import { bootstrapCrossSigningAndBackup } from "../../main/devstack/identity.js";
+import { createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix/client.js";
 import { startHookProxy, type HookProxy } from "../support/hook-proxy.js";
 
 const VERSION_PATH = "/_matrix/client/v3/room_keys/version";

@@ -8,12 +8,13 @@
 // key backup trusted; then decline, expiry, a wrong check code and a cancel on each side.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import type { MatrixClient } from "matrix-js-sdk";
-import { runNewDevice } from "../../main/login/new-device.js";
-import { runExistingDevice } from "../../main/login/existing-device.js";
-import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecureChannelPort, type NewDeviceClientSession } from "../../main/login/adapters.js";
-import { createHomeserverPort } from "../../main/login/homeserver.js";
-import { createOAuthPort } from "../../main/login/oauth-port.js";
-import type { FlowEvent, FlowOutcome, FlowState, ProtocolChoice } from "../../main/login/ports.js";
+import { runNewDevice } from "../../main/login/flows/new-device.js";
+import { runExistingDevice } from "../../main/login/flows/existing-device.js";
+import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, type SignedInMatrixClient } from "../../main/login/matrix/port.js";
+import { createSecureChannelPort } from "../../main/login/channel/port.js";
+import { createHomeserverPort } from "../../main/login/matrix/homeserver.js";
+import { createOAuthPort } from "../../main/login/oauth/port.js";
+import type { FlowEvent, FlowOutcome, FlowStage, ProtocolChoice } from "../../main/login/flows/ports.js";
 import { decodeQr2024 } from "../../main/protocol-2024/qr.js";
 import { createUrlFor } from "../../main/protocol-2024/secure-session.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
@@ -78,14 +79,14 @@ interface OursOptions {
   /** Our user types this instead of what the other device shows. */
   wrongCode?: boolean;
   /** Cancel our side when it reaches this state. */
-  cancelAt?: FlowState;
+  cancelAt?: FlowStage;
   /** The user's decision in the browser (our existing device opens it). */
   decision?: "confirm" | "abort" | "none";
   /** Where our existing device opened the browser (with decision "none": for a late consent). */
   opened?: Deferred<string>;
 }
 
-function cancelling(events: Events, at: FlowState | undefined): AbortController {
+function cancelling(events: Events, at: FlowStage | undefined): AbortController {
   const controller = new AbortController();
   if (at) {
     const push = events.push;
@@ -98,7 +99,7 @@ function cancelling(events: Events, at: FlowState | undefined): AbortController 
 }
 
 /** Our new device; `theirCode` is what the other device shows (typed here when we show the QR). */
-function ourNewDevice(mode: { kind: "generate"; rendezvousUrl: string } | { kind: "scan"; qr: Uint8Array }, theirCode: Promise<string>, o: OursOptions, events: Events): Promise<{ outcome: FlowOutcome; session?: NewDeviceClientSession }> {
+function ourNewDevice(mode: { kind: "generate"; rendezvousUrl: string } | { kind: "scan"; qr: Uint8Array }, theirCode: Promise<string>, o: OursOptions, events: Events): Promise<{ outcome: FlowOutcome; signedIn?: SignedInMatrixClient }> {
   const controller = cancelling(events, o.cancelAt);
   return runNewDevice(
     {
@@ -117,7 +118,7 @@ function ourNewDevice(mode: { kind: "generate"; rendezvousUrl: string } | { kind
     { mode, lingerMs: 1500, ...(o.protocol ? { protocol: o.protocol } : {}) },
     { onEvent: (e) => events.push(e), signal: controller.signal },
   ).then((r) => {
-    if (r.session) stack.clients.push(r.session.client);
+    if (r.signedIn) stack.clients.push(r.signedIn.client);
     return r;
   });
 }
@@ -171,7 +172,7 @@ interface Pair {
   theirs: PeerResult;
   events: Events;
   qrHex: string;
-  session?: NewDeviceClientSession;
+  signedIn?: SignedInMatrixClient;
 }
 
 interface Variation {
@@ -208,7 +209,7 @@ async function signInOnce(combination: Combination, v: Variation): Promise<Pair>
       const qr = await events.first("qr");
       const theirs = await existingDeviceScans(theirExisting, hexBytes(qr.hex), peerUi({ onCheckCode: (c) => theirCode.resolve(c), consent: peerConsent(v.peer?.decision ?? "confirm") }));
       const n = await oursRun;
-      return { ours: n.outcome, theirs, events, qrHex: qr.hex, ...(n.session ? { session: n.session } : {}) };
+      return { ours: n.outcome, theirs, events, qrHex: qr.hex, ...(n.signedIn ? { signedIn: n.signedIn } : {}) };
     }
     case "our_existing_scans": {
       // The headline: Element Web's new device shows its QR, our existing device scans it (auto: the QR says 2024).
@@ -231,7 +232,7 @@ async function signInOnce(combination: Combination, v: Variation): Promise<Pair>
       const bytes = await Promise.race([qr.promise, theirsRun.then(() => undefined)]);
       if (!bytes) throw new Error(`the peer did not show a QR: ${JSON.stringify(await theirsRun)}`);
       const n = await ourNewDevice({ kind: "scan", qr: bytes }, theirCode.promise, ours, events);
-      return { ours: n.outcome, theirs: await theirsRun, events, qrHex: Buffer.from(bytes).toString("hex"), ...(n.session ? { session: n.session } : {}) };
+      return { ours: n.outcome, theirs: await theirsRun, events, qrHex: Buffer.from(bytes).toString("hex"), ...(n.signedIn ? { signedIn: n.signedIn } : {}) };
     }
   }
 }
@@ -250,7 +251,7 @@ describe.each<Combination>(["our_new_shows", "our_existing_scans", "our_existing
       expect(r.ours).toMatchObject({ outcome: "success", userId: stack.dh.demo!.userId, crossSigned: true, backup: true });
       deviceId = (r.ours as { deviceId: string }).deviceId;
       // The secrets our new device holds are the account's.
-      expect(await r.session!.client.getCrypto()!.exportSecretsBundle!()).toEqual(expect.objectContaining({ cross_signing: stack.bundle.cross_signing }));
+      expect(await r.signedIn!.client.getCrypto()!.exportSecretsBundle!()).toEqual(expect.objectContaining({ cross_signing: stack.bundle.cross_signing }));
     } else {
       expect(r.ours).toMatchObject({ outcome: "success" });
       const theirs = r.theirs as Extract<PeerResult, { outcome: "success" }>;
@@ -312,7 +313,7 @@ describe.each<Combination>(["our_new_shows", "our_existing_scans", "our_existing
   }, 60_000);
 
   test("we cancel: the other device is told, or sees the session end", async () => {
-    const at: FlowState = oursIsNew ? "waiting_for_consent" : "checking_device";
+    const at: FlowStage = oursIsNew ? "waiting_for_consent" : "checking_device";
     const r = await signIn(combination, oursIsNew ? { ours: { cancelAt: at }, peer: { decision: "none" } } : { ours: { cancelAt: at } });
     expect(r.ours).toEqual({ outcome: "cancelled" });
     expect(r.theirs).toMatchObject({ outcome: "failed", reason: "user_cancelled" });

@@ -6,14 +6,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import type { MatrixClient } from "matrix-js-sdk";
 import type { startDevhome, RunningDevhome } from "../../server/devhome/index.js";
-import { runNewDevice } from "../../main/login/new-device.js";
-import { runExistingDevice } from "../../main/login/existing-device.js";
-import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecureChannelPort, type NewDeviceClientSession } from "../../main/login/adapters.js";
-import { createOAuthPort } from "../../main/login/oauth-port.js";
-import { createHomeserverPort } from "../../main/login/homeserver.js";
-import { stopClient } from "../../main/login/matrix.js";
-import type { SecretsBundle } from "../../main/login/messages.js";
-import type { FlowEvent, FlowOutcome, SecureChannelPort, SecureConversation } from "../../main/login/ports.js";
+import { runNewDevice } from "../../main/login/flows/new-device.js";
+import { runExistingDevice } from "../../main/login/flows/existing-device.js";
+import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, type SignedInMatrixClient } from "../../main/login/matrix/port.js";
+import { createSecureChannelPort } from "../../main/login/channel/port.js";
+import { createOAuthPort } from "../../main/login/oauth/port.js";
+import { createHomeserverPort } from "../../main/login/matrix/homeserver.js";
+import { stopClient } from "../../main/login/matrix/client.js";
+import type { SecretsBundle } from "../../main/login/flows/messages.js";
+import type { FlowEvent, FlowOutcome, SecureChannelPort, SecureConversation } from "../../main/login/flows/ports.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
 import { consent, rawKeysQuery as keysQueryOn, startE2eStack, type KeysQuery } from "./e2e-stack.js";
 
@@ -43,7 +44,7 @@ async function sessionGone(rendezvousUrl: string, hex: string): Promise<boolean>
 interface Run {
   newOutcome: FlowOutcome;
   existingOutcome: FlowOutcome;
-  session?: NewDeviceClientSession;
+  signedIn?: SignedInMatrixClient;
   events: Record<"new" | "existing", FlowEvent[]>;
 }
 
@@ -151,14 +152,14 @@ async function signIn(direction: "existing_scans" | "new_scans", v: Variation = 
 
   if (direction === "existing_scans") {
     const [n, e] = await Promise.all([newFlow({ kind: "generate", rendezvousUrl: v.rendezvousUrl ?? dh.baseUrl }), existingFlow()]);
-    if (n.session) clients.push(n.session.client);
-    return { newOutcome: n.outcome, existingOutcome: e, ...(n.session ? { session: n.session } : {}), events };
+    if (n.signedIn) clients.push(n.signedIn.client);
+    return { newOutcome: n.outcome, existingOutcome: e, ...(n.signedIn ? { signedIn: n.signedIn } : {}), events };
   }
   const e = existingFlow();
   const qrEvent = await waitFor<Extract<FlowEvent, { type: "qr" }>>("existing", "qr");
   const n = await newFlow({ kind: "scan", qr: new Uint8Array(Buffer.from(qrEvent.hex, "hex")) });
-  if (n.session) clients.push(n.session.client);
-  return { newOutcome: n.outcome, existingOutcome: await e, ...(n.session ? { session: n.session } : {}), events };
+  if (n.signedIn) clients.push(n.signedIn.client);
+  return { newOutcome: n.outcome, existingOutcome: await e, ...(n.signedIn ? { signedIn: n.signedIn } : {}), events };
 }
 
 const stacks: Array<{ close(): Promise<void> }> = [];
@@ -191,7 +192,7 @@ describe.each(["existing_scans", "new_scans"] as const)("sign in with QR (%s)", 
     expect(device).toBeDefined();
     expect(Object.keys(device!.signatures[userId]!)).toContain(ssk);
     // The secrets the new device holds are the existing device's.
-    const crypto = run.session!.client.getCrypto()!;
+    const crypto = run.signedIn!.client.getCrypto()!;
     expect(await crypto.exportSecretsBundle!()).toEqual(expect.objectContaining({ cross_signing: bundle.cross_signing }));
 
     // Each secrets step was reported as matrix-js-sdk did it, in order, between "importing" and

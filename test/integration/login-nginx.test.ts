@@ -3,12 +3,13 @@
 // run it. A 2025 and a 2024 sign-in between our two roles, and the 2024 headline against
 // matrix-js-sdk's own new device, all through nginx (its access log shows the rendezvous traffic).
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { runNewDevice } from "../../main/login/new-device.js";
-import { runExistingDevice } from "../../main/login/existing-device.js";
-import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort, createSecureChannelPort } from "../../main/login/adapters.js";
-import { createHomeserverPort } from "../../main/login/homeserver.js";
-import { createOAuthPort } from "../../main/login/oauth-port.js";
-import type { FlowEvent, FlowOutcome, ProtocolVersion } from "../../main/login/ports.js";
+import { runNewDevice } from "../../main/login/flows/new-device.js";
+import { runExistingDevice } from "../../main/login/flows/existing-device.js";
+import { createExistingDeviceMatrixPort, createNewDeviceMatrixPort } from "../../main/login/matrix/port.js";
+import { createSecureChannelPort } from "../../main/login/channel/port.js";
+import { createHomeserverPort } from "../../main/login/matrix/homeserver.js";
+import { createOAuthPort } from "../../main/login/oauth/port.js";
+import type { FlowEvent, FlowOutcome, ProtocolVersion } from "../../main/login/flows/ports.js";
 import { newDeviceShows } from "../support/jssdk-peer.js";
 import { startNginx, type TestNginx } from "../support/nginx.js";
 import { freePort } from "../support/redis-server.js";
@@ -86,7 +87,7 @@ async function oursBoth(protocol: ProtocolVersion): Promise<{ n: FlowOutcome; e:
       { onEvent: eEvents.push },
     ),
   ]);
-  if (n.session) stack.clients.push(n.session.client);
+  if (n.signedIn) stack.clients.push(n.signedIn.client);
   const version = (nEvents.all.find((x) => x.type === "protocol") as Extract<FlowEvent, { type: "protocol" }> | undefined)?.version;
   return { n: n.outcome, e, ...(version ? { version } : {}) };
 }

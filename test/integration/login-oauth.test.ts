@@ -1,17 +1,19 @@
-// main/login/oauth.ts (and its OAuthPort adapter) against a listening development homeserver:
+// The OAuth client (main/login/oauth/, and its OAuthPort adapter) against a listening development homeserver:
 // discovery (with the unstable fallback), DCR, device authorization, RFC 8628 polling (tokens, slow_down,
 // denied, expired, MAS's 403s, abort), PKCE, refresh and revocation.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
-import * as oauth from "../../main/login/oauth.js";
-import type { AuthMetadata, DeviceAuthorization } from "../../main/login/oauth.js";
-import { createOAuthPort } from "../../main/login/oauth-port.js";
-import { OAuthError as PortError } from "../../main/login/ports.js";
+import * as oauth from "../../main/login/oauth/client.js";
+import { DEVICE_CODE_GRANT, matrixScopes, supportsDeviceGrant } from "../../contract/oauth.js";
+import { pollDeviceToken } from "../../main/login/oauth/poll.js";
+import type { AuthMetadata, DeviceAuthorization } from "../../main/login/flows/ports.js";
+import { createOAuthPort } from "../../main/login/oauth/port.js";
+import { OAuthError as PortError } from "../../main/login/flows/ports.js";
 import { MiniBrowser } from "./mini-browser.js";
 
 const CLIENT = { client_name: "qr-login test", client_uri: "https://example.org/", application_type: "native" as const };
-const DEVICE_GRANT = oauth.DEVICE_CODE_GRANT_TYPE;
+const DEVICE_GRANT = DEVICE_CODE_GRANT;
 
 async function approve(grant: DeviceAuthorization, password: string, decision: "confirm" | "abort" = "confirm"): Promise<void> {
   const browser = new MiniBrowser();
@@ -28,7 +30,7 @@ async function deviceClient(md: AuthMetadata): Promise<string> {
   return (await oauth.registerClient(md, { ...CLIENT, grant_types: [DEVICE_GRANT, "refresh_token"] })).client_id;
 }
 
-describe("main/login/oauth.ts against devhome", () => {
+describe("main/login/oauth against devhome", () => {
   let dh: RunningDevhome;
   let md: AuthMetadata;
   beforeAll(async () => {
@@ -41,7 +43,7 @@ describe("main/login/oauth.ts against devhome", () => {
 
   test("discovery: stable path; unstable fallback on 404/M_UNRECOGNIZED; typed error when neither exists", async () => {
     expect(md.issuer).toBe(dh.baseUrl);
-    expect(oauth.supportsDeviceGrant(md)).toBe(true);
+    expect(supportsDeviceGrant(md)).toBe(true);
     const seen: string[] = [];
     const stableMissing: typeof fetch = async (input, init) => {
       const url = String(input);
@@ -69,10 +71,10 @@ describe("main/login/oauth.ts against devhome", () => {
     const clientId = await deviceClient(md);
     const deviceId = oauth.generateDeviceId();
     expect(deviceId).toMatch(/^[A-Z]{10}$/);
-    const grant = await oauth.requestDeviceAuthorization(md, clientId, oauth.matrixScopes(deviceId));
+    const grant = await oauth.requestDeviceAuthorization(md, clientId, matrixScopes(deviceId));
     expect(grant.interval).toBe(1);
     const pendings: boolean[] = [];
-    const polled = oauth.pollDeviceToken(md, clientId, grant, { onPending: (p) => pendings.push(p.slowDown) });
+    const polled = pollDeviceToken(md, clientId, grant, { onPending: (p) => pendings.push(p.slowDown) });
     await new Promise((r) => setTimeout(r, 1500));
     await approve(grant, dh.demo!.password);
     const outcome = await polled;
@@ -80,7 +82,7 @@ describe("main/login/oauth.ts against devhome", () => {
     if (outcome.kind !== "tokens") return;
     expect(pendings.length).toBeGreaterThanOrEqual(1);
     expect(pendings).not.toContain(true); // a client that keeps the interval never sees slow_down
-    expect(outcome.tokens.scope).toBe(oauth.matrixScopes(deviceId).join(" "));
+    expect(outcome.tokens.scope).toBe(matrixScopes(deviceId).join(" "));
     expect(await dh.auth.verifyAccessToken(outcome.tokens.access_token)).toEqual(expect.objectContaining({ userId: "@alice:localhost", deviceId }));
 
     const refreshed = await oauth.refreshAccessToken(md, clientId, outcome.tokens.refresh_token!);
@@ -91,11 +93,11 @@ describe("main/login/oauth.ts against devhome", () => {
 
   test("slow_down adds 5 s to the interval", async () => {
     const clientId = await deviceClient(md);
-    const grant = await oauth.requestDeviceAuthorization(md, clientId, oauth.matrixScopes(oauth.generateDeviceId()));
+    const grant = await oauth.requestDeviceAuthorization(md, clientId, matrixScopes(oauth.generateDeviceId()));
     const waits: number[] = [];
     const controller = new AbortController();
     // A clock-less sleep makes every poll "too fast": the server says slow_down and the client must grow its interval.
-    const outcome = oauth.pollDeviceToken(md, clientId, grant, {
+    const outcome = pollDeviceToken(md, clientId, grant, {
       signal: controller.signal,
       sleep: async (ms) => {
         waits.push(ms);
@@ -108,13 +110,13 @@ describe("main/login/oauth.ts against devhome", () => {
 
   test("denied → {kind: denied}; abort → OAuthError aborted", async () => {
     const clientId = await deviceClient(md);
-    const grant = await oauth.requestDeviceAuthorization(md, clientId, oauth.matrixScopes(oauth.generateDeviceId(), "unstable"));
+    const grant = await oauth.requestDeviceAuthorization(md, clientId, matrixScopes(oauth.generateDeviceId(), "unstable"));
     await approve(grant, dh.demo!.password, "abort");
-    expect(await oauth.pollDeviceToken(md, clientId, grant)).toEqual(expect.objectContaining({ kind: "denied" }));
+    expect(await pollDeviceToken(md, clientId, grant)).toEqual(expect.objectContaining({ kind: "denied" }));
 
-    const g2 = await oauth.requestDeviceAuthorization(md, clientId, oauth.matrixScopes(oauth.generateDeviceId()));
+    const g2 = await oauth.requestDeviceAuthorization(md, clientId, matrixScopes(oauth.generateDeviceId()));
     const controller = new AbortController();
-    const p = oauth.pollDeviceToken(md, clientId, g2, { signal: controller.signal });
+    const p = pollDeviceToken(md, clientId, g2, { signal: controller.signal });
     setTimeout(() => controller.abort(), 200);
     await expect(p).rejects.toMatchObject({ reason: "aborted" });
   });
@@ -134,7 +136,7 @@ describe("main/login/oauth.ts against devhome", () => {
     expect(pkce.verifier).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const state = oauth.randomState();
     const deviceId = oauth.generateDeviceId();
-    const url = oauth.buildAuthorizationUrl(md, { clientId, redirectUri, scope: oauth.matrixScopes(deviceId), state, codeChallenge: pkce.challenge, responseMode: "fragment" });
+    const url = oauth.buildAuthorizationUrl(md, { clientId, redirectUri, scope: matrixScopes(deviceId), state, codeChallenge: pkce.challenge, responseMode: "fragment" });
     const browser = new MiniBrowser();
     const loginPage = await browser.go(url, {}, dh.baseUrl);
     const consent = await browser.submit(loginPage, { username: "alice", password: dh.demo!.password }, { withField: "password" });
@@ -170,7 +172,7 @@ describe("main/login/oauth.ts against devhome", () => {
   });
 });
 
-describe("main/login/oauth.ts against devhome --mas-quirks", () => {
+describe("main/login/oauth against devhome --mas-quirks", () => {
   let dh: RunningDevhome;
   let md: AuthMetadata;
   beforeAll(async () => {
@@ -183,17 +185,17 @@ describe("main/login/oauth.ts against devhome --mas-quirks", () => {
 
   test("403 authorization_pending is pending; 403 access_denied is denied; 403 expired_token is expired", async () => {
     const clientId = await deviceClient(md);
-    const g1 = await oauth.requestDeviceAuthorization(md, clientId, oauth.matrixScopes(oauth.generateDeviceId()));
+    const g1 = await oauth.requestDeviceAuthorization(md, clientId, matrixScopes(oauth.generateDeviceId()));
     expect(g1.verification_uri_complete).toBeUndefined();
     let pending = 0;
-    const p1 = oauth.pollDeviceToken(md, clientId, g1, { onPending: () => pending++ });
+    const p1 = pollDeviceToken(md, clientId, g1, { onPending: () => pending++ });
     await new Promise((r) => setTimeout(r, 1200));
     await approve(g1, dh.demo!.password, "abort");
     expect(await p1).toEqual(expect.objectContaining({ kind: "denied" }));
     expect(pending).toBeGreaterThanOrEqual(1);
 
-    const g2 = await oauth.requestDeviceAuthorization(md, clientId, oauth.matrixScopes(oauth.generateDeviceId()));
+    const g2 = await oauth.requestDeviceAuthorization(md, clientId, matrixScopes(oauth.generateDeviceId()));
     // The server's expiry, not the client's clock: pretend the client thinks it has all the time in the world.
-    expect(await oauth.pollDeviceToken(md, clientId, { ...g2, expires_in: 600 })).toEqual({ kind: "expired" });
+    expect(await pollDeviceToken(md, clientId, { ...g2, expires_in: 600 })).toEqual({ kind: "expired" });
   });
 });

@@ -1,11 +1,11 @@
-// Which version a generator speaks (`--protocol auto`, main/login/adapters.ts selectVersion), against
+// Which version a generator speaks (`--protocol auto`, main/login/channel/version.ts selectVersion), against
 // real servers offering 2025 only, 2024 only, both or neither: 2025 wherever discovery says
 // create_available, else 2024 where /versions lists org.matrix.msc4108, else 2024 on a configured
 // fallback rendezvous server, else "your homeserver doesn't support sign in with QR". Each chosen
 // QR is checked by its bytes, and a forced version is honoured.
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
-import { createSecureChannelPort } from "../../main/login/adapters.js";
-import { ChannelError, type GeneratedChannel, type ProtocolChoice, type ProtocolVersion } from "../../main/login/ports.js";
+import { createSecureChannelPort } from "../../main/login/channel/port.js";
+import { ChannelError, type GeneratedChannel, type ProtocolChoice, type ProtocolVersion } from "../../main/login/flows/ports.js";
 import { decodeAnyQr } from "../../main/protocol-2024/qr.js";
 import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
 import { startRendezvousServer, type RendezvousApi, type RunningRendezvousServer } from "../../server/rendezvous/index.js";

@@ -10,7 +10,9 @@ import type { Browser, Page } from "playwright-core";
 import { CHROMIUM } from "../support/system-programs.js";
 import { startDevhome } from "../../server/devhome/index.js";
 import type { RunningDevhome } from "../../server/devhome/index.js";
-import * as oauth from "../../main/login/oauth.js";
+import * as oauth from "../../main/login/oauth/client.js";
+import { DEVICE_CODE_GRANT, matrixScopes } from "../../contract/oauth.js";
+import { pollDeviceToken } from "../../main/login/oauth/poll.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const AXE = readFileSync(path.join(root, "node_modules/axe-core/axe.min.js"), "utf8");
@@ -39,11 +41,11 @@ test("device grant approved in Chromium with the keyboard; every page passes axe
   const md = await oauth.discoverAuthMetadata(dh.baseUrl);
   const { client_id: clientId } = await oauth.registerClient(md, {
     client_name: "Living-room TV", client_uri: "https://example.org/", application_type: "native",
-    grant_types: [oauth.DEVICE_CODE_GRANT_TYPE, "refresh_token"],
+    grant_types: [DEVICE_CODE_GRANT, "refresh_token"],
   });
   const deviceId = oauth.generateDeviceId();
-  const grant = await oauth.requestDeviceAuthorization(md, clientId, oauth.matrixScopes(deviceId));
-  const polled = oauth.pollDeviceToken(md, clientId, grant);
+  const grant = await oauth.requestDeviceAuthorization(md, clientId, matrixScopes(deviceId));
+  const polled = pollDeviceToken(md, clientId, grant);
 
   const context = await browser.newContext();
   const page = await context.newPage();

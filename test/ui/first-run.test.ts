@@ -4,7 +4,7 @@
 //     "the system browser" (a cookie-keeping HTTP client on the devhome's login and consent pages, which
 //     then follows the loopback redirect), the recovery key typed (a wrong one first), the session kept
 //     in the (fake) keychain — the same code path as `qr-login existing-device --login`
-//     (main/login/session-login.ts) — and then that app, as the existing device, links a new device:
+//     (main/login/account/browser-sign-in.ts) — and then that app, as the existing device, links a new device:
 //     the `qr-login new-device` CLI scans the QR on screen and ends up signed in and verified;
 //  2. with a scripted account: the other first-run choice ("Sign in with a QR code", which asks for a
 //     homeserver to show a QR), the keychain warning where no keyring exists, and a failed sign-in.
@@ -21,12 +21,13 @@ import { encodeRecoveryKey } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { electronMock, launchChromium, openWindow, serveDir, RENDERER_ORIGIN, type OpenedWindow, type StaticServer } from "../support/ui-bridge.js";
 import { MiniBrowser } from "../integration/mini-browser.js";
 import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
-import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
-import type { SecretsBundle } from "../../main/login/messages.js";
+import { bootstrapCrossSigningAndBackup } from "../../main/devstack/identity.js";
+import { createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix/client.js";
+import type { SecretsBundle } from "../../main/login/flows/messages.js";
 import { AccountController } from "../../main/app/account.js";
-import { SessionVault, type SafeStorageLike } from "../../main/app/credentials.js";
+import { AccountSessionVault, type SafeStorageLike } from "../../main/app/credentials.js";
 import { createLoginControllerFactory } from "../../main/app/flow-controller.js";
-import { parseSession } from "../../main/login/session.js";
+import { parseAccountSession } from "../../main/login/account/account-session.js";
 import type { AccountPort, ControllerEvent, FlowController, IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
 import type { StorageStatus } from "../../contract/account.js";
 import type { DeviceRole } from "../../contract/flow.js";
@@ -128,7 +129,7 @@ beforeAll(async () => {
   bundle = boot.bundle;
 
   realAccount = new AccountController({
-    store: new SessionVault(vaultFile, keychain, "linux"),
+    store: new AccountSessionVault(vaultFile, keychain, "linux"),
     openBrowser: async (url) => {
       browserRequests.push(url);
     },
@@ -313,7 +314,7 @@ describe("Sign in to your account, for real, then link a new device", () => {
 
   test("the session is in the keychain file (encrypted) with the secrets; none of it crossed IPC", async () => {
     const raw = readFileSync(vaultFile);
-    const session = parseSession(Buffer.from(raw.map((x) => x ^ 0x6b)).toString("utf8"));
+    const session = parseAccountSession(Buffer.from(raw.map((x) => x ^ 0x6b)).toString("utf8"));
     expect(session.userId).toBe(dh.demo!.userId);
     expect(session.secrets.cross_signing).toEqual(bundle.cross_signing);
     expect(raw.toString("latin1")).not.toContain(session.accessToken);

@@ -15,8 +15,8 @@ import type { MatrixClient } from "matrix-js-sdk";
 import { appInfoFor, electronMock, launchChromium, openWindow, serveDir, RENDERER_ORIGIN, type OpenedWindow, type StaticServer } from "../support/ui-bridge.js";
 import type { IpcSurface as IpcSurfaceT } from "../../main/app/ipc.js";
 import type { ProgressEvent } from "../../contract/schemas.js";
-import { stopClient } from "../../main/login/matrix.js";
-import type { SecretsBundle } from "../../main/login/messages.js";
+import { stopClient } from "../../main/login/matrix/client.js";
+import type { SecretsBundle } from "../../main/login/flows/messages.js";
 import { createLoginControllerFactory } from "../../main/app/flow-controller.js";
 import { startDevStack, type DevStack } from "../../main/devstack/stack.js";
 

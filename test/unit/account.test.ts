@@ -1,25 +1,25 @@
 // main/app/account.ts with its collaborators replaced: what the app does with its own session (kept,
 // renewed, forgotten), the sign-in's events and their failure mapping, cancelling, and adopting a new
-// device signed in by QR. The real sign-in path (session-login.ts against the devhome) runs in
+// device signed in by QR. The real sign-in path (main/login/account/browser-sign-in.ts against the devhome) runs in
 // test/ui/first-run.test.ts.
 import { describe, test, expect } from "@jest/globals";
-import { AccountController, AccountNotVerifiedError, signInError, type AccountEnvironment, type SessionStore } from "../../main/app/account.js";
-import { SessionLoginError, type SessionLoginOptions } from "../../main/login/session-login.js";
-import { OAuthError } from "../../main/login/oauth.js";
-import { SESSION_FORMAT, type StoredSession } from "../../main/login/session.js";
+import { AccountController, AccountNotVerifiedError, signInError, type AccountEnvironment, type AccountSessionStore } from "../../main/app/account.js";
+import { BrowserSignInError, type BrowserSignInOptions } from "../../main/login/account/browser-sign-in.js";
+import { OAuthError } from "../../main/login/flows/ports.js";
+import { ACCOUNT_SESSION_FORMAT, type AccountSession } from "../../main/login/account/account-session.js";
 import type { StorageStatus } from "../../contract/account.js";
 import type { AccountEvent } from "../../contract/schemas.js";
 import { fakeSecrets } from "./login-fakes.js";
 
-function session(over: Partial<StoredSession> = {}): StoredSession {
-  return { format: SESSION_FORMAT, homeserverUrl: "https://hs.example.org/", userId: "@alice:example.org", deviceId: "APPDEVICE1", accessToken: "at-1", refreshToken: "rt-1", clientId: "c", secrets: fakeSecrets(), createdAt: "2026-01-01T00:00:00.000Z", ...over };
+function session(over: Partial<AccountSession> = {}): AccountSession {
+  return { format: ACCOUNT_SESSION_FORMAT, homeserverUrl: "https://hs.example.org/", userId: "@alice:example.org", deviceId: "APPDEVICE1", accessToken: "at-1", refreshToken: "rt-1", clientId: "c", secrets: fakeSecrets(), createdAt: "2026-01-01T00:00:00.000Z", ...over };
 }
 
-class MemoryStore implements SessionStore {
-  saved: StoredSession | null;
+class MemoryStore implements AccountSessionStore {
+  saved: AccountSession | null;
   saves = 0;
   constructor(
-    initial: StoredSession | null = null,
+    initial: AccountSession | null = null,
     private readonly status: StorageStatus = "keychain",
   ) {
     this.saved = initial;
@@ -27,7 +27,7 @@ class MemoryStore implements SessionStore {
   async storage() {
     return this.status;
   }
-  async save(s: StoredSession) {
+  async save(s: AccountSession) {
     this.saves++;
     if (this.status === "keychain") this.saved = s;
     return this.status;
@@ -40,22 +40,22 @@ class MemoryStore implements SessionStore {
   }
 }
 
-function env(over: Partial<AccountEnvironment> & { store: SessionStore }): AccountEnvironment & { opened: string[]; restored: StoredSession[]; closed: number; revoked: StoredSession[] } {
+function env(over: Partial<AccountEnvironment> & { store: AccountSessionStore }): AccountEnvironment & { opened: string[]; restored: AccountSession[]; closed: number; revoked: AccountSession[] } {
   const e = {
     opened: [] as string[],
-    restored: [] as StoredSession[],
+    restored: [] as AccountSession[],
     closed: 0,
-    revoked: [] as StoredSession[],
+    revoked: [] as AccountSession[],
     openBrowser: async (url: string) => {
       e.opened.push(url);
     },
     resolveHomeserver: async (i: string) => `https://${i.replace(/^https?:\/\//, "").replace(/\/$/, "")}/`,
-    refresh: async (s: StoredSession) => ({ session: s, refreshed: false }),
-    restore: async (s: StoredSession) => {
+    refresh: async (s: AccountSession) => ({ session: s, refreshed: false }),
+    restore: async (s: AccountSession) => {
       e.restored.push(s);
       return { account: { userId: s.userId, matrix: { baseUrl: s.homeserverUrl } as never, accessToken: s.accessToken }, close: () => void e.closed++ };
     },
-    revoke: async (s: StoredSession) => {
+    revoke: async (s: AccountSession) => {
       e.revoked.push(s);
     },
     ...over,
@@ -116,9 +116,9 @@ describe("the kept session", () => {
 });
 
 describe("Sign in to your account", () => {
-  function fakeSignIn(result: StoredSession | Error, opts: { keyAttempts?: string[]; authUrl?: string } = {}) {
-    const seen: { typed: string[]; options: SessionLoginOptions | null } = { typed: [], options: null };
-    const signIn = async (o: SessionLoginOptions): Promise<StoredSession> => {
+  function fakeSignIn(result: AccountSession | Error, opts: { keyAttempts?: string[]; authUrl?: string } = {}) {
+    const seen: { typed: string[]; options: BrowserSignInOptions | null } = { typed: [], options: null };
+    const signIn = async (o: BrowserSignInOptions): Promise<AccountSession> => {
       seen.options = o;
       o.onStep?.("discovering");
       await o.openUri(opts.authUrl ?? "https://auth.example.org/authorize?state=s1");
@@ -177,8 +177,8 @@ describe("Sign in to your account", () => {
     },
   );
 
-  test("signInError: the session-login refusal is the same unsafe_url", () => {
-    expect(signInError(Object.assign(new Error("x"), { name: "SessionLoginError", reason: "unsafe_url" }))).toMatchObject({ code: "unsafe_url" });
+  test("signInError: the browser sign-in's refusal is the same unsafe_url", () => {
+    expect(signInError(Object.assign(new Error("x"), { name: "BrowserSignInError", reason: "unsafe_url" }))).toMatchObject({ code: "unsafe_url" });
   });
 
   test("without a keyring the session is not written, and the change says so", async () => {
@@ -245,10 +245,10 @@ describe("Sign in to your account", () => {
   });
 
   test.each([
-    [new SessionLoginError("invalid_recovery_key", "x"), "invalid_recovery_key"],
-    [new SessionLoginError("no_secret_storage", "x"), "no_secret_storage"],
-    [new SessionLoginError("timeout", "x"), "timeout"],
-    [new SessionLoginError("browser_failed", "x"), "browser_failed"],
+    [new BrowserSignInError("invalid_recovery_key", "x"), "invalid_recovery_key"],
+    [new BrowserSignInError("no_secret_storage", "x"), "no_secret_storage"],
+    [new BrowserSignInError("timeout", "x"), "timeout"],
+    [new BrowserSignInError("browser_failed", "x"), "browser_failed"],
     [new OAuthError("metadata_unavailable", "no metadata"), "homeserver_lacks_support"],
     [new OAuthError("network", "down"), "homeserver_unreachable"],
     [new OAuthError("authorization_failed", "no", { error: "access_denied" }), "declined"],
@@ -261,22 +261,22 @@ describe("Sign in to your account", () => {
   });
 });
 
-const QR_SESSION = { userId: "@alice:example.org", deviceId: "QRDEVICE01", client: { baseUrl: "https://hs.example.org" } } as never;
+const QR_SESSION = { userId: "@alice:example.org", deviceId: "QRDEVICE01", homeserverUrl: "https://hs.example.org/" } as never;
 
 describe("the account changes", () => {
   test("a new device signed in by QR becomes the account (when its secrets can be exported)", async () => {
     const store = new MemoryStore();
     const adopted = session({ deviceId: "QRDEVICE01" });
-    const a = new AccountController(env({ store, exportNewDeviceSession: async () => adopted }));
+    const a = new AccountController(env({ store, exportAccountSession: async () => adopted }));
     await a.init();
     const changes: AccountEvent[] = [];
     a.onChange((x) => changes.push(x));
-    await a.adoptNewDeviceSession(QR_SESSION, { crossSigned: true });
+    await a.adoptSignedInClient(QR_SESSION, { crossSigned: true });
     expect(store.saved?.deviceId).toBe("QRDEVICE01");
     expect(changes).toHaveLength(1);
     // Cross-signed, but the secrets cannot be exported: signed in, not verified (below).
-    const none = new AccountController(env({ store: new MemoryStore(), exportNewDeviceSession: async () => Promise.reject(new Error("no cross-signing keys")) }));
-    await none.adoptNewDeviceSession(QR_SESSION, { crossSigned: true });
+    const none = new AccountController(env({ store: new MemoryStore(), exportAccountSession: async () => Promise.reject(new Error("no cross-signing keys")) }));
+    await none.adoptSignedInClient(QR_SESSION, { crossSigned: true });
     expect(none.current()).toEqual({ userId: "@alice:example.org", homeserver: "https://hs.example.org/", verified: false });
     await expect(none.existingAccount()).rejects.toBeInstanceOf(AccountNotVerifiedError);
   });
@@ -284,11 +284,11 @@ describe("the account changes", () => {
   test("a new device that is not cross-signed: shown signed in, not verified; its secrets are never exported, stored or offered", async () => {
     const store = new MemoryStore();
     let exported = 0;
-    const a = new AccountController(env({ store, exportNewDeviceSession: async () => (exported++, session({ deviceId: "QRDEVICE01" })) }));
+    const a = new AccountController(env({ store, exportAccountSession: async () => (exported++, session({ deviceId: "QRDEVICE01" })) }));
     await a.init();
     const changes: AccountEvent[] = [];
     a.onChange((x) => changes.push(x));
-    await a.adoptNewDeviceSession(QR_SESSION, { crossSigned: false });
+    await a.adoptSignedInClient(QR_SESSION, { crossSigned: false });
     expect(exported).toBe(0);
     expect(store.saves).toBe(0);
     expect(changes).toEqual([{ type: "account", account: { userId: "@alice:example.org", homeserver: "https://hs.example.org/", verified: false }, storage: "keychain", saved: false }]);

@@ -7,11 +7,11 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { describeEvent, hexToBytes, LineQueue, summarise, terminalQr } from "../../main/cli/role-io.js";
 import { UsageError } from "../../main/cli/args.js";
-import { parseSession, readSessionFile, SESSION_FORMAT, SessionFileError, writeSessionFile } from "../../main/login/session.js";
+import { parseAccountSession, readAccountSessionFile, ACCOUNT_SESSION_FORMAT, AccountSessionError, writeAccountSessionFile } from "../../main/login/account/account-session.js";
 
 const KEY = Buffer.alloc(32, 1).toString("base64").replace(/=+$/, "");
 const SEEDED = {
-  format: SESSION_FORMAT,
+  format: ACCOUNT_SESSION_FORMAT,
   homeserverUrl: "http://127.0.0.1:8008",
   userId: "@alice:localhost",
   deviceId: "DEMOEXISTING",
@@ -84,7 +84,7 @@ describe("hex and terminal QR", () => {
 
 describe("session file", () => {
   test("reads the dev stack seed's format; the base URL gets its trailing slash", () => {
-    const s = parseSession(JSON.stringify(SEEDED));
+    const s = parseAccountSession(JSON.stringify(SEEDED));
     expect(s.homeserverUrl).toBe("http://127.0.0.1:8008/");
     expect(s.refreshToken).toBe("rt");
     expect(s.clientId).toBeUndefined();
@@ -93,19 +93,21 @@ describe("session file", () => {
     ["another format", { ...SEEDED, format: "other" }],
     ["no access token", { ...SEEDED, accessToken: "" }],
     ["no cross-signing keys", { ...SEEDED, secrets: { backup: SEEDED.secrets.backup } }],
+    // Checked as a received m.login.secrets is: a bundle that could never be sent is refused on loading.
+    ["a cross-signing key that is not 32 bytes", { ...SEEDED, secrets: { ...SEEDED.secrets, cross_signing: { ...SEEDED.secrets.cross_signing, master_key: "AAAA" } } }],
     ["a homeserver that is no URL", { ...SEEDED, homeserverUrl: "nope" }],
   ])("refuses %s", (_name, content) => {
-    expect(() => parseSession(JSON.stringify(content))).toThrow(SessionFileError);
+    expect(() => parseAccountSession(JSON.stringify(content))).toThrow(AccountSessionError);
   });
   test("written atomically with mode 0600, also over an older world-readable file", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "qr-session-"));
     try {
       const file = path.join(dir, "sub", "session.json");
-      writeSessionFile(file, parseSession(JSON.stringify(SEEDED)));
+      writeAccountSessionFile(file, parseAccountSession(JSON.stringify(SEEDED)));
       writeFileSync(file, "{}", { mode: 0o644 });
-      writeSessionFile(file, parseSession(JSON.stringify(SEEDED)));
+      writeAccountSessionFile(file, parseAccountSession(JSON.stringify(SEEDED)));
       expect(statSync(file).mode & 0o777).toBe(0o600);
-      expect(readSessionFile(file).deviceId).toBe("DEMOEXISTING");
+      expect(readAccountSessionFile(file).deviceId).toBe("DEMOEXISTING");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

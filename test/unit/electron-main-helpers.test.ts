@@ -7,13 +7,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { guardedOpener, isAllowedExternalUrl, providerOrigins } from "../../main/app/external-url.js";
-import { SessionVault, type SafeStorageLike } from "../../main/app/credentials.js";
+import { AccountSessionVault, type SafeStorageLike } from "../../main/app/credentials.js";
 import { isAppOrigin, originOf } from "../../main/app/origin.js";
 import { allowCheck, allowRequest } from "../../main/app/permissions.js";
 import { HomeserverInputError, parseHomeserverInput, resolveHomeserver } from "../../main/app/homeserver-input.js";
 import { readConfig } from "../../main/app/config.js";
 import { StartupError } from "../../main/app/startup-error.js";
-import { SESSION_FORMAT, type StoredSession } from "../../main/login/session.js";
+import { ACCOUNT_SESSION_FORMAT, type AccountSession } from "../../main/login/account/account-session.js";
 import { fakeSecrets } from "./login-fakes.js";
 
 describe("external URL policy", () => {
@@ -203,8 +203,8 @@ describe("the session at rest (safeStorage)", () => {
     };
     return safe;
   };
-  const session: StoredSession = {
-    format: SESSION_FORMAT,
+  const session: AccountSession = {
+    format: ACCOUNT_SESSION_FORMAT,
     homeserverUrl: "https://hs.example.org/",
     userId: "@alice:example.org",
     deviceId: "DEV",
@@ -217,7 +217,7 @@ describe("the session at rest (safeStorage)", () => {
 
   test("round trip through the keychain; the file holds no plaintext token or key and is private", async () => {
     const file = path.join(dir, "a", "session.bin");
-    const vault = new SessionVault(file, fakeSafe(), "linux");
+    const vault = new AccountSessionVault(file, fakeSafe(), "linux");
     expect(await vault.storage()).toBe("keychain");
     expect(await vault.save(session)).toBe("keychain");
     const raw = readFileSync(file).toString("latin1");
@@ -232,18 +232,18 @@ describe("the session at rest (safeStorage)", () => {
   test("Linux without a keyring (basic_text): nothing is written, and the status says so", async () => {
     const file = path.join(dir, "b.bin");
     const safe = fakeSafe({ backend: "basic_text" });
-    const vault = new SessionVault(file, safe, "linux");
+    const vault = new AccountSessionVault(file, safe, "linux");
     expect(await vault.storage()).toBe("no_keyring");
     expect(await vault.save(session)).toBe("no_keyring");
     expect(existsSync(file)).toBe(false);
     expect(safe.encrypted).toBe(0);
     // basic_text is a Linux backend name: elsewhere the keychain is used as it reports
-    expect(await new SessionVault(file, fakeSafe({ backend: "basic_text" }), "darwin").storage()).toBe("keychain");
+    expect(await new AccountSessionVault(file, fakeSafe({ backend: "basic_text" }), "darwin").storage()).toBe("keychain");
   });
 
   test("no encryption at all: nothing is written or read", async () => {
     const file = path.join(dir, "c.bin");
-    const vault = new SessionVault(file, fakeSafe({ available: false }), "win32");
+    const vault = new AccountSessionVault(file, fakeSafe({ available: false }), "win32");
     expect(await vault.save(session)).toBe("unavailable");
     expect(existsSync(file)).toBe(false);
     expect(await vault.load()).toBeNull();
@@ -251,19 +251,19 @@ describe("the session at rest (safeStorage)", () => {
 
   test("content the keychain cannot decrypt now is kept; content that is no session is removed", async () => {
     const file = path.join(dir, "d.bin");
-    await new SessionVault(file, fakeSafe({ key: 0x11 }), "linux").save(session);
-    expect(await new SessionVault(file, fakeSafe({ key: 0x22 }), "linux").load()).toBeNull();
+    await new AccountSessionVault(file, fakeSafe({ key: 0x11 }), "linux").save(session);
+    expect(await new AccountSessionVault(file, fakeSafe({ key: 0x22 }), "linux").load()).toBeNull();
     expect(existsSync(file)).toBe(true);
     writeFileSync(file, await fakeSafe().encryptStringAsync(JSON.stringify({ userId: "@a:b" })));
-    expect(await new SessionVault(file, fakeSafe(), "linux").load()).toBeNull();
+    expect(await new AccountSessionVault(file, fakeSafe(), "linux").load()).toBeNull();
     expect(existsSync(file)).toBe(false);
   });
 
   test("a rotated keychain key re-encrypts on load", async () => {
     const file = path.join(dir, "e.bin");
-    await new SessionVault(file, fakeSafe(), "linux").save(session);
+    await new AccountSessionVault(file, fakeSafe(), "linux").save(session);
     const safe = fakeSafe({ reEncrypt: true });
-    expect(await new SessionVault(file, safe, "linux").load()).toEqual(session);
+    expect(await new AccountSessionVault(file, safe, "linux").load()).toEqual(session);
     expect(safe.encrypted).toBe(1);
   });
 });

@@ -21,10 +21,10 @@ import {
 import { ProgressEvent } from "../../contract/schemas.js";
 import { outcomeToEvent } from "../../main/app/flow-controller.js";
 import type { ControllerEvent } from "../../main/app/ipc.js";
-import { translate } from "../../main/login/channel-errors.js";
-import { FlowContext } from "../../main/login/flow-kit.js";
-import * as messages from "../../main/login/messages.js";
-import { ChannelError, type SecureConversation } from "../../main/login/ports.js";
+import { translate } from "../../main/login/channel/errors.js";
+import { FlowContext } from "../../main/login/flows/flow-kit.js";
+import * as messages from "../../main/login/flows/messages.js";
+import { ChannelError, type SecureConversation } from "../../main/login/flows/ports.js";
 import { PROTOCOL_ERROR_CODES, ProtocolError } from "../../main/protocol/errors.js";
 import { RendezvousError } from "../../main/protocol/rendezvous-errors.js";
 

@@ -1,14 +1,14 @@
 // Which sign-in failures offer "Check this server" (main/app/flow-controller.ts), and which server the
 // check then runs against: the homeserver for missing OAuth 2.0 support, the rendezvous server for the
 // rest. A write refused as concurrent (409/412: what backends that do not share sessions cause) is told
-// apart from a payload that does not open, through the real flow (main/login/flow-kit.ts).
+// apart from a payload that does not open, through the real flow (main/login/flows/flow-kit.ts).
 import { describe, test, expect } from "@jest/globals";
 import { LoginFlowController, outcomeToEvent, type LoginEnvironment } from "../../main/app/flow-controller.js";
 import type { ControllerEvent } from "../../main/app/ipc.js";
 import * as v from "valibot";
 import { ProgressEvent } from "../../contract/schemas.js";
-import { translate } from "../../main/login/channel-errors.js";
-import type { FlowOutcome, SecureChannelPort } from "../../main/login/ports.js";
+import { translate } from "../../main/login/channel/errors.js";
+import type { FlowOutcome, SecureChannelPort } from "../../main/login/flows/ports.js";
 import { ProtocolError } from "../../main/protocol/errors.js";
 import { RendezvousError } from "../../main/protocol/rendezvous-errors.js";
 import { FakeHomeserver, FakeRendezvous, USER_ID, fakeSecrets } from "./login-fakes.js";

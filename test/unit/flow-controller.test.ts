@@ -8,9 +8,9 @@ import type { ControllerEvent } from "../../main/app/ipc.js";
 import * as v from "valibot";
 import { ProgressEvent } from "../../contract/schemas.js";
 import { FakeHomeserver, FakeRendezvous, USER_ID, fakeDiscoveryFetch, fakeSecrets, type ConsentDecision } from "./login-fakes.js";
-import { createHomeserverPort } from "../../main/login/homeserver.js";
+import { createHomeserverPort } from "../../main/login/matrix/homeserver.js";
 import { AccountNotVerifiedError } from "../../main/app/account.js";
-import type { FlowOutcome } from "../../main/login/ports.js";
+import type { FlowOutcome } from "../../main/login/flows/ports.js";
 
 const RENDEZVOUS_URL = "https://rendezvous.example.net/";
 

@@ -2,11 +2,13 @@
 // QR decoding through the real codec, and whoami on the new device's Matrix port.
 
 import { describe, expect, test } from "@jest/globals";
-import { channelErrorKind, createNewDeviceMatrixPort, createSecureChannelPort } from "../../main/login/adapters.js";
+import { channelErrorKind } from "../../main/login/channel/errors.js";
+import { createNewDeviceMatrixPort } from "../../main/login/matrix/port.js";
+import { createSecureChannelPort } from "../../main/login/channel/port.js";
 import { PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from "../../main/protocol/errors.js";
 import { encodeQr } from "../../main/protocol/qr.js";
 import { encodeQr2024 } from "../../main/protocol-2024/qr.js";
-import { ChannelError } from "../../main/login/ports.js";
+import { ChannelError, type AuthMetadata } from "../../main/login/flows/ports.js";
 
 describe("channelErrorKind", () => {
   test.each<[ProtocolErrorCode, string]>([
@@ -75,7 +77,7 @@ describe("createNewDeviceMatrixPort whoami", () => {
       return new Response(JSON.stringify({ user_id: "@a:b" }), { status: 401 });
     };
     const port = createNewDeviceMatrixPort({ fetch: fetchOk });
-    await expect(port.createSession({ baseUrl: "https://hs.example.org", deviceId: "D", tokens: { access_token: "tok" }, metadata: { issuer: "x", token_endpoint: "y" }, clientId: "c" }))
+    await expect(port.createClient({ baseUrl: "https://hs.example.org", deviceId: "D", tokens: { access_token: "tok", token_type: "Bearer" }, metadata: {} as AuthMetadata, clientId: "c" }))
       .rejects.toThrow("whoami: HTTP 401");
     expect(seen).toEqual([{ url: "https://hs.example.org/_matrix/client/v3/account/whoami", auth: "Bearer tok" }]);
   });

@@ -6,16 +6,15 @@
 import { randomBytes } from "node:crypto";
 import {
   ChannelError,
-  DEVICE_CODE_GRANT,
   OAuthError,
-  SECRETS_STEP_NAMES,
+  SECRETS_STEPS,
   type AuthMetadata,
   type DecodedQr,
   type DeviceAuthorization,
   type ExistingDeviceMatrixPort,
   type GeneratedChannel,
   type NewDeviceMatrixPort,
-  type NewDeviceSession,
+  type SignedInClient,
   type OAuthPort,
   type OAuthTokens,
   type PollResult,
@@ -23,12 +22,13 @@ import {
   type QrIntent,
   type StartGeneratorOptions,
   type ScannedChannel,
-  type SecretsStepName,
+  type SecretsStep,
   type SecureChannelPort,
   type SecureConversation,
   type UnconfirmedChannel,
-} from "../../main/login/ports.js";
-import type { SecretsBundle } from "../../main/login/messages.js";
+} from "../../main/login/flows/ports.js";
+import type { SecretsBundle } from "../../main/login/flows/messages.js";
+import { DEVICE_CODE_GRANT } from "../../contract/oauth.js";
 
 export type Device = "new" | "existing";
 
@@ -279,10 +279,15 @@ export class FakeHomeserver {
   readonly revoked: string[] = [];
   metadata: AuthMetadata = {
     issuer: "https://auth.example.org/",
+    authorization_endpoint: "https://auth.example.org/authorize",
     token_endpoint: "https://auth.example.org/token",
+    revocation_endpoint: "https://auth.example.org/revoke",
     registration_endpoint: "https://auth.example.org/register",
     device_authorization_endpoint: "https://auth.example.org/device",
+    response_types_supported: ["code"],
+    response_modes_supported: ["query", "fragment"],
     grant_types_supported: ["authorization_code", "refresh_token", DEVICE_CODE_GRANT],
+    code_challenge_methods_supported: ["S256"],
   };
   discoveryFails = false;
   registrationFails = false;
@@ -295,7 +300,7 @@ export class FakeHomeserver {
   /** The import reports each secrets step as it goes ("silent": an older session that reports none). */
   importSteps: "report" | "silent" = "report";
   /** The import fails at this step (reported failed, then the import throws). */
-  importFailsAt: SecretsStepName | undefined;
+  importFailsAt: SecretsStep | undefined;
   /** The server name the existing device says it is on. */
   serverName = SERVER_NAME;
 
@@ -303,7 +308,7 @@ export class FakeHomeserver {
     return {
       discoverAuthMetadata: async (homeserver, signal) => {
         if (signal?.aborted) throw abortError(signal);
-        if (this.discoveryFails || homeserver !== HS_BASE_URL) throw new OAuthError("oauth_unavailable", `auth_metadata: 404 on ${homeserver}`);
+        if (this.discoveryFails || homeserver !== HS_BASE_URL) throw new OAuthError("metadata_unavailable", `auth_metadata: 404 on ${homeserver}`);
         return structuredClone(this.metadata);
       },
       registerClient: async (_metadata, signal) => {
@@ -348,23 +353,23 @@ export class FakeHomeserver {
       const appear = (): void => { this.devices.add(grant.deviceId); };
       if (this.deviceAppears === "at_once") appear();
       else if (this.deviceAppears !== "never") setTimeout(appear, this.deviceAppears.afterMs);
-      const tokens: OAuthTokens = { access_token: `at-${grant.deviceId}`, refresh_token: "rt", expires_in: 300 };
+      const tokens: OAuthTokens = { access_token: `at-${grant.deviceId}`, token_type: "Bearer", refresh_token: "rt", expires_in: 300 };
       grant.result.resolve({ kind: "tokens", tokens });
     }
   }
 
-  newDeviceMatrix(): NewDeviceMatrixPort<NewDeviceSession & { deviceId: string }> {
+  newDeviceMatrix(): NewDeviceMatrixPort<SignedInClient & { deviceId: string }> {
     return {
-      createSession: async ({ baseUrl, deviceId, tokens }) => {
-        if (baseUrl !== HS_BASE_URL || tokens.access_token !== `at-${deviceId}`) throw new Error("bad session");
+      createClient: async ({ baseUrl, deviceId, tokens }) => {
+        if (baseUrl !== HS_BASE_URL || tokens.access_token !== `at-${deviceId}`) throw new Error("bad tokens");
         return {
           deviceId,
           whoami: async () => ({ userId: USER_ID, deviceId: this.whoamiDeviceId ?? deviceId }),
           importSecretsAndVerify: async (bundle, progress) => {
             this.importedBundles.push(bundle);
             const backup = bundle.backup !== undefined;
-            const outcome: Record<SecretsStepName, boolean> = { cross_signing_keys: true, backup_key: backup, device_signed: true, keys_uploaded: true, backup_connected: backup };
-            for (const step of SECRETS_STEP_NAMES) {
+            const outcome: Record<SecretsStep, boolean> = { cross_signing_keys: true, backup_key: backup, device_signed: true, keys_uploaded: true, backup_connected: backup };
+            for (const step of SECRETS_STEPS) {
               const failsHere = step === this.importFailsAt;
               if (this.importSteps === "report") progress?.onStep?.(step, outcome[step] && !failsHere ? "done" : "failed");
               if (failsHere) throw new Error(`import failed at ${step}`);

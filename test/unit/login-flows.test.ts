@@ -3,8 +3,8 @@
 // failure path of docs/architecture.md "Failure catalogue", each asserting what BOTH sides report.
 
 import { describe, expect, test } from "@jest/globals";
-import { isOpenableVerificationUri } from "../../main/login/existing-device.js";
-import type { FlowEvent, FlowOutcome, FlowState, ProtocolVersion } from "../../main/login/ports.js";
+import { isOpenableUrl } from "../../main/login/url-policy.js";
+import type { FlowEvent, FlowOutcome, FlowStage, ProtocolVersion } from "../../main/login/flows/ports.js";
 import { encodeFakeQr, fakeSecrets, HS_BASE_URL, SERVER_NAME, USER_ID, type Device } from "./login-fakes.js";
 import { runPair, statesOf, type Pairing, type PairResult, type Scenario } from "./login-harness.js";
 
@@ -408,19 +408,19 @@ describe("pre-checks and QR checks (before any rendezvous traffic)", () => {
   });
 
   test("verification URI policy: https, or http on loopback only", () => {
-    expect(isOpenableVerificationUri("https://auth.example.org/link?code=1")).toBe(true);
-    expect(isOpenableVerificationUri("http://127.0.0.1:8080/link")).toBe(true);
-    expect(isOpenableVerificationUri("http://localhost:8080/link")).toBe(true);
-    expect(isOpenableVerificationUri("http://[::1]:8080/link")).toBe(true);
-    expect(isOpenableVerificationUri("http://auth.example.org/link")).toBe(false);
-    expect(isOpenableVerificationUri("http://127.0.0.1.evil.example/link")).toBe(false);
-    expect(isOpenableVerificationUri("https://user:pw@auth.example.org/")).toBe(false);
-    expect(isOpenableVerificationUri("not a url")).toBe(false);
+    expect(isOpenableUrl("https://auth.example.org/link?code=1")).toBe(true);
+    expect(isOpenableUrl("http://127.0.0.1:8080/link")).toBe(true);
+    expect(isOpenableUrl("http://localhost:8080/link")).toBe(true);
+    expect(isOpenableUrl("http://[::1]:8080/link")).toBe(true);
+    expect(isOpenableUrl("http://auth.example.org/link")).toBe(false);
+    expect(isOpenableUrl("http://127.0.0.1.evil.example/link")).toBe(false);
+    expect(isOpenableUrl("https://user:pw@auth.example.org/")).toBe(false);
+    expect(isOpenableUrl("not a url")).toBe(false);
   });
 });
 
 // Cancellation at every step, on either side. `peer` is what the other device reports.
-type CancelCase = [Pairing, Device, FlowState, Partial<FlowOutcome>];
+type CancelCase = [Pairing, Device, FlowStage, Partial<FlowOutcome>];
 const USER_CANCELLED = peerFailure("user_cancelled");
 const CLOSED = { outcome: "closed" } as Partial<FlowOutcome>;
 const cancelCases: CancelCase[] = [

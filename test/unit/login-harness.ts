@@ -1,10 +1,10 @@
 // Runs the new-device and existing-device state machines back to back over the in-memory fakes.
 
-import { runNewDevice } from "../../main/login/new-device.js";
-import { runExistingDevice } from "../../main/login/existing-device.js";
-import type { SecretsBundle } from "../../main/login/messages.js";
-import { createHomeserverPort } from "../../main/login/homeserver.js";
-import type { FlowEvent, FlowOutcome, FlowState, OpenUriResult, ProtocolChoice, ProtocolVersion, ScopeFlavour } from "../../main/login/ports.js";
+import { runNewDevice } from "../../main/login/flows/new-device.js";
+import { runExistingDevice } from "../../main/login/flows/existing-device.js";
+import type { SecretsBundle } from "../../main/login/flows/messages.js";
+import { createHomeserverPort } from "../../main/login/matrix/homeserver.js";
+import type { FlowEvent, FlowOutcome, FlowStage, OpenUriResult, ProtocolChoice, ProtocolVersion, ScopeFlavour } from "../../main/login/flows/ports.js";
 import { FakeHomeserver, FakeRendezvous, abortable, fakeDiscoveryFetch, fakeSecrets, type ConsentDecision, type Device } from "./login-fakes.js";
 
 export const RENDEZVOUS_URL = "https://rendezvous.example.net/";
@@ -20,9 +20,9 @@ export interface Scenario {
   secrets?: SecretsBundle | Error;
   scopes?: ScopeFlavour;
   /** Abort one side when it emits this state (or event type). */
-  cancel?: { side: Device; at: FlowState | FlowEvent["type"] };
+  cancel?: { side: Device; at: FlowStage | FlowEvent["type"] };
   /** Expire the rendezvous session when this side emits this state. */
-  expire?: { side: Device; at: FlowState | FlowEvent["type"] };
+  expire?: { side: Device; at: FlowStage | FlowEvent["type"] };
   /** Replace the QR the scanner reads (wrong QR tests). */
   scannerQr?: (generated: Uint8Array) => Uint8Array;
   setup?: (hs: FakeHomeserver, net: FakeRendezvous) => void;
@@ -193,6 +193,6 @@ export async function runPair(s: Scenario): Promise<PairResult> {
   return { new: n.outcome, existing: e, events: { new: bus.new.events, existing: bus.existing.events }, hs, net, openedUris, secrets, newSession: n.session };
 }
 
-export function statesOf(events: FlowEvent[]): FlowState[] {
+export function statesOf(events: FlowEvent[]): FlowStage[] {
   return events.flatMap((e) => (e.type === "state" ? [e.state] : []));
 }

@@ -15,9 +15,9 @@ import {
   serialiseLoginMessage,
   unpaddedBase64Length,
   type LoginMessage,
-} from "../../main/login/messages.js";
+} from "../../main/login/flows/messages.js";
 import { vector } from "../support/fixtures.js";
-import { dialectFor } from "../../main/login/dialect.js";
+import { dialectFor } from "../../main/login/flows/dialect.js";
 
 const rust = vector("rust-pr6173-msc4108-payload-json").data.messages as Record<string, Record<string, unknown>>;
 

@@ -1,15 +1,16 @@
-// The OAuth client (main/login/oauth*.ts) and homeserver discovery (main/login/homeserver.ts) against
+// The OAuth client (main/login/oauth/) and homeserver discovery (main/login/matrix/homeserver.ts) against
 // a server that misbehaves or lies: polling that cannot spin (interval 0, an interval past setTimeout's
-// range, 5xx, lost connections), plain http and redirects refused, and no credential sent on through a
-// redirect. Fakes answer here, on a virtual clock, except where real sockets are the point (a 307 that
+// range, 5xx, lost connections), plain http and redirects refused, no credential sent on through a
+// redirect, and every refusal the one OAuthError the flows read. Fakes answer here, on a virtual clock, except where real sockets are the point (a 307 that
 // fetch would follow by itself).
 import { afterEach, describe, expect, test } from "@jest/globals";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import * as oauth from "../../main/login/oauth.js";
-import type { AuthMetadata, DeviceAuthorization } from "../../main/login/oauth.js";
-import { MAX_TIMER_MS } from "../../main/login/oauth-poll.js";
-import { createHomeserverPort } from "../../main/login/homeserver.js";
+import * as oauth from "../../main/login/oauth/client.js";
+import { DEVICE_CODE_GRANT } from "../../contract/oauth.js";
+import { MAX_TIMER_MS, pollDeviceToken } from "../../main/login/oauth/poll.js";
+import { OAuthError, type AuthMetadata, type DeviceAuthorization } from "../../main/login/flows/ports.js";
+import { createHomeserverPort } from "../../main/login/matrix/homeserver.js";
 
 const MD: AuthMetadata = {
   issuer: "https://auth.example.org/",
@@ -20,7 +21,7 @@ const MD: AuthMetadata = {
   device_authorization_endpoint: "https://auth.example.org/device",
   response_types_supported: ["code"],
   response_modes_supported: ["query", "fragment"],
-  grant_types_supported: ["authorization_code", "refresh_token", oauth.DEVICE_CODE_GRANT_TYPE],
+  grant_types_supported: ["authorization_code", "refresh_token", DEVICE_CODE_GRANT],
   code_challenge_methods_supported: ["S256"],
 };
 
@@ -42,7 +43,7 @@ async function virtualPoll(g: DeviceAuthorization, answer: (n: number) => Respon
     return a;
   };
   const start = clock;
-  const outcome = await oauth.pollDeviceToken(MD, "client", g, {
+  const outcome = await pollDeviceToken(MD, "client", g, {
     fetch: fetchFake,
     now: () => clock,
     sleep: async (ms) => {
@@ -54,6 +55,20 @@ async function virtualPoll(g: DeviceAuthorization, answer: (n: number) => Respon
   });
   return { outcome, requests: requests.map((t) => t - start), waits, deadline: g.expires_in * 1000 };
 }
+
+describe("one OAuthError from the OAuth client to the flows", () => {
+  test("the client's failures are the port's OAuthError: the reason, the kind a flow reports, the server's error", async () => {
+    const noMetadata: typeof fetch = async () => Response.json({ errcode: "M_UNRECOGNIZED" }, { status: 404 });
+    const discovery = await oauth.discoverAuthMetadata("https://hs.example.org/", { fetch: noMetadata }).catch((e: unknown) => e);
+    expect(discovery).toBeInstanceOf(OAuthError);
+    expect(discovery).toMatchObject({ reason: "metadata_unavailable", kind: "oauth_unavailable" });
+
+    const refused: typeof fetch = async () => Response.json({ error: "invalid_client_metadata", error_description: "no" }, { status: 400 });
+    const registration = await oauth.registerClient(MD, { client_name: "x" }, { fetch: refused }).catch((e: unknown) => e);
+    expect(registration).toBeInstanceOf(OAuthError);
+    expect(registration).toMatchObject({ reason: "registration_failed", kind: "registration_failed", details: { status: 400, error: "invalid_client_metadata" } });
+  });
+});
 
 describe("device-code polling cannot spin (RFC 8628 §3.5)", () => {
   test("interval 0: at most one request a second, until the code expires", async () => {
@@ -94,7 +109,7 @@ describe("device-code polling cannot spin (RFC 8628 §3.5)", () => {
     let requests = 0;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), 2000);
-    const p = oauth.pollDeviceToken(MD, "client", grant(0, 60), {
+    const p = pollDeviceToken(MD, "client", grant(0, 60), {
       signal: controller.signal,
       fetch: async () => {
         requests++;
@@ -204,7 +219,7 @@ describe("no credential follows a redirect", () => {
     const md = { ...MD, token_endpoint: `${origin}/token`, revocation_endpoint: `${origin}/revoke` };
     await expect(oauth.refreshAccessToken(md, "client", "the-refresh-token")).rejects.toMatchObject({ reason: "token_request_failed", details: { status: 307 } });
     await expect(oauth.revokeToken(md, "client", "the-refresh-token", "refresh_token")).rejects.toMatchObject({ reason: "token_request_failed" });
-    await expect(oauth.pollDeviceToken(md, "client", grant(1, 5))).rejects.toMatchObject({ reason: "token_request_failed", details: { status: 307 } });
+    await expect(pollDeviceToken(md, "client", grant(1, 5))).rejects.toMatchObject({ reason: "token_request_failed", details: { status: 307 } });
     expect(received).toEqual([]);
   });
 });

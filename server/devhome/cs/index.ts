@@ -10,6 +10,7 @@
 import { EventEmitter } from "node:events";
 import cors from "@fastify/cors";
 import type { FastifyError, FastifyInstance, FastifyPluginAsync, FastifyReply } from "fastify";
+import { SCOPE_PREFIXES } from "../../../contract/oauth.js";
 import { bearerToken } from "../../rendezvous/http-common.js";
 import type { DevhomeDb } from "../storage.js";
 import type { DevhomeAuth, DeviceRegistry } from "../types.js";
@@ -33,7 +34,7 @@ export const CS_BODY_LIMIT = 256 * 1024;
 export const SPEC_VERSIONS = ["v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12", "v1.13", "v1.14", "v1.15"];
 
 /** Stable and unstable scopes that grant the Client-Server API (MSC2967). */
-const API_SCOPES = new Set(["urn:matrix:client:api:*", "urn:matrix:org.matrix.msc2967.client:api:*"]);
+const API_SCOPES = new Set(Object.values(SCOPE_PREFIXES).map((prefix) => `${prefix}api:*`));
 
 export interface CsApiOptions {
   db: DevhomeDb;

@@ -14,10 +14,10 @@ import type { DevhomeAuth, DeviceRegistry, TokenInfo } from "../types.js";
 import type { Accounts } from "./accounts.js";
 import { sqliteAdapter } from "./adapter.js";
 import { codeInputPage, deviceConsentPage, messagePage, PAGE_CSP } from "./pages.js";
-import { grantedMatrixAccess, matrixScopeString, parseMatrixScopes, ScopeError } from "./scopes.js";
+import { DEVICE_CODE_GRANT, matrixScopes } from "../../../contract/oauth.js";
+import { grantedMatrixAccess, parseMatrixScopes, ScopeError } from "./scopes.js";
 
 export const OAUTH_PREFIX = "/oauth2";
-export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 /** Public client used for tokens issued without a browser (seeding, tests). */
 export const INTERNAL_CLIENT_ID = "qr-login-devhome-internal";
 
@@ -361,7 +361,7 @@ export async function createOAuthServer(opts: OAuthServerOptions): Promise<OAuth
     async issueDeviceToken({ userId, deviceId, clientName }) {
       const client = await provider.Client.find(INTERNAL_CLIENT_ID);
       if (!client) throw new Error("internal client missing");
-      const scope = matrixScopeString(deviceId);
+      const scope = matrixScopes(deviceId).join(" ");
       parseMatrixScopes(scope); // the same policy as interactive requests (device id syntax)
       const grant = new provider.Grant({ accountId: userId, clientId: client.clientId });
       grant.addResourceScope(resource, scope);

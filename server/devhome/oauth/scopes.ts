@@ -8,14 +8,12 @@
 // (scope-token-safe), and Element X really sends unpadded base64 ids containing '+' and '/'. We accept what MAS
 // accepts so such clients work here as they do against matrix.org, and the CS API percent-decodes path ids.
 
-export const STABLE_PREFIX = "urn:matrix:client:";
-export const UNSTABLE_PREFIX = "urn:matrix:org.matrix.msc2967.client:";
+import { SCOPE_PREFIXES, type ScopeFlavour } from "../../../contract/oauth.js";
+
 export const OIDC_SCOPES = ["openid", "offline_access"] as const;
 
 /** MAS's device-id character set, at least 10 characters. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._~!$&'()*+,;=:@/-]{10,}$/;
-
-export type ScopeFlavour = "stable" | "unstable";
 
 export class ScopeError extends Error {
   override readonly name = "ScopeError";
@@ -39,8 +37,10 @@ export interface MatrixScopes {
 }
 
 function classify(token: string): { flavour: ScopeFlavour; rest: string } | null {
-  if (token.startsWith(STABLE_PREFIX)) return { flavour: "stable", rest: token.slice(STABLE_PREFIX.length) };
-  if (token.startsWith(UNSTABLE_PREFIX)) return { flavour: "unstable", rest: token.slice(UNSTABLE_PREFIX.length) };
+  for (const flavour of ["stable", "unstable"] as const) {
+    const prefix = SCOPE_PREFIXES[flavour];
+    if (token.startsWith(prefix)) return { flavour, rest: token.slice(prefix.length) };
+  }
   return null;
 }
 
@@ -90,9 +90,4 @@ export function grantedMatrixAccess(scopes: readonly string[]): { api: boolean; 
     else if (c.rest.startsWith("device:")) deviceId ??= c.rest.slice("device:".length);
   }
   return deviceId === undefined ? { api } : { api, deviceId };
-}
-
-export function matrixScopeString(deviceId: string, flavour: ScopeFlavour = "stable"): string {
-  const prefix = flavour === "stable" ? STABLE_PREFIX : UNSTABLE_PREFIX;
-  return `${prefix}api:* ${prefix}device:${deviceId}`;
 }

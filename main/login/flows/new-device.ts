@@ -13,20 +13,19 @@
 // "Failure catalogue".
 
 import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, protocolMessage, type SecretsBundle } from "./messages.js";
-import { FlowContext, FlowEnd, localFailure, toHex } from "./flow-kit.js";
+import { confirmCheckCode, connectAsScanner, decodeScannedQr, showQr } from "./channel-steps.js";
+import { errorText, FlowContext, FlowEnd, localFailure } from "./flow-kit.js";
 import { dialectFor, serverNameOf } from "./dialect.js";
 import {
   ChannelError,
   HomeserverError,
   OAuthError,
-  supportsDeviceGrant,
   type AuthMetadata,
   type FlowListener,
   type FlowOutcome,
   type HomeserverPort,
   type HomeserverRef,
   type NewDeviceMatrixPort,
-  type NewDeviceSession,
   type NewDeviceUi,
   type OAuthPort,
   type OAuthTokens,
@@ -36,8 +35,10 @@ import {
   type ResolvedHomeserver,
   type ScopeFlavour,
   type SecureChannelPort,
+  type SignedInClient,
   type UnconfirmedChannel,
 } from "./ports.js";
+import { supportsDeviceGrant } from "../../../contract/oauth.js";
 
 export type NewDeviceMode =
   | { kind: "generate"; rendezvousUrl: string }
@@ -58,28 +59,28 @@ export interface NewDeviceOptions {
   lingerMs?: number;
 }
 
-export interface NewDeviceDeps<S extends NewDeviceSession> {
+export interface NewDeviceDeps<C extends SignedInClient> {
   channel: SecureChannelPort;
   /** Turns the homeserver as the peer named it into a base URL (and holds the pinned homeserver, if any). */
   homeserver: HomeserverPort;
   oauth: OAuthPort;
-  matrix: NewDeviceMatrixPort<S>;
+  matrix: NewDeviceMatrixPort<C>;
   ui: NewDeviceUi;
 }
 
-export interface NewDeviceResult<S extends NewDeviceSession> {
+export interface NewDeviceResult<C extends SignedInClient> {
   outcome: FlowOutcome;
-  /** The signed-in session (holds the tokens), present when the sign-in got that far. Never serialise. */
-  session?: S;
+  /** The signed-in client (holds the tokens), present when the sign-in got that far. Never serialise. */
+  signedIn?: C;
 }
 
-export async function runNewDevice<S extends NewDeviceSession>(
-  deps: NewDeviceDeps<S>,
+export async function runNewDevice<C extends SignedInClient>(
+  deps: NewDeviceDeps<C>,
   options: NewDeviceOptions,
   run: { signal?: AbortSignal; onEvent?: FlowListener } = {},
-): Promise<NewDeviceResult<S>> {
+): Promise<NewDeviceResult<C>> {
   const ctx = new FlowContext({ role: "new", onEvent: run.onEvent, signal: run.signal, lingerMs: options.lingerMs, expiryRetry: options.mode.kind === "generate" });
-  let session: S | undefined;
+  let signedIn: C | undefined;
   let unconfirmedTokens: Parameters<typeof revoke>[1] | undefined;
   try {
     const protocol = options.protocol ?? "auto";
@@ -121,8 +122,8 @@ export async function runNewDevice<S extends NewDeviceSession>(
 
     // From here until m.login.success goes out, a failure revokes the fresh tokens.
     unconfirmedTokens = { metadata, clientId, tokens: polled.tokens };
-    session = await deps.matrix.createSession({ baseUrl, deviceId, tokens: polled.tokens, metadata, clientId });
-    const who = await session.whoami(ctx.signal);
+    signedIn = await deps.matrix.createClient({ baseUrl, deviceId, tokens: polled.tokens, metadata, clientId });
+    const who = await signedIn.whoami(ctx.signal);
     if (who.deviceId !== undefined && who.deviceId !== deviceId) {
       throw new FlowEnd({ outcome: "error", code: "device_id_mismatch", detail: `signed in as device ${who.deviceId}, requested ${deviceId}` }, failureMessage("user_cancelled"));
     }
@@ -154,24 +155,24 @@ export async function runNewDevice<S extends NewDeviceSession>(
     let verified: { crossSigned: boolean; backup: boolean };
     try {
       // Each step is reported as it completes, so the screen fills in while the import runs.
-      verified = await session.importSecretsAndVerify(bundle, { onStep: (step, status) => ctx.emit({ type: "secrets_step", step, status }) });
+      verified = await signedIn.importSecretsAndVerify(bundle, { onStep: (step, status) => ctx.emit({ type: "secrets_step", step, status }) });
     } catch (e) {
       // The existing device is done after m.login.secrets: nobody is left to tell. We are signed in
-      // but not verified; the session is still returned so the app can offer manual verification.
-      const outcome: FlowOutcome = { outcome: "error", code: "import_failed", detail: e instanceof Error ? e.message : String(e) };
-      return { outcome: await ctx.finish(new FlowEnd(outcome, undefined, true)), session };
+      // but not verified; the client is still returned so the app can offer manual verification.
+      const outcome: FlowOutcome = { outcome: "error", code: "import_failed", detail: errorText(e) };
+      return { outcome: await ctx.finish(new FlowEnd(outcome, undefined, true)), signedIn };
     }
     ctx.emit({ type: "verified", crossSigned: verified.crossSigned, backup: verified.backup });
     const outcome = await ctx.succeed({ outcome: "success", userId: who.userId, deviceId, crossSigned: verified.crossSigned, backup: verified.backup }, "now");
-    return { outcome, session };
+    return { outcome, signedIn };
   } catch (error) {
     if (unconfirmedTokens) {
-      // Signed in but the sign-in was abandoned before it was confirmed: do not leave a live session.
+      // Signed in but the sign-in was abandoned before it was confirmed: do not leave the tokens live.
       await revoke(deps.oauth, unconfirmedTokens);
-      session = undefined;
+      signedIn = undefined;
     }
     const outcome = await ctx.finish(error);
-    return session ? { outcome, session } : { outcome };
+    return signedIn ? { outcome, signedIn } : { outcome };
   }
 }
 
@@ -200,20 +201,15 @@ async function pollWhileListening(ctx: FlowContext, poll: (signal: AbortSignal) 
   }
 }
 
-/** N=G: create the session and QR, wait for the scanner, confirm the check code, read m.login.protocols. */
-async function establishAsGenerator<S extends NewDeviceSession>(ctx: FlowContext, deps: NewDeviceDeps<S>, rendezvousUrl: string, qrRotations: number, protocol: ProtocolChoice): Promise<HomeserverRef> {
+/** N=G: create the rendezvous session and QR, wait for the scanner, confirm the check code, read m.login.protocols. */
+async function establishAsGenerator<C extends SignedInClient>(ctx: FlowContext, deps: NewDeviceDeps<C>, rendezvousUrl: string, qrRotations: number, protocol: ProtocolChoice): Promise<HomeserverRef> {
   let unconfirmed: UnconfirmedChannel;
   let version: ProtocolVersion;
   for (let rotation = 0; ; rotation++) {
     ctx.state("creating_qr");
     const generated = await deps.channel.startGenerator({ rendezvousUrl, intent: "login", protocol, signal: ctx.signal });
-    ctx.track(generated);
     version = generated.version;
-    ctx.emit({ type: "protocol", version });
-    const qrEvent: { type: "qr"; hex: string; expiresAt?: number } = { type: "qr", hex: toHex(generated.qr) };
-    if (generated.expiresAt !== undefined) qrEvent.expiresAt = generated.expiresAt;
-    ctx.emit(qrEvent);
-    ctx.state("showing_qr");
+    showQr(ctx, generated);
     try {
       unconfirmed = await generated.waitForScanner({ signal: ctx.signal });
       break;
@@ -223,15 +219,8 @@ async function establishAsGenerator<S extends NewDeviceSession>(ctx: FlowContext
       ctx.track(undefined);
     }
   }
-  ctx.track(unconfirmed);
-
   // Nothing from the peer is acted on before the user typed the code shown on the scanner.
-  ctx.state("check_code_entry");
-  ctx.emit({ type: "check_code_required" });
-  const code = await deps.ui.enterCheckCode(ctx.signal);
-  ctx.checkAborted();
-  const conversation = await unconfirmed.confirm(code.trim());
-  ctx.setConversation(conversation);
+  await confirmCheckCode(ctx, unconfirmed, deps.ui.enterCheckCode);
 
   ctx.state("waiting_for_protocols");
   const protocols = await ctx.receive("m.login.protocols");
@@ -247,26 +236,12 @@ async function establishAsGenerator<S extends NewDeviceSession>(ctx: FlowContext
 }
 
 /** N=S: the QR must be a reciprocate QR from a signed-in device; it names the homeserver. */
-async function establishAsScanner<S extends NewDeviceSession>(ctx: FlowContext, deps: NewDeviceDeps<S>, qr: Uint8Array, protocol: ProtocolChoice): Promise<HomeserverRef> {
+async function establishAsScanner<C extends SignedInClient>(ctx: FlowContext, deps: NewDeviceDeps<C>, qr: Uint8Array, protocol: ProtocolChoice): Promise<HomeserverRef> {
   ctx.state("scanning");
-  let decoded;
-  try {
-    decoded = deps.channel.decodeQr(qr);
-  } catch (e) {
-    throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: e instanceof Error ? e.message : String(e) });
-  }
   // A login QR comes from another new device: refused before any network traffic.
-  if (decoded.intent !== "reciprocate") throw new FlowEnd({ outcome: "qr_rejected", reason: "other_device_not_signed_in" });
-  if (protocol !== "auto" && decoded.version !== protocol) {
-    throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: `this is a ${decoded.version} sign-in QR code, and this device is set to the ${protocol} version` });
-  }
+  const decoded = decodeScannedQr(deps.channel, qr, { intent: "reciprocate", otherwise: "other_device_not_signed_in" }, protocol);
   if (!decoded.homeserver) throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: "the QR code names no homeserver" });
-  ctx.emit({ type: "protocol", version: decoded.version });
-  ctx.state("connecting");
-  const scanned = await deps.channel.connectScanner(qr, { signal: ctx.signal });
-  ctx.setConversation(scanned.conversation);
-  ctx.state("showing_check_code");
-  ctx.emit({ type: "check_code", code: scanned.checkCode });
+  await connectAsScanner(ctx, deps.channel, qr, decoded);
   return decoded.homeserver;
 }
 
@@ -289,7 +264,7 @@ async function prepareOAuth(ctx: FlowContext, oauth: OAuthPort, baseUrl: string,
     metadata = await oauth.discoverAuthMetadata(baseUrl, ctx.signal);
   } catch (e) {
     if (ctx.signal.aborted) throw e;
-    throw localFailure("unsupported_protocol", `no OAuth 2.0 API on ${baseUrl}: ${describe(e)}`);
+    throw localFailure("unsupported_protocol", `no OAuth 2.0 API on ${baseUrl}: ${errorText(e)}`);
   }
   if (!supportsDeviceGrant(metadata)) throw localFailure("unsupported_protocol", "the homeserver does not offer the device authorization grant");
   if (staticClientId !== undefined) return { metadata, clientId: staticClientId };
@@ -308,8 +283,4 @@ async function revoke(oauth: OAuthPort, grant: { metadata: AuthMetadata; clientI
   } catch {
     // Best effort: the user already said no; the flow ends either way.
   }
-}
-
-function describe(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

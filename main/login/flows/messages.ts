@@ -6,11 +6,11 @@
 // mistyped field, or a message too big for the rendezvous server is a MessageError whose reason is
 // `unexpected_message_received`, the MSC's answer to anything a device was not expecting.
 // Unknown extra fields are ignored (Matrix convention); serialisation writes only the known fields.
-import { isFailureReason, type FailureReason } from "../../contract/failures.js";
-import { isServerName } from "../protocol-2024/qr.js";
+import { isFailureReason, type FailureReason } from "../../../contract/failures.js";
+import { isServerName } from "../../protocol-2024/qr.js";
 
 // Every `m.login.failure` reason of MSC4108: the contract's (contract/failures.ts), one list for every layer.
-export { FAILURE_REASONS, isFailureReason, type FailureReason } from "../../contract/failures.js";
+export { FAILURE_REASONS, isFailureReason, type FailureReason } from "../../../contract/failures.js";
 
 /** The only login protocol MSC4108 defines. */
 export const DEVICE_AUTHORIZATION_GRANT = "device_authorization_grant";

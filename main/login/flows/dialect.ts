@@ -4,7 +4,7 @@
 //   - how do I tell the peer my homeserver (existing device, m.login.protocols): 2025 `base_url`, the
 //     base URL; 2024 `homeserver`, the server name (as matrix-js-sdk sends `client.getDomain()`);
 //   - what homeserver did the peer name (new device, from m.login.protocols or a reciprocate QR):
-//     2025 a base URL; 2024 a server name, to be resolved (main/login/homeserver.ts) — or, from the
+//     2025 a base URL; 2024 a server name, to be resolved (main/login/matrix/homeserver.ts) — or, from the
 //     Rust SDK's 2024 variant, a URL in `homeserver`, taken as a base URL.
 // `m.login.failure`'s `homeserver` is a server name in both versions.
 import { DEVICE_AUTHORIZATION_GRANT, MessageError, type ProtocolsMessage } from "./messages.js";

@@ -5,24 +5,18 @@
 //   fallback) validated like matrix-js-sdk's `isValidAuthMetadata`, and every endpoint in it held to
 //   the URL policy (url-policy.ts: https, http only to this computer for the development stack);
 // - dynamic client registration (RFC 7591) as a public client;
-// - the device authorization grant (RFC 8628 / MSC4341) and its polling loop (oauth-poll.ts);
-// - Matrix scopes (stable and unstable MSC2967 forms) and client-generated device ids;
+// - the device authorization grant (RFC 8628 / MSC4341) and its polling loop (poll.ts);
+// - client-generated device ids (the Matrix scopes are the contract's, contract/oauth.ts);
 // - authorization code + PKCE (S256) for signing in the existing device in a browser;
 // - refresh and revocation.
 // A redirect is never followed: a 307 from a token endpoint would otherwise re-send the refresh token
 // (or the device code) to wherever it points.
 import * as o from "oauth4webapi";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { transportRefusal } from "./url-policy.js";
-import { asServer, JSON_HEADERS, jsonBody, libOptions, OAuthError, send, tokensOf, viaLibrary, type AuthMetadata, type FetchOptions, type TokenResponse } from "./oauth-http.js";
-
-export { OAuthError } from "./oauth-http.js";
-export type { AuthMetadata, FetchOptions, OAuthErrorReason, TokenResponse } from "./oauth-http.js";
-export { pollDeviceToken, type DeviceTokenOutcome, type PollOptions } from "./oauth-poll.js";
-
-export const DEVICE_CODE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code";
-export const STABLE_SCOPE_PREFIX = "urn:matrix:client:";
-export const UNSTABLE_SCOPE_PREFIX = "urn:matrix:org.matrix.msc2967.client:";
+import { supportsDeviceGrant } from "../../../contract/oauth.js";
+import { OAuthError, type AuthMetadata, type DeviceAuthorization, type OAuthTokens } from "../flows/ports.js";
+import { transportRefusal } from "../url-policy.js";
+import { asServer, jsonBody, libOptions, send, tokensOf, viaLibrary, type FetchOptions } from "./http.js";
 
 function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === "string");
@@ -63,11 +57,6 @@ export function endpointProblems(md: Record<string, unknown>): string[] {
   return problems;
 }
 
-/** True when the server advertises the device authorization grant (MSC4341). */
-export function supportsDeviceGrant(md: AuthMetadata): boolean {
-  return md.grant_types_supported.includes(DEVICE_CODE_GRANT_TYPE) && typeof md.device_authorization_endpoint === "string";
-}
-
 function joinUrl(base: string, path: string): string {
   return new URL(path, base.endsWith("/") ? base : `${base}/`).href;
 }
@@ -79,7 +68,7 @@ export async function discoverAuthMetadata(homeserverUrl: string, opts: FetchOpt
   const paths = ["_matrix/client/v1/auth_metadata", "_matrix/client/unstable/org.matrix.msc2965/auth_metadata"];
   let last = "";
   for (const path of paths) {
-    const response = await send(joinUrl(homeserverUrl, path), { headers: JSON_HEADERS }, opts);
+    const response = await send(joinUrl(homeserverUrl, path), { headers: { Accept: "application/json" } }, opts);
     const body = await jsonBody(response);
     if (response.status === 200 && body) {
       const problems = [...authMetadataProblems(body), ...endpointProblems(body)];
@@ -131,15 +120,7 @@ export async function registerClient(md: AuthMetadata, clientMetadata: ClientMet
   });
 }
 
-// --- Matrix scopes and device ids ---
-
-export type ScopeFlavour = "stable" | "unstable";
-
-/** `urn:matrix:client:api:* urn:matrix:client:device:<id>` (or the unstable MSC2967 form), plus extra scopes. */
-export function matrixScopes(deviceId: string, flavour: ScopeFlavour = "stable", extra: string[] = []): string[] {
-  const prefix = flavour === "stable" ? STABLE_SCOPE_PREFIX : UNSTABLE_SCOPE_PREFIX;
-  return [...extra, `${prefix}api:*`, `${prefix}device:${deviceId}`];
-}
+// --- Device ids ---
 
 /** 10 characters of [A-Z] from a CSPRNG: a valid MSC2967 device id, safe in scopes and URLs. */
 export function generateDeviceId(length = 10): string {
@@ -155,16 +136,6 @@ export function generateDeviceId(length = 10): string {
 
 // --- Device authorization grant (RFC 8628) ---
 
-export interface DeviceAuthorization {
-  device_code: string;
-  user_code: string;
-  verification_uri: string;
-  verification_uri_complete?: string;
-  expires_in: number;
-  /** Seconds between polls; RFC 8628's default 5 when the server omits it. */
-  interval: number;
-}
-
 export async function requestDeviceAuthorization(
   md: AuthMetadata,
   clientId: string,
@@ -176,7 +147,7 @@ export async function requestDeviceAuthorization(
   const { json } = await viaLibrary("device_authorization_failed", "device authorization", opts, async () => {
     const params = { scope: Array.isArray(scopes) ? scopes.join(" ") : scopes };
     const response = await o.deviceAuthorizationRequest(asServer(md), { client_id: clientId }, o.None(), params, libOptions(endpoint, opts));
-    // oauth4webapi refuses `interval: 0`; RFC 8628 leaves a floor to the client (oauth-poll.ts), so a
+    // oauth4webapi refuses `interval: 0`; RFC 8628 leaves a floor to the client (poll.ts), so a
     // 200 is read here and anything else is left to the library's error handling.
     if (response.status !== 200) await o.processDeviceAuthorizationResponse(asServer(md), { client_id: clientId }, response);
     return { json: await jsonBody(response) };
@@ -280,7 +251,7 @@ export function exchangeAuthorizationCode(
   md: AuthMetadata,
   c: { clientId: string; code: string; redirectUri: string; codeVerifier: string },
   opts: FetchOptions = {},
-): Promise<TokenResponse> {
+): Promise<OAuthTokens> {
   const client = { client_id: c.clientId };
   return viaLibrary("token_request_failed", "token request", opts, async () => {
     // state and iss were checked by parseAuthorizationResponse, which gave us the code alone.
@@ -290,7 +261,7 @@ export function exchangeAuthorizationCode(
   });
 }
 
-export function refreshAccessToken(md: AuthMetadata, clientId: string, refreshToken: string, opts: FetchOptions = {}): Promise<TokenResponse> {
+export function refreshAccessToken(md: AuthMetadata, clientId: string, refreshToken: string, opts: FetchOptions = {}): Promise<OAuthTokens> {
   const client = { client_id: clientId };
   return viaLibrary("token_request_failed", "token refresh", opts, async () => {
     const response = await o.refreshTokenGrantRequest(asServer(md), client, o.None(), refreshToken, libOptions(md.token_endpoint, opts));

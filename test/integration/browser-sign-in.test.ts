@@ -10,10 +10,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { MatrixClient } from "matrix-js-sdk";
 import { startDevhome, type RunningDevhome } from "../../server/devhome/index.js";
-import { bootstrapCrossSigningAndBackup, createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix.js";
-import type { SecretsBundle } from "../../main/login/messages.js";
-import { signInWithBrowser, SessionLoginError } from "../../main/login/session-login.js";
-import { ensureFreshSession, parseSession, readSessionFile, restoreSessionClient, SessionFileError, writeSessionFile } from "../../main/login/session.js";
+import { bootstrapCrossSigningAndBackup } from "../../main/devstack/identity.js";
+import { createMatrixClient, startAndWaitForSync, stopClient } from "../../main/login/matrix/client.js";
+import type { SecretsBundle } from "../../main/login/flows/messages.js";
+import { signInWithBrowser, BrowserSignInError } from "../../main/login/account/browser-sign-in.js";
+import { ensureFreshAccountSession, parseAccountSession, readAccountSessionFile, restoreAccountClient, AccountSessionError, writeAccountSessionFile } from "../../main/login/account/account-session.js";
 import { MiniBrowser } from "./mini-browser.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -36,7 +37,7 @@ async function browserSignIn(url: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  tmp = mkdtempSync(path.join(os.tmpdir(), "qr-session-login-"));
+  tmp = mkdtempSync(path.join(os.tmpdir(), "qr-browser-sign-in-"));
   dh = await startDevhome({ port: 0, seed: true, deviceInterval: 1 });
   // Another client of the user set up cross-signing, key backup and secret storage with a recovery key.
   const userId = dh.demo!.userId;
@@ -89,23 +90,23 @@ describe("existing device: browser sign-in + recovery key", () => {
     expect(await dh.auth.verifyAccessToken(session.accessToken)).toEqual(expect.objectContaining({ deviceId: session.deviceId }));
 
     const file = path.join(tmp, "in-process", "session.json");
-    writeSessionFile(file, session);
+    writeAccountSessionFile(file, session);
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(readSessionFile(file)).toEqual(session);
+    expect(readAccountSessionFile(file)).toEqual(session);
     // The stored session restores into a client that can export the secrets again.
-    const restored = await restoreSessionClient(readSessionFile(file));
+    const restored = await restoreAccountClient(readAccountSessionFile(file));
     clients.push(restored);
     expect(await restored.getCrypto()!.exportSecretsBundle!()).toEqual(expect.objectContaining({ cross_signing: bundle.cross_signing }));
 
     // A valid token is kept as is; one the server no longer accepts is renewed with the refresh token.
-    expect(await ensureFreshSession(session)).toEqual({ session, refreshed: false });
+    expect(await ensureFreshAccountSession(session)).toEqual({ session, refreshed: false });
     const stale = { ...session, accessToken: "expired-access-token" };
-    const renewed = await ensureFreshSession(stale);
+    const renewed = await ensureFreshAccountSession(stale);
     expect(renewed.refreshed).toBe(true);
     expect(renewed.session.accessToken).not.toBe(session.accessToken);
     expect(await dh.auth.verifyAccessToken(renewed.session.accessToken)).toEqual(expect.objectContaining({ userId: dh.demo!.userId, deviceId: session.deviceId }));
     const { refreshToken: _r, ...noRefresh } = stale;
-    await expect(ensureFreshSession(noRefresh)).rejects.toBeInstanceOf(SessionFileError);
+    await expect(ensureFreshAccountSession(noRefresh)).rejects.toBeInstanceOf(AccountSessionError);
   }, 60_000);
 
   test("a wrong recovery key is refused with a typed error", async () => {
@@ -120,7 +121,7 @@ describe("existing device: browser sign-in + recovery key", () => {
         return encodeRecoveryKey(new Uint8Array(32).fill(7))!;
       },
     });
-    await expect(attempt).rejects.toBeInstanceOf(SessionLoginError);
+    await expect(attempt).rejects.toBeInstanceOf(BrowserSignInError);
     await expect(attempt).rejects.toMatchObject({ reason: "invalid_recovery_key" });
   }, 60_000);
 
@@ -148,7 +149,7 @@ describe("existing device: browser sign-in + recovery key", () => {
     if (code !== 0) throw new Error(`exit ${code}:\n${err}\n${out}`);
     expect(JSON.parse(out.trim())).toMatchObject({ outcome: "success", userId: dh.demo!.userId, crossSigned: true, backup: true });
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    const stored = parseSession(readFileSync(file, "utf8"));
+    const stored = parseAccountSession(readFileSync(file, "utf8"));
     expect(stored.secrets.cross_signing).toEqual(bundle.cross_signing);
     expect(stored.clientId).toBeDefined();
     cliSessionFile = file;

@@ -11,8 +11,8 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 import * as o from "oauth4webapi";
-import { asServer, isNetworkError, libOptions, OAuthError, tokensOf, viaLibrary, type AuthMetadata, type FetchOptions, type TokenResponse } from "./oauth-http.js";
-import type { DeviceAuthorization } from "./oauth.js";
+import { OAuthError, type AuthMetadata, type DeviceAuthorization, type PollResult } from "../flows/ports.js";
+import { asServer, isNetworkError, libOptions, tokensOf, viaLibrary, type FetchOptions } from "./http.js";
 
 export const MIN_INTERVAL_S = 1;
 export const DEFAULT_INTERVAL_S = 5;
@@ -66,12 +66,7 @@ export class PollSchedule {
   }
 }
 
-export type DeviceTokenOutcome =
-  | { kind: "tokens"; tokens: TokenResponse }
-  | { kind: "denied"; description?: string }
-  | { kind: "expired" };
-
-export interface PollOptions extends FetchOptions {
+export interface TokenPollOptions extends FetchOptions {
   /** Called on every authorization_pending / slow_down, with the interval now in force (seconds). */
   onPending?: (info: { slowDown: boolean; intervalSeconds: number }) => void;
   /** Injected for tests. */
@@ -89,7 +84,7 @@ async function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** What one device-code token request came to. */
-type PollAnswer = DeviceTokenOutcome | { kind: "pending" } | { kind: "slow_down" } | { kind: "transient" };
+type PollAnswer = PollResult | { kind: "pending" } | { kind: "slow_down" } | { kind: "transient" };
 
 async function pollOnce(md: AuthMetadata, clientId: string, deviceCode: string, opts: FetchOptions): Promise<PollAnswer> {
   const as = asServer(md);
@@ -123,7 +118,7 @@ async function pollOnce(md: AuthMetadata, clientId: string, deviceCode: string, 
 
 /**
  * Polls the token endpoint (RFC 8628 §3.4–3.5) until the user approves, denies, or the code expires.
- * The first request goes out at once; then as PollSchedule (oauth-poll.ts) says: at the interval
+ * The first request goes out at once; then as PollSchedule says: at the interval
  * (at least 1 s), +5 s after each `slow_down`, backing off on 5xx, 429 and network failures, and never
  * past the code's lifetime.
  */
@@ -131,8 +126,8 @@ export async function pollDeviceToken(
   md: AuthMetadata,
   clientId: string,
   authorization: DeviceAuthorization,
-  opts: PollOptions = {},
-): Promise<DeviceTokenOutcome> {
+  opts: TokenPollOptions = {},
+): Promise<PollResult> {
   const wait = opts.sleep ?? abortableSleep;
   const now = opts.now ?? Date.now;
   const schedule = new PollSchedule(authorization.interval, now() + authorization.expires_in * 1000);

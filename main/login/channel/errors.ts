@@ -2,14 +2,15 @@
 // the 2025 core and the 2024 adapter (main/protocol-2024) throw ProtocolErrors with the same codes, so
 // a code needs one line here and nothing in the flows. The kinds are the contract's CHANNEL_FAILURES
 // (contract/failures.ts), which carry on unchanged to the outcome, the CLI and the screen.
-import { ProtocolError, type ProtocolErrorCode } from "../protocol/errors.js";
-import { ChannelError, type ChannelErrorKind } from "./ports.js";
+import { ProtocolError, type ProtocolErrorCode } from "../../protocol/errors.js";
+import type { ChannelFailure } from "../../../contract/failures.js";
+import { ChannelError } from "../flows/ports.js";
 
 /**
  * How each protocol-layer failure looks to the flows. Total: a new protocol code does not compile
  * until it is classified here. `cancelled` stays an abort (the flow reads its own signal).
  */
-const CHANNEL_KIND: Readonly<Record<ProtocolErrorCode, ChannelErrorKind | "cancelled">> = {
+const CHANNEL_KIND: Readonly<Record<ProtocolErrorCode, ChannelFailure | "cancelled">> = {
   // QR codec: not a sign-in code of ours
   qr_too_short: "invalid_qr",
   qr_invalid_prefix: "invalid_qr",
@@ -59,7 +60,7 @@ const CHANNEL_KIND: Readonly<Record<ProtocolErrorCode, ChannelErrorKind | "cance
   unknown_profile: "network",
 };
 
-export function channelErrorKind(code: ProtocolErrorCode): ChannelErrorKind | "cancelled" {
+export function channelErrorKind(code: ProtocolErrorCode): ChannelFailure | "cancelled" {
   return CHANNEL_KIND[code];
 }
 

@@ -11,12 +11,13 @@
 // "Failure catalogue".
 
 import { setTimeout as sleep } from "node:timers/promises";
-import { DEVICE_AUTHORIZATION_GRANT, MessageError, failureMessage, secretsMessage, type SecretsBundle } from "./messages.js";
-import { FlowContext, FlowEnd, localFailure, toHex } from "./flow-kit.js";
+import { DEVICE_AUTHORIZATION_GRANT, failureMessage, secretsMessage, type SecretsBundle } from "./messages.js";
+import { confirmCheckCode, connectAsScanner, decodeScannedQr, showQr } from "./channel-steps.js";
+import { errorText, FlowContext, FlowEnd, localFailure } from "./flow-kit.js";
 import { dialectFor } from "./dialect.js";
-import { isOpenableUrl, openRefusal, UnsafeUrlError } from "./url-policy.js";
+import { openRefusal, UnsafeUrlError } from "../url-policy.js";
+import { supportsDeviceGrant } from "../../../contract/oauth.js";
 import {
-  supportsDeviceGrant,
   type AuthMetadata,
   type ExistingDeviceMatrixPort,
   type ExistingDeviceUi,
@@ -83,7 +84,7 @@ export async function checkExistingDeviceCapability(deps: Pick<ExistingDeviceDep
     metadata = await deps.oauth.discoverAuthMetadata(deps.matrix.baseUrl, signal);
   } catch (e) {
     if (signal?.aborted) throw e;
-    throw new NotSupported("oauth_unavailable", `the homeserver has no OAuth 2.0 API: ${describe(e)}`);
+    throw new NotSupported("oauth_unavailable", `the homeserver has no OAuth 2.0 API: ${errorText(e)}`);
   }
   if (!supportsDeviceGrant(metadata)) throw new NotSupported("device_grant_unsupported", "the account provider does not offer the device authorization grant");
   let secrets: SecretsBundle;
@@ -92,13 +93,10 @@ export async function checkExistingDeviceCapability(deps: Pick<ExistingDeviceDep
     const { type: _type, ...bundle } = secretsMessage(await deps.matrix.exportSecrets());
     secrets = bundle;
   } catch (e) {
-    throw new NotSupported("secrets_unavailable", `cross-signing secrets are not available on this device: ${describe(e)}`);
+    throw new NotSupported("secrets_unavailable", `cross-signing secrets are not available on this device: ${errorText(e)}`);
   }
   return { metadata, secrets };
 }
-
-/** https only; http only for loopback hosts (RFC 8252 §8.3): the one URL policy (url-policy.ts). */
-export const isOpenableVerificationUri = isOpenableUrl;
 
 export async function runExistingDevice(
   deps: ExistingDeviceDeps,
@@ -146,7 +144,7 @@ export async function runExistingDevice(
       opened = await deps.ui.openUri(uri, ctx.signal);
     } catch (e) {
       if (ctx.signal.aborted) throw e;
-      throw localFailure("unable_to_open_verification_uri", describe(e));
+      throw localFailure("unable_to_open_verification_uri", errorText(e));
     }
     if (opened === "declined") throw new FlowEnd({ outcome: "cancelled" }, failureMessage("user_cancelled"));
     await ctx.send({ type: "m.login.protocol_accepted" });
@@ -178,22 +176,8 @@ async function establishAsScanner(ctx: FlowContext, deps: ExistingDeviceDeps, gi
     if (!deps.ui.scanQr) throw new FlowEnd({ outcome: "error", code: "no_scanner", detail: "no QR supplied and no scanner available" });
     qr = await deps.ui.scanQr(ctx.signal);
   }
-  let decoded;
-  try {
-    decoded = deps.channel.decodeQr(qr);
-  } catch (e) {
-    throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: describe(e) });
-  }
-  if (decoded.intent !== "login") throw new FlowEnd({ outcome: "qr_rejected", reason: "other_device_already_signed_in" });
-  if (protocol !== "auto" && decoded.version !== protocol) {
-    throw new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: `this is a ${decoded.version} sign-in QR code, and this device is set to the ${protocol} version` });
-  }
-  ctx.emit({ type: "protocol", version: decoded.version });
-  ctx.state("connecting");
-  const scanned = await deps.channel.connectScanner(qr, { signal: ctx.signal });
-  ctx.setConversation(scanned.conversation);
-  ctx.state("showing_check_code");
-  ctx.emit({ type: "check_code", code: scanned.checkCode });
+  const decoded = decodeScannedQr(deps.channel, qr, { intent: "login", otherwise: "other_device_already_signed_in" }, protocol);
+  await connectAsScanner(ctx, deps.channel, qr, decoded);
   // MSC4108 step 1: only when the new device generated the QR does it need to learn the homeserver
   // (2025: our base URL; 2024: our server name).
   await ctx.send(dialectFor(decoded.version).protocolsMessage({ baseUrl: deps.matrix.baseUrl, serverName: deps.matrix.serverName }));
@@ -210,19 +194,8 @@ async function establishAsGenerator(ctx: FlowContext, deps: ExistingDeviceDeps, 
     serverName: deps.matrix.serverName,
     signal: ctx.signal,
   });
-  ctx.track(generated);
-  ctx.emit({ type: "protocol", version: generated.version });
-  const qrEvent: { type: "qr"; hex: string; expiresAt?: number } = { type: "qr", hex: toHex(generated.qr) };
-  if (generated.expiresAt !== undefined) qrEvent.expiresAt = generated.expiresAt;
-  ctx.emit(qrEvent);
-  ctx.state("showing_qr");
-  const unconfirmed = await generated.waitForScanner({ signal: ctx.signal });
-  ctx.track(unconfirmed);
-  ctx.state("check_code_entry");
-  ctx.emit({ type: "check_code_required" });
-  const code = await deps.ui.enterCheckCode(ctx.signal);
-  ctx.checkAborted();
-  ctx.setConversation(await unconfirmed.confirm(code.trim()));
+  showQr(ctx, generated);
+  await confirmCheckCode(ctx, await generated.waitForScanner({ signal: ctx.signal }), deps.ui.enterCheckCode);
 }
 
 async function waitForDevice(ctx: FlowContext, matrix: ExistingDeviceMatrixPort, deviceId: string, waitMs: number, pollMs: number): Promise<void> {
@@ -233,8 +206,4 @@ async function waitForDevice(ctx: FlowContext, matrix: ExistingDeviceMatrixPort,
     if (left <= 0) throw localFailure("device_not_found", `device ${deviceId} did not appear within ${waitMs} ms`);
     await sleep(Math.min(pollMs, left), undefined, { signal: ctx.signal });
   }
-}
-
-function describe(e: unknown): string {
-  return e instanceof MessageError || e instanceof Error ? e.message : String(e);
 }

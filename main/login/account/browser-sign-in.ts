@@ -4,18 +4,22 @@
 //    400 and ignored, so a local process guessing the port cannot end the sign-in);
 // 2. unlock the secrets with the user's recovery key: cross-signing private keys and the backup key come
 //    out of secret storage (account data), so exportSecretsBundle() works for the secrets transfer;
-// 3. the result is a StoredSession (session.ts) for a 0600 file; the Electron app keeps the same
-//    content in the OS keychain instead.
+// 3. the result is an AccountSession (account-session.ts) for a 0600 file; the Electron app keeps the
+//    same content in the OS keychain instead.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MatrixClient } from "matrix-js-sdk";
 import { decodeRecoveryKey } from "matrix-js-sdk/lib/crypto-api/index.js";
-import * as oauth from "./oauth.js";
-import { createMatrixClient, exportSecrets, startAndWaitForSync, stopClient } from "./matrix.js";
-import { SESSION_FORMAT, type StoredSession } from "./session.js";
-import { checkOpenableUrl, UnsafeUrlError } from "./url-policy.js";
+import { matrixScopes } from "../../../contract/oauth.js";
+import type { OAuthTokens } from "../flows/ports.js";
+import { createMatrixClient, startAndWaitForSync, stopClient } from "../matrix/client.js";
+import { exportSecrets } from "../matrix/secrets.js";
+import { whoami, WhoamiError } from "../matrix/whoami.js";
+import * as oauth from "../oauth/client.js";
+import { checkOpenableUrl, UnsafeUrlError } from "../url-policy.js";
+import { newAccountSession, type AccountSession } from "./account-session.js";
 
-export type SessionLoginErrorReason =
+export type BrowserSignInErrorReason =
   | "browser_failed"
   | "timeout"
   | "cancelled"
@@ -26,17 +30,17 @@ export type SessionLoginErrorReason =
   /** The account provider's authorization page is not a URL this program hands to the OS (url-policy.ts). */
   | "unsafe_url";
 
-export class SessionLoginError extends Error {
-  constructor(readonly reason: SessionLoginErrorReason, message: string, options?: { cause?: unknown }) {
+export class BrowserSignInError extends Error {
+  constructor(readonly reason: BrowserSignInErrorReason, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = "SessionLoginError";
+    this.name = "BrowserSignInError";
   }
 }
 
 /** The steps of a sign-in, for a UI that shows where it is. */
-export type SessionLoginStep = "discovering" | "browser" | "signed_in" | "unlocking";
+export type BrowserSignInStep = "discovering" | "browser" | "signed_in" | "unlocking";
 
-export interface SessionLoginOptions {
+export interface BrowserSignInOptions {
   homeserver: string;
   /** Open the authorization URL in the user's browser (resolves once started). */
   openUri(url: string): Promise<void>;
@@ -51,7 +55,7 @@ export interface SessionLoginOptions {
   /** Called with the progress steps, for the CLI's stderr. */
   onProgress?(step: string): void;
   /** Called as each step begins. */
-  onStep?(step: SessionLoginStep): void;
+  onStep?(step: BrowserSignInStep): void;
   /** How long to wait for the browser to come back (default 5 minutes). */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -101,8 +105,8 @@ async function startLoopback(state: string): Promise<Loopback> {
 
 function withDeadline<T>(work: Promise<T>, ms: number, signal?: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new SessionLoginError("timeout", "the browser did not come back in time")), ms);
-    const onAbort = (): void => reject(new SessionLoginError("cancelled", "cancelled"));
+    const timer = setTimeout(() => reject(new BrowserSignInError("timeout", "the browser did not come back in time")), ms);
+    const onAbort = (): void => reject(new BrowserSignInError("cancelled", "cancelled"));
     if (signal?.aborted) onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });
     work.then(resolve, reject).finally(() => {
@@ -112,15 +116,8 @@ function withDeadline<T>(work: Promise<T>, ms: number, signal?: AbortSignal): Pr
   });
 }
 
-async function whoami(baseUrl: string, accessToken: string): Promise<string> {
-  const res = await fetch(new URL("_matrix/client/v3/account/whoami", baseUrl), { headers: { authorization: `Bearer ${accessToken}` } });
-  const body = (await res.json().catch(() => null)) as { user_id?: unknown } | null;
-  if (!res.ok || typeof body?.user_id !== "string") throw new SessionLoginError("whoami_failed", `whoami: HTTP ${res.status}`);
-  return body.user_id;
-}
-
 /** Signs in through the browser and unlocks the secrets; returns what to store. Revokes the tokens on failure. */
-export async function signInWithBrowser(opts: SessionLoginOptions): Promise<StoredSession> {
+export async function signInWithBrowser(opts: BrowserSignInOptions): Promise<AccountSession> {
   const progress = opts.onProgress ?? (() => {});
   const step = opts.onStep ?? (() => {});
   const homeserverUrl = new URL(opts.homeserver).href.replace(/\/?$/, "/");
@@ -129,7 +126,7 @@ export async function signInWithBrowser(opts: SessionLoginOptions): Promise<Stor
   const md = await oauth.discoverAuthMetadata(homeserverUrl, opts.signal ? { signal: opts.signal } : {});
   const state = oauth.randomState();
   const loopback = await startLoopback(state);
-  let tokens: oauth.TokenResponse;
+  let tokens: OAuthTokens;
   let clientId: string;
   const deviceId = oauth.generateDeviceId();
   try {
@@ -141,20 +138,20 @@ export async function signInWithBrowser(opts: SessionLoginOptions): Promise<Stor
       grant_types: ["authorization_code", "refresh_token"],
     }));
     const pkce = oauth.createPkce();
-    const url = oauth.buildAuthorizationUrl(md, { clientId, redirectUri: loopback.redirectUri, scope: oauth.matrixScopes(deviceId), state, codeChallenge: pkce.challenge, responseMode: "query" });
+    const url = oauth.buildAuthorizationUrl(md, { clientId, redirectUri: loopback.redirectUri, scope: matrixScopes(deviceId), state, codeChallenge: pkce.challenge, responseMode: "query" });
     // The endpoint is the server's choice: neither opened nor shown as a link unless it is a web page.
     try {
       checkOpenableUrl(url, "the account provider's authorization page");
     } catch (err) {
-      throw new SessionLoginError("unsafe_url", (err as Error).message, { cause: err });
+      throw new BrowserSignInError("unsafe_url", (err as Error).message, { cause: err });
     }
     step("browser");
     progress(`opening the browser: ${url}`);
     try {
       await opts.openUri(url);
     } catch (err) {
-      if (err instanceof UnsafeUrlError) throw new SessionLoginError("unsafe_url", err.message, { cause: err });
-      throw new SessionLoginError("browser_failed", `could not open the browser; open ${url} yourself`, { cause: err });
+      if (err instanceof UnsafeUrlError) throw new BrowserSignInError("unsafe_url", err.message, { cause: err });
+      throw new BrowserSignInError("browser_failed", `could not open the browser; open ${url} yourself`, { cause: err });
     }
     const redirected = await withDeadline(loopback.callback, opts.timeoutMs ?? 300_000, opts.signal);
     const code = oauth.parseAuthorizationResponse(redirected, state, md);
@@ -166,7 +163,13 @@ export async function signInWithBrowser(opts: SessionLoginOptions): Promise<Stor
   let client: MatrixClient | undefined;
   try {
     step("signed_in");
-    const userId = await whoami(homeserverUrl, tokens.access_token);
+    let userId: string;
+    try {
+      ({ userId } = await whoami(homeserverUrl, tokens.access_token));
+    } catch (err) {
+      if (err instanceof WhoamiError) throw new BrowserSignInError("whoami_failed", err.message, { cause: err });
+      throw err;
+    }
     progress(`signed in as ${userId} (device ${deviceId})`);
     const keyHolder: { key?: Uint8Array<ArrayBuffer> } = {};
     client = await createMatrixClient(
@@ -176,20 +179,9 @@ export async function signInWithBrowser(opts: SessionLoginOptions): Promise<Stor
     await startAndWaitForSync(client);
     await unlockSecrets(client, keyHolder, opts.recoveryKey, Math.max(1, opts.recoveryKeyAttempts ?? 1), progress, step);
     const secrets = await exportSecrets(client).catch((err: unknown) => {
-      throw new SessionLoginError("secrets_unavailable", "the cross-signing keys did not arrive from secret storage", { cause: err });
+      throw new BrowserSignInError("secrets_unavailable", "the cross-signing keys did not arrive from secret storage", { cause: err });
     });
-    const session: StoredSession = {
-      format: SESSION_FORMAT,
-      homeserverUrl,
-      userId,
-      deviceId,
-      accessToken: tokens.access_token,
-      clientId,
-      secrets,
-      createdAt: new Date().toISOString(),
-    };
-    if (tokens.refresh_token) session.refreshToken = tokens.refresh_token;
-    return session;
+    return newAccountSession({ homeserverUrl, userId, deviceId, clientId, tokens, secrets });
   } catch (err) {
     // A signed-in device that cannot do its job should not stay behind as a live session.
     await oauth.revokeToken(md, clientId, tokens.refresh_token ?? tokens.access_token, tokens.refresh_token ? "refresh_token" : "access_token").catch(() => undefined);
@@ -203,16 +195,16 @@ export async function signInWithBrowser(opts: SessionLoginOptions): Promise<Stor
 async function unlockSecrets(
   client: MatrixClient,
   holder: { key?: Uint8Array<ArrayBuffer> },
-  ask: SessionLoginOptions["recoveryKey"],
+  ask: BrowserSignInOptions["recoveryKey"],
   attempts: number,
   progress: (s: string) => void,
-  step: (s: SessionLoginStep) => void,
+  step: (s: BrowserSignInStep) => void,
 ): Promise<void> {
   const crypto = client.getCrypto();
-  if (!crypto) throw new SessionLoginError("secrets_unavailable", "no crypto stack");
+  if (!crypto) throw new BrowserSignInError("secrets_unavailable", "no crypto stack");
   const keyId = await client.secretStorage.getDefaultKeyId();
   const keyTuple = keyId ? await client.secretStorage.getKey(keyId) : null;
-  if (!keyId || !keyTuple) throw new SessionLoginError("no_secret_storage", "this account has no secret storage (set up recovery in another client first)");
+  if (!keyId || !keyTuple) throw new BrowserSignInError("no_secret_storage", "this account has no secret storage (set up recovery in another client first)");
   let key: Uint8Array<ArrayBuffer> | null = null;
   for (let attempt = 1; key === null; attempt++) {
     const last = attempt >= attempts;
@@ -221,11 +213,11 @@ async function unlockSecrets(
     try {
       candidate = decodeRecoveryKey(typed.trim());
     } catch (err) {
-      if (last) throw new SessionLoginError("invalid_recovery_key", "not a recovery key", { cause: err });
+      if (last) throw new BrowserSignInError("invalid_recovery_key", "not a recovery key", { cause: err });
       continue;
     }
     if (await client.secretStorage.checkKey(candidate, keyTuple[1])) key = candidate;
-    else if (last) throw new SessionLoginError("invalid_recovery_key", "the recovery key does not unlock this account's secret storage");
+    else if (last) throw new BrowserSignInError("invalid_recovery_key", "the recovery key does not unlock this account's secret storage");
   }
   holder.key = key;
   step("unlocking");
@@ -237,7 +229,7 @@ async function unlockSecrets(
   await crypto.bootstrapCrossSigning({});
   const status = await crypto.getCrossSigningStatus();
   if (!status.privateKeysCachedLocally.masterKey || !status.privateKeysCachedLocally.selfSigningKey || !status.privateKeysCachedLocally.userSigningKey) {
-    throw new SessionLoginError("secrets_unavailable", "secret storage does not hold all three cross-signing keys");
+    throw new BrowserSignInError("secrets_unavailable", "secret storage does not hold all three cross-signing keys");
   }
   try {
     await crypto.loadSessionBackupPrivateKeyFromSecretStorage();

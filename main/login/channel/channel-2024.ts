@@ -1,11 +1,11 @@
 // The secure-channel port's 2024 half: main/protocol-2024 (matrix-js-sdk's MSC4108 rendezvous session
 // and ECIES channel behind our transport) as GeneratedChannel / UnconfirmedChannel / ScannedChannel,
-// with its failures translated exactly as the 2025 core's are (channel-errors.ts).
-import type { FetchLike } from "../protocol/rendezvous.js";
-import { connectScanner2024, createUrlFor, startGenerator2024 } from "../protocol-2024/secure-session.js";
-import { translated } from "./channel-errors.js";
-import { conversationPort, generatedChannelPort } from "./channel-ports.js";
-import type { GeneratedChannel, QrIntent, ScannedChannel } from "./ports.js";
+// with its failures translated exactly as the 2025 core's are (errors.ts).
+import type { FetchLike } from "../../protocol/rendezvous.js";
+import { connectScanner2024, createUrlFor, startGenerator2024 } from "../../protocol-2024/secure-session.js";
+import { translated } from "./errors.js";
+import { conversationPort, generatedChannelPort } from "./core-ports.js";
+import type { GeneratedChannel, QrIntent, ScannedChannel } from "../flows/ports.js";
 
 export interface Channel2024Options {
   fetch?: FetchLike;

@@ -1,57 +1,16 @@
-// The HTTP side of oauth.ts: its typed errors, discovery's own GET (never following a redirect), and
-// the options and error translation every oauth4webapi call shares.
+// The HTTP side of the OAuth client (client.ts, poll.ts): discovery's own GET (never following a
+// redirect), and the options and error translation every oauth4webapi call shares. Every failure is
+// the port's OAuthError (flows/ports.ts), with its reason.
 import * as o from "oauth4webapi";
-import { transportRefusal } from "./url-policy.js";
-
-export type OAuthErrorReason =
-  | "network"
-  | "metadata_unavailable"
-  | "metadata_invalid"
-  | "registration_unsupported"
-  | "registration_failed"
-  | "device_grant_unsupported"
-  | "device_authorization_failed"
-  | "token_request_failed"
-  | "authorization_failed"
-  | "state_mismatch"
-  | "invalid_response"
-  | "aborted"
-  /** A homeserver URL that is neither https nor http to this computer. */
-  | "insecure_url";
-
-/** Every failure of this module, with a machine-readable reason and, when the server said so, its OAuth error. */
-export class OAuthError extends Error {
-  override readonly name = "OAuthError";
-  constructor(
-    readonly reason: OAuthErrorReason,
-    message: string,
-    readonly details: { status?: number; error?: string; errorDescription?: string } = {},
-  ) {
-    super(message);
-  }
-}
-
-export interface AuthMetadata {
-  issuer: string;
-  authorization_endpoint: string;
-  token_endpoint: string;
-  revocation_endpoint: string;
-  registration_endpoint: string;
-  device_authorization_endpoint?: string;
-  response_types_supported: string[];
-  response_modes_supported: string[];
-  grant_types_supported: string[];
-  code_challenge_methods_supported: string[];
-  [field: string]: unknown;
-}
+import { OAuthError, type AuthMetadata, type OAuthErrorReason, type OAuthTokens } from "../flows/ports.js";
+import { transportRefusal } from "../url-policy.js";
 
 export interface FetchOptions {
   fetch?: typeof fetch;
   signal?: AbortSignal;
 }
 
-export const JSON_HEADERS = { Accept: "application/json" };
-
+/** A request that never follows a redirect (a 3xx is the answer); failing to get an answer is an OAuthError. */
 export async function send(url: string, init: RequestInit, opts: FetchOptions): Promise<Response> {
   try {
     return await (opts.fetch ?? fetch)(url, { ...init, redirect: "manual", ...(opts.signal ? { signal: opts.signal } : {}) });
@@ -122,17 +81,8 @@ export async function jsonBody(response: Response): Promise<Record<string, unkno
   }
 }
 
-export interface TokenResponse {
-  access_token: string;
-  token_type: string;
-  expires_in?: number;
-  refresh_token?: string;
-  scope?: string;
-  id_token?: string;
-  [field: string]: unknown;
-}
-
-export function tokensOf(json: o.TokenEndpointResponse): TokenResponse {
+/** A token endpoint's answer, once it is a bearer token. */
+export function tokensOf(json: o.TokenEndpointResponse): OAuthTokens {
   if (json.token_type !== "bearer" || !json.access_token) throw new OAuthError("invalid_response", "malformed token response");
-  return json as unknown as TokenResponse;
+  return json as unknown as OAuthTokens;
 }

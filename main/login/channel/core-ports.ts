@@ -2,8 +2,8 @@
 // main/protocol-2024/secure-session.ts) as the flows' ports. Both cores have the same shape — a pending
 // generator with a QR, an unconfirmed channel that wants the check code, a conversation — so one
 // wrapper serves both; it only adds the translation of the cores' errors into ChannelError kinds.
-import { translated } from "./channel-errors.js";
-import type { GeneratedChannel, ProtocolVersion, SecureConversation, UnconfirmedChannel } from "./ports.js";
+import { translated } from "./errors.js";
+import type { GeneratedChannel, ProtocolVersion, SecureConversation, UnconfirmedChannel } from "../flows/ports.js";
 
 interface CoreConversation {
   send(message: object): Promise<void>;

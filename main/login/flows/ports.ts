@@ -2,20 +2,25 @@
 // from the user interface, plus the one progress-event stream each flow emits.
 //
 // The flows (new-device.ts, existing-device.ts) depend only on these interfaces, so they run unchanged
-// against in-memory fakes in unit tests and against the real modules through main/login/adapters.ts.
-// Nothing that crosses into FlowEvent / FlowOutcome may carry a token or a secret: the renderer
-// subscribes to exactly these values.
+// against in-memory fakes in unit tests and against the real modules: the adapters in the sibling
+// folders (channel/port.ts, oauth/port.ts, matrix/port.ts, matrix/homeserver.ts), which depend on this
+// file and never the other way round. Nothing that crosses into FlowEvent / FlowOutcome may carry a
+// token or a secret: the renderer subscribes to exactly these values.
 
-import type { ChannelFailure, FlowOutcome, OAuthFailure } from "../../contract/failures.js";
-import { SECRETS_STEPS, type ProtocolVersion, type SecretsStep, type StepStatus } from "../../contract/flow.js";
+import type { ChannelFailure, FlowOutcome, OAuthFailure } from "../../../contract/failures.js";
+import type { DeviceRole, ProtocolVersion, SecretsStep, StepStatus } from "../../../contract/flow.js";
+import type { ScopeFlavour } from "../../../contract/oauth.js";
+import type { QrIntent } from "../../protocol/qr.js";
 import type { SecretsBundle } from "./messages.js";
 
-// The outcomes and their failure codes are the contract's: one vocabulary from the wire to the screen.
-export type { FailedOutcome, FlowOutcome, NotSupportedReason, QrRejection, Side } from "../../contract/failures.js";
+// The outcomes and their failure codes, the secrets steps, the scopes and the QR's intent have one
+// name each, the contract's (or the core's): these are re-exported, not redefined.
+export type { FailedOutcome, FlowOutcome, NotSupportedReason, QrRejection, Side } from "../../../contract/failures.js";
+export { SECRETS_STEPS, type SecretsStep } from "../../../contract/flow.js";
+export type { ScopeFlavour };
+export type { QrIntent };
 
 // ---- secure channel (MSC4388 for the 2025 version, vodozemac ECIES for the 2024 version) ---------
-
-export type QrIntent = "login" | "reciprocate";
 
 /**
  * The two versions of sign in with QR (the contract's PROTOCOL_VERSIONS). "2025": MSC4108 (2025) over
@@ -101,13 +106,12 @@ export interface SecureChannelPort {
 }
 
 /**
- * Transport-level failures, as the adapter classifies the secure channel's errors
- * (main/login/channel-errors.ts): the contract's CHANNEL_FAILURES, each also a failure code.
+ * A transport-level failure, as the adapter classifies the secure channel's errors
+ * (main/login/channel/errors.ts): its kind is one of the contract's CHANNEL_FAILURES, each also a
+ * failure code.
  */
-export type ChannelErrorKind = ChannelFailure;
-
 export class ChannelError extends Error {
-  constructor(readonly kind: ChannelErrorKind, message: string, options?: { cause?: unknown }) {
+  constructor(readonly kind: ChannelFailure, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "ChannelError";
   }
@@ -144,46 +148,57 @@ export class HomeserverError extends Error {
 }
 
 // ---- OAuth 2.0 (new device; metadata check on the existing device) ------------------------------
+// The OAuth client (main/login/oauth/) speaks in these types and throws this OAuthError: the port is the
+// client itself, without a translation in between.
 
-export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
-
-/** The parts of the authorization server metadata the flows need. */
+/**
+ * The homeserver's authorization server metadata (RFC 8414), as discovery returns it: checked like
+ * matrix-js-sdk's `isValidAuthMetadata`, with every endpoint held to the URL policy.
+ */
 export interface AuthMetadata {
   issuer: string;
-  grant_types_supported?: string[];
-  device_authorization_endpoint?: string;
-  registration_endpoint?: string;
+  authorization_endpoint: string;
   token_endpoint: string;
-  [key: string]: unknown;
+  revocation_endpoint: string;
+  registration_endpoint: string;
+  /** Present when the server offers the device authorization grant (with DEVICE_CODE_GRANT in grant_types_supported). */
+  device_authorization_endpoint?: string;
+  response_types_supported: string[];
+  response_modes_supported: string[];
+  grant_types_supported: string[];
+  code_challenge_methods_supported: string[];
+  [field: string]: unknown;
 }
 
+/** A device authorization (RFC 8628 §3.2). */
 export interface DeviceAuthorization {
   user_code: string;
   verification_uri: string;
   verification_uri_complete?: string;
   expires_in: number;
-  /** Seconds between polls (the OAuth client fills in RFC 8628's default of 5). */
+  /** Seconds between polls; RFC 8628's default of 5 when the server omits it. */
   interval: number;
   /** Opaque to the flow: handed back to pollToken(). */
   device_code: string;
 }
 
-/** Opaque to the flow; only passed from the OAuth port to the Matrix port. Never emitted. */
+/** A token endpoint's answer (RFC 6749 §5.1). Opaque to the flow: only passed from the OAuth port to the Matrix port. Never emitted. */
 export interface OAuthTokens {
   access_token: string;
-  refresh_token?: string;
+  token_type: string;
   expires_in?: number;
-  [key: string]: unknown;
+  refresh_token?: string;
+  scope?: string;
+  [field: string]: unknown;
 }
 
-export type PollResult = { kind: "tokens"; tokens: OAuthTokens } | { kind: "denied" } | { kind: "expired" };
-
-export type ScopeFlavour = "stable" | "unstable";
+/** How polling a device code ended: tokens, `access_denied` (with the server's description, if any), or expiry. */
+export type PollResult = { kind: "tokens"; tokens: OAuthTokens } | { kind: "denied"; description?: string } | { kind: "expired" };
 
 export interface OAuthPort {
-  /** `GET /_matrix/client/v1/auth_metadata`, unstable fallback. Throws OAuthError("oauth_unavailable"). */
+  /** `GET /_matrix/client/v1/auth_metadata`, unstable fallback. Throws OAuthError (kind `oauth_unavailable`). */
   discoverAuthMetadata(homeserver: string, signal?: AbortSignal): Promise<AuthMetadata>;
-  /** Dynamic client registration. Throws OAuthError("registration_unsupported"|"registration_failed"). */
+  /** Dynamic client registration. Throws OAuthError (kind `registration_unsupported` or `registration_failed`). */
   registerClient(metadata: AuthMetadata, signal?: AbortSignal): Promise<string>;
   generateDeviceId(): string;
   requestDeviceAuthorization(opts: { metadata: AuthMetadata; clientId: string; deviceId: string; scopes: ScopeFlavour; signal?: AbortSignal }): Promise<DeviceAuthorization>;
@@ -193,47 +208,81 @@ export interface OAuthPort {
   revokeTokens?(opts: { metadata: AuthMetadata; clientId: string; tokens: OAuthTokens }): Promise<void>;
 }
 
-/** The contract's OAUTH_FAILURES: a flow that ends on one reports it as its `error` code. */
-export type OAuthErrorKind = OAuthFailure;
+/** Why an OAuth 2.0 request failed, in the detail the OAuth client knows it. */
+export type OAuthErrorReason =
+  | "network"
+  | "metadata_unavailable"
+  | "metadata_invalid"
+  | "registration_unsupported"
+  | "registration_failed"
+  | "device_grant_unsupported"
+  | "device_authorization_failed"
+  | "token_request_failed"
+  | "authorization_failed"
+  | "state_mismatch"
+  | "invalid_response"
+  | "aborted"
+  /** A homeserver URL that is neither https nor http to this computer. */
+  | "insecure_url";
 
+/** What each reason counts as where a flow ends on it: the contract's OAUTH_FAILURES (a total table). */
+const OAUTH_FAILURE: Readonly<Record<OAuthErrorReason, OAuthFailure>> = {
+  metadata_unavailable: "oauth_unavailable",
+  metadata_invalid: "oauth_unavailable",
+  device_grant_unsupported: "device_grant_unsupported",
+  registration_unsupported: "registration_unsupported",
+  registration_failed: "registration_failed",
+  network: "request_failed",
+  device_authorization_failed: "request_failed",
+  token_request_failed: "request_failed",
+  authorization_failed: "request_failed",
+  state_mismatch: "request_failed",
+  invalid_response: "request_failed",
+  aborted: "request_failed",
+  insecure_url: "request_failed",
+};
+
+/**
+ * Every OAuth 2.0 failure: `reason` says what went wrong, `kind` what a flow that ends on it reports
+ * (its `error` code), `details` the HTTP status and the server's OAuth error when there was one.
+ */
 export class OAuthError extends Error {
-  constructor(readonly kind: OAuthErrorKind, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "OAuthError";
+  override readonly name = "OAuthError";
+  readonly kind: OAuthFailure;
+  constructor(
+    readonly reason: OAuthErrorReason,
+    message: string,
+    readonly details: { status?: number; error?: string; errorDescription?: string } = {},
+  ) {
+    super(message);
+    this.kind = OAUTH_FAILURE[reason];
   }
-}
-
-/** The metadata advertises the device authorization grant (MSC4341) and its endpoint. */
-export function supportsDeviceGrant(metadata: AuthMetadata): boolean {
-  return Array.isArray(metadata.grant_types_supported)
-    && metadata.grant_types_supported.includes(DEVICE_CODE_GRANT)
-    && typeof metadata.device_authorization_endpoint === "string";
 }
 
 // ---- Matrix (matrix-js-sdk behind the adapter) --------------------------------------------------
 
 /**
- * The new device's secrets-import steps, in the order the work is done: import the private
- * cross-signing keys and the backup key from the bundle, sign our device with the self-signing key,
- * send the one /keys/upload that carries the device keys with that signature, connect to the key backup.
+ * The new device's secrets-import steps (the contract's SECRETS_STEPS), in the order the work is done:
+ * import the private cross-signing keys and the backup key from the bundle, sign our device with the
+ * self-signing key, send the one /keys/upload that carries the device keys with that signature,
+ * connect to the key backup. Each ends done or failed.
  */
-export const SECRETS_STEP_NAMES = SECRETS_STEPS;
-export type SecretsStepName = SecretsStep;
 export type SecretsStepStatus = Extract<StepStatus, "done" | "failed">;
-export type SecretsStepListener = (step: SecretsStepName, status: SecretsStepStatus) => void;
+export type SecretsStepListener = (step: SecretsStep, status: SecretsStepStatus) => void;
 
-/** The new device's signed-in session. Holds the tokens; the flow never looks inside. */
-export interface NewDeviceSession {
+/** The new device once the tokens arrived: a client signed in to the account. Holds the tokens; the flow never looks inside. */
+export interface SignedInClient {
   whoami(signal?: AbortSignal): Promise<{ userId: string; deviceId?: string }>;
   /**
    * Import the bundle before the first /keys/upload, self-sign, connect backup. `onStep` hears each
-   * SECRETS_STEP_NAMES step once, in that order, as the work is done (a fake may report them all).
+   * SECRETS_STEPS step once, in that order, as the work is done (a fake may report them all).
    */
   importSecretsAndVerify(bundle: SecretsBundle, opts?: { onStep?: SecretsStepListener }): Promise<{ crossSigned: boolean; backup: boolean }>;
 }
 
-export interface NewDeviceMatrixPort<S extends NewDeviceSession = NewDeviceSession> {
-  createSession(opts: { baseUrl: string; deviceId: string; tokens: OAuthTokens; metadata: AuthMetadata; clientId: string }): Promise<S>;
+export interface NewDeviceMatrixPort<C extends SignedInClient = SignedInClient> {
+  /** A client signed in with the fresh tokens (not started: nothing is uploaded before the secrets are imported). */
+  createClient(opts: { baseUrl: string; deviceId: string; tokens: OAuthTokens; metadata: AuthMetadata; clientId: string }): Promise<C>;
 }
 
 /** The existing, signed-in device. */
@@ -248,7 +297,7 @@ export interface ExistingDeviceMatrixPort {
   deviceExists(deviceId: string, signal?: AbortSignal): Promise<boolean>;
 }
 
-/** A signed-in existing device (the app's own session, or the devstack's seeded one). */
+/** A signed-in existing device (the app's own account, or the devstack's seeded one). */
 export interface ExistingAccount {
   userId: string;
   matrix: ExistingDeviceMatrixPort;
@@ -281,9 +330,11 @@ export interface ExistingDeviceUi {
 
 // ---- progress events and outcomes (serialisable; no secrets, no tokens) --------------------------
 
-export type Role = "new" | "existing";
-
-export type FlowState =
+/**
+ * Where a flow is: the states of the two state machines, in `state` events. The app reduces them to the
+ * contract's coarse FlowState for the screen.
+ */
+export type FlowStage =
   | "prechecks"
   | "creating_qr"
   | "showing_qr"
@@ -308,7 +359,7 @@ export type FlowState =
   | "done";
 
 export type FlowEvent =
-  | { type: "state"; state: FlowState }
+  | { type: "state"; state: FlowStage }
   /** QR payload as lowercase hex, for the renderer to draw. */
   | { type: "qr"; hex: string; expiresAt?: number }
   | { type: "check_code"; code: string }
@@ -324,10 +375,10 @@ export type FlowEvent =
   | { type: "transferring_secrets" }
   | { type: "importing" }
   /** One secrets-import step finished (names only: never a key). */
-  | { type: "secrets_step"; step: SecretsStepName; status: SecretsStepStatus }
+  | { type: "secrets_step"; step: SecretsStep; status: SecretsStepStatus }
   | { type: "verified"; crossSigned: boolean; backup: boolean }
   | { type: "message_sent"; messageType: string }
   | { type: "message_received"; messageType: string }
-  | { type: "outcome"; role: Role; result: FlowOutcome };
+  | { type: "outcome"; role: DeviceRole; result: FlowOutcome };
 
 export type FlowListener = (event: FlowEvent) => void;

@@ -9,9 +9,9 @@
 //   when it resolves at all, and when it does not (the development stack's `localhost`), the flow
 //   checks after whoami that the account is on that server name. A mismatch is an error, never a
 //   silent switch to another homeserver.
-import type { FetchLike } from "../protocol/rendezvous.js";
-import { HomeserverError, type HomeserverPort, type HomeserverRef, type ResolvedHomeserver } from "./ports.js";
-import { requireSecureUrl, UnsafeUrlError } from "./url-policy.js";
+import type { FetchLike } from "../../protocol/rendezvous.js";
+import { HomeserverError, type HomeserverPort, type HomeserverRef, type ResolvedHomeserver } from "../flows/ports.js";
+import { requireSecureUrl, UnsafeUrlError } from "../url-policy.js";
 
 export interface HomeserverPortOptions {
   /** The homeserver the user expects (base URL). */

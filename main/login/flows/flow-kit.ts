@@ -27,10 +27,10 @@ import {
   type FlowEvent,
   type FlowListener,
   type FlowOutcome,
-  type FlowState,
-  type Role,
+  type FlowStage,
   type SecureConversation,
 } from "./ports.js";
+import type { DeviceRole } from "../../../contract/flow.js";
 
 export const DEFAULT_LINGER_MS = 2500;
 /** After m.login.secrets, the time the existing device waits before it watches for the peer's DELETE. */
@@ -61,7 +61,7 @@ interface Closeable {
 }
 
 export interface FlowContextOptions {
-  role: Role;
+  role: DeviceRole;
   onEvent?: FlowListener;
   signal?: AbortSignal;
   lingerMs?: number;
@@ -70,7 +70,7 @@ export interface FlowContextOptions {
 }
 
 export class FlowContext {
-  readonly role: Role;
+  readonly role: DeviceRole;
   /** Aborted by the caller's signal; every wait in the flow uses it. */
   readonly signal: AbortSignal;
   private readonly listener: FlowListener | undefined;
@@ -96,7 +96,7 @@ export class FlowContext {
     }
   }
 
-  state(state: FlowState): void {
+  state(state: FlowStage): void {
     this.emit({ type: "state", state });
   }
 
@@ -248,9 +248,14 @@ export class FlowContext {
   }
 }
 
-/** A refused write (409/412) rather than a payload that did not open: the ProtocolError behind it says (channel-errors.ts keeps it as the cause). */
+/** A refused write (409/412) rather than a payload that did not open: the ProtocolError behind it says (channel/errors.ts keeps it as the cause). */
 function isConcurrentWrite(error: ChannelError): boolean {
   return (error.cause as { code?: unknown } | undefined)?.code === "rendezvous_concurrent_write";
+}
+
+/** An error's message, for an outcome's detail. */
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** Hex of the QR bytes for the renderer. */
