@@ -7,6 +7,11 @@ export interface HttpResult {
   readonly status: number;
   readonly body: Record<string, unknown> | null;
   readonly headers: Headers;
+  /**
+   * An earlier attempt of this request went unanswered (lost, timed out) or was answered 5xx: the
+   * server may have acted on it. For a PUT: its write may have landed although we never saw the answer.
+   */
+  readonly uncertain: boolean;
 }
 
 export const CONCURRENT_WRITE_ERRCODES = new Set(["M_CONCURRENT_WRITE", "IO_ELEMENT_MSC4388_CONCURRENT_WRITE"]);

@@ -43,6 +43,11 @@ export class RendezvousSession {
   private closed = false;
   /** The server answered 404 for the session: a DELETE would only be answered 404 too. */
   private goneOnServer = false;
+  /**
+   * The payload found when a write of ours was overtaken (see put): the other device's answer to it,
+   * or a third party's write. It is the next poll's, so nothing the peer wrote is ever skipped.
+   */
+  private overtaking: string | undefined;
 
   /** @internal use RendezvousClient.create / open */
   constructor(client: RendezvousClient, id: string) {
@@ -58,6 +63,16 @@ export class RendezvousSession {
   get sequenceToken(): string {
     if (this.token === undefined) throw new RendezvousError("rendezvous_bad_request", "session has no sequence token yet");
     return this.token;
+  }
+
+  /**
+   * The token to open the next payload with (the sequence-token rule: the one our own last write got
+   * back, which is the current token until the peer writes). undefined when our last write was
+   * overtaken: its answer was lost and the other device answered it before we could learn the token
+   * it got, so the payload the next poll returns was sealed with a token we never saw.
+   */
+  get openToken(): string | undefined {
+    return this.overtaking === undefined ? this.token : undefined;
   }
 
   /** The payload as of the last GET or own write. */
@@ -173,6 +188,11 @@ export class RendezvousSession {
    */
   async poll(options: PollOptions = {}): Promise<string> {
     const { signal } = options;
+    if (this.overtaking !== undefined) {
+      const data = this.overtaking;
+      this.overtaking = undefined;
+      return data;
+    }
     const pace: PollPace = options.pace ?? ((options.replyDue ?? this.lastWasOwnWrite) ? "reply" : "idle");
     // Right after our own write, a plain GET cannot see an answer yet: the first poll goes `fastMs`
     // after the write (never later, so a quick reply is seen at once), not immediately. A held GET
@@ -207,7 +227,12 @@ export class RendezvousSession {
   /**
    * `PUT /rendezvous/{id}` with the current token. Returns the new token. A lost response is
    * re-sent identically (idempotent on the server). A 409 is settled with a GET: if the payload
-   * there is ours, our write landed; otherwise someone else wrote and this is a concurrent write.
+   * there is ours, our write landed. Otherwise, when no earlier attempt can have landed, someone else
+   * wrote first: a concurrent write. But when an earlier attempt went unanswered, that attempt may
+   * have landed and the other device may already have answered it (it answers within milliseconds
+   * of reading), which a third party's write cannot be told from here: the write counts as
+   * overtaken — done, with the payload found kept for the next poll and `openToken` undefined — and
+   * the secure session decides (docs/protocol.md "Lost answers").
    */
   async put(data: string, signal?: AbortSignal): Promise<string> {
     const token = this.sequenceToken;
@@ -227,6 +252,11 @@ export class RendezvousSession {
       // Settle at once: if our earlier attempt landed, the peer may answer within its next poll.
       const now = await this.read(signal, { unpaced: true });
       if (now.data === data) {
+        this.markOwnWrite(startedAt);
+        return now.sequenceToken;
+      }
+      if (result.uncertain) {
+        this.overtaking = now.data;
         this.markOwnWrite(startedAt);
         return now.sequenceToken;
       }

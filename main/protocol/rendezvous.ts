@@ -326,7 +326,8 @@ export class RendezvousClient {
         await this.wait(lostBackoffMs(lost++), session, signal);
         continue;
       }
-      const result: HttpResult = { status: response.status, body: parseJsonObject(text), headers: response.headers };
+      // `lost` counts the lost answers and the 5xx ones: either way the server may have acted.
+      const result: HttpResult = { status: response.status, body: parseJsonObject(text), headers: response.headers, uncertain: lost > 0 };
       if (response.status === 429) {
         const wait = retryAfterMs(result) ?? Math.min(1_000 * 2 ** limited, 10_000);
         limited++;
