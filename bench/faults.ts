@@ -81,7 +81,7 @@ try {
             rendezvousUrl: row.version === "2025" && row.direction === "new_scans" ? rig.homeserverUrl : rig.url,
             onEvent: armed.onEvent,
           });
-          const note = await armed.done();
+          const { note } = await armed.done();
           row.runs++;
           row.ms.push(run.ms);
           if (run.verified) {

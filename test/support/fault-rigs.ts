@@ -23,6 +23,12 @@ import { startRoundRobinProxy, type RoundRobinProxy } from "./round-robin-proxy.
 export type FaultKind = "restart" | "lossy" | "instances" | "nginx";
 export const FAULT_KINDS: readonly FaultKind[] = ["restart", "lossy", "instances", "nginx"];
 
+export interface ArmedFault {
+  readonly onEvent: (role: Role, e: FlowEvent) => void;
+  /** After the sign-in: whether the fault really met it (restarted, answers lost, both instances used, through nginx), and how. */
+  done(): Promise<{ readonly hit: boolean; readonly note: string }>;
+}
+
 export interface FaultRig {
   readonly kind: FaultKind;
   /** Base URL of the rendezvous server as the clients reach it (through the fault). */
@@ -31,9 +37,9 @@ export interface FaultRig {
   readonly homeserverUrl: string;
   /**
    * Before each sign-in: returns the listener that injects this run's fault at its moment (restart), and
-   * a function that says afterwards what the fault did (for reports).
+   * a function that says afterwards what the fault did.
    */
-  arm(run: number): { onEvent: (role: Role, e: FlowEvent) => void; done(): Promise<string> };
+  arm(run: number): ArmedFault;
   close(): Promise<void>;
 }
 
@@ -81,6 +87,7 @@ async function restartRig(homeserver: string): Promise<FaultRig> {
       restarting = undefined;
       const moment = RESTART_MOMENTS[run % RESTART_MOMENTS.length]!;
       let note = `no restart (${moment.label} never came)`;
+      let hit = false;
       return {
         onEvent(role, e) {
           if (restarting || !moment.at(role, e)) return;
@@ -89,11 +96,12 @@ async function restartRig(homeserver: string): Promise<FaultRig> {
             await server.close();
             server = await serverOn(port, store, url);
             note = `restarted at ${moment.label} (down ${(performance.now() - t0).toFixed(0)} ms)`;
+            hit = true;
           })();
         },
         async done() {
           await restarting;
-          return note;
+          return { hit, note };
         },
       };
     },
@@ -125,7 +133,8 @@ async function lossyRig(homeserver: string, dropRate: number, seed: number): Pro
         onEvent: () => undefined,
         done: async () => {
           const by = Object.entries(proxy.stats.droppedByMethod).map(([m, n]) => `${m} ${n - (before.droppedByMethod[m] ?? 0)}`).filter((x) => !x.endsWith(" 0"));
-          return `lost ${proxy.stats.dropped - before.dropped} of ${proxy.stats.forwarded - before.forwarded} answers (${by.join(", ") || "none"}), seed ${seed + run}`;
+          const lost = proxy.stats.dropped - before.dropped;
+          return { hit: lost > 0, note: `lost ${lost} of ${proxy.stats.forwarded - before.forwarded} answers (${by.join(", ") || "none"}), seed ${seed + run}` };
         },
       };
     },
@@ -148,7 +157,13 @@ async function instancesRig(homeserver: string): Promise<FaultRig> {
     homeserverUrl: route.url,
     arm() {
       const before = [...balancer.counts];
-      return { onEvent: () => undefined, done: async () => `requests per instance ${balancer.counts.map((c, i) => c - before[i]!).join(" / ")}` };
+      return {
+        onEvent: () => undefined,
+        done: async () => {
+          const counts = balancer.counts.map((c, i) => c - before[i]!);
+          return { hit: counts.every((c) => c > 0), note: `requests per instance ${counts.join(" / ")}` };
+        },
+      };
     },
     async close() {
       await route.close();
@@ -170,7 +185,13 @@ async function nginxRig(homeserver: string): Promise<FaultRig> {
     homeserverUrl: route.url,
     arm() {
       const before = nginx.accessLog().length;
-      return { onEvent: () => undefined, done: async () => `${nginx.accessLog().slice(before).split("\n").filter((l) => RENDEZVOUS_PATH.test(l)).length} rendezvous requests through nginx` };
+      return {
+        onEvent: () => undefined,
+        done: async () => {
+          const requests = nginx.accessLog().slice(before).split("\n").filter((l) => RENDEZVOUS_PATH.test(l)).length;
+          return { hit: requests > 0, note: `${requests} rendezvous requests through nginx` };
+        },
+      };
     },
     async close() {
       await route.close();
