@@ -235,7 +235,16 @@ export class Transport2024 {
       target = u.href;
     }
     const r = await this.exchange(target, method, init, op, held);
-    if (method === "PUT" && r.response.status === 412 && r.mayHaveLanded) return this.settleLostWrite(url, init, r.startedAt, op);
+    if (method === "PUT" && r.mayHaveLanded) {
+      if (r.response.status === 412) return this.settleLostWrite(url, init, r.startedAt, op);
+      // Gone after a write that may have landed: most likely the other device read it and deleted
+      // the session (what a new device does once it has read m.login.secrets). The write counts as
+      // done; the next request reports the session's end, as it would have without the lost answer.
+      if (r.response.status === 404) {
+        this.goneOnServer = true;
+        return new Response(null, { status: 202, headers: { etag: strongEtag(headerValue(init.headers, "if-match") ?? null) ?? WRITTEN_AGAINST_UNKNOWN } });
+      }
+    }
     return this.translate(method, url, r.response, r.body, r.startedAt, ifNoneMatch, op);
   }
 

@@ -232,7 +232,8 @@ export class RendezvousSession {
    * have landed and the other device may already have answered it (it answers within milliseconds
    * of reading), which a third party's write cannot be told from here: the write counts as
    * overtaken — done, with the payload found kept for the next poll and `openToken` undefined — and
-   * the secure session decides (docs/protocol.md "Lost answers").
+   * the secure session decides (docs/protocol.md "Lost answers"). A 404 after an unanswered attempt
+   * counts the write as done too: the session ended after it (the next request says how).
    */
   async put(data: string, signal?: AbortSignal): Promise<string> {
     const token = this.sequenceToken;
@@ -247,7 +248,17 @@ export class RendezvousSession {
       this.markOwnWrite(startedAt);
       return next;
     }
-    if (result.status === 404) throw this.goneError(result);
+    if (result.status === 404) {
+      // Gone after a write that may have landed: most likely the other device read it and deleted the
+      // session (a new device does, once it has read m.login.secrets). The write counts as done; the
+      // next request reports the session's end, as it would have without the lost answer.
+      if (result.uncertain) {
+        this.goneOnServer = true;
+        this.markOwnWrite(startedAt);
+        return token;
+      }
+      throw this.goneError(result);
+    }
     if (result.status === 409 || CONCURRENT_WRITE_ERRCODES.has(errcodeOf(result) ?? "")) {
       // Settle at once: if our earlier attempt landed, the peer may answer within its next poll.
       const now = await this.read(signal, { unpaced: true });

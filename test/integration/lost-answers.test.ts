@@ -146,6 +146,22 @@ describe("2025: a lost write answered before the retry", () => {
     await g.close();
   });
 
+  test("the last message: the peer reads it and deletes the session before the retry; the write counts as done", async () => {
+    loseAnswerToPut(2);
+    const pending = await startGenerator({ rendezvousUrl: proxy.url, intent: "login", profile: PROFILE });
+    const [unconfirmed, scanned] = await Promise.all([pending.waitForScanner(), connectScanner(pending.qr, { profile: PROFILE, fetch: direct })]);
+    const g = await unconfirmed.confirm(scanned.checkCode);
+    await scanned.conversation.send({ type: "m.login.success" });
+    expect(await g.receive()).toEqual({ type: "m.login.success" });
+    const sent = g.send({ type: "m.login.secrets" });
+    expect(await scanned.conversation.receive()).toEqual({ type: "m.login.secrets" });
+    await scanned.conversation.close();
+    release();
+    await sent;
+    // The next request says how the session ended.
+    expect((await protocolRejection(g.receive())).code).toBe("rendezvous_not_found");
+  });
+
   test("real tampering in that window still is one: a third party's payload with a made-up echo does not open", async () => {
     loseAnswerToPut(1);
     const pending = await startGenerator({ rendezvousUrl: proxy.url, intent: "login", profile: PROFILE });
@@ -215,6 +231,21 @@ describe("2024: a lost write answered before the retry", () => {
     await sent;
     expect(await g.receive()).toEqual({ type: "m.login.protocol_accepted" });
     await g.close();
+  });
+
+  test("the last message: the peer reads it and deletes the session before the retry; the write counts as done", async () => {
+    loseAnswerToPut(2);
+    const pending = await startGenerator2024({ createUrl: createUrlFor(proxy.url), intent: "login" });
+    const [unconfirmed, scanned] = await Promise.all([pending.waitForScanner(), connectScanner2024(pending.qr, { fetch: direct })]);
+    const g = await unconfirmed.confirm(scanned.checkCode);
+    await scanned.conversation.send({ type: "m.login.success" });
+    expect(await g.receive()).toEqual({ type: "m.login.success" });
+    const sent = g.send({ type: "m.login.secrets" });
+    expect(await scanned.conversation.receive()).toEqual({ type: "m.login.secrets" });
+    await scanned.conversation.close();
+    release();
+    await sent;
+    expect((await protocolRejection(g.receive())).code).toBe("rendezvous_not_found");
   });
 
   test("real tampering in that window still is one: a third party's payload does not open (insecure channel)", async () => {

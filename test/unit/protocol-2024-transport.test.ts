@@ -191,6 +191,18 @@ describe("Transport2024", () => {
     expect(new URL(seen[3]!.url).searchParams.get("since")).toBe('"e1"');
   });
 
+  test("…and when the session is gone by the retry (the peer read our write and deleted it), the write counts as done", async () => {
+    const clock = new VirtualClock();
+    const { fetch, seen } = scripted([created(60_000), new TypeError("other side closed"), { status: 404, body: "{}" }, { status: 404, body: "{}" }]);
+    const t = new Transport2024({ fetch, clock });
+    await t.fetchFn(CREATE, { method: "POST", body: "" });
+    expect((await t.fetchFn(URL_, { method: "PUT", headers: { "if-match": '"e1"' }, body: "m.login.secrets" })).status).toBe(202);
+    // The next request reports the end, and the session is not DELETEd again.
+    expect((await protocolRejection(t.fetchFn(URL_, { method: "GET", headers: { "if-none-match": '"e1"' } }))).code).toBe("rendezvous_not_found");
+    expect((await t.fetchFn(URL_, { method: "DELETE" })).status).toBe(404);
+    expect(seen.map((s) => s.init.method)).toEqual(["POST", "PUT", "PUT", "GET"]);
+  });
+
   test("POST answers 404 mean no 2024 rendezvous there", async () => {
     const { fetch } = scripted([{ status: 404, body: "{}" }]);
     const t = new Transport2024({ fetch });

@@ -188,6 +188,21 @@ describe("a write overtaken by the answer to it (its own answer lost)", () => {
     expect(s.openToken).toBe(token);
   });
 
+  test("404 after a lost answer (the peer read our write and deleted the session): the write counts as done, the next poll says gone", async () => {
+    const g = await client().create("");
+    const s = await client().open(g.id);
+    server.hook = (req) => {
+      if (req.method !== "PUT") return undefined;
+      if (server.requests("PUT").length === 1) return "drop-response";
+      server.sessions.delete(g.id);
+      return undefined;
+    };
+    await s.put("m.login.secrets");
+    expect((await rejection(s.poll())).code).toBe("rendezvous_not_found");
+    await s.delete();
+    expect(server.requests("DELETE")).toHaveLength(0);
+  });
+
   test("the same 409 without a lost answer is still a concurrent write", async () => {
     const g = await client().create("");
     const s = await client().open(g.id);
