@@ -7,7 +7,8 @@
 // devices succeeded, the new one cross-signed with the backup) and every other outcome pair with its
 // count; with --verbose, what the fault did in each failed run (the lossy rig's seed replays it).
 // Usage: npm run faults [-- --runs N] [--fault restart,lossy,instances,nginx] [--version 2024,2025]
-//        [--direction existing_scans,new_scans] [--seed N] [--verbose]
+//        [--direction existing_scans,new_scans] [--seed N] [--timeout SECONDS] [--verbose]
+// --timeout: a sign-in still running after this long is cancelled and counted as failed (default 90).
 import { startDevStack } from "../main/devstack/stack.js";
 import type { ProtocolVersion } from "../main/login/ports.js";
 import { FAULT_KINDS, startFaultRig, type FaultKind } from "../test/support/fault-rigs.js";
@@ -34,12 +35,13 @@ function list<T extends string>(name: string, all: readonly T[]): T[] {
 
 const RUNS = Number(option("runs") ?? 20);
 const SEED = Number(option("seed") ?? 4108);
+const TIMEOUT_S = Number(option("timeout") ?? 90);
 const VERBOSE = args.includes("--verbose");
 const FAULTS = list<FaultKind>("fault", FAULT_KINDS);
 const VERSIONS = list<ProtocolVersion>("version", ["2025", "2024"]);
 const DIRS = list<Direction>("direction", DIRECTIONS);
-if (!Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(SEED)) {
-  console.error("faults: --runs and --seed take whole numbers");
+if (!Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(SEED) || !Number.isInteger(TIMEOUT_S) || TIMEOUT_S < 5) {
+  console.error("faults: --runs, --seed and --timeout (at least 5) take whole numbers");
   process.exit(2);
 }
 
@@ -80,6 +82,7 @@ try {
             // A 2025 QR shown by the existing device names its URL as the homeserver.
             rendezvousUrl: row.version === "2025" && row.direction === "new_scans" ? rig.homeserverUrl : rig.url,
             onEvent: armed.onEvent,
+            timeoutMs: TIMEOUT_S * 1_000,
           });
           const { note } = await armed.done();
           row.runs++;
