@@ -58,11 +58,15 @@ interface Case {
   readonly run: number;
 }
 
-/** Both versions, both directions; the restart moments spread over the cases (the check code for both versions). */
+/**
+ * Both versions, both directions; the restart moments (restartMoment) spread over the cases: right after
+ * the check code is shown for both versions (issue 17's case), "Is this your account?", and the existing
+ * device waiting for the new device.
+ */
 const CASES: readonly Case[] = [
   { version: "2025", direction: "existing_scans", run: 0 },
-  { version: "2025", direction: "new_scans", run: 1 },
-  { version: "2024", direction: "existing_scans", run: 4 },
+  { version: "2025", direction: "new_scans", run: 2 },
+  { version: "2024", direction: "existing_scans", run: 7 },
   { version: "2024", direction: "new_scans", run: 3 },
 ];
 

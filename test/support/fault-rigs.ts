@@ -71,6 +71,15 @@ export const RESTART_MOMENTS: ReadonlyArray<{ readonly label: string; readonly a
   { label: "existing device waiting_for_device", at: (role, e) => role === "existing" && e.type === "state" && e.state === "waiting_for_device" },
 ];
 
+/**
+ * The moment of run `run`: cycling, and shifted by one every full cycle, so that a table whose rows take
+ * turns (run = round × rows + row) gives every row every moment even when it has as many rows as moments.
+ */
+export function restartMoment(run: number): number {
+  const n = RESTART_MOMENTS.length;
+  return (run + Math.floor(run / n)) % n;
+}
+
 async function restartRig(homeserver: string): Promise<FaultRig> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "qrl-restart-rig-"));
   const store = `sqlite:${path.join(dir, "rendezvous.sqlite")}`;
@@ -85,7 +94,7 @@ async function restartRig(homeserver: string): Promise<FaultRig> {
     homeserverUrl: route.url,
     arm(run) {
       restarting = undefined;
-      const moment = RESTART_MOMENTS[run % RESTART_MOMENTS.length]!;
+      const moment = RESTART_MOMENTS[restartMoment(run)]!;
       let note = `no restart (${moment.label} never came)`;
       let hit = false;
       return {
