@@ -237,13 +237,7 @@ export class Transport2024 {
     const r = await this.exchange(target, method, init, op, held);
     if (method === "PUT" && r.mayHaveLanded) {
       if (r.response.status === 412) return this.settleLostWrite(url, init, r.startedAt, op);
-      // Gone after a write that may have landed: most likely the other device read it and deleted
-      // the session (what a new device does once it has read m.login.secrets). The write counts as
-      // done; the next request reports the session's end, as it would have without the lost answer.
-      if (r.response.status === 404) {
-        this.goneOnServer = true;
-        return new Response(null, { status: 202, headers: { etag: strongEtag(headerValue(init.headers, "if-match") ?? null) ?? WRITTEN_AGAINST_UNKNOWN } });
-      }
+      if (r.response.status === 404) return this.endedAfterWrite(init);
     }
     return this.translate(method, url, r.response, r.body, r.startedAt, ifNoneMatch, op);
   }
@@ -310,10 +304,7 @@ export class Transport2024 {
     const now = await this.exchange(url, "GET", {}, op);
     if (op?.abandoned) throw cancelled();
     const status = now.response.status;
-    if (status === 404) {
-      this.goneOnServer = true;
-      throw this.goneError("PUT");
-    }
+    if (status === 404) return this.endedAfterWrite(init);
     if (status !== 200) throw statusError("GET", url, status);
     const etag = strongEtag(now.response.headers.get("etag"));
     if (etag === null) throw new RendezvousError("rendezvous_bad_response", "the rendezvous server's answer has no ETag header (removed by a proxy or browser extension?)", { status });
@@ -325,6 +316,17 @@ export class Transport2024 {
     }
     this.fixExpiry(headers, startedAt, false);
     return new Response(null, { status: 202, headers });
+  }
+
+  /**
+   * The session is gone after a write that may have landed (a 404 to its retry, or to the read that
+   * settles its 412): most likely the other device read it and deleted the session, as a new device
+   * does once it has read m.login.secrets. The write counts as done; the next request reports the end,
+   * as it would have without the lost answer.
+   */
+  private endedAfterWrite(init: RequestInit): Response {
+    this.goneOnServer = true;
+    return new Response(null, { status: 202, headers: { etag: strongEtag(headerValue(init.headers, "if-match") ?? null) ?? WRITTEN_AGAINST_UNKNOWN } });
   }
 
   private send(url: string, method: string, init: RequestInit, op: Operation | undefined, held: boolean): Promise<Response> {

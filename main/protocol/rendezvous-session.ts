@@ -249,19 +249,18 @@ export class RendezvousSession {
       return next;
     }
     if (result.status === 404) {
-      // Gone after a write that may have landed: most likely the other device read it and deleted the
-      // session (a new device does, once it has read m.login.secrets). The write counts as done; the
-      // next request reports the session's end, as it would have without the lost answer.
-      if (result.uncertain) {
-        this.goneOnServer = true;
-        this.markOwnWrite(startedAt);
-        return token;
-      }
+      if (result.uncertain) return this.endedAfterWrite(token, startedAt);
       throw this.goneError(result);
     }
     if (result.status === 409 || CONCURRENT_WRITE_ERRCODES.has(errcodeOf(result) ?? "")) {
       // Settle at once: if our earlier attempt landed, the peer may answer within its next poll.
-      const now = await this.read(signal, { unpaced: true });
+      let now: GetResult;
+      try {
+        now = await this.read(signal, { unpaced: true });
+      } catch (err) {
+        if (result.uncertain && err instanceof RendezvousError && (err.code === "rendezvous_not_found" || err.code === "rendezvous_expired")) return this.endedAfterWrite(token, startedAt);
+        throw err;
+      }
       if (now.data === data) {
         this.markOwnWrite(startedAt);
         return now.sequenceToken;
@@ -277,6 +276,18 @@ export class RendezvousSession {
       });
     }
     throw httpError(result, "put");
+  }
+
+  /**
+   * The session is gone after a write that may have landed (a 404 to its retry, or to the read that
+   * settles its 409): most likely the other device read it and deleted the session, as a new device
+   * does once it has read m.login.secrets. The write counts as done; the next request reports the end,
+   * as it would have without the lost answer.
+   */
+  private endedAfterWrite(token: string, startedAt: number): string {
+    this.goneOnServer = true;
+    this.markOwnWrite(startedAt);
+    return token;
   }
 
   /** `DELETE /rendezvous/{id}`. A session already gone (404) counts as deleted. */

@@ -201,6 +201,13 @@ describe("Transport2024", () => {
     expect((await protocolRejection(t.fetchFn(URL_, { method: "GET", headers: { "if-none-match": '"e1"' } }))).code).toBe("rendezvous_not_found");
     expect((await t.fetchFn(URL_, { method: "DELETE" })).status).toBe(404);
     expect(seen.map((s) => s.init.method)).toEqual(["POST", "PUT", "PUT", "GET"]);
+
+    // The same when the 412 came first and the session was gone by the read that settles it.
+    const late = scripted([created(60_000), new TypeError("other side closed"), { status: 412, body: "{}" }, new TypeError("other side closed"), { status: 404, body: "{}" }]);
+    const u = new Transport2024({ fetch: late.fetch, clock });
+    await u.fetchFn(CREATE, { method: "POST", body: "" });
+    expect((await u.fetchFn(URL_, { method: "PUT", headers: { "if-match": '"e1"' }, body: "m.login.secrets" })).status).toBe(202);
+    expect(late.seen.map((s) => s.init.method)).toEqual(["POST", "PUT", "PUT", "GET", "GET"]);
   });
 
   test("POST answers 404 mean no 2024 rendezvous there", async () => {

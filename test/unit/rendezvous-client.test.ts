@@ -203,6 +203,27 @@ describe("a write overtaken by the answer to it (its own answer lost)", () => {
     expect(server.requests("DELETE")).toHaveLength(0);
   });
 
+  test("…and the same when the re-send met 409 and the session was gone by the read that settles it", async () => {
+    const g = await client().create("");
+    const s = await client().open(g.id);
+    server.hook = (req) => {
+      if (req.method === "PUT" && server.requests("PUT").length === 1) return "drop-response";
+      if (req.method === "PUT") {
+        // The peer read our write, answered it, read nothing more, and deleted the session.
+        server.externalWrite(g.id, "the reply");
+        return undefined;
+      }
+      if (req.method === "GET" && server.requests("GET").length === 2) {
+        server.sessions.delete(g.id);
+        return "drop-response";
+      }
+      return undefined;
+    };
+    await s.put("m.login.secrets");
+    expect(server.log.map((r) => r.method)).toEqual(["POST", "GET", "PUT", "PUT", "GET", "GET"]);
+    expect((await rejection(s.poll())).code).toBe("rendezvous_not_found");
+  });
+
   test("the same 409 without a lost answer is still a concurrent write", async () => {
     const g = await client().create("");
     const s = await client().open(g.id);
