@@ -296,7 +296,8 @@ export class Transport2024 {
    *   channel can: report the write as done with the ETag we wrote against, which is no longer
    *   current, so matrix-js-sdk's next receive (If-None-Match with it) reads the payload that is there
    *   now. The peer's reply opens and is delivered, never lost; a third party's payload does not open
-   *   and ends the flow as an attack, as it should.
+   *   and ends the flow as an attack, as it should;
+   * - it is gone: see endedAfterWrite.
    * A 412 to a PUT none of whose attempts can have landed is a concurrent write, as before.
    */
   private async settleLostWrite(url: string, init: RequestInit, startedAt: number, op: Operation | undefined): Promise<Response> {
