@@ -10,7 +10,8 @@
 // - A 412 on PUT (element-web#34453, synapse#18155): it copies the ETag from any PUT answer, the 412
 //   included, and returns as if the write had landed; the message is lost and both sides poll until
 //   the session expires. Here a 412 is a typed `rendezvous_concurrent_write`, as is any other
-//   non-success answer to a write (it never sees one).
+//   non-success answer to a write (it never sees one) — unless an earlier attempt of the same PUT may
+//   have landed (its answer was lost): see settleLostWrite.
 // - Proxies: a compressing proxy weakens the ETag (`W/"…"`, synapse#18178) and a charset may be added
 //   to `text/plain`; it would send the weak form back in If-Match (412) and treat the payload as no
 //   payload. ETags are handed over in their strong form and `text/plain; …` as `text/plain`. An
@@ -24,8 +25,12 @@
 // - Long-poll (qr-login's extension, docs/architecture.md): a GET with If-None-Match also carries
 //   `?since=<etag>`; a server with the extension holds it until the session changes, one without
 //   ignores the parameter. The POST's answer may name the parameter (`io.github.qr_login.long_poll`).
-// - GETs that fail on the network or with 5xx/429 are retried within the session's lifetime (a GET is
-//   safe to repeat); writes are not (a repeated PUT would be refused with 412 if the first landed).
+// - Transient failures (connection refused or reset, a request unanswered for requestTimeoutMs, 5xx,
+//   429 after its Retry-After) are retried with backoff, every method alike, until the session's
+//   expiry (before the expiry is known, i.e. the POST and a scanner's first GET: maxAttempts; a DELETE,
+//   which only tidies up: deleteBudgetMs). matrix-js-sdk ends the flow on any failed request, so it
+//   never sees one of these. A repeated PUT whose first attempt landed meets 412 (the 2024 API has no
+//   idempotent replay): settleLostWrite reads the session to find out what happened.
 // Requests are counted per method for the flow benchmark.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { RendezvousError } from "../protocol/rendezvous-errors.js";
@@ -43,11 +48,24 @@ export interface Transport2024Options {
   readonly clock?: MonotonicClock;
   /** Send `since` on conditional GETs (default true). */
   readonly longPoll?: boolean;
-  /** A request that has not answered after this long counts as lost (default 45 s, above any hold). */
+  /** A request that has not answered after this long counts as lost (default 10 s; a held GET gets HOLD_ALLOWANCE_MS more). */
   readonly requestTimeoutMs?: number;
-  /** Attempts per GET on network errors, 5xx and 429 (default 5). */
-  readonly getAttempts?: number;
+  /** Attempts of a request made before the session's expiry is known (the POST, a scanner's first GET; default 8). */
+  readonly maxAttempts?: number;
+  /** How long a DELETE is retried (default 5 s): it only tidies up, and an exit must not wait on a server that is down. */
+  readonly deleteBudgetMs?: number;
 }
+
+/** Added to a held (long-poll) GET's timeout: above the longest hold a server may use (ours: at most 25 s). */
+const HOLD_ALLOWANCE_MS = 35_000;
+/**
+ * The ETag handed over when a lost write was overtaken and the PUT named no If-Match (matrix-js-sdk
+ * always names one): any value the server never issues makes the next receive read the payload.
+ */
+const WRITTEN_AGAINST_UNKNOWN = '"io.github.qr_login.overtaken"';
+/** Backoff between attempts: 250 ms doubling to 4 s (a Retry-After is honoured as given). */
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_MAX_MS = 4_000;
 
 export interface RequestCounts {
   total: number;
@@ -89,7 +107,8 @@ export class Transport2024 {
   private readonly clock: MonotonicClock;
   private readonly longPoll: boolean;
   private readonly requestTimeoutMs: number;
-  private readonly getAttempts: number;
+  private readonly maxAttempts: number;
+  private readonly deleteBudgetMs: number;
   private readonly ops = new AsyncLocalStorage<Operation>();
   private deadlineAt: number | undefined;
   private longPollParam = "since";
@@ -102,8 +121,9 @@ export class Transport2024 {
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
     this.clock = options.clock ?? systemClock;
     this.longPoll = options.longPoll ?? true;
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 45_000;
-    this.getAttempts = options.getAttempts ?? 5;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    this.maxAttempts = options.maxAttempts ?? 8;
+    this.deleteBudgetMs = options.deleteBudgetMs ?? 5_000;
   }
 
   /** The fetch function for MSC4108RendezvousSession (its `fetchFn`). */
@@ -208,48 +228,119 @@ export class Transport2024 {
     if (method === "DELETE" && this.goneOnServer) return new Response(null, { status: 404 });
     const ifNoneMatch = headerValue(init.headers, "if-none-match");
     let target = url;
-    if (method === "GET" && ifNoneMatch !== undefined && this.longPoll) {
+    const held = method === "GET" && ifNoneMatch !== undefined && this.longPoll;
+    if (held) {
       const u = new URL(url);
       u.searchParams.set(this.longPollParam, ifNoneMatch);
       target = u.href;
     }
-    const attempts = method === "GET" ? this.getAttempts : 1;
+    const r = await this.exchange(target, method, init, op, held);
+    if (method === "PUT" && r.mayHaveLanded) {
+      if (r.response.status === 412) return this.settleLostWrite(url, init, r.startedAt, op);
+      if (r.response.status === 404) return this.endedAfterWrite(init);
+    }
+    return this.translate(method, url, r.response, r.body, r.startedAt, ifNoneMatch, op);
+  }
+
+  /**
+   * One request, retried on transient failures (see the file comment). Returns the last answer; for a
+   * PUT or POST, whether an earlier attempt may have taken effect although we never saw its answer.
+   */
+  private async exchange(url: string, method: string, init: RequestInit, op: Operation | undefined, held = false): Promise<{ response: Response; body: ArrayBuffer; startedAt: number; mayHaveLanded: boolean }> {
+    const firstAt = this.clock.now();
+    let mayHaveLanded = false;
     for (let attempt = 1; ; attempt++) {
       const startedAt = this.clock.now();
       let response: Response;
       let body: ArrayBuffer;
       try {
-        response = await this.send(target, method, init, op);
+        response = await this.send(url, method, init, op, held);
         body = await response.arrayBuffer();
       } catch (err) {
         if (op?.abandoned) throw cancelled(err);
         if (err instanceof RendezvousError) throw err;
-        if (attempt < attempts && !this.isExpired) {
+        // Refused, reset, timed out: whether the server acted on the request is unknown.
+        mayHaveLanded = true;
+        if (this.mayRetry(method, attempt, firstAt)) {
           await this.backoff(attempt, op);
           continue;
         }
         throw new RendezvousError("rendezvous_network", `${method} ${url}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
       if (op?.abandoned) throw cancelled();
-      if (method === "GET" && (response.status >= 500 || response.status === 429) && attempt < attempts && !this.isExpired) {
+      if ((response.status >= 500 || response.status === 429) && this.mayRetry(method, attempt, firstAt)) {
+        // A 5xx may come from a proxy whose upstream did act on the request.
+        if (response.status >= 500) mayHaveLanded = true;
         await this.backoff(attempt, op, retryAfterMs(response));
         continue;
       }
-      return this.translate(method, url, response, body, startedAt, ifNoneMatch, op);
+      return { response, body, startedAt, mayHaveLanded };
     }
   }
 
-  private send(url: string, method: string, init: RequestInit, op: Operation | undefined): Promise<Response> {
+  /** Another attempt: until the session's expiry, or a fixed number while it is unknown; a DELETE only briefly. */
+  private mayRetry(method: string, attempt: number, firstAt: number): boolean {
+    if (method === "DELETE") return this.clock.now() - firstAt < this.deleteBudgetMs && !this.isExpired;
+    if (this.deadlineAt === undefined) return attempt < this.maxAttempts;
+    return !this.isExpired;
+  }
+
+  /**
+   * A PUT met 412 after an earlier attempt of it went unanswered: that attempt may have landed, and
+   * the 2024 API refuses the repeat because the session has moved on (its ETag changed). ETags are
+   * opaque and new on every write, so only the session's payload can say what happened. Read it:
+   * - it holds exactly what we wrote: our write is the last one; adopt its ETag and report success;
+   * - it holds something else: the session moved on past the ETag we wrote against. Either our write
+   *   landed and the other device already answered it (it can only answer what it read), or a third
+   *   party wrote. The transport cannot tell which (ETags say nothing about who wrote), but the secure
+   *   channel can: report the write as done with the ETag we wrote against, which is no longer
+   *   current, so matrix-js-sdk's next receive (If-None-Match with it) reads the payload that is there
+   *   now. The peer's reply opens and is delivered, never lost; a third party's payload does not open
+   *   and ends the flow as an attack, as it should;
+   * - it is gone: see endedAfterWrite.
+   * A 412 to a PUT none of whose attempts can have landed is a concurrent write, as before.
+   */
+  private async settleLostWrite(url: string, init: RequestInit, startedAt: number, op: Operation | undefined): Promise<Response> {
+    const ifMatch = headerValue(init.headers, "if-match");
+    const now = await this.exchange(url, "GET", {}, op);
+    if (op?.abandoned) throw cancelled();
+    const status = now.response.status;
+    if (status === 404) return this.endedAfterWrite(init);
+    if (status !== 200) throw statusError("GET", url, status);
+    const etag = strongEtag(now.response.headers.get("etag"));
+    if (etag === null) throw new RendezvousError("rendezvous_bad_response", "the rendezvous server's answer has no ETag header (removed by a proxy or browser extension?)", { status });
+    const ours = sameBytes(new Uint8Array(now.body), bodyBytes(init.body));
+    const headers = new Headers({ etag: ours ? etag : (strongEtag(ifMatch ?? null) ?? WRITTEN_AGAINST_UNKNOWN) });
+    for (const name of ["date", "expires"]) {
+      const v = now.response.headers.get(name);
+      if (v !== null) headers.set(name, v);
+    }
+    this.fixExpiry(headers, startedAt, false);
+    return new Response(null, { status: 202, headers });
+  }
+
+  /**
+   * The session is gone after a write that may have landed (a 404 to its retry, or to the read that
+   * settles its 412): most likely the other device read it and deleted the session, as a new device
+   * does once it has read m.login.secrets. The write counts as done; the next request reports the end,
+   * as it would have without the lost answer.
+   */
+  private endedAfterWrite(init: RequestInit): Response {
+    this.goneOnServer = true;
+    return new Response(null, { status: 202, headers: { etag: strongEtag(headerValue(init.headers, "if-match") ?? null) ?? WRITTEN_AGAINST_UNKNOWN } });
+  }
+
+  private send(url: string, method: string, init: RequestInit, op: Operation | undefined, held: boolean): Promise<Response> {
     this.counts.total++;
     if (method === "GET" || method === "PUT" || method === "POST" || method === "DELETE") this.counts[method]++;
-    const signals = [AbortSignal.timeout(this.requestTimeoutMs)];
+    const signals = [AbortSignal.timeout(this.requestTimeoutMs + (held ? HOLD_ALLOWANCE_MS : 0))];
     if (op) signals.push(op.controller.signal);
     if (init.signal) signals.push(init.signal);
     return this.fetchImpl(url, { ...init, method, signal: AbortSignal.any(signals) });
   }
 
   private async backoff(attempt: number, op: Operation | undefined, hintMs?: number): Promise<void> {
-    const ms = Math.min(hintMs ?? 250 * 2 ** (attempt - 1), 4_000, Math.max(0, this.remainingMs));
+    const ms = Math.min(hintMs ?? Math.min(BACKOFF_FIRST_MS * 2 ** (attempt - 1), BACKOFF_MAX_MS), Math.max(0, this.remainingMs));
     try {
       await this.clock.sleep(ms, op?.controller.signal);
     } catch (err) {
@@ -332,6 +423,18 @@ export class Transport2024 {
       // Not our concern: matrix-js-sdk reports a body without `url`.
     }
   }
+}
+
+/** The bytes of a PUT body as matrix-js-sdk gives it (a string: the sealed message). */
+function bodyBytes(body: RequestInit["body"]): Uint8Array {
+  if (typeof body === "string") return new TextEncoder().encode(body);
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  return new Uint8Array(0);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function retryAfterMs(response: Response): number | undefined {

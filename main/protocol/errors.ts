@@ -64,6 +64,7 @@ export const RENDEZVOUS_ERROR_CODES = [
   "rendezvous_bad_request", // invalid input to the client (bad base URL, empty id)
   "rendezvous_http_error", // any other unexpected HTTP status
   "rendezvous_network", // responses kept getting lost; gave up
+  "rendezvous_reply_unreadable", // our write's answer was lost and the peer answered it before we learned its token: its reply cannot be opened
   "cancelled", // the caller's AbortSignal fired
   "out_of_turn", // a second send before the peer answered would overwrite an unread payload
   "unexpected_intent", // the QR's intent is not the one this role expects

@@ -1,4 +1,6 @@
-// MSC4388 insecure rendezvous session: the HTTP client (discovery, create, get, poll, put, delete).
+// MSC4388 insecure rendezvous session: the HTTP client (discovery, create, open, and the one request
+// loop every call goes through); a session's own calls (get, poll, put, delete) are in
+// rendezvous-session.ts.
 //
 // No I/O but `fetch` (injectable), and no wall clock: expiry is tracked from the relative
 // `expires_in_ms` against an injectable monotonic clock (matrix-js-sdk #5141: absolute times break
@@ -13,9 +15,13 @@
 
 import { RENDEZVOUS_PATH_STABLE, RENDEZVOUS_PATH_UNSTABLE } from "./profile.js";
 import { RendezvousError } from "./rendezvous-errors.js";
+import { errcodeOf, httpError, parseJsonObject, retryAfterMs, type HttpResult } from "./rendezvous-http.js";
+import { RendezvousSession } from "./rendezvous-session.js";
 
 export { RendezvousError } from "./rendezvous-errors.js";
 export type { RendezvousErrorCode } from "./rendezvous-errors.js";
+export { RendezvousSession } from "./rendezvous-session.js";
+export type { GetResult, PollOptions, PollPace } from "./rendezvous-session.js";
 
 /** The stable (v1) and unstable API paths; which one is tried first is the wire profile's choice. */
 export { RENDEZVOUS_PATH_STABLE as RENDEZVOUS_PATH_V1, RENDEZVOUS_PATH_UNSTABLE } from "./profile.js";
@@ -119,13 +125,6 @@ export interface Discovery {
   /** The server holds GETs that name the token the client has (qr-login's long-poll extension). */
   readonly longPoll?: LongPollSupport;
 }
-
-interface HttpResult {
-  readonly status: number;
-  readonly body: Record<string, unknown> | null;
-  readonly headers: Headers;
-}
-
 interface RequestOptions {
   readonly body?: unknown;
   readonly auth?: boolean;
@@ -135,13 +134,6 @@ interface RequestOptions {
   readonly unpaced?: boolean;
   /** The server may hold this request this long (long-poll): added to the request timeout. */
   readonly holdMs?: number;
-}
-
-const CONCURRENT_WRITE_ERRCODES = new Set(["M_CONCURRENT_WRITE", "IO_ELEMENT_MSC4388_CONCURRENT_WRITE"]);
-
-function errcodeOf(r: HttpResult): string | undefined {
-  const e = r.body?.["errcode"];
-  return typeof e === "string" ? e : undefined;
 }
 
 /** 404 M_UNRECOGNIZED (or a non-Matrix 404/405) means "this prefix is not served": try the next one. */
@@ -334,7 +326,8 @@ export class RendezvousClient {
         await this.wait(lostBackoffMs(lost++), session, signal);
         continue;
       }
-      const result: HttpResult = { status: response.status, body: parseJsonObject(text), headers: response.headers };
+      // `lost` counts the lost answers and the 5xx ones: either way the server may have acted.
+      const result: HttpResult = { status: response.status, body: parseJsonObject(text), headers: response.headers, uncertain: lost > 0 };
       if (response.status === 429) {
         const wait = retryAfterMs(result) ?? Math.min(1_000 * 2 ** limited, 10_000);
         limited++;
@@ -358,288 +351,5 @@ export class RendezvousClient {
       return;
     }
     if (ms > 0) await this.sleep(ms, signal);
-  }
-}
-
-function parseJsonObject(text: string): Record<string, unknown> | null {
-  if (text.length === 0) return null;
-  try {
-    const v: unknown = JSON.parse(text);
-    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** `retry_after_ms` from the Matrix error body, else a `Retry-After` header in seconds. */
-function retryAfterMs(r: HttpResult): number | undefined {
-  const fromBody = r.body?.["retry_after_ms"];
-  if (typeof fromBody === "number" && Number.isFinite(fromBody) && fromBody >= 0) return fromBody;
-  const header = r.headers.get("retry-after");
-  if (header !== null && /^\d+$/.test(header.trim())) return Number(header.trim()) * 1_000;
-  return undefined;
-}
-
-function httpError(r: HttpResult, what: string): RendezvousError {
-  const errcode = errcodeOf(r);
-  const detail = typeof r.body?.["error"] === "string" ? `: ${r.body["error"] as string}` : "";
-  const info = { status: r.status, errcode };
-  switch (r.status) {
-    case 401:
-    case 403:
-      return new RendezvousError("rendezvous_forbidden", `${what}: ${r.status} ${errcode ?? ""}${detail}`, info);
-    case 413:
-      return new RendezvousError("rendezvous_too_large", `${what}: payload too large${detail}`, info);
-    default:
-      return new RendezvousError("rendezvous_http_error", `${what}: unexpected HTTP ${r.status} ${errcode ?? ""}${detail}`, info);
-  }
-}
-
-export interface GetResult {
-  readonly data: string;
-  readonly sequenceToken: string;
-  /** The token differs from the one we held: someone (not us) wrote since. */
-  readonly changed: boolean;
-}
-
-export interface PollOptions {
-  readonly signal?: AbortSignal;
-  /**
-   * How soon an answer is expected:
-   * - `"reply"`: a reply to our own write is due: fast (`fastMs`) for `fastWindowMs`, then easing off to idle;
-   * - `"idle"`: waiting for a human (e.g. consent on the other device): `idleMs`;
-   * - `"eager"`: someone may write at any moment and must not wait (the generator showing its QR):
-   *   at the floor for the whole wait, which the session's expiry bounds.
-   * Default: `"reply"` iff our last action was a write, else `"idle"`.
-   */
-  readonly pace?: PollPace;
-  /** Shorthand: `true` = `pace: "reply"`, `false` = `pace: "idle"` (`pace` wins when both are given). */
-  readonly replyDue?: boolean;
-}
-
-export type PollPace = "reply" | "idle" | "eager";
-
-/** One rendezvous session. Holds the current sequence token: the token of the last GET or own write. */
-export class RendezvousSession {
-  readonly client: RendezvousClient;
-  readonly id: string;
-  private token: string | undefined;
-  private lastData: string | undefined;
-  private expiresAt = Number.POSITIVE_INFINITY;
-  private lastGetAt = Number.NEGATIVE_INFINITY;
-  private lastOwnWriteAt: number | undefined;
-  private lastWasOwnWrite = false;
-  private closed = false;
-  /** The server answered 404 for the session: a DELETE would only be answered 404 too. */
-  private goneOnServer = false;
-
-  /** @internal use RendezvousClient.create / open */
-  constructor(client: RendezvousClient, id: string) {
-    this.client = client;
-    this.id = id;
-  }
-
-  get baseUrl(): string {
-    return this.client.baseUrl;
-  }
-
-  /** The current sequence token (the AAD of the next seal, and of the open after our next write). */
-  get sequenceToken(): string {
-    if (this.token === undefined) throw new RendezvousError("rendezvous_bad_request", "session has no sequence token yet");
-    return this.token;
-  }
-
-  /** The payload as of the last GET or own write. */
-  get data(): string | undefined {
-    return this.lastData;
-  }
-
-  /** Milliseconds left before the session expires (monotonic), Infinity if unknown. */
-  get remainingMs(): number {
-    return this.expiresAt - this.client.clock.now();
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  private url(): string {
-    return `/${encodeURIComponent(this.id)}`;
-  }
-
-  /** @internal */
-  adopt(token: string, data: string | undefined, expiresAt?: number): void {
-    this.token = token;
-    if (data !== undefined) this.lastData = data;
-    if (expiresAt !== undefined) this.expiresAt = expiresAt;
-  }
-
-  /** @internal */
-  markOwnWrite(at: number): void {
-    this.lastOwnWriteAt = at;
-    this.lastWasOwnWrite = true;
-  }
-
-  /** @internal Record that a GET is going out now. */
-  noteGet(): void {
-    this.lastGetAt = this.client.clock.now();
-  }
-
-  /** @internal Wait until the per-session polling floor allows the next GET. */
-  async pace(signal?: AbortSignal): Promise<void> {
-    const due = this.lastGetAt + this.client.policy.minIntervalMs - this.client.clock.now();
-    if (due > 0) await this.sleepWithinLife(due, signal);
-  }
-
-  /** @internal */
-  checkExpiry(): void {
-    if (this.closed) throw new RendezvousError("rendezvous_closed", "the rendezvous session was closed");
-    if (this.client.clock.now() >= this.expiresAt) {
-      throw new RendezvousError("rendezvous_expired", "the rendezvous session has expired");
-    }
-  }
-
-  /** @internal Sleep, but never past the session's expiry (then fail as expired). */
-  async sleepWithinLife(ms: number, signal?: AbortSignal): Promise<void> {
-    const left = this.expiresAt - this.client.clock.now();
-    if (ms >= left) {
-      if (left > 0) await this.client.sleep(left, signal);
-      throw new RendezvousError("rendezvous_expired", "the rendezvous session has expired");
-    }
-    if (ms > 0) await this.client.sleep(ms, signal);
-  }
-
-  private goneError(r: HttpResult): RendezvousError {
-    this.goneOnServer = true;
-    if (this.client.clock.now() >= this.expiresAt) {
-      return new RendezvousError("rendezvous_expired", "the rendezvous session has expired", { status: 404, errcode: errcodeOf(r) });
-    }
-    return new RendezvousError("rendezvous_not_found", "the rendezvous session is gone (cancelled or expired on the server)", {
-      status: 404,
-      errcode: errcodeOf(r),
-    });
-  }
-
-  /** `GET /rendezvous/{id}`: read the payload; updates the current token. */
-  async get(signal?: AbortSignal): Promise<GetResult> {
-    return this.read(signal, {});
-  }
-
-  private async read(signal: AbortSignal | undefined, how: { unpaced?: boolean; hold?: LongPollSupport }): Promise<GetResult> {
-    const startedAt = this.client.clock.now();
-    const { hold } = how;
-    // Held GET: name the token we have; the server answers when the session moves past it.
-    const path = hold ? `${this.url()}?${encodeURIComponent(hold.queryParameter)}=${encodeURIComponent(this.sequenceToken)}` : this.url();
-    const { result } = await this.client.withPrefix("GET", path, {
-      session: this,
-      signal,
-      ...(how.unpaced || hold ? { unpaced: true } : {}),
-      ...(hold ? { holdMs: hold.maxWaitMs } : {}),
-    });
-    if (result.status === 404) throw this.goneError(result);
-    if (result.status !== 200) throw httpError(result, "get");
-    const data = result.body?.["data"];
-    const token = result.body?.["sequence_token"];
-    const expires = result.body?.["expires_in_ms"];
-    if (typeof data !== "string" || typeof token !== "string" || token.length === 0) {
-      throw new RendezvousError("rendezvous_bad_response", "get: response lacks data or sequence_token");
-    }
-    this.client.noteAdvertisement(result.body);
-    const changed = token !== this.token;
-    // The deadline is measured from when we asked: the server computed expires_in_ms later than
-    // that, so our deadline is never after the real one.
-    const expiresAt = typeof expires === "number" && Number.isFinite(expires) && expires >= 0 ? startedAt + expires : undefined;
-    this.adopt(token, data, expiresAt);
-    if (changed) this.lastWasOwnWrite = false;
-    return { data, sequenceToken: token, changed };
-  }
-
-  /**
-   * GET until the sequence token changes; returns the new payload. When the server advertises
-   * long-poll, each GET is held by the server until the session changes (one request per message);
-   * otherwise the interval adapts (see PollPace, PollPolicy) and GETs are never closer than
-   * `minIntervalMs`.
-   */
-  async poll(options: PollOptions = {}): Promise<string> {
-    const { signal } = options;
-    const pace: PollPace = options.pace ?? ((options.replyDue ?? this.lastWasOwnWrite) ? "reply" : "idle");
-    // Right after our own write, a plain GET cannot see an answer yet: the first poll goes `fastMs`
-    // after the write (never later, so a quick reply is seen at once), not immediately. A held GET
-    // goes at once: the server answers it the moment the reply lands.
-    if (!this.client.longPoll && this.lastWasOwnWrite && this.lastOwnWriteAt !== undefined) {
-      await this.sleepWithinLife(this.lastOwnWriteAt + this.client.policy.fastMs - this.client.clock.now(), signal);
-    }
-    for (;;) {
-      const hold = this.client.longPoll;
-      const startedAt = this.client.clock.now();
-      const r = await this.read(signal, hold ? { hold } : {});
-      if (r.changed) return r.data;
-      // Unchanged. A plain GET waits an interval. A held GET that the server held for at least an
-      // interval (its bound passed) is re-sent at once; one answered sooner (a server at its cap of
-      // held requests, or one that ignores the parameter) waits out the interval like a plain poll,
-      // so a server that stops holding never turns the client into a hot loop.
-      const interval = this.nextInterval(pace);
-      await this.sleepWithinLife(hold ? startedAt + interval - this.client.clock.now() : interval, signal);
-    }
-  }
-
-  private nextInterval(pace: PollPace): number {
-    const p = this.client.policy;
-    if (pace === "eager") return p.minIntervalMs;
-    if (pace === "idle" || this.lastOwnWriteAt === undefined) return p.idleMs;
-    const since = this.client.clock.now() - this.lastOwnWriteAt;
-    if (since < p.fastWindowMs) return p.fastMs;
-    if (since < 3 * p.fastWindowMs) return Math.min(p.idleMs, 2 * p.fastMs);
-    return p.idleMs;
-  }
-
-  /**
-   * `PUT /rendezvous/{id}` with the current token. Returns the new token. A lost response is
-   * re-sent identically (idempotent on the server). A 409 is settled with a GET: if the payload
-   * there is ours, our write landed; otherwise someone else wrote and this is a concurrent write.
-   */
-  async put(data: string, signal?: AbortSignal): Promise<string> {
-    const token = this.sequenceToken;
-    const startedAt = this.client.clock.now();
-    const { result } = await this.client.withPrefix("PUT", this.url(), { session: this, signal, body: { sequence_token: token, data } });
-    if (result.status === 200) {
-      const next = result.body?.["sequence_token"];
-      if (typeof next !== "string" || next.length === 0) {
-        throw new RendezvousError("rendezvous_bad_response", "put: response lacks sequence_token");
-      }
-      this.adopt(next, data);
-      this.markOwnWrite(startedAt);
-      return next;
-    }
-    if (result.status === 404) throw this.goneError(result);
-    if (result.status === 409 || CONCURRENT_WRITE_ERRCODES.has(errcodeOf(result) ?? "")) {
-      // Settle at once: if our earlier attempt landed, the peer may answer within its next poll.
-      const now = await this.read(signal, { unpaced: true });
-      if (now.data === data) {
-        this.markOwnWrite(startedAt);
-        return now.sequenceToken;
-      }
-      throw new RendezvousError("rendezvous_concurrent_write", "another party wrote to the rendezvous session first", {
-        status: result.status,
-        errcode: errcodeOf(result),
-      });
-    }
-    throw httpError(result, "put");
-  }
-
-  /** `DELETE /rendezvous/{id}`. A session already gone (404) counts as deleted. */
-  async delete(signal?: AbortSignal): Promise<void> {
-    if (this.closed) return;
-    // The server already said the session is gone (the peer deleted it, or it expired): nothing to delete.
-    if (this.goneOnServer) { this.closed = true; return; }
-    const { result } = await this.client.withPrefix("DELETE", this.url(), { session: this, signal });
-    this.closed = true;
-    if (result.status === 200 || result.status === 204 || result.status === 404) return;
-    throw httpError(result, "delete");
-  }
-
-  /** Close locally without a request (e.g. after expiry). Later calls fail with rendezvous_closed. */
-  markClosed(): void {
-    this.closed = true;
   }
 }

@@ -12,6 +12,12 @@
 //
 // Any failure to open kills the conversation and deletes the session (MSC4388: abort), so the other
 // side stops at its next request instead of waiting for the expiry.
+//
+// Lost answers (docs/protocol.md "Lost answers"): a write whose answer was lost is retried by the
+// rendezvous client; when the other device answered it before the retry, its answer was sealed with a
+// token we never received (RendezvousSession.openToken is undefined). Between two qr-login devices the
+// answer carries that token (token-echo.ts) and opens; with any other peer it cannot be opened, and the
+// attempt ends as a network failure (`rendezvous_reply_unreadable`), never as an attack.
 
 import { GeneratorChannel, ScannerChannel, type EstablishedChannel, type UnconfirmedChannel } from "./channel.js";
 import { ProtocolError } from "./errors.js";
@@ -27,6 +33,7 @@ import {
   type PollPolicy,
   type RendezvousSession,
 } from "./rendezvous.js";
+import { splitEcho, TOKEN_ECHO_OFFER, withEcho } from "./token-echo.js";
 
 export type JsonObject = Record<string, unknown>;
 
@@ -92,6 +99,36 @@ async function bestEffortDelete(session: RendezvousSession): Promise<void> {
   }
 }
 
+function replyUnreadable(): RendezvousError {
+  return new RendezvousError(
+    "rendezvous_reply_unreadable",
+    "an answer from the rendezvous server was lost, and the other device answered our message before we could learn the sequence token its reply is sealed with",
+  );
+}
+
+/** The payload to PUT: the sealed message, with its AAD token echoed when the peer takes echoes. */
+function outgoing(sealed: string, sealToken: string, echo: boolean): string {
+  return echo ? withEcho(sealed, sealToken) : sealed;
+}
+
+/**
+ * After a write of ours was overtaken (its answer lost, the peer's answer already there) without the
+ * echo, the answer can never be opened: give up now rather than after the user typed a code. The
+ * session is deleted, so the other device stops at its next request.
+ */
+async function checkWriteSettled(session: RendezvousSession, echo: boolean): Promise<void> {
+  if (session.openToken !== undefined || echo) return;
+  await bestEffortDelete(session);
+  throw replyUnreadable();
+}
+
+/** A received payload: the sealed message and the token to open it with (ours when known, else the echo). */
+function incoming(data: string, openToken: string | undefined, echo: boolean): { sealed: string; token: string | undefined } {
+  if (!echo) return { sealed: data, token: openToken };
+  const { sealed, echoed } = splitEcho(data);
+  return { sealed, token: openToken ?? echoed };
+}
+
 /** G before anyone scanned: the QR to show, and the wait for the scanner's LoginInitiate. */
 export class PendingGenerator {
   readonly qr: Uint8Array;
@@ -130,19 +167,24 @@ export class PendingGenerator {
     // A scanner may write LoginInitiate at any moment and then waits for our LoginOk: poll at the
     // floor while the QR is shown (the session's expiry bounds how long), not at the idle pace.
     const data = await session.poll({ signal, pace: "eager" });
+    // We offered the token echo; a qr-login scanner takes it by echoing on LoginInitiate.
+    const { sealed: loginInitiate, echoed } = splitEcho(data);
+    const echo = echoed !== undefined;
+    const sealToken = session.sequenceToken;
     let unconfirmed: UnconfirmedChannel;
     let loginOk: string;
     try {
-      const opened = channel.openLoginInitiate(data, openToken);
-      const sealed = opened.sealLoginOk(session.sequenceToken);
+      const opened = channel.openLoginInitiate(loginInitiate, openToken);
+      const sealed = opened.sealLoginOk(sealToken);
       unconfirmed = sealed.channel;
       loginOk = sealed.message;
     } catch (err) {
       await bestEffortDelete(session);
       throw err;
     }
-    await session.put(loginOk, signal);
-    return new UnconfirmedGenerator(session, unconfirmed, this.signal);
+    await session.put(outgoing(loginOk, sealToken, echo), signal);
+    await checkWriteSettled(session, echo);
+    return new UnconfirmedGenerator(session, unconfirmed, this.signal, echo);
   }
 
   /** Milliseconds until the rendezvous session expires (monotonic; for a countdown in the UI). */
@@ -171,6 +213,7 @@ export class UnconfirmedGenerator {
     readonly session: RendezvousSession,
     channel: UnconfirmedChannel,
     private readonly signal: AbortSignal | undefined,
+    private readonly echo = false,
   ) {
     this.channel = channel;
   }
@@ -193,7 +236,7 @@ export class UnconfirmedGenerator {
     }
     this.channel = undefined;
     // We wrote LoginOk last: the scanner speaks next.
-    return new SecureConversation("generator", this.session, established, { lastWasSend: true, signal: this.signal });
+    return new SecureConversation("generator", this.session, established, { lastWasSend: true, signal: this.signal, echo: this.echo });
   }
 
   /** Give up: DELETE the session. Never throws. */
@@ -215,8 +258,9 @@ export async function startGenerator(options: GeneratorOptions): Promise<Pending
   // binds this same string into the AAD.
   const baseUrl = qrBaseUrlString(options.rendezvousUrl);
   const client = clientFor(options.rendezvousUrl, profile, options);
-  // MSC4388 sequence diagram: the session starts with an empty payload.
-  const session = await client.create("", options.signal);
+  // MSC4388's sequence diagram starts the session with an empty payload; ours offers the token echo
+  // instead (any initial payload is allowed, and other scanners ignore it).
+  const session = await client.create(TOKEN_ECHO_OFFER, options.signal);
   try {
     const channel = GeneratorChannel.create({
       profile,
@@ -250,21 +294,27 @@ export async function connectScanner(qrData: Uint8Array, options: ScannerOptions
   const client = clientFor(qr.baseUrl, profile, options);
   const { signal } = options;
   const session = await client.open(qr.rendezvousId, signal);
+  // A qr-login generator offers the token echo in the initial payload.
+  const echo = session.data === TOKEN_ECHO_OFFER;
   const channel = ScannerChannel.create({ profile, session: { baseUrl: qr.baseUrl, rendezvousId: qr.rendezvousId }, peerPublicKey: qr.publicKey });
   // Seal with the token we are about to PUT with (the one our GET returned).
-  const { message, pending } = channel.sealLoginInitiate(session.sequenceToken);
-  await session.put(message, signal);
+  const sealToken = session.sequenceToken;
+  const { message, pending } = channel.sealLoginInitiate(sealToken);
+  await session.put(outgoing(message, sealToken, echo), signal);
+  await checkWriteSettled(session, echo);
   // Open LoginOk with the token our PUT got back.
-  const openToken = session.sequenceToken;
+  const openToken = session.openToken;
   const data = await session.poll({ signal, replyDue: true });
+  const loginOk = incoming(data, openToken, echo);
   let established: EstablishedChannel;
   try {
-    established = pending.openLoginOk(data, openToken);
+    if (loginOk.token === undefined) throw replyUnreadable();
+    established = pending.openLoginOk(loginOk.sealed, loginOk.token);
   } catch (err) {
     await bestEffortDelete(session);
     throw err;
   }
-  const conversation = new SecureConversation("scanner", session, established, { lastWasSend: false, ...(signal ? { signal } : {}) });
+  const conversation = new SecureConversation("scanner", session, established, { lastWasSend: false, echo, ...(signal ? { signal } : {}) });
   return { checkCode: established.checkCode, conversation, intent: qr.intent, baseUrl: qr.baseUrl, rendezvousId: qr.rendezvousId };
 }
 
@@ -278,16 +328,19 @@ export class SecureConversation {
   private busy = false;
   private lastWasSend: boolean;
   private readonly signal: AbortSignal | undefined;
+  /** Both devices echo tokens (token-echo.ts). */
+  private readonly echo: boolean;
 
   /** @internal */
   constructor(
     readonly role: "generator" | "scanner",
     readonly session: RendezvousSession,
     private readonly channel: EstablishedChannel,
-    opts: { lastWasSend: boolean; signal?: AbortSignal | undefined },
+    opts: { lastWasSend: boolean; signal?: AbortSignal | undefined; echo?: boolean },
   ) {
     this.lastWasSend = opts.lastWasSend;
     this.signal = opts.signal;
+    this.echo = opts.echo ?? false;
   }
 
   /** True when it is our turn to send (the peer answered our last message, or we have not sent yet). */
@@ -317,9 +370,11 @@ export class SecureConversation {
     try {
       if (this.lastWasSend) throw new ProtocolError("out_of_turn", "send: the peer has not answered our last message yet");
       const plaintext = JSON.stringify(message);
-      const sealed = this.channel.seal(plaintext, this.session.sequenceToken);
+      const sealToken = this.session.sequenceToken;
+      const sealed = this.channel.seal(plaintext, sealToken);
       try {
-        await this.session.put(sealed, linkSignals(this.signal, opts.signal));
+        await this.session.put(outgoing(sealed, sealToken, this.echo), linkSignals(this.signal, opts.signal));
+        await checkWriteSettled(this.session, this.echo);
       } catch (err) {
         // The sealing context has advanced; whether the payload landed is unknown (or it was
         // overwritten): this direction can no longer be kept in step.
@@ -335,7 +390,7 @@ export class SecureConversation {
   async receive(opts: { signal?: AbortSignal } = {}): Promise<JsonObject> {
     this.enter("receive");
     try {
-      const openToken = this.session.sequenceToken;
+      const openToken = this.session.openToken;
       let data: string;
       try {
         data = await this.session.poll({ signal: linkSignals(this.signal, opts.signal), replyDue: this.lastWasSend });
@@ -344,9 +399,11 @@ export class SecureConversation {
         if (err instanceof RendezvousError && err.code === "cancelled") throw err;
         this.kill(err);
       }
+      const received = incoming(data, openToken, this.echo);
       let parsed: unknown;
       try {
-        const plaintext = this.channel.open(data, openToken);
+        if (received.token === undefined) throw replyUnreadable();
+        const plaintext = this.channel.open(received.sealed, received.token);
         parsed = JSON.parse(plaintext);
       } catch (err) {
         await bestEffortDelete(this.session);

@@ -10,6 +10,7 @@ import { getProfile } from "../../main/protocol/profile.js";
 import { decodeQr, encodeQr } from "../../main/protocol/qr.js";
 import { RendezvousClient } from "../../main/protocol/rendezvous.js";
 import { connectScanner, prefixesFor, startGenerator } from "../../main/protocol/secure-session.js";
+import { TOKEN_ECHO_OFFER } from "../../main/protocol/token-echo.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
 import { seededRandom, startLossyProxy, type LossyProxy } from "../support/lossy-proxy.js";
 import { protocolRejection as rejectionOf } from "../support/protocol-error-code.js";
@@ -187,7 +188,8 @@ describe("Specter (scanned the same QR) racing the real scanner", () => {
     const scannerErr = rejectionOf(scanner);
     const specterClient = new RendezvousClient({ baseUrl: qr.baseUrl, prefixes: prefixesFor(getProfile(profile)) });
     const specterSession = await specterClient.open(qr.rendezvousId);
-    while (specterSession.data === "") await specterSession.poll({ replyDue: true });
+    // The session starts with the generator's initial payload (its offer of the token echo).
+    while (specterSession.data === TOKEN_ECHO_OFFER) await specterSession.poll({ replyDue: true });
     // Specter seals with the POST token (what G will open with) and overwrites S's payload.
     const specter = ScannerChannel.create({ profile: getProfile(profile), session: { baseUrl: qr.baseUrl, rendezvousId: qr.rendezvousId }, peerPublicKey: qr.publicKey });
     const sealed = specter.sealLoginInitiate(postToken);

@@ -17,7 +17,9 @@ import { createOAuthPort } from "../../main/login/oauth/port.js";
 import type { FlowEvent, FlowOutcome, FlowStage, ProtocolChoice } from "../../main/login/flows/ports.js";
 import { decodeQr2024 } from "../../main/protocol-2024/qr.js";
 import { createUrlFor } from "../../main/protocol-2024/secure-session.js";
+import type { FetchLike } from "../../main/protocol/rendezvous.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
+import { startLossyProxy, type LossyProxy } from "../support/lossy-proxy.js";
 import { existingDeviceClient, existingDeviceScans, existingDeviceShows, newDeviceScans, newDeviceShows, type NewDeviceEnv, type PeerResult, type PeerUi } from "../support/jssdk-peer.js";
 import { consent, crossSignedAsOthersSeeIt, startE2eStack, type E2eStack } from "./e2e-stack.js";
 
@@ -28,6 +30,9 @@ let stack: E2eStack;
 let theirExisting: MatrixClient;
 /** A 2024 rendezvous server with 4 s sessions (the expiry tests create their sessions there). */
 let shortLived: RunningRendezvousServer;
+/** In front of the stack: loses every fifth rendezvous answer (after the server acted on it). Only our side's requests go through it. */
+let lossy: LossyProxy;
+let answers = 0;
 
 beforeAll(async () => {
   stack = await startE2eStack({}, "OURSEXISTING");
@@ -36,6 +41,7 @@ beforeAll(async () => {
   theirExisting = await existingDeviceClient({ baseUrl: stack.dh.baseUrl, userId, deviceId: "JSEXISTING", accessToken: token }, stack.bundle);
   stack.clients.push(theirExisting);
   shortLived = await startRendezvousServer({ host: "127.0.0.1", port: 0, mode: "open", store: "memory", ttlMs: 60_000, ttl2024Ms: 4_000, logLevel: false });
+  lossy = await startLossyProxy(stack.dh.baseUrl, 0.2, () => (++answers % 5 === 0 ? 0 : 1), { lossy: (req) => /\/rendezvous(\/|$)/.test(req.path) });
 }, 90_000);
 
 /** The peers' sessions, closed after each test (Element leaves them to expire). */
@@ -45,6 +51,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
+  await lossy?.close();
   await shortLived?.close();
   await stack?.close();
 });
@@ -84,6 +91,8 @@ interface OursOptions {
   decision?: "confirm" | "abort" | "none";
   /** Where our existing device opened the browser (with decision "none": for a late consent). */
   opened?: Deferred<string>;
+  /** Our side's rendezvous requests (faults on our side only). */
+  fetch?: FetchLike;
 }
 
 function cancelling(events: Events, at: FlowStage | undefined): AbortController {
@@ -103,7 +112,7 @@ function ourNewDevice(mode: { kind: "generate"; rendezvousUrl: string } | { kind
   const controller = cancelling(events, o.cancelAt);
   return runNewDevice(
     {
-      channel: createSecureChannelPort(),
+      channel: createSecureChannelPort(o.fetch ? { fetch: o.fetch } : {}),
       homeserver: createHomeserverPort({ pinned: stack.dh.baseUrl }),
       oauth: createOAuthPort({ clientMetadata: CLIENT }),
       matrix: createNewDeviceMatrixPort(),
@@ -128,7 +137,7 @@ function ourExistingDevice(mode: { kind: "scan"; qr: Uint8Array } | { kind: "gen
   const controller = cancelling(events, o.cancelAt);
   return runExistingDevice(
     {
-      channel: createSecureChannelPort(),
+      channel: createSecureChannelPort(o.fetch ? { fetch: o.fetch } : {}),
       oauth: createOAuthPort({ clientMetadata: CLIENT }),
       matrix: createExistingDeviceMatrixPort(stack.existing),
       ui: {
@@ -318,6 +327,21 @@ describe.each<Combination>(["our_new_shows", "our_existing_scans", "our_existing
     expect(r.ours).toEqual({ outcome: "cancelled" });
     expect(r.theirs).toMatchObject({ outcome: "failed", reason: "user_cancelled" });
     expect(await sessionGone(r.qrHex)).toBe(true);
+  }, 60_000);
+
+  test("our side loses every fifth rendezvous answer: it retries, settles its lost writes, and both sign in", async () => {
+    const origin = new URL(stack.dh.baseUrl).origin;
+    const throughLossy: FetchLike = (input, init) => fetch(input.replace(origin, lossy.url), init);
+    const before = lossy.stats.dropped;
+    const r = await signIn(combination, { ours: { fetch: throughLossy } });
+    expect(r.theirs).toMatchObject({ outcome: "success" });
+    if (oursIsNew) {
+      expect(r.ours).toMatchObject({ outcome: "success", crossSigned: true, backup: true });
+    } else {
+      expect(r.ours).toMatchObject({ outcome: "success" });
+      stack.clients.push((r.theirs as Extract<PeerResult, { outcome: "success" }>).client!);
+    }
+    expect(lossy.stats.dropped - before).toBeGreaterThan(0);
   }, 60_000);
 
   test("they cancel (Element's Cancel button): our side sees the session end", async () => {

@@ -1,6 +1,7 @@
 // An HTTP proxy on 127.0.0.1 that forwards every request to a target server and lets a test decide,
 // per request, when it is forwarded and when its answer is delivered. Used to replay client races
 // deterministically (an answer computed early but delivered late), or to lose answers (lossy-proxy.ts).
+// The target may depend on the request (a homeserver whose rendezvous paths are served elsewhere).
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -29,8 +30,11 @@ export interface HookProxy {
 
 const HOP_BY_HOP = ["host", "connection", "content-length", "keep-alive", "transfer-encoding", "content-encoding"];
 
-export async function startHookProxy(target: string, hooks: ProxyHooks): Promise<HookProxy> {
-  const base = target.replace(/\/+$/, "");
+/** Where a request goes: one server, or one chosen per request (e.g. by path). */
+export type ProxyTarget = string | ((req: ProxiedRequest) => string);
+
+export async function startHookProxy(target: ProxyTarget, hooks: ProxyHooks): Promise<HookProxy> {
+  const baseFor = (req: ProxiedRequest): string => (typeof target === "string" ? target : target(req)).replace(/\/+$/, "");
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -42,7 +46,7 @@ export async function startHookProxy(target: string, hooks: ProxyHooks): Promise
         for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && !HOP_BY_HOP.includes(k)) headers[k] = v;
         try {
           await hooks.beforeForward?.(info);
-          const upstream = await fetch(base + url, { method: info.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
+          const upstream = await fetch(baseFor(info) + url, { method: info.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
           const body = Buffer.from(await upstream.arrayBuffer());
           if ((await hooks.beforeRespond?.(info, upstream.status)) === "drop") {
             req.socket.destroy();

@@ -1,7 +1,7 @@
 // An HTTP proxy on 127.0.0.1 that forwards every request to a target server and then, for a chosen
 // fraction of them, throws the response away by destroying the client's socket: the request took
 // effect on the server, but the client never learns the outcome (a "lost response").
-import { startHookProxy } from "./hook-proxy.js";
+import { startHookProxy, type ProxiedRequest, type ProxyTarget } from "./hook-proxy.js";
 
 export interface LossyProxy {
   readonly url: string;
@@ -21,10 +21,16 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export async function startLossyProxy(target: string, dropRate: number, random: () => number = Math.random): Promise<LossyProxy> {
+export interface LossyOptions {
+  /** Only these requests' answers may be lost (default: every request's); the others are not counted. */
+  readonly lossy?: (req: ProxiedRequest) => boolean;
+}
+
+export async function startLossyProxy(target: ProxyTarget, dropRate: number, random: () => number = Math.random, options: LossyOptions = {}): Promise<LossyProxy> {
   const stats = { forwarded: 0, dropped: 0, droppedByMethod: {} as Record<string, number> };
   const proxy = await startHookProxy(target, {
     beforeRespond(req) {
+      if (options.lossy && !options.lossy(req)) return;
       stats.forwarded++;
       if (random() >= dropRate) return;
       stats.dropped++;

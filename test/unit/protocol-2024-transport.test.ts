@@ -94,7 +94,7 @@ describe("Transport2024", () => {
     expect(t.counts).toMatchObject({ total: 2, GET: 2 });
   });
 
-  test("writes: 412 is a concurrent write, 413 too large, a 2xx without ETag a bad response; nothing is retried", async () => {
+  test("writes: 412 is a concurrent write, 413 too large, a 2xx without ETag a bad response", async () => {
     const { fetch, seen } = scripted([
       { status: 412, headers: { etag: '"other"', "content-type": "application/json" }, body: '{"errcode":"M_UNKNOWN"}' },
       { status: 413, body: "{}" },
@@ -108,11 +108,111 @@ describe("Transport2024", () => {
     expect(seen).toHaveLength(3);
   });
 
-  test("GETs are retried on network errors and 5xx, POST answers 404 mean no 2024 rendezvous there", async () => {
-    const { fetch, seen } = scripted([new TypeError("fetch failed"), { status: 503 }, { status: 200, headers: { etag: '"e"', "content-type": "text/plain" }, body: "" }, { status: 404, body: "{}" }]);
+  test("every method is retried on refused and reset connections, 5xx and 429, with backoff; 429 waits its Retry-After", async () => {
+    const clock = new VirtualClock();
+    const refused = Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNREFUSED" } });
+    const { fetch, seen } = scripted([
+      refused, created(60_000),
+      new TypeError("other side closed"), { status: 502 }, { status: 200, headers: { etag: '"e2"', "content-type": "text/plain" }, body: "hi" },
+      refused, { status: 503 }, { status: 202, headers: { etag: '"e3"' } },
+      { status: 429, headers: { "retry-after": "7" } }, { status: 204 },
+    ]);
+    const t = new Transport2024({ fetch, clock });
+    expect((await t.fetchFn(CREATE, { method: "POST", body: "" })).status).toBe(201);
+    expect((await t.fetchFn(URL_, { method: "GET", headers: { "if-none-match": '"e1"' } })).status).toBe(200);
+    expect((await t.fetchFn(URL_, { method: "PUT", headers: { "if-match": '"e2"' }, body: "x" })).headers.get("etag")).toBe('"e3"');
+    const before = clock.t;
+    expect((await t.fetchFn(URL_, { method: "DELETE" })).status).toBe(204);
+    expect(clock.t - before).toBe(7_000);
+    expect(seen.map((s) => s.init.method)).toEqual(["POST", "POST", "GET", "GET", "GET", "PUT", "PUT", "PUT", "DELETE", "DELETE"]);
+  });
+
+  test("retries go on until the session's expiry, not for a fixed number of attempts; then a network error", async () => {
+    const clock = new VirtualClock();
+    const down = Array.from({ length: 200 }, () => new TypeError("fetch failed"));
+    const { fetch, seen } = scripted([created(120_000), ...down]);
+    const t = new Transport2024({ fetch, clock });
+    await t.fetchFn(CREATE, { method: "POST", body: "" });
+    const err = await protocolRejection(t.fetchFn(URL_, { method: "PUT", headers: { "if-match": '"e1"' }, body: "x" }));
+    expect(err.code).toBe("rendezvous_network");
+    // 250 ms doubling to 4 s between attempts: about 30 of them fit in two minutes.
+    expect(seen.length - 1).toBeGreaterThan(25);
+    expect(t.isExpired).toBe(true);
+  });
+
+  test("before the expiry is known (POST), a fixed number of attempts; a DELETE only for its short budget", async () => {
+    const clock = new VirtualClock();
+    const { fetch, seen } = scripted(Array.from({ length: 8 }, () => new TypeError("fetch failed")));
+    const t = new Transport2024({ fetch, clock, maxAttempts: 8 });
+    expect((await protocolRejection(t.fetchFn(CREATE, { method: "POST", body: "" }))).code).toBe("rendezvous_network");
+    expect(seen).toHaveLength(8);
+
+    const del = scripted([created(600_000), ...Array.from({ length: 50 }, () => new TypeError("fetch failed"))]);
+    const u = new Transport2024({ fetch: del.fetch, clock, deleteBudgetMs: 5_000 });
+    await u.fetchFn(CREATE, { method: "POST", body: "" });
+    const at = clock.t;
+    await protocolRejection(u.fetchFn(URL_, { method: "DELETE" }));
+    expect(clock.t - at).toBeLessThanOrEqual(5_000 + 4_000);
+    expect(del.seen.length).toBeLessThan(12);
+  });
+
+  test("a PUT whose answer was lost meets 412 on its retry: the session holds what we wrote, so it landed; its ETag is adopted", async () => {
+    const clock = new VirtualClock();
+    const { fetch, seen } = scripted([
+      new TypeError("other side closed"),
+      { status: 412, headers: { "content-type": "application/json" }, body: '{"errcode":"M_CONCURRENT_WRITE"}' },
+      { status: 200, headers: { etag: '"after-ours"', "content-type": "text/plain" }, body: "sealed é" },
+    ]);
+    const t = new Transport2024({ fetch, clock });
+    const res = await t.fetchFn(URL_, { method: "PUT", headers: { "if-match": '"e1"', "content-type": "text/plain" }, body: "sealed é" });
+    expect(res.status).toBe(202);
+    expect(res.headers.get("etag")).toBe('"after-ours"');
+    // The read that settles it is unconditional (no If-None-Match, no long-poll parameter).
+    expect(seen[2]!.init.method).toBe("GET");
+    expect(new Headers(seen[2]!.init.headers).get("if-none-match")).toBeNull();
+    expect(new URL(seen[2]!.url).search).toBe("");
+  });
+
+  test("…and when the other device has already answered our write, its answer is not lost: the next receive reads it", async () => {
+    const clock = new VirtualClock();
+    const { fetch, seen } = scripted([
+      new TypeError("other side closed"),
+      { status: 412, body: "{}" },
+      { status: 200, headers: { etag: '"reply"', "content-type": "text/plain" }, body: "the peer's reply" },
+      { status: 200, headers: { etag: '"reply"', "content-type": "text/plain" }, body: "the peer's reply" },
+    ]);
+    const t = new Transport2024({ fetch, clock });
+    const res = await t.fetchFn(URL_, { method: "PUT", headers: { "if-match": '"e1"' }, body: "ours" });
+    expect(res.status).toBe(202);
+    // Not the current ETag (that would make matrix-js-sdk skip the reply), but the one we wrote against.
+    expect(res.headers.get("etag")).toBe('"e1"');
+    const next = await t.fetchFn(URL_, { method: "GET", headers: { "if-none-match": res.headers.get("etag")! } });
+    expect(await next.text()).toBe("the peer's reply");
+    expect(new URL(seen[3]!.url).searchParams.get("since")).toBe('"e1"');
+  });
+
+  test("…and when the session is gone by the retry (the peer read our write and deleted it), the write counts as done", async () => {
+    const clock = new VirtualClock();
+    const { fetch, seen } = scripted([created(60_000), new TypeError("other side closed"), { status: 404, body: "{}" }, { status: 404, body: "{}" }]);
+    const t = new Transport2024({ fetch, clock });
+    await t.fetchFn(CREATE, { method: "POST", body: "" });
+    expect((await t.fetchFn(URL_, { method: "PUT", headers: { "if-match": '"e1"' }, body: "m.login.secrets" })).status).toBe(202);
+    // The next request reports the end, and the session is not DELETEd again.
+    expect((await protocolRejection(t.fetchFn(URL_, { method: "GET", headers: { "if-none-match": '"e1"' } }))).code).toBe("rendezvous_not_found");
+    expect((await t.fetchFn(URL_, { method: "DELETE" })).status).toBe(404);
+    expect(seen.map((s) => s.init.method)).toEqual(["POST", "PUT", "PUT", "GET"]);
+
+    // The same when the 412 came first and the session was gone by the read that settles it.
+    const late = scripted([created(60_000), new TypeError("other side closed"), { status: 412, body: "{}" }, new TypeError("other side closed"), { status: 404, body: "{}" }]);
+    const u = new Transport2024({ fetch: late.fetch, clock });
+    await u.fetchFn(CREATE, { method: "POST", body: "" });
+    expect((await u.fetchFn(URL_, { method: "PUT", headers: { "if-match": '"e1"' }, body: "m.login.secrets" })).status).toBe(202);
+    expect(late.seen.map((s) => s.init.method)).toEqual(["POST", "PUT", "PUT", "GET", "GET"]);
+  });
+
+  test("POST answers 404 mean no 2024 rendezvous there", async () => {
+    const { fetch } = scripted([{ status: 404, body: "{}" }]);
     const t = new Transport2024({ fetch });
-    expect((await t.fetchFn(URL_, { method: "GET" })).status).toBe(200);
-    expect(seen).toHaveLength(3);
     expect((await protocolRejection(t.fetchFn(CREATE, { method: "POST", body: "" }))).code).toBe("rendezvous_unavailable");
   });
 

@@ -166,6 +166,75 @@ describe("lost responses and conflicts", () => {
   });
 });
 
+describe("a write overtaken by the answer to it (its own answer lost)", () => {
+  test("409 after a lost answer, with the peer's reply there: the write counts as done, the reply is the next poll's", async () => {
+    const g = await client().create("");
+    const s = await client().open(g.id);
+    server.hook = (req) => {
+      if (req.method !== "PUT") return undefined;
+      const n = server.requests("PUT").length;
+      if (n === 1) return "drop-response";
+      // Before our re-send, the other device read our write and answered it.
+      if (n === 2) server.externalWrite(g.id, "the reply");
+      return undefined;
+    };
+    const token = await s.put("LoginInitiate");
+    expect(token).toBe(server.sessions.get(g.id)!.token);
+    // The reply was sealed with the token our write got, which we never saw.
+    expect(s.openToken).toBeUndefined();
+    const requests = server.log.length;
+    await expect(s.poll()).resolves.toBe("the reply");
+    expect(server.log.length).toBe(requests);
+    expect(s.openToken).toBe(token);
+  });
+
+  test("404 after a lost answer (the peer read our write and deleted the session): the write counts as done, the next poll says gone", async () => {
+    const g = await client().create("");
+    const s = await client().open(g.id);
+    server.hook = (req) => {
+      if (req.method !== "PUT") return undefined;
+      if (server.requests("PUT").length === 1) return "drop-response";
+      server.sessions.delete(g.id);
+      return undefined;
+    };
+    await s.put("m.login.secrets");
+    expect((await rejection(s.poll())).code).toBe("rendezvous_not_found");
+    await s.delete();
+    expect(server.requests("DELETE")).toHaveLength(0);
+  });
+
+  test("…and the same when the re-send met 409 and the session was gone by the read that settles it", async () => {
+    const g = await client().create("");
+    const s = await client().open(g.id);
+    server.hook = (req) => {
+      if (req.method === "PUT" && server.requests("PUT").length === 1) return "drop-response";
+      if (req.method === "PUT") {
+        // The peer read our write, answered it, read nothing more, and deleted the session.
+        server.externalWrite(g.id, "the reply");
+        return undefined;
+      }
+      if (req.method === "GET" && server.requests("GET").length === 2) {
+        server.sessions.delete(g.id);
+        return "drop-response";
+      }
+      return undefined;
+    };
+    await s.put("m.login.secrets");
+    expect(server.log.map((r) => r.method)).toEqual(["POST", "GET", "PUT", "PUT", "GET", "GET"]);
+    expect((await rejection(s.poll())).code).toBe("rendezvous_not_found");
+  });
+
+  test("the same 409 without a lost answer is still a concurrent write", async () => {
+    const g = await client().create("");
+    const s = await client().open(g.id);
+    server.hook = (req) => {
+      if (req.method === "PUT" && server.requests("PUT").length === 1) server.externalWrite(g.id, "Specter");
+      return undefined;
+    };
+    expect((await rejection(s.put("LoginInitiate"))).code).toBe("rendezvous_concurrent_write");
+  });
+});
+
 describe("rate limits and expiry", () => {
   test("429 waits retry_after_ms before retrying", async () => {
     const g = await client().create("");

@@ -1,8 +1,12 @@
 // The secure session (channel + transport) on the in-memory rendezvous server and a virtual clock:
 // the token rule on the wire, lost responses, cancellation, a failed open, expiry, intent checks.
 import { describe, expect, test } from "@jest/globals";
+import { GeneratorChannel, ScannerChannel } from "../../main/protocol/channel.js";
+import { getProfile } from "../../main/protocol/profile.js";
 import { decodeQr, encodeQr } from "../../main/protocol/qr.js";
+import { RendezvousClient } from "../../main/protocol/rendezvous.js";
 import { connectScanner, startGenerator } from "../../main/protocol/secure-session.js";
+import { TOKEN_ECHO_OFFER } from "../../main/protocol/token-echo.js";
 import { FakeRendezvousServer, VirtualClock, type FakeLongPoll } from "../support/fake-rendezvous.js";
 import { seededRandom } from "../support/lossy-proxy.js";
 import { protocolRejection as rejectionOf } from "../support/protocol-error-code.js";
@@ -38,6 +42,45 @@ describe.each(PROFILES)("profile %s", (profile) => {
     expect(new Set(tokens).size).toBe(tokens.length);
     expect(tokens[0]).toBe("tok1");
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBe(`tok${i + 1}`);
+  });
+});
+
+describe("the token echo between two qr-login devices (docs/protocol.md \"Lost answers\")", () => {
+  test("the generator offers it in the initial payload; from LoginInitiate on, every payload ends in '.' and its AAD token", async () => {
+    const { server } = await connected("element-2026");
+    expect(server.log.find((r) => r.method === "POST")!.body!["data"]).toBe(TOKEN_ECHO_OFFER);
+    const puts = server.log.filter((r) => r.method === "PUT");
+    expect(puts).toHaveLength(2);
+    for (const put of puts) expect(String(put.body!["data"])).toBe(`${String(put.body!["data"]).split(".")[0]}.${String(put.body!["sequence_token"])}`);
+  });
+
+  test("with another implementation on either side, the payloads stay plain MSC4388", async () => {
+    const profile = getProfile("element-2026");
+    // Their generator: an empty initial payload. Our scanner sends plain LoginInitiate and messages.
+    const env = setup();
+    const theirs = await new RendezvousClient({ baseUrl: env.server.origin, ...env.transport }).create("");
+    const channel = GeneratorChannel.create({ profile, session: { baseUrl: env.server.origin, rendezvousId: theirs.id } });
+    const qr = encodeQr({ intent: "login", publicKey: channel.publicKey, rendezvousId: theirs.id, baseUrl: env.server.origin }, profile);
+    const scanning = connectScanner(qr, env.transport);
+    const postToken = theirs.sequenceToken;
+    const loginInitiate = await theirs.poll();
+    expect(loginInitiate).not.toContain(".");
+    const sealed = channel.openLoginInitiate(loginInitiate, postToken).sealLoginOk(theirs.sequenceToken);
+    await theirs.put(sealed.message);
+    const ours = await scanning;
+    await ours.conversation.send({ type: "m.login.protocols" });
+    expect(await theirs.poll()).not.toContain(".");
+
+    // Their scanner: ignores the offer, writes a plain LoginInitiate. Our generator answers plainly.
+    const env2 = setup();
+    const pending = await startGenerator({ rendezvousUrl: env2.server.origin, intent: "login", ...env2.transport });
+    const waiting = pending.waitForScanner();
+    const decoded = decodeQr(pending.qr);
+    const scanner = await new RendezvousClient({ baseUrl: env2.server.origin, ...env2.transport }).open(decoded.rendezvousId);
+    const sealedInit = ScannerChannel.create({ profile, session: { baseUrl: decoded.baseUrl, rendezvousId: decoded.rendezvousId }, peerPublicKey: decoded.publicKey }).sealLoginInitiate(scanner.sequenceToken);
+    await scanner.put(sealedInit.message);
+    await waiting;
+    expect(await scanner.poll()).not.toContain(".");
   });
 });
 

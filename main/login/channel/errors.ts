@@ -48,6 +48,7 @@ const CHANNEL_KIND: Readonly<Record<ProtocolErrorCode, ChannelFailure | "cancell
   rendezvous_bad_request: "network",
   rendezvous_http_error: "network",
   rendezvous_network: "network",
+  rendezvous_reply_unreadable: "network",
   out_of_turn: "network",
   field_too_long: "network",
   invalid_secret_key: "network",
