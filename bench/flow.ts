@@ -35,7 +35,7 @@ import { createHomeserverPort } from "../main/login/matrix/homeserver.js";
 import { driveDevConsent } from "../main/devstack/dev-consent.js";
 import { DEVICE_CODE_GRANT } from "../contract/oauth.js";
 import type { FlowEvent, FlowOutcome, ProtocolVersion } from "../main/login/flows/ports.js";
-import type { FetchLike } from "../main/protocol/rendezvous.js";
+import type { FetchLike } from "../main/protocol/rendezvous-http.js";
 
 const args = process.argv.slice(2);
 const runsArg = args.indexOf("--runs");

@@ -10,8 +10,8 @@
 import { ProtocolError } from "../protocol/errors.js";
 import { getProfile, type WireProfile } from "../protocol/profile.js";
 import type { QrIntent } from "../protocol/qr.js";
-import type { RendezvousSession } from "../protocol/rendezvous.js";
-import { RendezvousError } from "../protocol/rendezvous.js";
+import { RendezvousError } from "../protocol/rendezvous-errors.js";
+import type { RendezvousSession } from "../protocol/rendezvous-session.js";
 import { connectScanner, startGenerator, type SecureConversation } from "../protocol/secure-session.js";
 import { parseCommandArgs, UsageError } from "./args.js";
 import { LineQueue } from "./line-queue.js";

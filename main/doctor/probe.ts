@@ -4,7 +4,7 @@
 //
 // Requests look like the clients' own: `Accept-Encoding` as browsers and Element X send it (without it
 // a compressing proxy never shows what it does to answers), no cookies, no credentials.
-import type { FetchLike } from "../protocol/rendezvous.js";
+import type { FetchLike } from "../protocol/rendezvous-http.js";
 
 /** What browsers, OkHttp (Element X Android) and URLSession (iOS) accept: compression is on for everyone. */
 export const CLIENT_ACCEPT_ENCODING = "gzip, deflate, br";

@@ -26,8 +26,9 @@ import {
 import { logger as sdkLogger } from "matrix-js-sdk/lib/logger.js";
 import { b64encode } from "../protocol/bytes.js";
 import { ProtocolError } from "../protocol/errors.js";
-import type { FetchLike, MonotonicClock } from "../protocol/rendezvous.js";
+import type { MonotonicClock } from "../protocol/clock.js";
 import { RendezvousError } from "../protocol/rendezvous-errors.js";
+import type { FetchLike } from "../protocol/rendezvous-http.js";
 import { decodeQr2024, type Qr2024, type QrIntent } from "./qr.js";
 import { Transport2024, type RequestCounts } from "./transport.js";
 

@@ -23,16 +23,13 @@ import { GeneratorChannel, ScannerChannel, type EstablishedChannel, type Unconfi
 import { ProtocolError } from "./errors.js";
 import { getProfile, type WireProfile } from "./profile.js";
 import { decodeQr, encodeQr, qrBaseUrlString, type QrIntent } from "./qr.js";
-import {
-  RENDEZVOUS_PATH_UNSTABLE,
-  RENDEZVOUS_PATH_V1,
-  RendezvousClient,
-  RendezvousError,
-  type FetchLike,
-  type MonotonicClock,
-  type PollPolicy,
-  type RendezvousSession,
-} from "./rendezvous.js";
+import type { MonotonicClock } from "./clock.js";
+import { RendezvousClient } from "./rendezvous.js";
+import { RendezvousError } from "./rendezvous-errors.js";
+import type { FetchLike } from "./rendezvous-http.js";
+import type { PollPolicy } from "./rendezvous-pacing.js";
+import { prefixesFor } from "./rendezvous-prefix.js";
+import type { RendezvousSession } from "./rendezvous-session.js";
 import { splitEcho, TOKEN_ECHO_OFFER, withEcho } from "./token-echo.js";
 
 export type JsonObject = Record<string, unknown>;
@@ -66,12 +63,6 @@ export interface ScannerOptions extends TransportOptions {
 
 function resolveProfile(profile: WireProfile | string | undefined): WireProfile {
   return typeof profile === "object" ? profile : getProfile(profile ?? "element-2026");
-}
-
-/** The profile decides which API prefix is tried first; the other one is the fallback. */
-export function prefixesFor(profile: WireProfile): string[] {
-  const first = profile.rendezvousPath;
-  return [first, ...[RENDEZVOUS_PATH_UNSTABLE, RENDEZVOUS_PATH_V1].filter((p) => p !== first)];
 }
 
 function clientFor(baseUrl: string, profile: WireProfile, opts: TransportOptions & { accessToken?: string }): RendezvousClient {
