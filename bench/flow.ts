@@ -35,7 +35,7 @@ import { createHomeserverPort } from "../main/login/matrix/homeserver.js";
 import { driveDevConsent } from "../main/devstack/dev-consent.js";
 import { DEVICE_CODE_GRANT } from "../contract/oauth.js";
 import type { FlowEvent, FlowOutcome, ProtocolVersion } from "../main/login/flows/ports.js";
-import type { FetchLike } from "../main/protocol/rendezvous.js";
+import type { FetchLike } from "../main/protocol/rendezvous-http.js";
 
 const args = process.argv.slice(2);
 const runsArg = args.indexOf("--runs");
@@ -86,7 +86,9 @@ interface Sample {
 function watchTokenRequests(): { fetch: typeof fetch; requests: Array<{ at: number; ok: boolean }> } {
   const requests: Array<{ at: number; ok: boolean }> = [];
   const watched: typeof fetch = async (input, init) => {
-    const isDeviceGrant = typeof init?.body === "string" && init.body.includes(DEVICE_GRANT_FORM);
+    // oauth4webapi sends the form as URLSearchParams.
+    const body = init?.body instanceof URLSearchParams || typeof init?.body === "string" ? String(init.body) : "";
+    const isDeviceGrant = body.includes(DEVICE_GRANT_FORM);
     const at = performance.now();
     const res = await fetch(input, init);
     if (isDeviceGrant) requests.push({ at, ok: res.ok });

@@ -10,9 +10,10 @@
 import { ProtocolError } from "../protocol/errors.js";
 import { getProfile, type WireProfile } from "../protocol/profile.js";
 import type { QrIntent } from "../protocol/qr.js";
-import type { RendezvousSession } from "../protocol/rendezvous.js";
-import { RendezvousError } from "../protocol/rendezvous.js";
-import { connectScanner, startGenerator, type SecureConversation } from "../protocol/secure-session.js";
+import type { SecureConversation } from "../protocol/conversation.js";
+import { RendezvousError } from "../protocol/rendezvous-errors.js";
+import type { RendezvousSession } from "../protocol/rendezvous-session.js";
+import { connectScanner, startGenerator } from "../protocol/secure-session.js";
 import { parseCommandArgs, UsageError } from "./args.js";
 import { LineQueue } from "./line-queue.js";
 import { interruptSignal } from "./stop-signals.js";
@@ -57,7 +58,7 @@ function profileArg(value: string | undefined): WireProfile {
 }
 
 /** The ping-pong after the handshake. Returns when stdin is drained at a point where we may stop. */
-async function converse(conversation: SecureConversation, lines: LineQueue, signal: AbortSignal): Promise<void> {
+async function converse(conversation: SecureConversation<RendezvousSession>, lines: LineQueue, signal: AbortSignal): Promise<void> {
   for (;;) {
     if (conversation.ourTurn) {
       const body = await lines.nextLine(signal);
@@ -134,7 +135,7 @@ async function runRole(role: "generate" | "scan", args: string[]): Promise<numbe
   const lines = new LineQueue(process.stdin);
   let session: RendezvousSession | undefined;
   try {
-    let conversation: SecureConversation;
+    let conversation: SecureConversation<RendezvousSession>;
     if (start.role === "generate") {
       const pending = await startGenerator({ rendezvousUrl: start.server, intent: start.intent, profile, signal });
       session = pending.session;

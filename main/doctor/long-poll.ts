@@ -2,7 +2,7 @@
 // docs/protocol.md "Long-poll"), hold one GET for the advertised bound and see whether it comes back
 // from the server at the bound, or something in between (a proxy read timeout under the bound) cuts
 // it first. The check waits at most `maxHoldMs`; it is the one that makes a healthy run take ~20 s.
-import type { LongPollSupport } from "../protocol/rendezvous.js";
+import type { LongPollSupport } from "../protocol/rendezvous-long-poll.js";
 import type { DoctorContext } from "./context.js";
 import { FIX } from "./fixes.js";
 import { describe, isMatrixJson, ProbeError, type Answer } from "./probe.js";

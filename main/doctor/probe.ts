@@ -4,7 +4,7 @@
 //
 // Requests look like the clients' own: `Accept-Encoding` as browsers and Element X send it (without it
 // a compressing proxy never shows what it does to answers), no cookies, no credentials.
-import type { FetchLike } from "../protocol/rendezvous.js";
+import { parseJsonObject, type FetchLike } from "../protocol/rendezvous-http.js";
 
 /** What browsers, OkHttp (Element X Android) and URLSession (iOS) accept: compression is on for everyone. */
 export const CLIENT_ACCEPT_ENCODING = "gzip, deflate, br";
@@ -104,16 +104,6 @@ function safeHost(url: string): string {
     return new URL(url).host;
   } catch {
     return url;
-  }
-}
-
-function parseObject(text: string): Record<string, unknown> | null {
-  if (text.length === 0) return null;
-  try {
-    const v: unknown = JSON.parse(text);
-    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null;
   }
 }
 
@@ -229,7 +219,7 @@ export class Prober {
       const receivedAt = this.now();
       const text = await response.text();
       const a: Answer = {
-        url, method, status: response.status, headers: response.headers, text, json: parseObject(text),
+        url, method, status: response.status, headers: response.headers, text, json: parseJsonObject(text),
         elapsedMs: performance.now() - started, sentAt, receivedAt, redirects: [...redirects],
       };
       this.answers.push(a);

@@ -4,7 +4,7 @@
 // the answer names, with Accept-Encoding as browsers and Element X send it. One session is walked
 // through create → reads → conditional reads and writes → a 4 KiB write → delete; what each step shows
 // goes to the check it belongs to (findings.ts).
-import { parseLongPoll, type LongPollSupport } from "../protocol/rendezvous.js";
+import { parseLongPoll, type LongPollSupport } from "../protocol/rendezvous-long-poll.js";
 import { MAX_2024_BODY_BYTES, MSC4108_PATH } from "../../server/rendezvous/protocol.js";
 import type { DoctorContext } from "./context.js";
 import { ordinal } from "./context.js";

@@ -3,7 +3,7 @@
 // one session walked through create → reads → a write → reads → a retried write (idempotent) → a
 // stale write (409) → delete. A 4 KiB write goes through on the first prefix served.
 import { PROFILES, RENDEZVOUS_PATH_STABLE, RENDEZVOUS_PATH_UNSTABLE } from "../protocol/profile.js";
-import { parseLongPoll, type LongPollSupport } from "../protocol/rendezvous.js";
+import { parseLongPoll, type LongPollSupport } from "../protocol/rendezvous-long-poll.js";
 import { MAX_DATA_BYTES, MAX_TTL_MS, MIN_TTL_MS, OPAQUE_ID_PATTERN } from "../../server/rendezvous/protocol.js";
 import { ordinal, type DoctorContext } from "./context.js";
 import type { Findings} from "./findings.js";

@@ -4,7 +4,7 @@
 //   3. at once: the sessions' walks, the browser's view of CORS, the held GET (the long one);
 //   4. every session still there is deleted; TLS and clock from everything that answered; the verdict.
 // Every id of the plan is reported exactly once; a check that could not run says why.
-import type { FetchLike } from "../protocol/rendezvous.js";
+import type { FetchLike } from "../protocol/rendezvous-http.js";
 import { DoctorContext } from "./context.js";
 import { probeVersions, reportVersions, resolveServerName, type GateFailure, type VersionsFacts } from "./discovery.js";
 import { Findings } from "./findings.js";

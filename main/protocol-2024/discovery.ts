@@ -2,7 +2,7 @@
 // `org.matrix.msc4108` in `unstable_features` (Synapse: `msc4108_enabled` or
 // `msc4108_delegation_endpoint`), as matrix-js-sdk's getPostEndpoint() checks before it POSTs.
 import { RendezvousError } from "../protocol/rendezvous-errors.js";
-import type { FetchLike } from "../protocol/rendezvous.js";
+import type { FetchLike } from "../protocol/rendezvous-http.js";
 import { MSC4108_UNSTABLE_FEATURE } from "./secure-session.js";
 
 export async function offersMsc4108(baseUrl: string, opts: { fetch?: FetchLike; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<boolean> {

@@ -11,7 +11,7 @@
 //
 // As in the Rust parser, bytes after the last field are ignored (a reader that rejected them would
 // refuse codes Element accepts); `strict` rejects them for tooling that wants an exact encoding.
-import { b64encode, copyBytes, utf8Decode, utf8Encode } from "../protocol/bytes.js";
+import { b64encode, copyBytes, u16Prefixed, utf8Decode, utf8Encode } from "../protocol/bytes.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { decodeQr, type QrData, type QrIntent } from "../protocol/qr.js";
 
@@ -154,16 +154,6 @@ export function decodeQr2024(bytes: Uint8Array, options: { strict?: boolean } = 
     : { prefix: "MATRIX", type: 2, intent, publicKey, rendezvousUrl, serverName };
 }
 
-function u16Field(text: string, what: string): Uint8Array {
-  const bytes = utf8Encode(text);
-  if (bytes.length > 0xffff) throw new ProtocolError("field_too_long", `${what} is longer than 65535 bytes`);
-  const out = new Uint8Array(2 + bytes.length);
-  out[0] = bytes.length >>> 8;
-  out[1] = bytes.length & 0xff;
-  out.set(bytes, 2);
-  return out;
-}
-
 /** Encodes a 2024 QR exactly as QrCodeData.toBytes() does (the URL normalised as it normalises it). */
 export function encodeQr2024(input: Qr2024Input): Uint8Array {
   const mode = MODE_BYTES[input.intent];
@@ -172,11 +162,11 @@ export function encodeQr2024(input: Qr2024Input): Uint8Array {
   // Written as the WHATWG serialisation, which is what the Rust parser (the url crate) hands back to
   // the reader: the URL a scanner uses is then the same string on both implementations.
   const rendezvousUrl = new URL(validateRendezvousUrl(input.rendezvousUrl)).href;
-  const parts = [PREFIX, Uint8Array.of(QR_TYPE_2024, mode), input.publicKey, u16Field(rendezvousUrl, "rendezvous URL")];
+  const parts = [PREFIX, Uint8Array.of(QR_TYPE_2024, mode), input.publicKey, u16Prefixed(utf8Encode(rendezvousUrl), "field_too_long", "rendezvous URL")];
   if (input.intent === "reciprocate") {
     if (input.serverName === undefined) throw new ProtocolError("qr_invalid_server_name", "a reciprocate QR needs the homeserver's server name");
     validateServerName(input.serverName);
-    parts.push(u16Field(input.serverName, "server name"));
+    parts.push(u16Prefixed(utf8Encode(input.serverName), "field_too_long", "server name"));
   } else if (input.serverName !== undefined) {
     throw new ProtocolError("qr_invalid_server_name", "a login QR carries no server name (the existing device names the homeserver)");
   }

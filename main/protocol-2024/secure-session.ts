@@ -1,5 +1,6 @@
-// The MSC4108 2024 secure channel over its rendezvous session, for both roles, as typestate objects
-// mirroring main/protocol/secure-session.ts (the 2025 version) so the flows drive both alike:
+// The MSC4108 2024 secure channel over its rendezvous session, for both roles: the 2024 version's part
+// of the conversation. What both versions share — the typestate objects, the turns, ending on a
+// failure — is main/protocol/conversation.ts, so the flows drive both alike:
 //
 //   G: startGenerator2024() → POST (send("")), QR  →  waitForScanner(): connect() (read LoginInitiate,
 //      write LoginOk)  →  confirm(code typed by the user)  →  Conversation2024
@@ -11,7 +12,8 @@
 // matrix-js-sdk signals — a thrown RendezvousError, an `undefined` from a receive, an onFailure
 // callback, a silent return from a cancelled send, a crypto error from the WASM — becomes one typed
 // ProtocolError here (toProtocolError), with the codes of the 2025 core, so the layers above map both
-// versions alike.
+// versions alike. The SDK seals as it sends and opens as it reads, so this version's seal and open are
+// its secureSend and secureReceive; which failures delete the session is decided by their code.
 //
 // Check code: two digits, each a byte of the ECIES check code mod 10 (matrix-js-sdk getCheckCode), so
 // a leading zero is possible ("07"), unlike MSC4388's 10..99.
@@ -25,9 +27,11 @@ import {
 } from "matrix-js-sdk/lib/rendezvous/index.js";
 import { logger as sdkLogger } from "matrix-js-sdk/lib/logger.js";
 import { b64encode } from "../protocol/bytes.js";
+import type { MonotonicClock } from "../protocol/clock.js";
+import { PendingGenerator, SecureConversation, type Carrier, type GeneratorHandshake, type Incoming } from "../protocol/conversation.js";
 import { ProtocolError } from "../protocol/errors.js";
-import type { FetchLike, MonotonicClock } from "../protocol/rendezvous.js";
 import { RendezvousError } from "../protocol/rendezvous-errors.js";
+import type { FetchLike } from "../protocol/rendezvous-http.js";
 import { decodeQr2024, type Qr2024, type QrIntent } from "./qr.js";
 import { Transport2024, type RequestCounts } from "./transport.js";
 
@@ -35,8 +39,6 @@ import { Transport2024, type RequestCounts } from "./transport.js";
 export const MSC4108_CREATE_PATH = "/_matrix/client/unstable/org.matrix.msc4108/rendezvous";
 /** The `/versions` unstable feature that advertises it. */
 export const MSC4108_UNSTABLE_FEATURE = "org.matrix.msc4108";
-
-export type JsonObject = Record<string, unknown>;
 
 export interface Transport2024Knobs {
   readonly fetch?: FetchLike;
@@ -107,18 +109,33 @@ const INSECURE = new Set(["decryption_failed", "unexpected_handshake_message", "
 /** The session is over on the server: closing only releases matrix-js-sdk's expiry timer. */
 const GONE = new Set(["rendezvous_not_found", "rendezvous_expired"]);
 
-/** Shared by the states: the SDK objects, our transport, and DELETE-once. */
-class Session2024 {
+/**
+ * One 2024 rendezvous session and the channel over it: the SDK objects, our transport, DELETE-once.
+ * The `session` of this version's PendingGenerator and SecureConversation.
+ */
+export class Session2024 {
   private closing: Promise<void> | undefined;
+  /** @internal */
   constructor(
-    readonly session: MSC4108RendezvousSession,
+    readonly sdkSession: MSC4108RendezvousSession,
     readonly channel: MSC4108SecureChannel,
     readonly transport: Transport2024,
     readonly failures: FailureLog,
   ) {}
 
+  /** The session's URL (what the QR carries). */
   get url(): string {
-    return this.session.url!;
+    return this.sdkSession.url!;
+  }
+
+  /** Milliseconds until the session expires (monotonic, from the server's Expires − Date). */
+  get expiresInMs(): number {
+    return this.transport.remainingMs;
+  }
+
+  /** Requests sent so far, per method (the flow benchmark's figures). */
+  get requestCounts(): RequestCounts {
+    return this.transport.counts;
   }
 
   /** Run an SDK call as a cancellable operation; failures come out typed (and an attack deletes the session). */
@@ -141,7 +158,7 @@ class Session2024 {
   close(): Promise<void> {
     this.closing ??= (async () => {
       try {
-        await this.session.close();
+        await this.sdkSession.close();
       } catch {
         // Expires on its own.
       }
@@ -149,6 +166,61 @@ class Session2024 {
     })();
     return this.closing;
   }
+}
+
+/**
+ * The established channel, for conversation.ts. A message that arrives for a receive that had already
+ * been given up (see Transport2024's onLate) is kept for the next one.
+ */
+function carrier(s: Session2024): Carrier {
+  let late: { value: unknown } | undefined;
+  return {
+    seal: (message) => ({
+      async write(signal) {
+        // matrix-js-sdk's send returns without a word once its session cancelled itself.
+        if (s.sdkSession.cancelled) throw s.ended();
+        // Our messages are validated MSC4108 payloads; the SDK only JSON-serialises what it is given.
+        await s.run(() => s.channel.secureSend(message as Parameters<MSC4108SecureChannel["secureSend"]>[0]), { signal });
+        if (s.sdkSession.cancelled) throw s.ended();
+      },
+    }),
+    async read({ signal }): Promise<Incoming> {
+      let value: unknown;
+      if (late) {
+        value = late.value;
+        late = undefined;
+      } else {
+        value = await s.run(() => s.channel.secureReceive(), { signal, onLate: (v) => (late = { value: v }) });
+      }
+      // An `undefined` from the SDK: its session cancelled itself.
+      if (value === undefined) throw s.ended();
+      // The SDK opened it as it read it (a payload that does not open fails the read, and the session is deleted).
+      return { open: () => value };
+    },
+    close: () => s.close(),
+  };
+}
+
+/** G's handshake: the SDK's connect() reads LoginInitiate and writes LoginOk; the check code unlocks. */
+function generatorHandshake(s: Session2024): GeneratorHandshake {
+  return {
+    get expiresInMs() {
+      return s.expiresInMs;
+    },
+    async answerScanner(signal) {
+      await s.run(() => s.channel.connect(), { signal });
+      return {
+        unlock(code) {
+          const ours = s.channel.getCheckCode();
+          if (ours === undefined || String(code).trim() !== ours) {
+            throw new ProtocolError("check_code_mismatch", "the code entered is not the one the other device shows");
+          }
+          return carrier(s);
+        },
+      };
+    },
+    close: () => s.close(),
+  };
 }
 
 async function makeSession(args: { url?: string; createUrl?: string; knobs: Transport2024Knobs }): Promise<{ session: MSC4108RendezvousSession; transport: Transport2024; failures: FailureLog }> {
@@ -171,7 +243,7 @@ export interface Generator2024Options extends Transport2024Knobs {
 }
 
 /** G: create the session (`send("")`, as Element Web does) and the QR. */
-export async function startGenerator2024(options: Generator2024Options): Promise<PendingGenerator2024> {
+export async function startGenerator2024(options: Generator2024Options): Promise<PendingGenerator<Session2024>> {
   if (options.intent === "reciprocate" && !options.serverName) throw new ProtocolError("qr_invalid_server_name", "a reciprocate QR needs the homeserver's server name");
   const { session, transport, failures } = await makeSession({ createUrl: options.createUrl, knobs: options });
   const channel = new MSC4108SecureChannel(session, undefined, failures.record);
@@ -182,73 +254,16 @@ export async function startGenerator2024(options: Generator2024Options): Promise
     const qr = options.intent === "login"
       ? await channel.generateCode(QrCodeIntent.Login)
       : await channel.generateCode(QrCodeIntent.Reciprocate, options.serverName!);
-    return new PendingGenerator2024(s, qr, options.intent);
+    // The start signal is not kept: it covers the creation only.
+    return new PendingGenerator(s, qr, generatorHandshake(s));
   } catch (err) {
     await s.close();
     throw err instanceof ProtocolError ? err : new ProtocolError("qr_invalid_url", `cannot encode the QR: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
 
-/** G before anyone scanned: the QR to show, and the wait for the scanner. */
-export class PendingGenerator2024 {
-  private used = false;
-  /** @internal use startGenerator2024 */
-  constructor(
-    private readonly s: Session2024,
-    readonly qr: Uint8Array,
-    readonly intent: QrIntent,
-  ) {}
-
-  get rendezvousUrl(): string {
-    return this.s.url;
-  }
-
-  /** Milliseconds until the rendezvous session expires (monotonic, from the server's Expires − Date). */
-  get expiresInMs(): number {
-    return this.s.transport.remainingMs;
-  }
-
-  get requestCounts(): RequestCounts {
-    return this.s.transport.counts;
-  }
-
-  /** Wait for LoginInitiate, answer LoginOk. A payload that does not open deletes the session. */
-  async waitForScanner(opts: { signal?: AbortSignal } = {}): Promise<UnconfirmedGenerator2024> {
-    if (this.used) throw new ProtocolError("channel_dead", "waitForScanner() was already called");
-    this.used = true;
-    await this.s.run(() => this.s.channel.connect(), { signal: opts.signal });
-    return new UnconfirmedGenerator2024(this.s);
-  }
-
-  close(): Promise<void> {
-    return this.s.close();
-  }
-}
-
-/** G after LoginOk: not trusted until the user typed the scanner's check code. */
-export class UnconfirmedGenerator2024 {
-  private done = false;
-  /** @internal */
-  constructor(private readonly s: Session2024) {}
-
-  /** Compare the typed code with ours; a mismatch (possible attack) deletes the session. */
-  async confirm(code: string): Promise<Conversation2024> {
-    if (this.done) throw new ProtocolError("channel_dead", "this handshake was already confirmed or cancelled");
-    this.done = true;
-    const ours = this.s.channel.getCheckCode();
-    if (ours === undefined || code.trim() !== ours) {
-      await this.s.close();
-      throw new ProtocolError("check_code_mismatch", "the code entered is not the one the other device shows");
-    }
-    // We wrote LoginOk last: the scanner speaks next.
-    return new Conversation2024(this.s, "generator", true);
-  }
-
-  close(): Promise<void> {
-    this.done = true;
-    return this.s.close();
-  }
-}
+/** An established 2024 channel: JSON messages, in turns (main/protocol/conversation.ts). */
+export type Conversation2024 = SecureConversation<Session2024>;
 
 export interface Scanner2024Result {
   readonly checkCode: string;
@@ -282,100 +297,5 @@ export async function connectScanner2024(qrBytes: Uint8Array, options: Transport
   }
   const checkCode = channel.getCheckCode();
   if (checkCode === undefined) throw new ProtocolError("not_established", "the channel has no check code");
-  return { checkCode, conversation: new Conversation2024(s, "scanner", false), qr };
-}
-
-/**
- * An established channel: JSON messages, one at a time. The rendezvous payload is one overwritable
- * slot (and If-Match on our own last ETag would let us overwrite our unread message), so a second
- * send before the peer answered is refused with `out_of_turn`, as in the 2025 core.
- */
-export class Conversation2024 {
-  private dead: ProtocolError | undefined;
-  private busy = false;
-  /** A message that arrived for a receive that had already been given up: the next receive's. */
-  private late: unknown;
-  private hasLate = false;
-
-  /** @internal */
-  constructor(
-    private readonly s: Session2024,
-    readonly role: "generator" | "scanner",
-    private lastWasSend: boolean,
-  ) {}
-
-  get requestCounts(): RequestCounts {
-    return this.s.transport.counts;
-  }
-
-  private enter(what: string): void {
-    if (this.dead) throw new ProtocolError("channel_dead", `${what}: the conversation has ended (${this.dead.code})`, { cause: this.dead });
-    if (this.busy) throw new ProtocolError("out_of_turn", `${what}: another send or receive is in progress`);
-    this.busy = true;
-  }
-
-  private kill(err: ProtocolError): never {
-    this.dead = err;
-    throw err;
-  }
-
-  async send(message: object): Promise<void> {
-    this.enter("send");
-    try {
-      if (this.lastWasSend) throw new ProtocolError("out_of_turn", "send: the peer has not answered our last message yet");
-      // matrix-js-sdk's send returns without a word once its session cancelled itself.
-      if (this.s.session.cancelled) this.kill(this.s.ended());
-      try {
-        // Our messages are validated MSC4108 payloads; the SDK only JSON-serialises what it is given.
-        await this.s.run(() => this.s.channel.secureSend(message as Parameters<MSC4108SecureChannel["secureSend"]>[0]));
-      } catch (err) {
-        this.kill(err as ProtocolError);
-      }
-      if (this.s.session.cancelled) this.kill(this.s.ended());
-      this.lastWasSend = true;
-    } finally {
-      this.busy = false;
-    }
-  }
-
-  async receive(opts: { signal?: AbortSignal } = {}): Promise<JsonObject> {
-    this.enter("receive");
-    try {
-      let value: unknown;
-      if (this.hasLate) {
-        value = this.late;
-        this.hasLate = false;
-        this.late = undefined;
-      } else {
-        try {
-          value = await this.s.run(() => this.s.channel.secureReceive(), {
-            signal: opts.signal,
-            onLate: (v) => {
-              this.late = v;
-              this.hasLate = true;
-            },
-          });
-        } catch (err) {
-          // Cancelling a wait loses nothing; anything else ends the conversation.
-          if (err instanceof ProtocolError && err.code === "cancelled") throw err;
-          this.kill(err as ProtocolError);
-        }
-      }
-      if (value === undefined) this.kill(this.s.ended());
-      if (value === null || typeof value !== "object" || Array.isArray(value)) {
-        await this.s.close();
-        this.kill(new ProtocolError("invalid_message", "message is not a JSON object"));
-      }
-      this.lastWasSend = false;
-      return value as JsonObject;
-    } finally {
-      this.busy = false;
-    }
-  }
-
-  /** End the conversation and DELETE the rendezvous session (best effort, once). */
-  async close(): Promise<void> {
-    this.dead ??= new ProtocolError("channel_dead", "closed");
-    await this.s.close();
-  }
+  return { checkCode, conversation: new SecureConversation("scanner", s, carrier(s), { lastWasSend: false }), qr };
 }

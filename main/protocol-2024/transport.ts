@@ -33,15 +33,13 @@
 //   idempotent replay): settleLostWrite reads the session to find out what happened.
 // Requests are counted per method for the flow benchmark.
 import { AsyncLocalStorage } from "node:async_hooks";
+import { systemClock, type MonotonicClock } from "../protocol/clock.js";
 import { RendezvousError } from "../protocol/rendezvous-errors.js";
-import type { FetchLike, MonotonicClock } from "../protocol/rendezvous.js";
-import { systemClock } from "../protocol/rendezvous.js";
+import type { FetchLike } from "../protocol/rendezvous-http.js";
+import { LONG_POLL_FIELD } from "../protocol/rendezvous-long-poll.js";
 
 /** HTTP dates (Date, Expires) have whole seconds. */
 const HTTP_DATE_RESOLUTION_MS = 1_000;
-
-/** The JSON field (MSC-unprefixed, our namespace) by which a server advertises long-poll. */
-export const LONG_POLL_FIELD = "io.github.qr_login.long_poll";
 
 export interface Transport2024Options {
   readonly fetch?: FetchLike;

@@ -146,23 +146,28 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** MSC4388 EncodeStringAsBytes8 on bytes: u8 length ‖ bytes. `code` names the field when too long. */
-export function u8Prefixed(bytes: Uint8Array, code: ProtocolErrorCode = "field_too_long"): Uint8Array {
-  if (bytes.length > 0xff) throw new ProtocolError(code, `field is ${bytes.length} bytes; a u8 length prefix allows 255`);
-  const out = new Uint8Array(1 + bytes.length);
-  out[0] = bytes.length;
-  out.set(bytes, 1);
+/**
+ * A length-prefixed field: the byte count, big-endian in `width` bytes, then the bytes (MSC4388's
+ * EncodeStringAsBytes8 / EncodeStringAsBytes16, and the fields of both QR formats). `code` and `what`
+ * name the field when it is too long for its prefix.
+ */
+function lengthPrefixed(bytes: Uint8Array, width: 1 | 2, code: ProtocolErrorCode, what: string): Uint8Array {
+  const max = 2 ** (8 * width) - 1;
+  if (bytes.length > max) throw new ProtocolError(code, `${what} is ${bytes.length} bytes; a u${8 * width} length prefix allows ${max}`);
+  const out = new Uint8Array(width + bytes.length);
+  for (let i = 0; i < width; i++) out[i] = (bytes.length >>> (8 * (width - 1 - i))) & 0xff;
+  out.set(bytes, width);
   return out;
 }
 
+/** MSC4388 EncodeStringAsBytes8 on bytes: u8 length ‖ bytes. */
+export function u8Prefixed(bytes: Uint8Array, code: ProtocolErrorCode = "field_too_long", what = "field"): Uint8Array {
+  return lengthPrefixed(bytes, 1, code, what);
+}
+
 /** MSC4388 EncodeStringAsBytes16 on bytes: u16 big-endian length ‖ bytes. */
-export function u16Prefixed(bytes: Uint8Array, code: ProtocolErrorCode = "field_too_long"): Uint8Array {
-  if (bytes.length > 0xffff) throw new ProtocolError(code, `field is ${bytes.length} bytes; a u16 length prefix allows 65535`);
-  const out = new Uint8Array(2 + bytes.length);
-  out[0] = bytes.length >>> 8;
-  out[1] = bytes.length & 0xff;
-  out.set(bytes, 2);
-  return out;
+export function u16Prefixed(bytes: Uint8Array, code: ProtocolErrorCode = "field_too_long", what = "field"): Uint8Array {
+  return lengthPrefixed(bytes, 2, code, what);
 }
 
 /** Two-byte big-endian encoding (RFC 9180 I2OSP(n, 2)). */

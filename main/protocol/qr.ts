@@ -18,7 +18,7 @@
 // - The base URL must be http(s) without credentials, query or fragment, and without whitespace or
 //   control characters: it is where S sends requests and it is part of the AAD.
 // Every failure is a ProtocolError whose code names what is wrong; there is no partial result.
-import { b64encode, copyBytes, utf8Decode, utf8Encode } from "./bytes.js";
+import { b64encode, concatBytes, copyBytes, u16Prefixed, u8Prefixed, utf8Decode, utf8Encode } from "./bytes.js";
 import { ProtocolError } from "./errors.js";
 import { DEFAULT_PROFILE, getProfile } from "./profile.js";
 import type { ProfileName, QrIdLengthBytes, QrPrefix, WireProfile } from "./profile.js";
@@ -196,26 +196,11 @@ export function encodeQr(input: QrEncodeInput, profile: WireProfile | ProfileNam
   }
   validateRendezvousId(input.rendezvousId);
   const id = utf8Encode(input.rendezvousId);
-  const url = utf8Encode(qrBaseUrlString(input.baseUrl));
-  if (url.length > 0xffff) throw new ProtocolError("base_url_too_long", "base URL is longer than 65535 bytes");
+  const url = u16Prefixed(utf8Encode(qrBaseUrlString(input.baseUrl)), "base_url_too_long", "base URL");
   const prefix = PREFIX_BYTES.find(([name]) => name === p.qrPrefix)![1];
-  const idLen = options.idLengthBytes ?? p.qrIdLengthBytes;
-  const out = new Uint8Array(prefix.length + 2 + KEY_LENGTH + idLen + id.length + 2 + url.length);
-  let pos = 0;
-  out.set(prefix, pos);
-  pos += prefix.length;
-  out[pos++] = QR_TYPE;
-  out[pos++] = intentByte;
-  out.set(input.publicKey, pos);
-  pos += KEY_LENGTH;
-  if (idLen === 2) out[pos++] = 0; // ids are at most 255 bytes: the high byte is always 0
-  out[pos++] = id.length;
-  out.set(id, pos);
-  pos += id.length;
-  out[pos++] = url.length >>> 8;
-  out[pos++] = url.length & 0xff;
-  out.set(url, pos);
-  return out;
+  // Ids are at most 255 bytes: in the two-byte form the high byte is always 0.
+  const idField = (options.idLengthBytes ?? p.qrIdLengthBytes) === 2 ? u16Prefixed(id) : u8Prefixed(id);
+  return concatBytes(prefix, Uint8Array.of(QR_TYPE, intentByte), input.publicKey, idField, url);
 }
 
 /** The JSON shape of the `qr decode` CLI contract (publicKey as unpadded standard base64). */

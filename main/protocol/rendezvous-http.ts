@@ -1,6 +1,9 @@
-// The HTTP details the rendezvous client (rendezvous.ts) and its sessions (rendezvous-session.ts)
-// share: one answer as they see it, and how an answer is read (errcode, Retry-After, typed errors).
+// The HTTP the rendezvous client speaks: the one function it sends requests with (injectable), one
+// answer as it sees it, and how an answer is read (its JSON body, errcode, Retry-After, typed errors).
 import { RendezvousError } from "./rendezvous-errors.js";
+
+/** `fetch` as the client calls it (tests and the app inject their own). */
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
 /** One answer, its body parsed when it is a JSON object. */
 export interface HttpResult {
@@ -21,6 +24,7 @@ export function errcodeOf(r: Pick<HttpResult, "body">): string | undefined {
   return typeof e === "string" ? e : undefined;
 }
 
+/** The body when it is a JSON object; null for anything else (empty, not JSON, an array, a scalar). */
 export function parseJsonObject(text: string): Record<string, unknown> | null {
   if (text.length === 0) return null;
   try {

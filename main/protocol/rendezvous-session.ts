@@ -1,10 +1,16 @@
 // One MSC4388 rendezvous session (`GET`, `PUT`, `DELETE` on `…/rendezvous/{id}`), made by
-// RendezvousClient.create / open (rendezvous.ts). It keeps the current `sequence_token`, which the
-// secure channel binds into its AAD (docs/protocol.md "The sequence-token rule"), the session's local
-// deadline, and the polling pace.
+// RendezvousClient.create / open (rendezvous.ts). It keeps the session's state: the current
+// `sequence_token`, which the secure channel binds into its AAD (docs/protocol.md "The sequence-token
+// rule"), the payload, the local deadline, and a write of ours overtaken by the peer's answer
+// (docs/protocol.md "Lost answers"). How often it polls is rendezvous-pacing.ts; a held GET,
+// rendezvous-long-poll.ts.
+import { sleepOn } from "./clock.js";
 import { CONCURRENT_WRITE_ERRCODES, errcodeOf, httpError, type HttpResult } from "./rendezvous-http.js";
 import { RendezvousError } from "./rendezvous-errors.js";
-import type { LongPollSupport, RendezvousClient } from "./rendezvous.js";
+import { heldGetPath, type LongPollSupport } from "./rendezvous-long-poll.js";
+import { PollPacer, type PollPace } from "./rendezvous-pacing.js";
+import type { RequestScope } from "./rendezvous-retry.js";
+import type { RendezvousClient } from "./rendezvous.js";
 
 export interface GetResult {
   readonly data: string;
@@ -15,31 +21,20 @@ export interface GetResult {
 
 export interface PollOptions {
   readonly signal?: AbortSignal;
-  /**
-   * How soon an answer is expected:
-   * - `"reply"`: a reply to our own write is due: fast (`fastMs`) for `fastWindowMs`, then easing off to idle;
-   * - `"idle"`: waiting for a human (e.g. consent on the other device): `idleMs`;
-   * - `"eager"`: someone may write at any moment and must not wait (the generator showing its QR):
-   *   at the floor for the whole wait, which the session's expiry bounds.
-   * Default: `"reply"` iff our last action was a write, else `"idle"`.
-   */
+  /** How soon an answer is expected (PollPace). Default: `"reply"` iff our last action was a write, else `"idle"`. */
   readonly pace?: PollPace;
   /** Shorthand: `true` = `pace: "reply"`, `false` = `pace: "idle"` (`pace` wins when both are given). */
   readonly replyDue?: boolean;
 }
 
-export type PollPace = "reply" | "idle" | "eager";
-
 /** One rendezvous session. Holds the current sequence token: the token of the last GET or own write. */
-export class RendezvousSession {
+export class RendezvousSession implements RequestScope {
   readonly client: RendezvousClient;
   readonly id: string;
+  private readonly pacer: PollPacer;
   private token: string | undefined;
   private lastData: string | undefined;
   private expiresAt = Number.POSITIVE_INFINITY;
-  private lastGetAt = Number.NEGATIVE_INFINITY;
-  private lastOwnWriteAt: number | undefined;
-  private lastWasOwnWrite = false;
   private closed = false;
   /** The server answered 404 for the session: a DELETE would only be answered 404 too. */
   private goneOnServer = false;
@@ -53,6 +48,7 @@ export class RendezvousSession {
   constructor(client: RendezvousClient, id: string) {
     this.client = client;
     this.id = id;
+    this.pacer = new PollPacer(client.policy, client.clock);
   }
 
   get baseUrl(): string {
@@ -102,18 +98,17 @@ export class RendezvousSession {
 
   /** @internal */
   markOwnWrite(at: number): void {
-    this.lastOwnWriteAt = at;
-    this.lastWasOwnWrite = true;
+    this.pacer.noteOwnWrite(at);
   }
 
   /** @internal Record that a GET is going out now. */
   noteGet(): void {
-    this.lastGetAt = this.client.clock.now();
+    this.pacer.noteGet();
   }
 
   /** @internal Wait until the per-session polling floor allows the next GET. */
   async pace(signal?: AbortSignal): Promise<void> {
-    const due = this.lastGetAt + this.client.policy.minIntervalMs - this.client.clock.now();
+    const due = this.pacer.untilNextGet();
     if (due > 0) await this.sleepWithinLife(due, signal);
   }
 
@@ -129,10 +124,10 @@ export class RendezvousSession {
   async sleepWithinLife(ms: number, signal?: AbortSignal): Promise<void> {
     const left = this.expiresAt - this.client.clock.now();
     if (ms >= left) {
-      if (left > 0) await this.client.sleep(left, signal);
+      if (left > 0) await sleepOn(this.client.clock, left, signal);
       throw new RendezvousError("rendezvous_expired", "the rendezvous session has expired");
     }
-    if (ms > 0) await this.client.sleep(ms, signal);
+    if (ms > 0) await sleepOn(this.client.clock, ms, signal);
   }
 
   private goneError(r: HttpResult): RendezvousError {
@@ -155,8 +150,8 @@ export class RendezvousSession {
     const startedAt = this.client.clock.now();
     const { hold } = how;
     // Held GET: name the token we have; the server answers when the session moves past it.
-    const path = hold ? `${this.url()}?${encodeURIComponent(hold.queryParameter)}=${encodeURIComponent(this.sequenceToken)}` : this.url();
-    const { result } = await this.client.withPrefix("GET", path, {
+    const path = hold ? heldGetPath(this.url(), hold, this.sequenceToken) : this.url();
+    const { result } = await this.client.request("GET", path, {
       session: this,
       signal,
       ...(how.unpaced || hold ? { unpaced: true } : {}),
@@ -176,7 +171,7 @@ export class RendezvousSession {
     // that, so our deadline is never after the real one.
     const expiresAt = typeof expires === "number" && Number.isFinite(expires) && expires >= 0 ? startedAt + expires : undefined;
     this.adopt(token, data, expiresAt);
-    if (changed) this.lastWasOwnWrite = false;
+    if (changed) this.pacer.noteTheirWrite();
     return { data, sequenceToken: token, changed };
   }
 
@@ -193,13 +188,11 @@ export class RendezvousSession {
       this.overtaking = undefined;
       return data;
     }
-    const pace: PollPace = options.pace ?? ((options.replyDue ?? this.lastWasOwnWrite) ? "reply" : "idle");
-    // Right after our own write, a plain GET cannot see an answer yet: the first poll goes `fastMs`
-    // after the write (never later, so a quick reply is seen at once), not immediately. A held GET
-    // goes at once: the server answers it the moment the reply lands.
-    if (!this.client.longPoll && this.lastWasOwnWrite && this.lastOwnWriteAt !== undefined) {
-      await this.sleepWithinLife(this.lastOwnWriteAt + this.client.policy.fastMs - this.client.clock.now(), signal);
-    }
+    const pace = this.pacer.paceFor(options);
+    // A plain GET right after our own write cannot see an answer yet; a held GET goes at once: the
+    // server answers it the moment the reply lands.
+    const first = this.pacer.untilFirstPoll();
+    if (!this.client.longPoll && first > 0) await this.sleepWithinLife(first, signal);
     for (;;) {
       const hold = this.client.longPoll;
       const startedAt = this.client.clock.now();
@@ -209,19 +202,9 @@ export class RendezvousSession {
       // interval (its bound passed) is re-sent at once; one answered sooner (a server at its cap of
       // held requests, or one that ignores the parameter) waits out the interval like a plain poll,
       // so a server that stops holding never turns the client into a hot loop.
-      const interval = this.nextInterval(pace);
+      const interval = this.pacer.interval(pace);
       await this.sleepWithinLife(hold ? startedAt + interval - this.client.clock.now() : interval, signal);
     }
-  }
-
-  private nextInterval(pace: PollPace): number {
-    const p = this.client.policy;
-    if (pace === "eager") return p.minIntervalMs;
-    if (pace === "idle" || this.lastOwnWriteAt === undefined) return p.idleMs;
-    const since = this.client.clock.now() - this.lastOwnWriteAt;
-    if (since < p.fastWindowMs) return p.fastMs;
-    if (since < 3 * p.fastWindowMs) return Math.min(p.idleMs, 2 * p.fastMs);
-    return p.idleMs;
   }
 
   /**
@@ -238,7 +221,7 @@ export class RendezvousSession {
   async put(data: string, signal?: AbortSignal): Promise<string> {
     const token = this.sequenceToken;
     const startedAt = this.client.clock.now();
-    const { result } = await this.client.withPrefix("PUT", this.url(), { session: this, signal, body: { sequence_token: token, data } });
+    const { result } = await this.client.request("PUT", this.url(), { session: this, signal, body: { sequence_token: token, data } });
     if (result.status === 200) {
       const next = result.body?.["sequence_token"];
       if (typeof next !== "string" || next.length === 0) {
@@ -295,7 +278,7 @@ export class RendezvousSession {
     if (this.closed) return;
     // The server already said the session is gone (the peer deleted it, or it expired): nothing to delete.
     if (this.goneOnServer) { this.closed = true; return; }
-    const { result } = await this.client.withPrefix("DELETE", this.url(), { session: this, signal });
+    const { result } = await this.client.request("DELETE", this.url(), { session: this, signal });
     this.closed = true;
     if (result.status === 200 || result.status === 204 || result.status === 404) return;
     throw httpError(result, "delete");

@@ -1,17 +1,18 @@
-// The MSC4388 secure channel carried over a rendezvous session, for both roles.
+// The MSC4388 secure channel carried over a rendezvous session: the 2025 version's part of the
+// conversation (conversation.ts keeps what both versions share: the typestate, the turns, ending on a
+// failure).
 //
 // This is where the channel (channel.ts: pure crypto state) meets the transport (rendezvous.ts: HTTP).
 // The one rule that ties them together (docs/protocol.md "The sequence-token rule"): the AAD token of
-// a message is the `sequence_token` sent in the PUT that writes it. So a side seals with the session's current token
-// (the token it is about to PUT with) and opens with the token it held before polling (the token it
-// got back from its own previous write, or from the POST).
+// a message is the `sequence_token` sent in the PUT that writes it. So a side seals with the session's
+// current token (the token it is about to PUT with) and opens with the token it held before polling
+// (the token it got back from its own previous write, or from the POST).
 //
 //   G: startGenerator() → POST, keys, QR  →  waitForScanner(): poll, open LoginInitiate, PUT LoginOk
 //      → confirm(code typed by the user) → SecureConversation
 //   S: connectScanner(qr) → GET, PUT LoginInitiate, poll, open LoginOk → { checkCode, conversation }
 //
-// Any failure to open kills the conversation and deletes the session (MSC4388: abort), so the other
-// side stops at its next request instead of waiting for the expiry.
+// A handshake message that does not open deletes the session, as conversation.ts does for later ones.
 //
 // Lost answers (docs/protocol.md "Lost answers"): a write whose answer was lost is retried by the
 // rendezvous client; when the other device answered it before the retry, its answer was sealed with a
@@ -20,22 +21,18 @@
 // attempt ends as a network failure (`rendezvous_reply_unreadable`), never as an attack.
 
 import { GeneratorChannel, ScannerChannel, type EstablishedChannel, type UnconfirmedChannel } from "./channel.js";
+import type { MonotonicClock } from "./clock.js";
+import { PendingGenerator, SecureConversation, type Carrier, type CheckCodeLock, type GeneratorHandshake } from "./conversation.js";
 import { ProtocolError } from "./errors.js";
 import { getProfile, type WireProfile } from "./profile.js";
 import { decodeQr, encodeQr, qrBaseUrlString, type QrIntent } from "./qr.js";
-import {
-  RENDEZVOUS_PATH_UNSTABLE,
-  RENDEZVOUS_PATH_V1,
-  RendezvousClient,
-  RendezvousError,
-  type FetchLike,
-  type MonotonicClock,
-  type PollPolicy,
-  type RendezvousSession,
-} from "./rendezvous.js";
+import { RendezvousClient } from "./rendezvous.js";
+import { RendezvousError } from "./rendezvous-errors.js";
+import type { FetchLike } from "./rendezvous-http.js";
+import type { PollPolicy } from "./rendezvous-pacing.js";
+import { prefixesFor } from "./rendezvous-prefix.js";
+import type { RendezvousSession } from "./rendezvous-session.js";
 import { splitEcho, TOKEN_ECHO_OFFER, withEcho } from "./token-echo.js";
-
-export type JsonObject = Record<string, unknown>;
 
 /** Transport knobs shared by both roles (all optional; tests inject fetch and clock). */
 export interface TransportOptions {
@@ -68,12 +65,6 @@ function resolveProfile(profile: WireProfile | string | undefined): WireProfile 
   return typeof profile === "object" ? profile : getProfile(profile ?? "element-2026");
 }
 
-/** The profile decides which API prefix is tried first; the other one is the fallback. */
-export function prefixesFor(profile: WireProfile): string[] {
-  const first = profile.rendezvousPath;
-  return [first, ...[RENDEZVOUS_PATH_UNSTABLE, RENDEZVOUS_PATH_V1].filter((p) => p !== first)];
-}
-
 function clientFor(baseUrl: string, profile: WireProfile, opts: TransportOptions & { accessToken?: string }): RendezvousClient {
   return new RendezvousClient({
     baseUrl,
@@ -84,11 +75,6 @@ function clientFor(baseUrl: string, profile: WireProfile, opts: TransportOptions
     poll: opts.poll,
     requestTimeoutMs: opts.requestTimeoutMs,
   });
-}
-
-function linkSignals(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
-  if (a && b) return AbortSignal.any([a, b]);
-  return a ?? b;
 }
 
 async function bestEffortDelete(session: RendezvousSession): Promise<void> {
@@ -129,130 +115,77 @@ function incoming(data: string, openToken: string | undefined, echo: boolean): {
   return { sealed, token: openToken ?? echoed };
 }
 
-/** G before anyone scanned: the QR to show, and the wait for the scanner's LoginInitiate. */
-export class PendingGenerator {
-  readonly qr: Uint8Array;
-  readonly session: RendezvousSession;
-  readonly profile: WireProfile;
-  readonly intent: QrIntent;
-  private channel: GeneratorChannel | undefined;
-  private readonly signal: AbortSignal | undefined;
-
-  /** @internal use startGenerator */
-  constructor(args: { qr: Uint8Array; session: RendezvousSession; profile: WireProfile; intent: QrIntent; channel: GeneratorChannel; signal?: AbortSignal }) {
-    this.qr = args.qr;
-    this.session = args.session;
-    this.profile = args.profile;
-    this.intent = args.intent;
-    this.channel = args.channel;
-    this.signal = args.signal;
-  }
-
-  get rendezvousId(): string {
-    return this.session.id;
-  }
-
-  /**
-   * Poll until a scanner writes LoginInitiate, open it, answer with LoginOk. A payload that does not
-   * open (wrong key, AAD, junk from a third party) ends the attempt: the session is deleted.
-   */
-  async waitForScanner(opts: { signal?: AbortSignal } = {}): Promise<UnconfirmedGenerator> {
-    const channel = this.channel;
-    if (!channel) throw new ProtocolError("channel_dead", "waitForScanner() was already called");
-    this.channel = undefined;
-    const signal = linkSignals(this.signal, opts.signal);
-    const session = this.session;
-    // Open with the token of our own last write: the POST (the sequence-token rule, docs/protocol.md).
-    const openToken = session.sequenceToken;
-    // A scanner may write LoginInitiate at any moment and then waits for our LoginOk: poll at the
-    // floor while the QR is shown (the session's expiry bounds how long), not at the idle pace.
-    const data = await session.poll({ signal, pace: "eager" });
-    // We offered the token echo; a qr-login scanner takes it by echoing on LoginInitiate.
-    const { sealed: loginInitiate, echoed } = splitEcho(data);
-    const echo = echoed !== undefined;
-    const sealToken = session.sequenceToken;
-    let unconfirmed: UnconfirmedChannel;
-    let loginOk: string;
-    try {
-      const opened = channel.openLoginInitiate(loginInitiate, openToken);
-      const sealed = opened.sealLoginOk(sealToken);
-      unconfirmed = sealed.channel;
-      loginOk = sealed.message;
-    } catch (err) {
-      await bestEffortDelete(session);
-      throw err;
-    }
-    await session.put(outgoing(loginOk, sealToken, echo), signal);
-    await checkWriteSettled(session, echo);
-    return new UnconfirmedGenerator(session, unconfirmed, this.signal, echo);
-  }
-
-  /** Milliseconds until the rendezvous session expires (monotonic; for a countdown in the UI). */
-  get expiresInMs(): number {
-    return this.session.remainingMs;
-  }
-
-  /** Give up: DELETE the session. Never throws. */
-  async cancel(): Promise<void> {
-    this.channel = undefined;
-    await bestEffortDelete(this.session);
-  }
-
-  /** Same as cancel(). */
-  close(): Promise<void> {
-    return this.cancel();
-  }
+/** The established channel over the session, for conversation.ts: seal with the token we are about to PUT with, open with our own last write's. */
+function carrier(session: RendezvousSession, channel: EstablishedChannel, echo: boolean): Carrier {
+  return {
+    seal(message) {
+      const sealToken = session.sequenceToken;
+      const sealed = channel.seal(JSON.stringify(message), sealToken);
+      return {
+        async write(signal) {
+          await session.put(outgoing(sealed, sealToken, echo), signal);
+          await checkWriteSettled(session, echo);
+        },
+      };
+    },
+    async read({ signal, replyDue }) {
+      const openToken = session.openToken;
+      const data = await session.poll({ signal, replyDue });
+      return {
+        open() {
+          const received = incoming(data, openToken, echo);
+          if (received.token === undefined) throw replyUnreadable();
+          const plaintext = channel.open(received.sealed, received.token);
+          try {
+            return JSON.parse(plaintext);
+          } catch (err) {
+            throw new ProtocolError("invalid_message", "message is not JSON", { cause: err });
+          }
+        },
+      };
+    },
+    close: () => bestEffortDelete(session),
+  };
 }
 
-/** G after LoginOk: the channel works but is not trusted until the user typed S's check code. */
-export class UnconfirmedGenerator {
-  private channel: UnconfirmedChannel | undefined;
-
-  /** @internal */
-  constructor(
-    readonly session: RendezvousSession,
-    channel: UnconfirmedChannel,
-    private readonly signal: AbortSignal | undefined,
-    private readonly echo = false,
-  ) {
-    this.channel = channel;
-  }
-
-  /**
-   * Compare the code the user typed with ours. A mismatch (possible Specter) kills the channel and
-   * deletes the session; a malformed code (`invalid_check_code`) leaves it usable for another try.
-   */
-  async confirm(code: string | number): Promise<SecureConversation> {
-    const channel = this.channel;
-    if (!channel) throw new ProtocolError("channel_dead", "this handshake was already confirmed or cancelled");
-    let established: EstablishedChannel;
-    try {
-      established = channel.confirm(code);
-    } catch (err) {
-      if (err instanceof ProtocolError && err.code === "invalid_check_code") throw err;
-      this.channel = undefined;
-      await bestEffortDelete(this.session);
-      throw err;
-    }
-    this.channel = undefined;
-    // We wrote LoginOk last: the scanner speaks next.
-    return new SecureConversation("generator", this.session, established, { lastWasSend: true, signal: this.signal, echo: this.echo });
-  }
-
-  /** Give up: DELETE the session. Never throws. */
-  async cancel(): Promise<void> {
-    this.channel = undefined;
-    await bestEffortDelete(this.session);
-  }
-
-  /** Same as cancel(). */
-  close(): Promise<void> {
-    return this.cancel();
-  }
+/** G's handshake: wait for LoginInitiate, open it, answer LoginOk; then the check code unlocks the channel. */
+function generatorHandshake(session: RendezvousSession, channel: GeneratorChannel): GeneratorHandshake {
+  return {
+    get expiresInMs() {
+      return session.remainingMs;
+    },
+    async answerScanner(signal) {
+      // Open with the token of our own last write: the POST (the sequence-token rule, docs/protocol.md).
+      const openToken = session.sequenceToken;
+      // A scanner may write LoginInitiate at any moment and then waits for our LoginOk: poll at the
+      // floor while the QR is shown (the session's expiry bounds how long), not at the idle pace.
+      const data = await session.poll({ signal, pace: "eager" });
+      // We offered the token echo; a qr-login scanner takes it by echoing on LoginInitiate.
+      const { sealed: loginInitiate, echoed } = splitEcho(data);
+      const echo = echoed !== undefined;
+      const sealToken = session.sequenceToken;
+      let unconfirmed: UnconfirmedChannel;
+      let loginOk: string;
+      try {
+        const sealed = channel.openLoginInitiate(loginInitiate, openToken).sealLoginOk(sealToken);
+        unconfirmed = sealed.channel;
+        loginOk = sealed.message;
+      } catch (err) {
+        // Wrong key, wrong AAD, junk from a third party: the attempt ends.
+        await bestEffortDelete(session);
+        throw err;
+      }
+      await session.put(outgoing(loginOk, sealToken, echo), signal);
+      await checkWriteSettled(session, echo);
+      const lock: CheckCodeLock = { unlock: (code) => carrier(session, unconfirmed.confirm(code), echo) };
+      return lock;
+    },
+    close: () => bestEffortDelete(session),
+  };
 }
 
 /** G: create the rendezvous session, make the key pair and the QR payload. */
-export async function startGenerator(options: GeneratorOptions): Promise<PendingGenerator> {
+export async function startGenerator(options: GeneratorOptions): Promise<PendingGenerator<RendezvousSession>> {
   const profile = resolveProfile(options.profile);
   // The base URL exactly as the QR will carry it (checked before anything is created); the scanner
   // binds this same string into the AAD.
@@ -268,7 +201,7 @@ export async function startGenerator(options: GeneratorOptions): Promise<Pending
       ...(options.keyPair ? { keyPair: options.keyPair } : {}),
     });
     const qr = encodeQr({ intent: options.intent, publicKey: channel.publicKey, rendezvousId: session.id, baseUrl }, profile);
-    return new PendingGenerator({ qr, session, profile, intent: options.intent, channel, ...(options.signal ? { signal: options.signal } : {}) });
+    return new PendingGenerator(session, qr, generatorHandshake(session, channel), options.signal);
   } catch (err) {
     await bestEffortDelete(session);
     throw err;
@@ -278,7 +211,7 @@ export async function startGenerator(options: GeneratorOptions): Promise<Pending
 export interface ScannerResult {
   /** The two digits to show the user, who types them on G. */
   readonly checkCode: string;
-  readonly conversation: SecureConversation;
+  readonly conversation: SecureConversation<RendezvousSession>;
   readonly intent: QrIntent;
   readonly baseUrl: string;
   readonly rendezvousId: string;
@@ -314,115 +247,6 @@ export async function connectScanner(qrData: Uint8Array, options: ScannerOptions
     await bestEffortDelete(session);
     throw err;
   }
-  const conversation = new SecureConversation("scanner", session, established, { lastWasSend: false, echo, ...(signal ? { signal } : {}) });
+  const conversation = new SecureConversation("scanner", session, carrier(session, established, echo), { lastWasSend: false, signal });
   return { checkCode: established.checkCode, conversation, intent: qr.intent, baseUrl: qr.baseUrl, rendezvousId: qr.rendezvousId };
-}
-
-/**
- * An established, trusted channel over the rendezvous session: JSON messages, ping-pong.
- * The rendezvous payload is one overwritable slot, so a side may not send twice without an answer in
- * between (the second write would destroy an unread message): that is refused with `out_of_turn`.
- */
-export class SecureConversation {
-  private dead: ProtocolError | undefined;
-  private busy = false;
-  private lastWasSend: boolean;
-  private readonly signal: AbortSignal | undefined;
-  /** Both devices echo tokens (token-echo.ts). */
-  private readonly echo: boolean;
-
-  /** @internal */
-  constructor(
-    readonly role: "generator" | "scanner",
-    readonly session: RendezvousSession,
-    private readonly channel: EstablishedChannel,
-    opts: { lastWasSend: boolean; signal?: AbortSignal | undefined; echo?: boolean },
-  ) {
-    this.lastWasSend = opts.lastWasSend;
-    this.signal = opts.signal;
-    this.echo = opts.echo ?? false;
-  }
-
-  /** True when it is our turn to send (the peer answered our last message, or we have not sent yet). */
-  get ourTurn(): boolean {
-    return !this.lastWasSend;
-  }
-
-  get isDead(): boolean {
-    return this.dead !== undefined;
-  }
-
-  private enter(what: string): void {
-    if (this.dead) throw new ProtocolError("channel_dead", `${what}: the conversation has ended (${this.dead.code})`, { cause: this.dead });
-    if (this.busy) throw new ProtocolError("out_of_turn", `${what}: another send or receive is in progress`);
-    this.busy = true;
-  }
-
-  private kill(err: unknown): never {
-    const e = err instanceof ProtocolError ? err : new ProtocolError("invalid_message", String(err), { cause: err });
-    this.dead = e;
-    throw e;
-  }
-
-  /** Seal a JSON message with the current token and PUT it. */
-  async send(message: object, opts: { signal?: AbortSignal } = {}): Promise<void> {
-    this.enter("send");
-    try {
-      if (this.lastWasSend) throw new ProtocolError("out_of_turn", "send: the peer has not answered our last message yet");
-      const plaintext = JSON.stringify(message);
-      const sealToken = this.session.sequenceToken;
-      const sealed = this.channel.seal(plaintext, sealToken);
-      try {
-        await this.session.put(outgoing(sealed, sealToken, this.echo), linkSignals(this.signal, opts.signal));
-        await checkWriteSettled(this.session, this.echo);
-      } catch (err) {
-        // The sealing context has advanced; whether the payload landed is unknown (or it was
-        // overwritten): this direction can no longer be kept in step.
-        this.kill(err);
-      }
-      this.lastWasSend = true;
-    } finally {
-      this.busy = false;
-    }
-  }
-
-  /** Poll for the peer's next message, open it with the token of our own last write, parse JSON. */
-  async receive(opts: { signal?: AbortSignal } = {}): Promise<JsonObject> {
-    this.enter("receive");
-    try {
-      const openToken = this.session.openToken;
-      let data: string;
-      try {
-        data = await this.session.poll({ signal: linkSignals(this.signal, opts.signal), replyDue: this.lastWasSend });
-      } catch (err) {
-        // Cancelling a wait loses nothing: nothing was read. Anything else ends the conversation.
-        if (err instanceof RendezvousError && err.code === "cancelled") throw err;
-        this.kill(err);
-      }
-      const received = incoming(data, openToken, this.echo);
-      let parsed: unknown;
-      try {
-        if (received.token === undefined) throw replyUnreadable();
-        const plaintext = this.channel.open(received.sealed, received.token);
-        parsed = JSON.parse(plaintext);
-      } catch (err) {
-        await bestEffortDelete(this.session);
-        this.kill(err instanceof SyntaxError ? new ProtocolError("invalid_message", "message is not JSON", { cause: err }) : err);
-      }
-      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-        await bestEffortDelete(this.session);
-        this.kill(new ProtocolError("invalid_message", "message is not a JSON object"));
-      }
-      this.lastWasSend = false;
-      return parsed as JsonObject;
-    } finally {
-      this.busy = false;
-    }
-  }
-
-  /** End the conversation and DELETE the rendezvous session (best effort). */
-  async close(): Promise<void> {
-    this.dead ??= new ProtocolError("channel_dead", "closed");
-    await bestEffortDelete(this.session);
-  }
 }

@@ -9,7 +9,8 @@ import { ProtocolError } from "../../main/protocol/errors.js";
 import { getProfile } from "../../main/protocol/profile.js";
 import { decodeQr, encodeQr } from "../../main/protocol/qr.js";
 import { RendezvousClient } from "../../main/protocol/rendezvous.js";
-import { connectScanner, prefixesFor, startGenerator } from "../../main/protocol/secure-session.js";
+import { prefixesFor } from "../../main/protocol/rendezvous-prefix.js";
+import { connectScanner, startGenerator } from "../../main/protocol/secure-session.js";
 import { TOKEN_ECHO_OFFER } from "../../main/protocol/token-echo.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
 import { seededRandom, startLossyProxy, type LossyProxy } from "../support/lossy-proxy.js";
@@ -87,9 +88,9 @@ describe.each(PROFILES)("over HTTP with profile %s", (profile) => {
     expect(pending.session.client.prefix).toBe(getProfile(profile).rendezvousPath);
     // the QR carries the profile's prefix
     expect(decodeQr(pending.qr).prefix).toBe(getProfile(profile).qrPrefix);
-    expect(await sessionExists(server.url, pending.rendezvousId, profile)).toBe(true);
+    expect(await sessionExists(server.url, pending.session.id, profile)).toBe(true);
     await s.close();
-    expect(await sessionExists(server.url, pending.rendezvousId, profile)).toBe(false);
+    expect(await sessionExists(server.url, pending.session.id, profile)).toBe(false);
     // the other side notices at its next request
     const err = await rejectionOf(g.receive());
     expect(err.code).toBe("rendezvous_not_found");
@@ -206,11 +207,11 @@ describe("Specter (scanned the same QR) racing the real scanner", () => {
     const profile = "element-2026";
     const pending = await startGenerator({ rendezvousUrl: server.url, intent: "login", profile });
     const c = new RendezvousClient({ baseUrl: server.url, prefixes: prefixesFor(getProfile(profile)) });
-    const specter = await c.open(pending.rendezvousId);
+    const specter = await c.open(pending.session.id);
     await specter.put("AAAA" + "A".repeat(100));
     const err = await rejectionOf(pending.waitForScanner());
     expect(["decryption_failed", "invalid_message", "invalid_base64"]).toContain(err.code);
-    expect(await sessionExists(server.url, pending.rendezvousId, profile)).toBe(false);
+    expect(await sessionExists(server.url, pending.session.id, profile)).toBe(false);
   });
 });
 
@@ -226,7 +227,7 @@ describe("wrong check code", () => {
     const sErr = await rejectionOf(scanner.conversation.send({ type: "m.login.protocols" }));
     expect(sErr.code).toBe("rendezvous_not_found");
     expect(scanner.conversation.isDead).toBe(true);
-    expect(await sessionExists(server.url, pending.rendezvousId, profile)).toBe(false);
+    expect(await sessionExists(server.url, pending.session.id, profile)).toBe(false);
   });
 });
 

@@ -4,7 +4,8 @@
 // and never by a GET that came back empty; without it, the client sends no parameter and polls as
 // before; aborting a wait ends the held GET at once, on both sides.
 import { afterAll, describe, expect, test } from "@jest/globals";
-import { RendezvousClient, type FetchLike } from "../../main/protocol/rendezvous.js";
+import { RendezvousClient } from "../../main/protocol/rendezvous.js";
+import type { FetchLike } from "../../main/protocol/rendezvous-http.js";
 import { connectScanner, startGenerator } from "../../main/protocol/secure-session.js";
 import { startRendezvousServer, type RunningRendezvousServer, type RendezvousServerConfig } from "../../server/rendezvous/index.js";
 import { protocolRejection } from "../support/protocol-error-code.js";

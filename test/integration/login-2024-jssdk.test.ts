@@ -17,7 +17,7 @@ import { createOAuthPort } from "../../main/login/oauth/port.js";
 import type { FlowEvent, FlowOutcome, FlowStage, ProtocolChoice } from "../../main/login/flows/ports.js";
 import { decodeQr2024 } from "../../main/protocol-2024/qr.js";
 import { createUrlFor } from "../../main/protocol-2024/secure-session.js";
-import type { FetchLike } from "../../main/protocol/rendezvous.js";
+import type { FetchLike } from "../../main/protocol/rendezvous-http.js";
 import { startRendezvousServer, type RunningRendezvousServer } from "../../server/rendezvous/index.js";
 import { startLossyProxy, type LossyProxy } from "../support/lossy-proxy.js";
 import { existingDeviceClient, existingDeviceScans, existingDeviceShows, newDeviceScans, newDeviceShows, type NewDeviceEnv, type PeerResult, type PeerUi } from "../support/jssdk-peer.js";

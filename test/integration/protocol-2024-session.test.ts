@@ -7,6 +7,7 @@ import * as wasm from "@matrix-org/matrix-sdk-crypto-wasm";
 import { MSC4108RendezvousSession, MSC4108SecureChannel, type RendezvousFailureReason } from "matrix-js-sdk/lib/rendezvous/index.js";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 import { connectScanner2024, startGenerator2024, type Conversation2024 } from "../../main/protocol-2024/secure-session.js";
+import { PendingGenerator, SecureConversation } from "../../main/protocol/conversation.js";
 import { decodeQr2024 } from "../../main/protocol-2024/qr.js";
 import { ProtocolError } from "../../main/protocol/errors.js";
 import { Rendezvous2024Stub, type Stub2024Options } from "../support/rendezvous-2024-stub.js";
@@ -45,7 +46,9 @@ describe("our 2024 roles against each other", () => {
     expect(await g.receive()).toEqual({ type: "m.login.protocols", protocols: ["device_authorization_grant"], homeserver: "example.org" });
     await g.send({ type: "m.login.protocol_accepted" });
     expect(await s.receive()).toEqual({ type: "m.login.protocol_accepted" });
-    // Ping-pong: a second send before the answer would overwrite an unread message.
+    // Ping-pong: a second send before the answer would overwrite an unread message. The turns are the
+    // conversation core's, the same objects as the 2025 version's.
+    expect([g, s].every((c) => c instanceof SecureConversation)).toBe(true);
     await s.send({ type: "m.login.success" });
     expect((await protocolRejection(s.send({ type: "m.login.success" }))).code).toBe("out_of_turn");
     await g.close();
@@ -66,7 +69,8 @@ describe("our 2024 roles against each other", () => {
   test("reciprocate QR carries the server name; a login QR scanned with expectedIntent reciprocate is refused before any request", async () => {
     const rz = await stub();
     const recip = await startGenerator2024({ createUrl: rz.createUrl, intent: "reciprocate", serverName: "example.org" });
-    expect(decodeQr2024(recip.qr)).toMatchObject({ intent: "reciprocate", serverName: "example.org", rendezvousUrl: recip.rendezvousUrl });
+    expect(recip).toBeInstanceOf(PendingGenerator);
+    expect(decodeQr2024(recip.qr)).toMatchObject({ intent: "reciprocate", serverName: "example.org", rendezvousUrl: recip.session.url });
     const login = await startGenerator2024({ createUrl: rz.createUrl, intent: "login" });
     const before = rz.log.length;
     expect((await protocolRejection(connectScanner2024(login.qr, { expectedIntent: "reciprocate" }))).code).toBe("unexpected_intent");

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { chromium } from "playwright-core";
 import { CHROMIUM } from "../support/system-programs.js";
 import { connectScanner, startGenerator } from "../../main/protocol/secure-session.js";
-import type { FetchLike } from "../../main/protocol/rendezvous.js";
+import type { FetchLike } from "../../main/protocol/rendezvous-http.js";
 import { MSC4108_PATH } from "../../server/rendezvous/index.js";
 import type { CliServer } from "../support/cli-server.js";
 import { startCliServer } from "../support/cli-server.js";

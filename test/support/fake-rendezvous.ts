@@ -5,7 +5,8 @@
 // advertises it, and holds `GET …/{id}?<parameter>=<current token>` until the session changes, the
 // request is aborted, or the bound passes (`boundRealMs` of real time, after which a VirtualClock is
 // moved on by the advertised bound, so the client sees the bound pass).
-import type { FetchLike, MonotonicClock } from "../../main/protocol/rendezvous.js";
+import type { MonotonicClock } from "../../main/protocol/clock.js";
+import type { FetchLike } from "../../main/protocol/rendezvous-http.js";
 
 export class VirtualClock implements MonotonicClock {
   t = 1_000_000;

@@ -62,6 +62,8 @@ describe("UTF-8, hex and length prefixes", () => {
     expect(code(() => u8Prefixed(new Uint8Array(256), "sequence_token_too_long"))).toBe("sequence_token_too_long");
     expect(u16Prefixed(new Uint8Array(65535)).subarray(0, 2)).toEqual(new Uint8Array([0xff, 0xff]));
     expect(code(() => u16Prefixed(new Uint8Array(65536)))).toBe("field_too_long");
+    expect(() => u16Prefixed(new Uint8Array(65536), "field_too_long", "server name")).toThrow("server name is 65536 bytes; a u16 length prefix allows 65535");
+    expect(() => u8Prefixed(new Uint8Array(256), "sequence_token_too_long", "sequence token")).toThrow("sequence token is 256 bytes; a u8 length prefix allows 255");
   });
 
   test("hex, concat, equalBytes", () => {

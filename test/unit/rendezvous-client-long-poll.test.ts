@@ -3,7 +3,10 @@
 // hot loop when a server answers at once, re-sent at once at the bound, abort and local expiry cut a
 // held GET, and a held GET is not taken for a lost response before the bound plus the request timeout.
 import { describe, expect, test } from "@jest/globals";
-import { LONG_POLL_FIELD, RendezvousClient, RendezvousError, parseLongPoll, systemClock } from "../../main/protocol/rendezvous.js";
+import { systemClock } from "../../main/protocol/clock.js";
+import { RendezvousClient } from "../../main/protocol/rendezvous.js";
+import { RendezvousError } from "../../main/protocol/rendezvous-errors.js";
+import { LONG_POLL_FIELD, parseLongPoll } from "../../main/protocol/rendezvous-long-poll.js";
 import { FakeRendezvousServer, VirtualClock, json, type FakeServerOptions } from "../support/fake-rendezvous.js";
 
 function setup(options: FakeServerOptions = {}, clock: VirtualClock | typeof systemClock = new VirtualClock()) {

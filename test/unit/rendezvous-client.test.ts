@@ -1,7 +1,10 @@
 // Rendezvous client against an in-memory server on a virtual monotonic clock: token tracking,
 // idempotent retry, 409, 429, expiry, prefix fallback, 404, poll pacing (the 250 ms floor is on GETs), cancellation.
 import { afterEach, beforeEach, describe, expect, jest, test } from "@jest/globals";
-import { RendezvousClient, RendezvousError, systemClock, type RendezvousSession } from "../../main/protocol/rendezvous.js";
+import { systemClock } from "../../main/protocol/clock.js";
+import { RendezvousClient } from "../../main/protocol/rendezvous.js";
+import { RendezvousError } from "../../main/protocol/rendezvous-errors.js";
+import type { RendezvousSession } from "../../main/protocol/rendezvous-session.js";
 import { FakeRendezvousServer, UNSTABLE, V1, VirtualClock, json } from "../support/fake-rendezvous.js";
 
 let clock: VirtualClock;

@@ -4,6 +4,7 @@ import { describe, expect, test } from "@jest/globals";
 import { GeneratorChannel, ScannerChannel } from "../../main/protocol/channel.js";
 import { getProfile } from "../../main/protocol/profile.js";
 import { decodeQr, encodeQr } from "../../main/protocol/qr.js";
+import { PendingGenerator, SecureConversation } from "../../main/protocol/conversation.js";
 import { RendezvousClient } from "../../main/protocol/rendezvous.js";
 import { connectScanner, startGenerator } from "../../main/protocol/secure-session.js";
 import { TOKEN_ECHO_OFFER } from "../../main/protocol/token-echo.js";
@@ -171,11 +172,11 @@ test("a payload that fails to open kills the conversation and deletes the sessio
   await g.receive();
   // someone overwrites the slot with garbage where G's peer expects G's next message
   await g.send({ second: true });
-  server.externalWrite(pending.rendezvousId, "A".repeat(40));
+  server.externalWrite(pending.session.id, "A".repeat(40));
   const err = await rejectionOf(s.receive());
   expect(["decryption_failed", "invalid_message"]).toContain(err.code);
   expect(s.isDead).toBe(true);
-  expect(server.sessions.has(pending.rendezvousId)).toBe(false);
+  expect(server.sessions.has(pending.session.id)).toBe(false);
   expect((await rejectionOf(s.send({ x: 1 }))).code).toBe("channel_dead");
 });
 
@@ -267,7 +268,10 @@ test("an unusable rendezvous URL is refused before any request", async () => {
 });
 
 test("G must receive before sending after the handshake (the scanner speaks first)", async () => {
-  const { g } = await connected("element-2026");
+  const { pending, g, s } = await connected("element-2026");
+  // The turns are the conversation core's, shared with the 2024 version.
+  expect(pending).toBeInstanceOf(PendingGenerator);
+  expect([g, s].every((c) => c instanceof SecureConversation)).toBe(true);
   expect(g.ourTurn).toBe(false);
   expect((await rejectionOf(g.send({ early: true }))).code).toBe("out_of_turn");
 });

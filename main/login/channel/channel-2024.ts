@@ -1,7 +1,7 @@
 // The secure-channel port's 2024 half: main/protocol-2024 (matrix-js-sdk's MSC4108 rendezvous session
 // and ECIES channel behind our transport) as GeneratedChannel / UnconfirmedChannel / ScannedChannel,
 // with its failures translated exactly as the 2025 core's are (errors.ts).
-import type { FetchLike } from "../../protocol/rendezvous.js";
+import type { FetchLike } from "../../protocol/rendezvous-http.js";
 import { connectScanner2024, createUrlFor, startGenerator2024 } from "../../protocol-2024/secure-session.js";
 import { translated } from "./errors.js";
 import { conversationPort, generatedChannelPort } from "./core-ports.js";

@@ -1,30 +1,12 @@
-// The protocol cores' channel objects (2025: main/protocol/secure-session.ts; 2024:
-// main/protocol-2024/secure-session.ts) as the flows' ports. Both cores have the same shape — a pending
-// generator with a QR, an unconfirmed channel that wants the check code, a conversation — so one
-// wrapper serves both; it only adds the translation of the cores' errors into ChannelError kinds.
+// The protocol cores' channel objects as the flows' ports. Both versions hand out the same objects
+// (main/protocol/conversation.ts: a pending generator with a QR, an unconfirmed channel that wants the
+// check code, a conversation), so one wrapper serves both; it only adds the translation of the cores'
+// errors into ChannelError kinds.
+import type { PendingGenerator, SecureConversation as CoreConversation } from "../../protocol/conversation.js";
 import { translated } from "./errors.js";
 import type { GeneratedChannel, ProtocolVersion, SecureConversation, UnconfirmedChannel } from "../flows/ports.js";
 
-interface CoreConversation {
-  send(message: object): Promise<void>;
-  receive(opts: { signal?: AbortSignal }): Promise<object>;
-  close(): Promise<void>;
-}
-
-interface CoreUnconfirmed {
-  confirm(code: string): Promise<CoreConversation>;
-  close(): Promise<void>;
-}
-
-interface CorePendingGenerator {
-  readonly qr: Uint8Array;
-  /** Until the rendezvous session expires (monotonic); Infinity when the server did not say. */
-  readonly expiresInMs: number;
-  waitForScanner(opts: { signal?: AbortSignal }): Promise<CoreUnconfirmed>;
-  close(): Promise<void>;
-}
-
-export function conversationPort(core: CoreConversation): SecureConversation {
+export function conversationPort(core: CoreConversation<unknown>): SecureConversation {
   return {
     send: (message) => translated(() => core.send(message)),
     receive: (opts) => translated(() => core.receive(opts?.signal ? { signal: opts.signal } : {})),
@@ -32,7 +14,7 @@ export function conversationPort(core: CoreConversation): SecureConversation {
   };
 }
 
-export function generatedChannelPort(version: ProtocolVersion, pending: CorePendingGenerator): GeneratedChannel {
+export function generatedChannelPort(version: ProtocolVersion, pending: PendingGenerator<unknown>): GeneratedChannel {
   const left = pending.expiresInMs;
   return {
     version,

@@ -5,7 +5,8 @@
 // flows switch on its kind, never on the protocol layers' codes.
 
 import { connectScanner, startGenerator } from "../../protocol/secure-session.js";
-import type { FetchLike, PollPolicy } from "../../protocol/rendezvous.js";
+import type { PollPolicy } from "../../protocol/rendezvous-pacing.js";
+import type { FetchLike } from "../../protocol/rendezvous-http.js";
 import { decodeAnyQr } from "../../protocol-2024/qr.js";
 import { create2024Channel } from "./channel-2024.js";
 import { conversationPort, generatedChannelPort } from "./core-ports.js";

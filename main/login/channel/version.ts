@@ -1,8 +1,9 @@
 // Which version a generator speaks, and on which rendezvous server: the one place that asks the
 // servers (docs/architecture.md "The two versions"). A scanner never asks: the QR's bytes decide.
 import { getProfile } from "../../protocol/profile.js";
-import { RendezvousClient, type FetchLike } from "../../protocol/rendezvous.js";
-import { prefixesFor } from "../../protocol/secure-session.js";
+import { RendezvousClient } from "../../protocol/rendezvous.js";
+import type { FetchLike } from "../../protocol/rendezvous-http.js";
+import { prefixesFor } from "../../protocol/rendezvous-prefix.js";
 import { offersMsc4108 } from "../../protocol-2024/discovery.js";
 import { translate } from "./errors.js";
 import { ChannelError, type ProtocolChoice, type ProtocolVersion, type StartGeneratorOptions } from "../flows/ports.js";

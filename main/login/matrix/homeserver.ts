@@ -9,7 +9,7 @@
 //   when it resolves at all, and when it does not (the development stack's `localhost`), the flow
 //   checks after whoami that the account is on that server name. A mismatch is an error, never a
 //   silent switch to another homeserver.
-import type { FetchLike } from "../../protocol/rendezvous.js";
+import type { FetchLike } from "../../protocol/rendezvous-http.js";
 import { HomeserverError, type HomeserverPort, type HomeserverRef, type ResolvedHomeserver } from "../flows/ports.js";
 import { requireSecureUrl, UnsafeUrlError } from "../url-policy.js";
 

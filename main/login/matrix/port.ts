@@ -2,7 +2,7 @@
 // import of secrets.ts) and the existing device's signed-in account (export the secrets, ask whether a
 // device exists).
 import type { MatrixClient } from "matrix-js-sdk";
-import type { FetchLike } from "../../protocol/rendezvous.js";
+import type { FetchLike } from "../../protocol/rendezvous-http.js";
 import { serverNameOf } from "../flows/dialect.js";
 import type { ExistingDeviceMatrixPort, NewDeviceMatrixPort, SignedInClient } from "../flows/ports.js";
 import { createMatrixClient, deviceExists, homeserverUrlOf } from "./client.js";

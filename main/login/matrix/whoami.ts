@@ -1,7 +1,7 @@
 // `GET /_matrix/client/v3/account/whoami`: who an access token signs in as. The one request of it, for
 // the new device (its fresh tokens), the existing device's browser sign-in, and a stored account
 // (is its access token still good?).
-import type { FetchLike } from "../../protocol/rendezvous.js";
+import type { FetchLike } from "../../protocol/rendezvous-http.js";
 
 export interface Whoami {
   userId: string;
