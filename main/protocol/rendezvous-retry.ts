@@ -84,7 +84,12 @@ export async function sendRetried(attempts: Attempts, req: Request): Promise<Htt
     // A held GET may take the server's bound before it answers; it must not count as lost for that.
     // It never outlives the session, though: at our expiry it is cut, and the loop reports expiry.
     let timeoutMs = attempts.requestTimeoutMs + (req.holdMs ?? 0);
-    if (scope && req.holdMs !== undefined) timeoutMs = Math.min(timeoutMs, Math.max(1, Math.ceil(scope.remainingMs)));
+    let cutAtExpiry = false;
+    if (scope && req.holdMs !== undefined) {
+      const untilExpiry = Math.max(1, Math.ceil(scope.remainingMs));
+      cutAtExpiry = untilExpiry <= timeoutMs;
+      timeoutMs = Math.min(timeoutMs, untilExpiry);
+    }
     const timeout = AbortSignal.timeout(timeoutMs);
     let response: Response;
     let text: string;
@@ -99,6 +104,9 @@ export async function sendRetried(attempts: Attempts, req: Request): Promise<Htt
       text = await response.text();
     } catch {
       if (signal?.aborted) throw cancelledBy(signal);
+      // Our own deadline cut the held GET: the session is over. (Timers may fire a little before the
+      // monotonic clock reaches the expiry, so checkExpiry() alone would send one more GET.)
+      if (cutAtExpiry && timeout.aborted) throw new RendezvousError("rendezvous_expired", "the rendezvous session has expired");
       // A network error or the timeout: the answer is lost.
       await wait(lostBackoffMs(lost++));
       continue;

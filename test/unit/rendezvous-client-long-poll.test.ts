@@ -253,4 +253,17 @@ describe("held GETs in real time", () => {
     expect(took).toBeLessThan(1_500);
     expect(server.holds.map((h) => h.ended)).toEqual(["aborted"]);
   });
+
+  test("a held GET cut at our deadline ends the poll even when the clock lags the timers", async () => {
+    // Timers and the monotonic clock do not agree to the millisecond (a timer may fire while the clock
+    // still shows a little time left); here the clock runs at 0.9× so that always happens.
+    const start = performance.now();
+    const lagging = { ...systemClock, now: () => start + (performance.now() - start) * 0.9 };
+    const { server, client } = setup({ ttlMs: 300, longPoll: { maxWaitMs: 20_000 } }, lagging);
+    const g = await client().create("");
+    server.sessions.get(g.id)!.expiresAt += 60_000;
+    const err = await rejection(g.poll());
+    expect(err.code).toBe("rendezvous_expired");
+    expect(server.holds.map((h) => h.ended)).toEqual(["aborted"]);
+  });
 });
