@@ -337,8 +337,18 @@ export function signInError(err: unknown): { code: SignInErrorCode; message: str
         return { code: "unknown", message: "The account provider refused the sign-in." };
     }
   }
-  if (err instanceof TypeError && /fetch/i.test(err.message)) return { code: "homeserver_unreachable", message: "The homeserver could not be reached." };
+  if (isConnectionFailure(err)) return { code: "homeserver_unreachable", message: "The homeserver could not be reached." };
   return { code: "unknown", message: "The sign-in could not be completed." };
+}
+
+/**
+ * A request that never reached the homeserver, told by the error's type, not its wording: Node's fetch
+ * rejects with a TypeError carrying the socket's error as `cause` (a TypeError from a bug has none), and
+ * matrix-js-sdk wraps that in its `ConnectionError`.
+ */
+function isConnectionFailure(err: unknown): boolean {
+  if (err instanceof TypeError) return err.cause !== undefined;
+  return err instanceof Error && err.name === "ConnectionError";
 }
 
 // ---- the real implementations, loaded on first use -------------------------------------------------

@@ -252,7 +252,12 @@ describe("Sign in to your account", () => {
     [new OAuthError("metadata_unavailable", "no metadata"), "homeserver_lacks_support"],
     [new OAuthError("network", "down"), "homeserver_unreachable"],
     [new OAuthError("authorization_failed", "no", { error: "access_denied" }), "declined"],
-    [new TypeError("fetch failed"), "homeserver_unreachable"],
+    // Node's fetch rejects with a TypeError that carries the socket's error as its cause.
+    [new TypeError("fetch failed", { cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8008"), { code: "ECONNREFUSED" }) }), "homeserver_unreachable"],
+    // matrix-js-sdk wraps the same failure in its ConnectionError.
+    [Object.defineProperty(new Error("fetch failed: connect ECONNREFUSED"), "name", { value: "ConnectionError" }), "homeserver_unreachable"],
+    // A programming error that happens to mention fetch is not a network failure.
+    [new TypeError("Cannot read properties of undefined (reading 'fetch')"), "unknown"],
     [new Error("/home/user/secret/path: EACCES"), "unknown"],
   ] as const)("%p → %s, in our own words only", (err, code) => {
     const r = signInError(err);
