@@ -47,6 +47,7 @@ export const FAILURE_CODES = [
   "check_code_mismatch",
   "invalid_qr",
   "rendezvous_unavailable",
+  "rate_limited",
   "network",
   // a QR of the wrong kind, refused before any request
   "other_device_already_signed_in",
@@ -79,9 +80,11 @@ type Codes = readonly FailureCode[];
  * - `check_code_mismatch`: the user typed the wrong check code on the generator
  * - `invalid_qr`: not a QR code for this protocol
  * - `rendezvous_unavailable`: no rendezvous server offers a usable API
- * - `network`: anything else (HTTP errors, 413 too large, 429 beyond the retries, …)
+ * - `rate_limited`: the rendezvous server still answered 429 when our retries ran out (its limits:
+ *   waiting helps, checking its configuration does not)
+ * - `network`: anything else (HTTP errors, 413 too large, …)
  */
-export const CHANNEL_FAILURES = ["expired", "closed", "insecure_channel", "check_code_mismatch", "invalid_qr", "rendezvous_unavailable", "network"] as const satisfies Codes;
+export const CHANNEL_FAILURES = ["expired", "closed", "insecure_channel", "check_code_mismatch", "invalid_qr", "rendezvous_unavailable", "rate_limited", "network"] as const satisfies Codes;
 export type ChannelFailure = (typeof CHANNEL_FAILURES)[number];
 
 /** A QR refused before any request: of the wrong intent for this device, or not a sign-in code. */
@@ -99,6 +102,7 @@ export type OAuthFailure = (typeof OAUTH_FAILURES)[number];
 /** The code of an `error` outcome: every other way a flow ends badly. */
 export const ERROR_CODES = [
   "network",
+  "rate_limited", // the rendezvous server kept answering 429
   ...OAUTH_FAILURES,
   "message_too_large", // a message of ours does not fit the rendezvous limit
   "no_scanner", // the existing device was asked to scan without a way to
@@ -196,6 +200,7 @@ export const SCREEN_ERROR: Readonly<Record<FailureCode, FlowErrorCode>> = {
   invalid_qr: "wrong_qr_code",
   rendezvous_unavailable: "homeserver_lacks_support",
   network: "network",
+  rate_limited: "rate_limited",
   other_device_already_signed_in: "other_device_already_signed_in",
   other_device_not_signed_in: "other_device_not_signed_in",
   oauth_unavailable: "homeserver_lacks_support",

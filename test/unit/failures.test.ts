@@ -72,6 +72,16 @@ describe("one path from the wire to the screen", () => {
     expect(screenOf(outcome)).toMatchObject({ code: "insecure_channel_detected", checkServer: true });
   });
 
+  test("a 429 beyond our retries: rendezvous_rate_limited → rate_limited → \"Too many attempts\", no server check", async () => {
+    const wire = translate(new RendezvousError("rendezvous_rate_limited", "POST /: still rate limited", { status: 429 }));
+    expect((wire as ChannelError).kind).toBe("rate_limited");
+    const outcome = await outcomeOf(wire);
+    expect(outcome).toMatchObject({ outcome: "error", code: "rate_limited" });
+    const error = screenOf(outcome);
+    expect(error.code).toBe("rate_limited");
+    expect(error.checkServer).toBeUndefined();
+  });
+
   test("a payload that does not open: decryption_failed → insecure_channel → insecure_channel_detected, no server check", async () => {
     const outcome = await outcomeOf(translate(new ProtocolError("decryption_failed", "the message does not open")));
     expect(outcome).toEqual({ outcome: "insecure_channel" });

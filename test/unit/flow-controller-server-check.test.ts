@@ -23,6 +23,8 @@ describe("which outcomes offer Check this server", () => {
     [{ outcome: "not_supported", reason: "secrets_unavailable" }, false],
     [{ outcome: "expired", retry: false }, true],
     [{ outcome: "error", code: "network", detail: "GET failed" }, true],
+    // The server's limits, working as configured: waiting helps, a check would not.
+    [{ outcome: "error", code: "rate_limited", detail: "POST: still rate limited" }, false],
     [{ outcome: "insecure_channel", concurrentWrite: true }, true],
     [{ outcome: "insecure_channel" }, false],
     [{ outcome: "check_code_mismatch" }, false],

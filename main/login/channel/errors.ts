@@ -43,7 +43,7 @@ const CHANNEL_KIND: Readonly<Record<ProtocolErrorCode, ChannelFailure | "cancell
   cancelled: "cancelled",
   // Everything else the transport or the input can do wrong.
   rendezvous_too_large: "network",
-  rendezvous_rate_limited: "network",
+  rendezvous_rate_limited: "rate_limited",
   rendezvous_bad_response: "network",
   rendezvous_bad_request: "network",
   rendezvous_http_error: "network",

@@ -28,7 +28,9 @@ export async function selectVersion(
   if (choice === "2025") return { version: "2025", baseUrl: opts.rendezvousUrl };
   if (choice === "2024") return { version: "2024", baseUrl: opts.rendezvousUrl };
   const problems: string[] = [];
+  // The first request error met; `failedSteps` counts the steps (of two) that got no answer at all.
   let networkFailure: unknown;
+  let failedSteps = 0;
   try {
     const client = new RendezvousClient({
       baseUrl: opts.rendezvousUrl,
@@ -43,6 +45,7 @@ export async function selectVersion(
   } catch (err) {
     if (opts.signal?.aborted) throw translate(err);
     networkFailure = err;
+    failedSteps++;
     problems.push(`MSC4388 discovery failed (${err instanceof Error ? err.message : String(err)})`);
   }
   try {
@@ -53,10 +56,11 @@ export async function selectVersion(
   } catch (err) {
     if (opts.signal?.aborted) throw translate(err);
     networkFailure ??= err;
+    failedSteps++;
     problems.push(`/versions failed (${err instanceof Error ? err.message : String(err)})`);
   }
   if (opts.fallbackRendezvousUrl) return { version: "2024", baseUrl: opts.fallbackRendezvousUrl };
-  if (networkFailure !== undefined && problems.every((p) => /failed/.test(p))) {
+  if (failedSteps === 2) {
     throw new ChannelError("network", `cannot reach ${opts.rendezvousUrl}: ${problems.join("; ")}`, { cause: networkFailure });
   }
   throw new ChannelError("rendezvous_unavailable", `your homeserver doesn't support sign in with QR: ${opts.rendezvousUrl} has ${problems.join(", ")}`);

@@ -236,8 +236,9 @@ export class FlowContext {
           return new FlowEnd({ outcome: "qr_rejected", reason: "invalid_qr", detail: error.message });
         case "rendezvous_unavailable":
           return new FlowEnd({ outcome: "not_supported", reason: "rendezvous_unavailable", detail: error.message });
+        case "rate_limited":
         case "network":
-          return new FlowEnd({ outcome: "error", code: "network", detail: error.message });
+          return new FlowEnd({ outcome: "error", code: error.kind, detail: error.message });
       }
     }
     if (error instanceof OAuthError) {
