@@ -1,14 +1,17 @@
-// One whole MSC4108 sign-in between our two CLI roles as separate processes: `qr-login new-device`
-// shows the QR on `rendezvousUrl`, `qr-login existing-device --session FILE --scan HEX` scans it, and
-// this module plays the user between them, as test/integration/cli-roles.test.ts does: it reads the QR,
-// the check code and the verification URI from stderr, types the check code and the "continue?" answer
-// into stdin, and approves the device on the development homeserver's consent pages. Used by
+// One whole MSC4108 sign-in between our two CLI roles as separate processes, and this module the user
+// between them. existing_scans: `qr-login new-device --rendezvous URL` shows the QR, `qr-login
+// existing-device --session FILE --scan HEX` scans it; new_scans: `qr-login existing-device --generate`
+// shows it (on the homeserver of its session file, here a router whose rendezvous paths go through the
+// fault), `qr-login new-device --scan HEX` scans it. The user's part is played as in
+// test/integration/cli-roles.test.ts: the QR, the check code and the verification URI read from stderr,
+// the check code and the "continue?" answer typed into stdin, the device approved on the development
+// homeserver's consent pages. Used by
 // `npm run faults -- --processes`, so the fault figures cover the CLI's own I/O, exits and timers too.
 //
 // The fault rigs inject their fault at flow events (test/support/fault-rigs.ts). A process has none to
-// give, but the roles print every state change and the check code on stderr: those lines are turned back
-// into the events they came from, so a rig arms the same way for both modes (a few milliseconds later
-// than in one process: the line still has to cross the pipe).
+// give, but the roles print every state change and the check code on stderr: test/support/role-lines.ts
+// turns those lines back into the events they came from, so a rig arms the same way in both modes (a few
+// milliseconds later than in one process: the line still has to cross the pipe).
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -17,27 +20,11 @@ import { fileURLToPath } from "node:url";
 import { startDevhome } from "../../server/devhome/index.js";
 import { seedDemoAccount } from "../../main/devstack/seed.js";
 import { driveDevConsent } from "../../main/devstack/dev-consent.js";
+import { readAccountSessionFile, writeAccountSessionFile } from "../../main/login/account/account-session.js";
 import type { DeviceRole as Role } from "../../contract/flow.js";
-import type { FlowEvent, FlowStage, ProtocolVersion } from "../../main/login/flows/ports.js";
-
-/** The stages a role prints as `… waiting for accept` (main/cli/role-io.ts describeEvent). */
-const STAGES = [
-  "prechecks", "creating_qr", "showing_qr", "scanning", "connecting", "check_code_entry", "showing_check_code", "waiting_for_protocols",
-  "oauth_discovery", "device_authorization", "waiting_for_protocol", "checking_device", "opening_browser", "waiting_for_accept",
-  "waiting_for_consent", "confirm_account", "waiting_for_outcome", "waiting_for_device", "transferring_secrets", "waiting_for_secrets",
-  "importing", "done",
-] as const satisfies readonly FlowStage[];
-// A stage added to FlowStage but not here fails the type check (its line would go unrecognised).
-const everyStage: [Exclude<FlowStage, (typeof STAGES)[number]>] extends [never] ? true : false = true;
-void everyStage;
-
-/** The flow event a role's stderr line reports, where it reports one a fault rig can arm on. */
-export function eventOfLine(line: string): FlowEvent | undefined {
-  const code = /^check code: (\d\d)\b/.exec(line);
-  if (code) return { type: "check_code", code: code[1]! };
-  const stage = /^… ([a-z ]+)$/.exec(line)?.[1]?.replace(/ /g, "_");
-  return STAGES.find((s) => s === stage) ? { type: "state", state: stage as FlowStage } : undefined;
-}
+import type { FlowEvent, ProtocolVersion } from "../../main/login/flows/ports.js";
+import { eventOfLine } from "./role-lines.js";
+import type { Direction } from "./sign-in-pair.js";
 
 /** The repository root: where bin/qr-login.js is (this file may run bundled from dist/run/). */
 function repoRoot(): string {
@@ -55,6 +42,8 @@ export interface CliAccount {
   readonly username: string;
   readonly password: string;
   readonly userId: string;
+  /** A copy of the session that talks to the homeserver at `homeserverUrl` (a router in front of this one). */
+  sessionOn(homeserverUrl: string): string;
   /** Where the roles keep any files of their own (XDG dirs), removed by close(). */
   readonly dir: string;
   readonly root: string;
@@ -82,7 +71,17 @@ export async function startCliAccount(): Promise<CliAccount> {
     const demo = devhome.demo!;
     const sessionFile = path.join(dir, "existing-device.json");
     await seedDemoAccount({ auth: devhome.auth, baseUrl: devhome.baseUrl, userId: demo.userId, outFile: sessionFile });
-    return { homeserverUrl: devhome.baseUrl, sessionFile, username: demo.localpart, password: demo.password, userId: demo.userId, dir, root, close };
+    const copies = new Map<string, string>();
+    const sessionOn = (homeserverUrl: string): string => {
+      let file = copies.get(homeserverUrl);
+      if (!file) {
+        file = path.join(dir, `existing-device-${copies.size + 1}.json`);
+        writeAccountSessionFile(file, { ...readAccountSessionFile(sessionFile), homeserverUrl: new URL(homeserverUrl).href });
+        copies.set(homeserverUrl, file);
+      }
+      return file;
+    };
+    return { homeserverUrl: devhome.baseUrl, sessionFile, sessionOn, username: demo.localpart, password: demo.password, userId: demo.userId, dir, root, close };
   } catch (err) {
     await close();
     throw err;
@@ -123,7 +122,12 @@ export interface ProcessesRun {
 
 export interface ProcessesOptions {
   readonly version: ProtocolVersion;
-  /** Where the new device creates the rendezvous session (its QR names it). */
+  readonly direction: Direction;
+  /**
+   * existing_scans: where the new device creates the rendezvous session (its QR names it). new_scans:
+   * the homeserver the existing device's session is on, whose rendezvous paths it creates the session
+   * on (the existing device has no other choice; a 2025 QR names this URL as the homeserver).
+   */
   readonly rendezvousUrl: string;
   /** Every flow event either role prints, as its line arrives (a fault rig injects its fault here). */
   readonly onEvent?: (role: Role, event: FlowEvent) => void;
@@ -183,54 +187,65 @@ function startRole(account: CliAccount, args: string[], onLine: (line: string) =
 }
 
 const NOT_STARTED: RoleExit = { code: null, started: false, tail: [] };
+const other = (role: Role): Role => (role === "new" ? "existing" : "new");
 
 export async function signInProcesses(account: CliAccount, o: ProcessesOptions): Promise<ProcessesRun> {
   const started = performance.now();
   const consents: Promise<void>[] = [];
   let consentError: string | undefined;
-  let existing: Child | undefined;
   let timedOut = false;
+  const shows: Role = o.direction === "existing_scans" ? "new" : "existing";
+  // The scanning side: its command line once the QR is known. A scanned 2024 QR names the server name
+  // (`localhost`), so the new device is told the homeserver the existing device's session is on.
+  const scannerArgs = (hex: string): string[] => shows === "new"
+    ? ["existing-device", "--session", account.sessionFile, "--scan", hex]
+    : ["new-device", "--scan", hex, "--homeserver", o.rendezvousUrl];
+  const roles: Partial<Record<Role, Child>> = {};
 
-  const newDevice = startRole(account, ["new-device", "--rendezvous", o.rendezvousUrl, "--homeserver", account.homeserverUrl, "--protocol", o.version], (line) => {
+  const onLine = (role: Role) => (line: string): void => {
     const qr = /^QR: ([0-9a-f]+)$/.exec(line);
-    if (qr && !existing) {
-      existing = startRole(account, ["existing-device", "--session", account.sessionFile, "--scan", qr[1]!], onExistingLine);
-    }
-    const asked = /^Signed in as (@\S+) — continue\? \[y\/N\]/.exec(line);
-    if (asked) newDevice.type(asked[1] === account.userId ? "y" : "n");
-    const e = eventOfLine(line);
-    if (e) o.onEvent?.("new", e);
-  });
-  function onExistingLine(line: string): void {
+    if (qr && role === shows && !roles[other(role)]) roles[other(role)] = startRole(account, scannerArgs(qr[1]!), onLine(other(role)));
     const code = /^check code: (\d\d)\b/.exec(line);
-    if (code) newDevice.type(code[1]!);
+    if (code) roles[other(role)]?.type(code[1]!);
     const uri = /^verification URI: (\S+)/.exec(line);
-    if (uri) {
+    if (uri && role === "existing") {
       consents.push(driveDevConsent(uri[1]!, { username: account.username, password: account.password }).catch((err: unknown) => {
         consentError = err instanceof Error ? err.message : String(err);
       }));
     }
+    const asked = /^Signed in as (@\S+) — continue\? \[y\/N\]/.exec(line);
+    if (asked && role === "new") roles.new?.type(asked[1] === account.userId ? "y" : "n");
     const e = eventOfLine(line);
-    if (e) o.onEvent?.("existing", e);
-  }
+    if (e) o.onEvent?.(role, e);
+  };
+  const shower = startRole(
+    account,
+    shows === "new"
+      ? ["new-device", "--rendezvous", o.rendezvousUrl, "--homeserver", account.homeserverUrl, "--protocol", o.version]
+      : ["existing-device", "--session", account.sessionOn(o.rendezvousUrl), "--generate", "--protocol", o.version],
+    onLine(shows),
+  );
+  roles[shows] = shower;
 
+  const killAll = (): void => {
+    for (const c of Object.values(roles)) c.kill();
+  };
   const timer = setTimeout(() => {
     timedOut = true;
-    newDevice.kill();
-    existing?.kill();
+    killAll();
   }, o.timeoutMs ?? 90_000);
   try {
-    const n = await newDevice.exited;
-    // The existing device starts on the QR line, before the new device can have closed its stderr.
-    const e = existing ? await existing.exited : NOT_STARTED;
+    const first = await shower.exited;
+    // The scanner starts on the QR line, before the shower can have closed its stderr.
+    const second = (await roles[other(shows)]?.exited) ?? NOT_STARTED;
     await Promise.all(consents);
+    const [n, e] = shows === "new" ? [first, second] : [second, first];
     const s = n.summary;
     const verified = n.code === 0 && e.code === 0 && s?.outcome === "success" && s.crossSigned && s.backup;
     return { newDevice: n, existingDevice: e, ms: performance.now() - started, timedOut, verified, ...(consentError ? { consentError } : {}) };
   } finally {
     clearTimeout(timer);
-    newDevice.kill();
-    existing?.kill();
+    killAll();
   }
 }
 
