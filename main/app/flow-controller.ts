@@ -3,6 +3,7 @@
 // confirmation), and the flows' FlowEvents into the preload API's ProgressEvents. Only fields the
 // screens need are copied: the flows' events are already secret-free, and ipc.ts rebuilds every event
 // from an allow-list again before it leaves main.
+// The answers wait in answer-waiter.ts; an outcome becomes the renderer's event in outcome-event.ts.
 import { runExistingDevice } from "../login/flows/existing-device.js";
 export type { ExistingAccount } from "../login/flows/ports.js";
 import { runNewDevice, type NewDeviceOptions } from "../login/flows/new-device.js";
@@ -12,10 +13,11 @@ import { createOAuthPort } from "../login/oauth/port.js";
 import type { ClientMetadata } from "../login/oauth/client.js";
 import type { ExistingAccount, FlowEvent, HomeserverPort, NewDeviceMatrixPort, SignedInClient, OAuthPort, ProtocolChoice, SecureChannelPort } from "../login/flows/ports.js";
 import type { ControllerEvent, ControllerFactory, FlowController } from "./ipc.js";
-import { SCREEN_ERROR, failureCode, type FailedOutcome, type FlowOutcome } from "../../contract/failures.js";
 import { SECRETS_STEPS, type DeviceRole, type SecretsStep, type StepStatus } from "../../contract/flow.js";
 import type { FlowError, StartOptions } from "../../contract/schemas.js";
 import { HomeserverInputError, resolveHomeserver } from "./homeserver-input.js";
+import { Waiter } from "./answer-waiter.js";
+import { outcomeToEvent } from "./outcome-event.js";
 
 export interface LoginEnvironment {
   /**
@@ -47,43 +49,6 @@ export interface LoginEnvironment {
 
 type Ask = "qr" | "check_code" | "confirm";
 
-class Waiter<T> {
-  private resolveFn: ((v: T) => void) | null = null;
-  private rejectFn: ((e: unknown) => void) | null = null;
-  /** An answer given before the flow asked (a QR scanned while the prechecks still run). */
-  private early: { value: T } | null = null;
-  get waiting(): boolean {
-    return this.resolveFn !== null;
-  }
-  /** Keep an answer for the next wait(). */
-  hold(value: T): void {
-    this.early = { value };
-  }
-  wait(signal: AbortSignal): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
-      if (this.early) {
-        const { value } = this.early;
-        this.early = null;
-        return resolve(value);
-      }
-      const onAbort = (): void => reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.resolveFn = (v) => {
-        signal.removeEventListener("abort", onAbort);
-        this.resolveFn = this.rejectFn = null;
-        resolve(v);
-      };
-      this.rejectFn = reject;
-    });
-  }
-  answer(v: T): boolean {
-    if (!this.resolveFn) return false;
-    this.resolveFn(v);
-    return true;
-  }
-}
-
 /** An error ipc.ts passes on as a FlowError (see toFlowError). */
 function flowError(code: FlowError["code"], message: string): Error & { flowError: FlowError } {
   return Object.assign(new Error(message), { flowError: { code, message } });
@@ -97,68 +62,6 @@ const STEPS_FOR_VERIFIED = (crossSigned: boolean, backup: boolean): [SecretsStep
   ["keys_uploaded", crossSigned ? "done" : "failed"],
   ["backup_connected", backup ? "done" : "failed"],
 ];
-
-/**
- * Whether the reason a sign-in ended may lie with the server (its configuration, its proxy), so the
- * error screen offers "Check this server": no support for it, the rendezvous unreachable, the session
- * expired before the other device arrived, a write refused as concurrent.
- */
-function liesWithServer(o: FlowOutcome): boolean {
-  switch (o.outcome) {
-    case "not_supported":
-      return o.reason !== "secrets_unavailable"; // that one is this account's keys
-    case "expired":
-      return true;
-    case "insecure_channel":
-      return o.concurrentWrite === true;
-    case "error":
-      return o.code === "network";
-    default:
-      return false;
-  }
-}
-
-/** The error screen's detail line for an outcome: what happened, never a path or a server's answer. */
-function detailOf(o: FailedOutcome): string {
-  switch (o.outcome) {
-    case "declined":
-      return o.side === "local" ? "The sign-in was declined in the browser." : "The sign-in was declined on the other device.";
-    case "failure":
-      return `${o.side === "peer" ? "The other device reported" : "This device reported"}: ${o.reason}.`;
-    case "expired":
-      return "The sign-in session expired.";
-    case "closed":
-      return "The other device ended the session.";
-    case "check_code_mismatch":
-      return "The code entered does not match.";
-    case "insecure_channel":
-      return "The secure channel could not be verified.";
-    case "qr_rejected":
-      return o.reason === "invalid_qr" ? "This is not a sign-in QR code." : "";
-    case "not_supported":
-      return o.detail ?? o.reason;
-    case "error":
-      // Internal details (paths, server responses) stay in main; the code is enough to report a bug.
-      return `Error code: ${o.code}`;
-  }
-}
-
-/**
- * Map a flow outcome to the renderer's terms; null for a user cancel (nothing to show). The screen is
- * the contract's SCREEN_ERROR of the outcome's failure code: one typed table, no matching on text.
- */
-export function outcomeToEvent(o: FlowOutcome, role: DeviceRole, fallbackUserId: string | null): ControllerEvent | null {
-  if (o.outcome === "cancelled") return null;
-  if (o.outcome === "success") {
-    const userId = o.userId ?? fallbackUserId ?? "";
-    // The existing device cannot see the new device's verification; it reports it as sent.
-    return { type: "success", userId, deviceId: o.deviceId, verified: role === "new" ? o.crossSigned === true : false };
-  }
-  const error: FlowError = { code: SCREEN_ERROR[failureCode(o)], message: detailOf(o) };
-  if (o.outcome === "failure") error.reason = o.reason;
-  if (liesWithServer(o)) error.checkServer = true;
-  return { type: "error", error };
-}
 
 export class LoginFlowController implements FlowController {
   private readonly abort = new AbortController();

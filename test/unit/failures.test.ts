@@ -19,7 +19,7 @@ import {
   type FlowOutcome,
 } from "../../contract/failures.js";
 import { ProgressEvent } from "../../contract/schemas.js";
-import { outcomeToEvent } from "../../main/app/flow-controller.js";
+import { outcomeToEvent } from "../../main/app/outcome-event.js";
 import type { ControllerEvent } from "../../main/app/ipc.js";
 import { translate } from "../../main/login/channel/errors.js";
 import { FlowContext } from "../../main/login/flows/flow-kit.js";

@@ -3,7 +3,8 @@
 // rest. A write refused as concurrent (409/412: what backends that do not share sessions cause) is told
 // apart from a payload that does not open, through the real flow (main/login/flows/flow-kit.ts).
 import { describe, test, expect } from "@jest/globals";
-import { LoginFlowController, outcomeToEvent, type LoginEnvironment } from "../../main/app/flow-controller.js";
+import { LoginFlowController, type LoginEnvironment } from "../../main/app/flow-controller.js";
+import { outcomeToEvent } from "../../main/app/outcome-event.js";
 import type { ControllerEvent } from "../../main/app/ipc.js";
 import * as v from "valibot";
 import { ProgressEvent } from "../../contract/schemas.js";

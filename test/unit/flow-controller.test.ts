@@ -3,7 +3,8 @@
 // QR bytes, the check code, the account confirmation), checking the events the screens get, that every
 // event passes the IPC table's schema, and the error mapping.
 import { describe, test, expect } from "@jest/globals";
-import { LoginFlowController, outcomeToEvent, type LoginEnvironment } from "../../main/app/flow-controller.js";
+import { LoginFlowController, type LoginEnvironment } from "../../main/app/flow-controller.js";
+import { outcomeToEvent } from "../../main/app/outcome-event.js";
 import type { ControllerEvent } from "../../main/app/ipc.js";
 import * as v from "valibot";
 import { ProgressEvent } from "../../contract/schemas.js";
