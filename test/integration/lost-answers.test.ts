@@ -131,39 +131,6 @@ describe("2025: a lost write answered before the retry", () => {
     await g.close();
   });
 
-  test("a message after the handshake: the peer's reply to it is delivered, nothing skipped", async () => {
-    loseAnswerToPut(2);
-    const pending = await startGenerator({ rendezvousUrl: proxy.url, intent: "login", profile: PROFILE });
-    const [unconfirmed, scanned] = await Promise.all([pending.waitForScanner(), connectScanner(pending.qr, { profile: PROFILE, fetch: direct })]);
-    const g = await unconfirmed.confirm(scanned.checkCode);
-    const s = scanned.conversation;
-    await s.send({ type: "m.login.protocols" });
-    expect(await g.receive()).toEqual({ type: "m.login.protocols" });
-    const sent = g.send({ type: "m.login.protocol", n: 1 });
-    expect(await s.receive()).toEqual({ type: "m.login.protocol", n: 1 });
-    await s.send({ type: "m.login.protocol_accepted" });
-    release();
-    await sent;
-    expect(await g.receive()).toEqual({ type: "m.login.protocol_accepted" });
-    await g.close();
-  });
-
-  test("the last message: the peer reads it and deletes the session before the retry; the write counts as done", async () => {
-    loseAnswerToPut(2);
-    const pending = await startGenerator({ rendezvousUrl: proxy.url, intent: "login", profile: PROFILE });
-    const [unconfirmed, scanned] = await Promise.all([pending.waitForScanner(), connectScanner(pending.qr, { profile: PROFILE, fetch: direct })]);
-    const g = await unconfirmed.confirm(scanned.checkCode);
-    await scanned.conversation.send({ type: "m.login.success" });
-    expect(await g.receive()).toEqual({ type: "m.login.success" });
-    const sent = g.send({ type: "m.login.secrets" });
-    expect(await scanned.conversation.receive()).toEqual({ type: "m.login.secrets" });
-    await scanned.conversation.close();
-    release();
-    await sent;
-    // The next request says how the session ended.
-    expect((await protocolRejection(g.receive())).code).toBe("rendezvous_not_found");
-  });
-
   test("real tampering in that window still is one: a third party's payload with a made-up echo does not open", async () => {
     loseAnswerToPut(1);
     const pending = await startGenerator({ rendezvousUrl: proxy.url, intent: "login", profile: PROFILE });
@@ -218,38 +185,6 @@ describe("2024: a lost write answered before the retry", () => {
     await conversation.close();
   });
 
-  test("a message after the handshake: the peer's reply arrives at the next receive", async () => {
-    loseAnswerToPut(2);
-    const pending = await startGenerator2024({ createUrl: createUrlFor(proxy.url), intent: "login" });
-    const [unconfirmed, scanned] = await Promise.all([pending.waitForScanner(), connectScanner2024(pending.qr, { fetch: direct })]);
-    const g = await unconfirmed.confirm(scanned.checkCode);
-    const s = scanned.conversation;
-    await s.send({ type: "m.login.protocols" });
-    expect(await g.receive()).toEqual({ type: "m.login.protocols" });
-    const sent = g.send({ type: "m.login.protocol", n: 1 });
-    expect(await s.receive()).toEqual({ type: "m.login.protocol", n: 1 });
-    await s.send({ type: "m.login.protocol_accepted" });
-    release();
-    await sent;
-    expect(await g.receive()).toEqual({ type: "m.login.protocol_accepted" });
-    await g.close();
-  });
-
-  test("the last message: the peer reads it and deletes the session before the retry; the write counts as done", async () => {
-    loseAnswerToPut(2);
-    const pending = await startGenerator2024({ createUrl: createUrlFor(proxy.url), intent: "login" });
-    const [unconfirmed, scanned] = await Promise.all([pending.waitForScanner(), connectScanner2024(pending.qr, { fetch: direct })]);
-    const g = await unconfirmed.confirm(scanned.checkCode);
-    await scanned.conversation.send({ type: "m.login.success" });
-    expect(await g.receive()).toEqual({ type: "m.login.success" });
-    const sent = g.send({ type: "m.login.secrets" });
-    expect(await scanned.conversation.receive()).toEqual({ type: "m.login.secrets" });
-    await scanned.conversation.close();
-    release();
-    await sent;
-    expect((await protocolRejection(g.receive())).code).toBe("rendezvous_not_found");
-  });
-
   test("real tampering in that window still is one: a third party's payload does not open (insecure channel)", async () => {
     loseAnswerToPut(2);
     const pending = await startGenerator2024({ createUrl: createUrlFor(proxy.url), intent: "login" });
@@ -267,5 +202,47 @@ describe("2024: a lost write answered before the retry", () => {
     await sent;
     const err = await protocolRejection(g.receive());
     expect(channelErrorKind(err.code)).toBe("insecure_channel");
+  });
+});
+
+/** G (through the proxy that loses answers) and S (straight to the server), past the handshake, in either version. */
+async function establishedPair(version: "2025" | "2024") {
+  if (version === "2025") {
+    const pending = await startGenerator({ rendezvousUrl: proxy.url, intent: "login", profile: PROFILE });
+    const [unconfirmed, scanned] = await Promise.all([pending.waitForScanner(), connectScanner(pending.qr, { profile: PROFILE, fetch: direct })]);
+    return { g: await unconfirmed.confirm(scanned.checkCode), s: scanned.conversation };
+  }
+  const pending = await startGenerator2024({ createUrl: createUrlFor(proxy.url), intent: "login" });
+  const [unconfirmed, scanned] = await Promise.all([pending.waitForScanner(), connectScanner2024(pending.qr, { fetch: direct })]);
+  return { g: await unconfirmed.confirm(scanned.checkCode), s: scanned.conversation };
+}
+
+describe.each(["2025", "2024"] as const)("%s: a lost write after the handshake, answered before the retry", (version) => {
+  test("a message after the handshake: the peer's reply to it is delivered at the next receive, nothing skipped", async () => {
+    loseAnswerToPut(2);
+    const { g, s } = await establishedPair(version);
+    await s.send({ type: "m.login.protocols" });
+    expect(await g.receive()).toEqual({ type: "m.login.protocols" });
+    const sent = g.send({ type: "m.login.protocol", n: 1 });
+    expect(await s.receive()).toEqual({ type: "m.login.protocol", n: 1 });
+    await s.send({ type: "m.login.protocol_accepted" });
+    release();
+    await sent;
+    expect(await g.receive()).toEqual({ type: "m.login.protocol_accepted" });
+    await g.close();
+  });
+
+  test("the last message: the peer reads it and deletes the session before the retry; the write counts as done", async () => {
+    loseAnswerToPut(2);
+    const { g, s } = await establishedPair(version);
+    await s.send({ type: "m.login.success" });
+    expect(await g.receive()).toEqual({ type: "m.login.success" });
+    const sent = g.send({ type: "m.login.secrets" });
+    expect(await s.receive()).toEqual({ type: "m.login.secrets" });
+    await s.close();
+    release();
+    await sent;
+    // The next request says how the session ended.
+    expect((await protocolRejection(g.receive())).code).toBe("rendezvous_not_found");
   });
 });
